@@ -1,0 +1,179 @@
+//! The DDSP RNN-FC decoder run natively: (f0, loudness) → MLPs → GRU → MLP → controls.
+//!
+//! This is DDSP's `RnnFcDecoder` as DDSP-VST and our trainer build it:
+//!
+//! ```text
+//! f0_scaled ─ fc_stack ─┐                  ┌─ f0 features ─┐
+//!                       ├─ concat ─ GRU ─ h ┤               ├─ concat ─ fc_stack ─ dense ─ split
+//! ld_scaled ─ fc_stack ─┘                  └─ ld features ─┘
+//! fc_stack = n × (dense → layer norm → leaky ReLU)
+//! split    = amplitude (1) | harmonic distribution (K) | noise magnitudes (M), each exp_sigmoid'ed,
+//!            the noise logits shifted by −5 first (DDSP's FilteredNoise initial bias)
+//! ```
+//!
+//! The weights are immutable and shared (`Arc`) between voices; each voice owns a [`DecoderState`]
+//! with the GRU state and every scratch buffer, so [`DecoderWeights::forward`] never allocates.
+
+use super::kernels::{exp_sigmoid, leaky_relu_in_place, Dense, Gru, LayerNorm};
+
+/// DDSP's FilteredNoise `initial_bias`, added to the noise logits before `exp_sigmoid`.
+pub const NOISE_LOGIT_BIAS: f32 = -5.0;
+
+/// One `dense → layer norm → leaky ReLU` layer.
+#[derive(Clone, Debug)]
+pub struct FcLayer {
+    pub dense: Dense,
+    pub norm: LayerNorm,
+}
+
+#[derive(Clone, Debug)]
+pub struct DecoderWeights {
+    pub f0_stack: Vec<FcLayer>,
+    pub loudness_stack: Vec<FcLayer>,
+    pub gru: Gru,
+    pub out_stack: Vec<FcLayer>,
+    pub head: Dense,
+    pub leaky_relu_alpha: f32,
+    pub n_harmonics: usize,
+    pub n_noise_bands: usize,
+}
+
+/// The controls of one frame, in DDSP's units: linear amplitude, an (unnormalised) positive harmonic
+/// distribution and linear noise band magnitudes.
+#[derive(Clone, Debug, Default)]
+pub struct FrameControls {
+    pub amplitude: f32,
+    pub harmonic_distribution: Vec<f32>,
+    pub noise_magnitudes: Vec<f32>,
+}
+
+/// Per-voice recurrent state and scratch. Created by [`DecoderWeights::new_state`] (allocates).
+#[derive(Clone, Debug)]
+pub struct DecoderState {
+    /// GRU hidden state, padded with zeros to the recurrent kernel's input length.
+    pub hidden: Vec<f32>,
+    f0_features: Vec<f32>,
+    loudness_features: Vec<f32>,
+    out_features: Vec<f32>,
+    /// Ping-pong buffers for the MLP stacks, each as long as the widest layer (padded).
+    a: Vec<f32>,
+    b: Vec<f32>,
+    gates_x: Vec<f32>,
+    gates_h: Vec<f32>,
+    logits: Vec<f32>,
+    pub controls: FrameControls,
+}
+
+fn padded(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+impl DecoderWeights {
+    pub fn n_hidden(&self) -> usize {
+        self.gru.n_hidden
+    }
+
+    /// Output width of a stack (its last layer), or its input width when empty.
+    fn stack_width(stack: &[FcLayer], input: usize) -> usize {
+        stack.last().map_or(input, |l| l.dense.n_out)
+    }
+
+    /// A fresh zero state for one voice. Allocates.
+    pub fn new_state(&self) -> DecoderState {
+        let widest = self
+            .f0_stack
+            .iter()
+            .chain(&self.loudness_stack)
+            .chain(&self.out_stack)
+            .flat_map(|l| [l.dense.n_in, l.dense.n_out])
+            .chain([self.head.n_in, self.head.n_out, self.gru.input.n_in])
+            .max()
+            .unwrap_or(1);
+        let scratch = padded(widest.max(self.gru.n_hidden * 3));
+        DecoderState {
+            hidden: vec![0.0; padded(self.gru.n_hidden)],
+            f0_features: vec![0.0; padded(Self::stack_width(&self.f0_stack, 1))],
+            loudness_features: vec![0.0; padded(Self::stack_width(&self.loudness_stack, 1))],
+            out_features: vec![0.0; padded(self.head.n_in)],
+            a: vec![0.0; scratch],
+            b: vec![0.0; scratch],
+            gates_x: vec![0.0; 3 * self.gru.n_hidden],
+            gates_h: vec![0.0; 3 * self.gru.n_hidden],
+            logits: vec![0.0; padded(self.head.n_out)],
+            controls: FrameControls {
+                amplitude: 0.0,
+                harmonic_distribution: vec![0.0; self.n_harmonics],
+                noise_magnitudes: vec![0.0; self.n_noise_bands],
+            },
+        }
+    }
+
+    /// Runs a stack on `input` (already in `a[..n_in]`, zero-padded), leaving the result in `out`.
+    fn run_stack(&self, stack: &[FcLayer], a: &mut [f32], b: &mut [f32], out: &mut [f32]) {
+        let (mut src, mut dst) = (a, b);
+        for layer in stack {
+            let n = layer.dense.n_out;
+            layer.dense.forward(src, dst);
+            layer.norm.forward_in_place(&mut dst[..n]);
+            leaky_relu_in_place(&mut dst[..n], self.leaky_relu_alpha);
+            // Zero the padding the next dense layer reads.
+            dst[n..padded(n)].iter_mut().for_each(|v| *v = 0.0);
+            core::mem::swap(&mut src, &mut dst);
+        }
+        let n = out.len().min(src.len());
+        out[..n].copy_from_slice(&src[..n]);
+    }
+
+    /// One frame: scaled inputs in, `state.controls` out, `state.hidden` advanced. Never allocates.
+    pub fn forward(&self, f0_scaled: f32, loudness_scaled: f32, state: &mut DecoderState) {
+        let DecoderState {
+            hidden,
+            f0_features,
+            loudness_features,
+            out_features,
+            a,
+            b,
+            gates_x,
+            gates_h,
+            logits,
+            controls,
+        } = state;
+
+        a.iter_mut().for_each(|v| *v = 0.0);
+        a[0] = f0_scaled;
+        self.run_stack(&self.f0_stack, a, b, f0_features);
+        a.iter_mut().for_each(|v| *v = 0.0);
+        a[0] = loudness_scaled;
+        self.run_stack(&self.loudness_stack, a, b, loudness_features);
+
+        // GRU input: [f0 features, loudness features].
+        let nf = Self::stack_width(&self.f0_stack, 1);
+        let nl = Self::stack_width(&self.loudness_stack, 1);
+        a.iter_mut().for_each(|v| *v = 0.0);
+        a[..nf].copy_from_slice(&f0_features[..nf]);
+        a[nf..nf + nl].copy_from_slice(&loudness_features[..nl]);
+        self.gru.step(a, hidden, gates_x, gates_h);
+
+        // Output stack input: [f0 features, loudness features, GRU output] (DDSP's concat order).
+        let nh = self.gru.n_hidden;
+        a[nf + nl..nf + nl + nh].copy_from_slice(&hidden[..nh]);
+        self.run_stack(&self.out_stack, a, b, out_features);
+        self.head.forward(out_features, logits);
+
+        let k = self.n_harmonics;
+        controls.amplitude = exp_sigmoid(logits[0]);
+        for (d, &l) in controls.harmonic_distribution.iter_mut().zip(&logits[1..1 + k]) {
+            *d = exp_sigmoid(l);
+        }
+        for (m, &l) in controls.noise_magnitudes.iter_mut().zip(&logits[1 + k..]) {
+            *m = exp_sigmoid(l + NOISE_LOGIT_BIAS);
+        }
+    }
+
+    /// Multiply-accumulates per frame (dense and GRU matrices), for cost reports.
+    pub fn macs_per_frame(&self) -> usize {
+        let stacks: usize =
+            self.f0_stack.iter().chain(&self.loudness_stack).chain(&self.out_stack).map(|l| l.dense.macs()).sum();
+        stacks + self.gru.input.macs() + self.gru.recurrent.macs() + self.head.macs()
+    }
+}

@@ -1,0 +1,154 @@
+//! Preallocated inference kernels: dense (matrix·vector), layer norm, leaky ReLU, one GRU step.
+//!
+//! Every kernel writes into a caller-provided slice and never allocates. The dense kernel stores its
+//! matrix row-major with each row padded to a multiple of eight so the dot products run on `f32x8`
+//! without a scalar tail.
+
+use wide::f32x8;
+
+const LANES: usize = 8;
+
+/// `y = W·x + b` with `W` stored `[n_out][n_in_padded]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub n_in: usize,
+    pub n_out: usize,
+    n_in_padded: usize,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    /// From a weight matrix stored `[n_in][n_out]` (ONNX `MatMul` / Keras layout) and a bias. Allocates.
+    pub fn from_in_out(n_in: usize, n_out: usize, w_in_out: &[f32], bias: &[f32]) -> Self {
+        assert_eq!(w_in_out.len(), n_in * n_out);
+        assert_eq!(bias.len(), n_out);
+        let n_in_padded = n_in.div_ceil(LANES) * LANES;
+        let mut weights = vec![0.0; n_out * n_in_padded];
+        for i in 0..n_in {
+            for o in 0..n_out {
+                weights[o * n_in_padded + i] = w_in_out[i * n_out + o];
+            }
+        }
+        Self { n_in, n_out, n_in_padded, weights, bias: bias.to_vec() }
+    }
+
+    /// From a weight matrix stored `[n_out][n_in]` (ONNX `GRU`, PyTorch `Linear` layout). Allocates.
+    pub fn from_out_in(n_in: usize, n_out: usize, w_out_in: &[f32], bias: &[f32]) -> Self {
+        assert_eq!(w_out_in.len(), n_in * n_out);
+        let mut transposed = vec![0.0; n_in * n_out];
+        for o in 0..n_out {
+            for i in 0..n_in {
+                transposed[i * n_out + o] = w_out_in[o * n_in + i];
+            }
+        }
+        Self::from_in_out(n_in, n_out, &transposed, bias)
+    }
+
+    /// Scratch length an input must have: `n_in` rounded up to eight (the padding must be zero).
+    pub fn padded_input_len(&self) -> usize {
+        self.n_in_padded
+    }
+
+    /// `y[..n_out] = W·x + b`. `x` has at least `n_in_padded` entries, zeros past `n_in`.
+    #[inline]
+    pub fn forward(&self, x: &[f32], y: &mut [f32]) {
+        let x = &x[..self.n_in_padded];
+        for (o, (y, b)) in y[..self.n_out].iter_mut().zip(&self.bias).enumerate() {
+            let row = &self.weights[o * self.n_in_padded..(o + 1) * self.n_in_padded];
+            let mut acc = f32x8::ZERO;
+            for (w, v) in row.chunks_exact(LANES).zip(x.chunks_exact(LANES)) {
+                let w = f32x8::from(<[f32; LANES]>::try_from(w).unwrap_or_default());
+                let v = f32x8::from(<[f32; LANES]>::try_from(v).unwrap_or_default());
+                acc = w.mul_add(v, acc);
+            }
+            *y = acc.reduce_add() + b;
+        }
+    }
+
+    /// True when every weight and bias is finite.
+    pub fn is_finite(&self) -> bool {
+        self.weights.iter().chain(&self.bias).all(|v| v.is_finite())
+    }
+
+    /// Multiply-accumulates per call, for cost reports.
+    pub fn macs(&self) -> usize {
+        self.n_in * self.n_out
+    }
+}
+
+/// Layer normalisation over the last axis: `(x - mean) / sqrt(var + eps) · scale + bias`.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub scale: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub epsilon: f32,
+}
+
+impl LayerNorm {
+    #[inline]
+    pub fn forward_in_place(&self, x: &mut [f32]) {
+        let n = self.scale.len();
+        let x = &mut x[..n];
+        let mean = x.iter().sum::<f32>() / n as f32;
+        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+        let inv_std = 1.0 / (var + self.epsilon).sqrt();
+        for ((v, s), b) in x.iter_mut().zip(&self.scale).zip(&self.bias) {
+            *v = (*v - mean) * inv_std * s + b;
+        }
+    }
+}
+
+#[inline]
+pub fn leaky_relu_in_place(x: &mut [f32], alpha: f32) {
+    for v in x {
+        if *v < 0.0 {
+            *v *= alpha;
+        }
+    }
+}
+
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// DDSP's `exp_sigmoid`: `max_value · sigmoid(x)^ln(exponent) + threshold` with DDSP's defaults
+/// (exponent 10, max 2, threshold 1e-7): a positive output whose log tracks `x` over a wide range.
+#[inline]
+pub fn exp_sigmoid(x: f32) -> f32 {
+    2.0 * sigmoid(x).powf(core::f32::consts::LN_10) + 1e-7
+}
+
+/// One step of a GRU with ONNX's gate order (z, r, h) and `linear_before_reset = 1` (PyTorch's and
+/// Keras' `reset_after=True` form):
+///
+/// ```text
+/// z = σ(Wz·x + Rz·h + bz)      r = σ(Wr·x + Rr·h + br)
+/// ĥ = tanh(Wh·x + bWh + r ⊙ (Rh·h + bRh))      h' = (1 - z) ⊙ ĥ + z ⊙ h
+/// ```
+#[derive(Clone, Debug)]
+pub struct Gru {
+    pub n_hidden: usize,
+    /// Input projection, `3H × I`, with the input biases.
+    pub input: Dense,
+    /// Recurrent projection, `3H × H`, with the recurrent biases.
+    pub recurrent: Dense,
+}
+
+impl Gru {
+    /// `gates_x` and `gates_h` are scratch of `3H` entries; `h` is updated in place and must be
+    /// padded to `recurrent.padded_input_len()` with zeros.
+    #[inline]
+    pub fn step(&self, x: &[f32], h: &mut [f32], gates_x: &mut [f32], gates_h: &mut [f32]) {
+        let n = self.n_hidden;
+        self.input.forward(x, gates_x);
+        self.recurrent.forward(h, gates_h);
+        for j in 0..n {
+            let z = sigmoid(gates_x[j] + gates_h[j]);
+            let r = sigmoid(gates_x[n + j] + gates_h[n + j]);
+            let candidate = (gates_x[2 * n + j] + r * gates_h[2 * n + j]).tanh();
+            h[j] = (1.0 - z) * candidate + z * h[j];
+        }
+    }
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Writes ONNX models in the `models/FORMAT.md` layout, and onnxruntime reference outputs for them.
+
+* dsp-core/tests/data/decoder_ref.onnx (+ decoder_ref.bin): random weights, every architectural
+  feature (two-layer input stacks, GRU, output stack, head), 200 frames of onnxruntime outputs with
+  the state carried frame to frame. The Rust runtime must match them within 1e-4.
+* models/default.onnx: the embedded default until trained instruments ship (issue 3). Its input
+  stacks and GRU are random; its output head is fitted by least squares so the controls follow a
+  bowed-string-like target: amplitude tracks loudness, the spectrum falls as k^-p and brightens with
+  loudness, with a body resonance near 2.8 kHz and a little bow noise. It is a placeholder voice,
+  not a trained model; models/default.md says so.
+
+Run: .venv/bin/python scripts/make_reference_models.py   (numpy, onnx, onnxruntime; deterministic)
+"""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parent.parent
+EPSILON = 1e-3  # Keras LayerNormalization default, as in DDSP
+ALPHA = 0.2  # tf.nn.leaky_relu default, as in DDSP
+NOISE_BIAS = -5.0
+LN10 = math.log(10.0)
+
+
+def exp_sigmoid(x):
+    return 2.0 * (1.0 / (1.0 + np.exp(-x))) ** LN10 + 1e-7
+
+
+def inv_exp_sigmoid(y):
+    s = np.clip((np.asarray(y, np.float64) - 1e-7) / 2.0, 1e-12, 1 - 1e-7) ** (1.0 / LN10)
+    return np.log(s / (1.0 - s))
+
+
+def scale_f0(f0):
+    midi = 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0) + 69.0
+    return np.maximum(midi, 0.0) / 127.0
+
+
+def random_weights(rng, units, n_layers, hidden, out_units, n_out_layers, n_out):
+    w = {}
+    def stack(prefix, n_in, n_layers, width):
+        for i in range(n_layers):
+            w[f"{prefix}.{i}.dense.weight"] = rng.normal(0, 1 / math.sqrt(n_in), (n_in, width))
+            w[f"{prefix}.{i}.dense.bias"] = rng.normal(0, 0.5, width)
+            w[f"{prefix}.{i}.norm.scale"] = 1 + rng.normal(0, 0.1, width)
+            w[f"{prefix}.{i}.norm.bias"] = rng.normal(0, 0.1, width)
+            n_in = width
+        return n_in
+    nf = stack("f0_stack", 1, n_layers, units)
+    nl = stack("ld_stack", 1, n_layers, units)
+    w["gru.W"] = rng.normal(0, 1 / math.sqrt(nf + nl), (1, 3 * hidden, nf + nl))
+    w["gru.R"] = rng.normal(0, 0.5 / math.sqrt(hidden), (1, 3 * hidden, hidden))
+    w["gru.B"] = rng.normal(0, 0.1, (1, 6 * hidden))
+    c = stack("out_stack", nf + nl + hidden, n_out_layers, out_units)
+    w["head.weight"] = rng.normal(0, 1 / math.sqrt(c), (c, n_out))
+    w["head.bias"] = rng.normal(0, 0.5, n_out)
+    return {k: np.asarray(v, np.float32) for k, v in w.items()}
+
+
+def n_layers_of(w, prefix):
+    return len([k for k in w if k.startswith(prefix + ".") and k.endswith(".dense.weight")])
+
+
+def forward_features(w, f0_hz, ld_db, h):
+    """numpy twin of the graph up to the head input; returns (features, new state)."""
+    def layer_norm(x, s, b):
+        m = x.mean(-1, keepdims=True)
+        v = ((x - m) ** 2).mean(-1, keepdims=True)
+        return (x - m) / np.sqrt(v + EPSILON) * s + b
+    def stack(prefix, x):
+        for i in range(n_layers_of(w, prefix)):
+            p = f"{prefix}.{i}"
+            x = layer_norm(x @ w[f"{p}.dense.weight"] + w[f"{p}.dense.bias"], w[f"{p}.norm.scale"], w[f"{p}.norm.bias"])
+            x = np.where(x < 0, ALPHA * x, x)
+        return x
+    f = stack("f0_stack", scale_f0(f0_hz)[:, None])
+    l = stack("ld_stack", (ld_db / 80.0 + 1.0)[:, None])
+    x = np.concatenate([f, l], -1)
+    H = w["gru.R"].shape[2]
+    W, R, B = w["gru.W"][0], w["gru.R"][0], w["gru.B"][0]
+    gx = x @ W.T + B[: 3 * H]
+    gh = h @ R.T + B[3 * H:]
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    z = sig(gx[:, :H] + gh[:, :H])
+    r = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
+    cand = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
+    h = (1 - z) * cand + z * h
+    return stack("out_stack", np.concatenate([f, l, h], -1)), h
+
+
+def build_graph(w, meta, K, M):
+    H = w["gru.R"].shape[2]
+    nodes, inits = [], []
+    const_id = [0]
+
+    def const(value):
+        name = f"const_{const_id[0]}"
+        const_id[0] += 1
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(kind, inputs, output=None, **attrs):
+        output = output or f"{kind.lower()}_{len(nodes)}"
+        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
+        return output
+
+    # DDSP input scaling: f0 -> MIDI / 127, loudness -> dB / 80 + 1.
+    f = op("Max", ["f0_hz", const(np.float32(1e-3))])
+    f = op("Div", [f, const(np.float32(440.0))])
+    f = op("Log", [f])
+    f = op("Mul", [f, const(np.float32(12.0 / math.log(2.0)))])
+    f = op("Add", [f, const(np.float32(69.0))])
+    f = op("Max", [f, const(np.float32(0.0))])
+    f = op("Div", [f, const(np.float32(127.0))])
+    l = op("Div", ["loudness_db", const(np.float32(80.0))])
+    l = op("Add", [l, const(np.float32(1.0))])
+
+    def stack(prefix, x):
+        for i in range(n_layers_of(w, prefix)):
+            p = f"{prefix}.{i}"
+            x = op("MatMul", [x, f"{p}.dense.weight"])
+            x = op("Add", [x, f"{p}.dense.bias"])
+            x = op("LayerNormalization", [x, f"{p}.norm.scale", f"{p}.norm.bias"], axis=-1, epsilon=EPSILON)
+            x = op("LeakyRelu", [x], alpha=ALPHA)
+        return x
+
+    f = stack("f0_stack", f)
+    l = stack("ld_stack", l)
+    x = op("Concat", [f, l], axis=-1)
+    x = op("Reshape", [x, const(np.array([1, 1, -1], np.int64))])
+    h0 = op("Reshape", ["state_in", const(np.array([1, 1, H], np.int64))])
+    nodes.append(helper.make_node("GRU", [x, "gru.W", "gru.R", "gru.B", "", h0], ["gru_y", "gru_y_h"],
+                                  hidden_size=H, linear_before_reset=1))
+    h = op("Reshape", ["gru_y_h", const(np.array([1, H], np.int64))], output="state_out")
+    x = op("Concat", [f, l, h], axis=-1)
+    x = stack("out_stack", x)
+    x = op("MatMul", [x, "head.weight"])
+    x = op("Add", [x, "head.bias"])
+    a_l, h_l, n_l = "amp_logit", "harm_logit", "noise_logit"
+    nodes.append(helper.make_node("Split", [x, const(np.array([1, K, M], np.int64))], [a_l, h_l, n_l], axis=1))
+    n_l = op("Add", [n_l, const(np.float32(NOISE_BIAS))])
+
+    def exp_sig(x, output):
+        s = op("Sigmoid", [x])
+        p = op("Pow", [s, const(np.float32(LN10))])
+        p = op("Mul", [p, const(np.float32(2.0))])
+        return op("Add", [p, const(np.float32(1e-7))], output=output)
+
+    exp_sig(a_l, "amplitude")
+    exp_sig(h_l, "harmonic_distribution")
+    exp_sig(n_l, "noise_magnitudes")
+
+    f32 = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "ddsp_rnn_fc_decoder",
+        [helper.make_tensor_value_info("f0_hz", f32, [1, 1]),
+         helper.make_tensor_value_info("loudness_db", f32, [1, 1]),
+         helper.make_tensor_value_info("state_in", f32, [1, H])],
+        [helper.make_tensor_value_info("amplitude", f32, [1, 1]),
+         helper.make_tensor_value_info("harmonic_distribution", f32, [1, K]),
+         helper.make_tensor_value_info("noise_magnitudes", f32, [1, M]),
+         helper.make_tensor_value_info("state_out", f32, [1, H])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in w.items()] + inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ddsp-instrument")
+    model.ir_version = 8
+    helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
+    onnx.checker.check_model(model)
+    return model
+
+
+def meta_for(name, instrument, licence, description, K, M, f0_range, ld_range, sr=48000, fps=250):
+    return {
+        "ddsp.format": "ddsp-rnn-fc/1", "ddsp.name": name, "ddsp.instrument": instrument,
+        "ddsp.licence": licence, "ddsp.description": description,
+        "ddsp.sample_rate_hz": sr, "ddsp.frame_rate_hz": fps, "ddsp.n_harmonics": K, "ddsp.n_noise_bands": M,
+        "ddsp.f0_min_hz": f0_range[0], "ddsp.f0_max_hz": f0_range[1],
+        "ddsp.loudness_min_db": ld_range[0], "ddsp.loudness_max_db": ld_range[1],
+    }
+
+
+def run_reference(model, f0, ld, H):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    state = np.zeros((1, H), np.float32)
+    rows = {"amplitude": [], "harmonic_distribution": [], "noise_magnitudes": [], "state_out": []}
+    for a, b in zip(f0, ld):
+        out = sess.run(list(rows), {"f0_hz": [[a]], "loudness_db": [[b]], "state_in": state})
+        for k, v in zip(rows, out):
+            rows[k].append(v.reshape(-1))
+        state = out[3]
+    return {k: np.stack(v).astype(np.float32) for k, v in rows.items()}
+
+
+def make_reference():
+    rng = np.random.default_rng(20261121)
+    K, M, H = 60, 65, 48
+    w = random_weights(rng, units=32, n_layers=2, hidden=H, out_units=40, n_out_layers=2, n_out=1 + K + M)
+    meta = meta_for("parity reference", "none", "CC0-1.0", "random weights, for runtime parity tests",
+                    K, M, (30.0, 2000.0), (-80.0, 0.0))
+    model = build_graph(w, meta, K, M)
+    n = 200
+    i = np.arange(n, dtype=np.float32)
+    f0 = (440.0 * 2 ** ((48 + 36 * i / (n - 1) - 69) / 12)).astype(np.float32)  # MIDI 48 -> 84
+    ld = (-70.0 + 60.0 * (0.5 - 0.5 * np.cos(2 * np.pi * i / 100))).astype(np.float32)
+    ref = run_reference(model, f0, ld, H)
+    out = ROOT / "dsp-core/tests/data"
+    onnx.save(model, out / "decoder_ref.onnx")
+    arrays = [("f0_hz", f0[:, None]), ("loudness_db", ld[:, None])] + list(ref.items())
+    with open(out / "decoder_ref.bin", "wb") as fh:
+        layout = []
+        for name, a in arrays:
+            layout.append({"name": name, "shape": list(a.shape), "offset_bytes": fh.tell()})
+            fh.write(np.ascontiguousarray(a, "<f4").tobytes())
+    (out / "decoder_ref.json").write_text(json.dumps({
+        "model": "decoder_ref.onnx", "frames": n, "dtype": "float32 little-endian, row-major",
+        "producer": f"onnxruntime {ort.__version__}, state carried frame to frame from zeros",
+        "arrays": layout}, indent=1) + "\n")
+    print("reference:", out / "decoder_ref.onnx")
+
+
+def target_controls(f0, ld, K, M, sr):
+    """A bowed-string-like target timbre: the placeholder voice the default model is fitted to."""
+    loud01 = np.clip((ld + 60.0) / 50.0, 0, 1)
+    amplitude = 10 ** (ld / 20.0)
+    k = np.arange(1, K + 1)[None, :]
+    slope = 1.9 - 0.9 * loud01[:, None]
+    freq = k * f0[:, None]
+    body = 1 + 2.5 * np.exp(-((np.log(freq / 2800.0)) ** 2) / 0.15) + 1.2 * np.exp(-((np.log(freq / 450.0)) ** 2) / 0.1)
+    dist = k ** (-slope) * body
+    dist = dist / dist.max(-1, keepdims=True)
+    band = np.linspace(0, 1, M)[None, :]
+    noise = 10 ** ((ld[:, None] - 38.0) / 20.0) * np.exp(-3.0 * band)
+    return amplitude, dist, noise
+
+
+def make_default():
+    rng = np.random.default_rng(7)
+    K, M, H, sr = 64, 65, 64, 48000
+    w = random_weights(rng, units=48, n_layers=1, hidden=H, out_units=96, n_out_layers=1, n_out=1 + K + M)
+    f0_range, ld_range = (55.0, 1760.0), (-60.0, -10.0)
+    # Steady-state features over a grid of (f0, loudness): each point held for 40 frames.
+    f0 = np.exp(rng.uniform(np.log(40.0), np.log(2500.0), 6000))
+    ld = rng.uniform(-90.0, 0.0, 6000)
+    h = np.zeros((len(f0), H))
+    for _ in range(40):
+        feats, h = forward_features(w, f0, ld, h)
+    amp, dist, noise = target_controls(f0, ld, K, M, sr)
+    targets = np.concatenate([inv_exp_sigmoid(amp)[:, None], inv_exp_sigmoid(dist),
+                              inv_exp_sigmoid(noise) - NOISE_BIAS], -1)
+    X = np.concatenate([feats, np.ones((len(f0), 1))], -1)
+    ridge = 1e-3 * np.eye(X.shape[1])
+    coef = np.linalg.solve(X.T @ X + ridge, X.T @ targets)
+    w["head.weight"] = coef[:-1].astype(np.float32)
+    w["head.bias"] = coef[-1].astype(np.float32)
+    fitted = X @ coef
+    amp_err_db = 20 * np.abs(np.log10(exp_sigmoid(fitted[:, 0]) / amp))
+    print(f"default: amplitude fit median {np.median(amp_err_db):.2f} dB, 90th pct {np.percentile(amp_err_db, 90):.2f} dB")
+    meta = meta_for("Placeholder Strings", "bowed string (placeholder)", "CC0-1.0",
+                    "Untrained placeholder: random stacks and GRU with a least-squares head fitted to an "
+                    "analytic bowed-string timbre. Replaced by trained models (issue 3).",
+                    K, M, f0_range, ld_range, sr=sr)
+    model = build_graph(w, meta, K, M)
+    onnx.save(model, ROOT / "models/default.onnx")
+    print("default:", ROOT / "models/default.onnx", (ROOT / "models/default.onnx").stat().st_size, "bytes")
+
+
+if __name__ == "__main__":
+    make_reference()
+    make_default()

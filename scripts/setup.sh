@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine (run as root or with sudo).
+# Idempotent: packages already present are skipped by apt; Python test tools go into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+DEBIAN_PACKAGES=(
+  # linking the plugin: audio back-ends of the standalone, X11/GL for the editor
+  pkg-config libasound2-dev libjack-jackd2-dev libx11-dev libx11-xcb-dev libxcursor-dev
+  libxcb1-dev libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev
+)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python tools used only by tests (a real VST3 host) and by the reference-data scripts.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
