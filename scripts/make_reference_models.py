@@ -226,7 +226,7 @@ def make_reference():
 def target_controls(f0, ld, K, M, sr):
     """A bowed-string-like target timbre: the placeholder voice the default model is fitted to."""
     loud01 = np.clip((ld + 60.0) / 50.0, 0, 1)
-    amplitude = 10 ** (ld / 20.0)
+    amplitude = 10 ** (np.maximum(ld, -100.0) / 20.0)
     k = np.arange(1, K + 1)[None, :]
     slope = 1.9 - 0.9 * loud01[:, None]
     freq = k * f0[:, None]
@@ -244,8 +244,8 @@ def make_default():
     w = random_weights(rng, units=48, n_layers=1, hidden=H, out_units=96, n_out_layers=1, n_out=1 + K + M)
     f0_range, ld_range = (55.0, 1760.0), (-60.0, -10.0)
     # Steady-state features over a grid of (f0, loudness): each point held for 40 frames.
-    f0 = np.exp(rng.uniform(np.log(40.0), np.log(2500.0), 6000))
-    ld = rng.uniform(-90.0, 0.0, 6000)
+    f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), 8000))
+    ld = rng.uniform(-125.0, 0.0, 8000)
     h = np.zeros((len(f0), H))
     for _ in range(40):
         feats, h = forward_features(w, f0, ld, h)

@@ -25,6 +25,9 @@ pub const MAX_HELD_NOTES: usize = 16;
 /// Attenuation of a loudness controller (CC11, CC1, pressure) at value 0, in dB.
 pub const EXPRESSION_RANGE_DB: f32 = 40.0;
 
+/// Pitch the model is conditioned on before the first note (A4): the model runs while silent too.
+const REST_PITCH: f32 = 69.0;
+
 /// Time constant of the output-gain smoother, ms.
 const GAIN_SMOOTHING_MS: f32 = 10.0;
 
@@ -138,8 +141,8 @@ impl MonoInstrument {
             sample_rate_hz,
             held: [(0, 0.0); MAX_HELD_NOTES],
             n_held: 0,
-            pitch: 69.0,
-            target_pitch: 69.0,
+            pitch: REST_PITCH,
+            target_pitch: REST_PITCH,
             velocity_db: LOUDNESS_FLOOR_DB,
             envelope: Adsr::new(sample_rate_hz, settings.envelope),
             bend: 0.0,
@@ -180,6 +183,8 @@ impl MonoInstrument {
         self.voice.reset();
         self.envelope.reset();
         self.n_held = 0;
+        self.pitch = REST_PITCH;
+        self.target_pitch = REST_PITCH;
         self.bend = 0.0;
         self.mod_wheel = 0.0;
         self.expression = 1.0;
@@ -281,6 +286,7 @@ impl MonoInstrument {
 
     /// Renders `out.len()` samples (overwriting `out`) with the current notes and controllers.
     pub fn render(&mut self, out: &mut [f32]) {
+        let _ftz = crate::denormals::ScopedFlushDenormals::new();
         let sr = self.sample_rate_hz;
         let s = self.settings;
         let glide_coeff = if s.glide_ms > 0.0 { 1.0 - (-1.0 / (s.glide_ms * 0.001 * sr)).exp() } else { 1.0 };

@@ -79,11 +79,22 @@ pub enum ModelSource {
 }
 
 /// A loaded, validated, immutable model. Share it between voices with `Arc`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Model {
     pub meta: ModelMeta,
     pub source: ModelSource,
     decoder: DecoderWeights,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("meta", &self.meta)
+            .field("source", &self.source)
+            .field("hidden", &self.decoder.n_hidden())
+            .field("macs_per_frame", &self.decoder.macs_per_frame())
+            .finish()
+    }
 }
 
 /// One voice's recurrent state and scratch for a [`Model`].

@@ -199,18 +199,16 @@ impl FilteredNoise {
         }
     }
 
+    /// Moves the ramp on by `samples`. The value is derived from the samples still to go (not
+    /// accumulated), so any split of the same span lands on bit-identical band gains.
     fn advance_ramp(&mut self, samples: u32) {
         if self.ramp_remaining == 0 {
             return;
         }
-        let n = samples.min(self.ramp_remaining);
-        self.ramp_remaining -= n;
-        if self.ramp_remaining == 0 {
-            self.bands.copy_from_slice(&self.band_targets);
-        } else {
-            for (b, s) in self.bands.iter_mut().zip(&self.band_steps) {
-                *b += s * n as f32;
-            }
+        self.ramp_remaining -= samples.min(self.ramp_remaining);
+        let remaining = self.ramp_remaining as f32;
+        for ((b, s), t) in self.bands.iter_mut().zip(&self.band_steps).zip(&self.band_targets) {
+            *b = t - s * remaining;
         }
     }
 

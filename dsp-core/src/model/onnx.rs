@@ -47,6 +47,11 @@ pub fn load(bytes: &[u8], source: ModelSource, verify: bool) -> Result<Model, Mo
             return Err(ModelError::MissingTensor { name: format!("graph output {name}") });
         }
     }
+    for output in &graph.output {
+        if !graph.node.iter().any(|n| n.output.contains(&output.name)) {
+            return Err(ModelError::MissingTensor { name: format!("node computing graph output {}", output.name) });
+        }
+    }
 
     let decoder = Weights::new(graph).decoder(&meta)?;
     let model = Model::from_parts(meta, decoder, source);
@@ -203,8 +208,25 @@ pub struct TractReference {
     n_hidden: usize,
 }
 
+/// Runs `f`, turning a panic inside tract (malformed graphs can trip its internal asserts) into an
+/// error: no model file may take the process down.
+fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, ModelError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(ModelError::Graph(format!("tract failed on this graph: {what}")))
+    })
+}
+
 impl TractReference {
     pub fn new(bytes: &[u8], n_hidden: usize) -> Result<Self, ModelError> {
+        guarded(|| Self::new_unguarded(bytes, n_hidden))
+    }
+
+    fn new_unguarded(bytes: &[u8], n_hidden: usize) -> Result<Self, ModelError> {
         let graph_err = |e: TractError| ModelError::Graph(format!("{e:#}"));
         let proto = parse_proto(bytes)?;
         let graph = proto.graph.as_ref().ok_or_else(|| ModelError::NotOnnx("the file has no graph".into()))?;
@@ -232,6 +254,10 @@ impl TractReference {
 
     /// Runs one frame from `state` (length `n_hidden`).
     pub fn run(&self, f0_hz: f32, loudness_db: f32, state: &[f32]) -> Result<ReferenceFrame, ModelError> {
+        guarded(|| self.run_unguarded(f0_hz, loudness_db, state))
+    }
+
+    fn run_unguarded(&self, f0_hz: f32, loudness_db: f32, state: &[f32]) -> Result<ReferenceFrame, ModelError> {
         let graph_err = |e: TractError| ModelError::Graph(format!("{e:#}"));
         let mut inputs: Vec<Option<Tensor>> = vec![None, None, None];
         inputs[self.input_slots[0]] = Some(tensor2(&[[f0_hz]]));

@@ -15,11 +15,19 @@ thread_local! {
     static WATCHING: Cell<bool> = const { Cell::new(false) };
 }
 static EVENTS: AtomicUsize = AtomicUsize::new(0);
+/// Set from `DDSP_ALLOC_BACKTRACE` before watching starts (reading the variable allocates).
+static BACKTRACES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn note_event() {
     // `try_with`: the thread-local may already be gone while a thread shuts down.
     if WATCHING.try_with(|w| w.get()).unwrap_or(false) {
         EVENTS.fetch_add(1, Ordering::SeqCst);
+        if BACKTRACES.load(Ordering::Relaxed) {
+            // Stop watching while the backtrace (which allocates) is captured and printed.
+            WATCHING.with(|w| w.set(false));
+            eprintln!("allocation on a watched thread:\n{}", std::backtrace::Backtrace::force_capture());
+            WATCHING.with(|w| w.set(true));
+        }
     }
 }
 
@@ -47,6 +55,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// Tests using it must not run other watched closures concurrently (the counter is global), so each
 /// watched test file keeps them in one `#[test]`, or the count is taken per thread-local flag only.
 pub fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    BACKTRACES.store(std::env::var_os("DDSP_ALLOC_BACKTRACE").is_some(), Ordering::Relaxed);
     let before = EVENTS.load(Ordering::SeqCst);
     WATCHING.with(|w| w.set(true));
     let r = f();

@@ -1,0 +1,174 @@
+//! The native runtime against the exporter's reference (onnxruntime) and against tract, with the
+//! recurrent state carried over 200 frames; and every bad model file class.
+
+mod common;
+
+use common::*;
+use ddsp_core::model::onnx::{max_abs_diff, ReferenceFrame, TractReference};
+use ddsp_core::model::{FrameControls, Model, ModelError, ModelSource, EMBEDDED_DEFAULT_ONNX};
+
+const TOLERANCE: f32 = 1e-4;
+
+/// `decoder_ref.bin`: f0 [N,1], loudness [N,1], amplitude [N,1], harmonics [N,K], noise [N,M],
+/// state_out [N,H], float32 little-endian, in that order (see decoder_ref.json).
+struct Reference {
+    f0: Vec<f32>,
+    loudness: Vec<f32>,
+    frames: Vec<ReferenceFrame>,
+}
+
+fn read_reference(model: &Model) -> Reference {
+    let bytes = std::fs::read(data_path("decoder_ref.bin")).unwrap();
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let (k, m, h) = (model.meta.n_harmonics, model.meta.n_noise_bands, model.decoder().n_hidden());
+    let n = values.len() / (3 + k + m + h);
+    assert_eq!(n, 200);
+    let mut it = values.into_iter();
+    let mut take = |count: usize| -> Vec<f32> { it.by_ref().take(count).collect() };
+    let f0 = take(n);
+    let loudness = take(n);
+    let amplitude = take(n);
+    let harmonics = take(n * k);
+    let noise = take(n * m);
+    let state = take(n * h);
+    let frames = (0..n)
+        .map(|i| ReferenceFrame {
+            controls: FrameControls {
+                amplitude: amplitude[i],
+                harmonic_distribution: harmonics[i * k..(i + 1) * k].to_vec(),
+                noise_magnitudes: noise[i * m..(i + 1) * m].to_vec(),
+            },
+            state: state[i * h..(i + 1) * h].to_vec(),
+        })
+        .collect();
+    Reference { f0, loudness, frames }
+}
+
+#[test]
+fn native_runtime_matches_onnxruntime_over_200_streaming_frames() {
+    let model = Model::load(data_path("decoder_ref.onnx")).unwrap();
+    let reference = read_reference(&model);
+    let mut state = model.new_state();
+    let mut worst = (String::new(), 0.0f32);
+    for (i, expected) in reference.frames.iter().enumerate() {
+        let controls = model.infer(reference.f0[i], reference.loudness[i], &mut state).clone();
+        let (output, diff) = max_abs_diff(&controls, model.hidden(&state), expected);
+        assert!(diff <= TOLERANCE, "frame {i}: '{output}' differs from onnxruntime by {diff:e}");
+        if diff > worst.1 {
+            worst = (output, diff);
+        }
+    }
+    println!("native vs onnxruntime, 200 frames: max |diff| {:e} ({})", worst.1, worst.0);
+}
+
+#[test]
+fn native_runtime_matches_tract_over_200_streaming_frames() {
+    for (name, bytes) in [
+        ("decoder_ref.onnx", std::fs::read(data_path("decoder_ref.onnx")).unwrap()),
+        ("default.onnx", EMBEDDED_DEFAULT_ONNX.to_vec()),
+    ] {
+        let model = Model::from_bytes(&bytes, ModelSource::Embedded("test")).unwrap();
+        let tract = TractReference::new(&bytes, model.decoder().n_hidden()).unwrap();
+        let mut state = model.new_state();
+        let mut tract_state = vec![0.0; model.decoder().n_hidden()];
+        let mut worst = 0.0f32;
+        for i in 0..200 {
+            let t = i as f32 / 199.0;
+            let f0 = 40.0 * 50f32.powf(t) * (1.0 + 0.02 * (i as f32 * 0.7).sin());
+            let loudness = -90.0 + 85.0 * (0.5 - 0.5 * (std::f32::consts::TAU * t * 3.0).cos());
+            let expected = tract.run(f0, loudness, &tract_state).unwrap();
+            let controls = model.infer(f0, loudness, &mut state).clone();
+            let (output, diff) = max_abs_diff(&controls, model.hidden(&state), &expected);
+            assert!(diff <= TOLERANCE, "{name} frame {i}: '{output}' differs from tract by {diff:e}");
+            worst = worst.max(diff);
+            tract_state = expected.state;
+        }
+        println!("{name}: native vs tract, 200 frames: max |diff| {worst:e}");
+    }
+}
+
+#[test]
+fn embedded_default_loads_with_its_card() {
+    let model = Model::embedded_default();
+    assert_eq!(model.meta.sample_rate_hz, 48_000.0);
+    assert_eq!(model.meta.frame_rate_hz, 250.0);
+    assert!(model.meta.n_harmonics >= 60);
+    assert!(!model.meta.licence.is_empty());
+    // And it passes the full verification a file would get.
+    Model::from_bytes(EMBEDDED_DEFAULT_ONNX, ModelSource::Embedded("check")).unwrap();
+}
+
+fn load_err(bytes: &[u8]) -> ModelError {
+    match Model::from_bytes(bytes, ModelSource::Embedded("bad")) {
+        Ok(m) => panic!("a bad model loaded: {m:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Rewrites the metadata value of `key` inside the protobuf bytes (same length keeps the framing).
+fn patch(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let pos = bytes.windows(from.len()).position(|w| w == from.as_bytes()).expect("pattern present");
+    let mut out = bytes.to_vec();
+    out[pos..pos + to.len()].copy_from_slice(to.as_bytes());
+    out
+}
+
+#[test]
+fn bad_model_files_give_typed_errors() {
+    let good = std::fs::read(data_path("decoder_ref.onnx")).unwrap();
+    assert!(matches!(load_err(&[]), ModelError::Empty));
+    assert!(matches!(load_err(&good[..good.len() / 2]), ModelError::NotOnnx(_)), "truncated");
+    let mut rng = TestRng(99);
+    let random: Vec<u8> = (0..4096).map(|_| rng.next_u32() as u8).collect();
+    assert!(matches!(load_err(&random), ModelError::NotOnnx(_) | ModelError::MissingMetadata { .. }), "random bytes");
+    assert!(matches!(load_err(b"PK\x03\x04 this is a zip file, not a model"), ModelError::NotOnnx(_) | ModelError::MissingMetadata { .. }));
+
+    // Wrong format identifier and wrong declared size.
+    let e = load_err(&patch(&good, "ddsp-rnn-fc/1", "ddsp-rnn-fc/9"));
+    assert!(matches!(e, ModelError::Unsupported(_)), "{e}");
+    let e = load_err(&patch(&good, "ddsp.n_harmonics\x12\x0260", "ddsp.n_harmonics\x12\x0261"));
+    assert!(matches!(e, ModelError::ShapeMismatch { ref name, .. } if name == "head.weight"), "{e}");
+    // A renamed output: the contract names what is missing.
+    let e = load_err(&patch(&good, "noise_magnitudes", "noise_magnitudez"));
+    assert!(matches!(e, ModelError::MissingTensor { .. }), "{e}");
+
+    // NaN weights: find the head bias bytes and poison one.
+    let model = Model::from_bytes(&good, ModelSource::Embedded("ok")).unwrap();
+    let n_out = 1 + model.meta.n_harmonics + model.meta.n_noise_bands;
+    let name_pos = good.windows(9).rposition(|w| w == b"head.bias").unwrap();
+    let mut poisoned = good.clone();
+    // raw_data follows the name within the same TensorProto; poison the first float after it.
+    let raw_start = name_pos + 9 + 2 + (n_out * 4 > 127) as usize; // tag byte + varint length
+    poisoned[raw_start..raw_start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let e = load_err(&poisoned);
+    assert!(matches!(e, ModelError::NonFinite { .. } | ModelError::NotOnnx(_)), "{e}");
+
+    // Too large: refused before parsing, from the file size alone.
+    let dir = std::env::temp_dir().join(format!("ddsp-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.onnx");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(ddsp_core::model::MAX_MODEL_BYTES + 1).unwrap();
+    let e = Model::load(&big).unwrap_err();
+    assert!(matches!(e.error, ModelError::TooLarge { .. }));
+    assert!(e.to_string().contains("big.onnx"), "the message names the file: {e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let e = Model::load("/nonexistent/model.onnx").unwrap_err();
+    assert!(matches!(e.error, ModelError::Io(_)) && e.to_string().contains("/nonexistent/model.onnx"));
+}
+
+#[test]
+fn a_graph_wired_differently_from_its_weights_is_rejected() {
+    // Swap the GRU's gate computation by changing linear_before_reset... instead, change the noise
+    // bias constant (-5) in the graph: the weights still parse, but tract now computes something the
+    // native kernels do not, and verification must catch it.
+    let good = std::fs::read(data_path("decoder_ref.onnx")).unwrap();
+    let minus_five = (-5.0f32).to_le_bytes();
+    let pos = good.windows(4).position(|w| w == minus_five).expect("noise bias constant");
+    let mut bad = good.clone();
+    bad[pos..pos + 4].copy_from_slice(&(-4.0f32).to_le_bytes());
+    let e = load_err(&bad);
+    assert!(matches!(e, ModelError::GraphMismatch { ref output, .. } if output == "noise_magnitudes"), "{e}");
+}
