@@ -1,1 +1,157 @@
-fn main(){}
+//! Criterion benchmarks of the real-time entry points at 48 kHz, reported in "x real time"
+//! (seconds of audio processed per second of CPU, one core) beside the raw criterion timings.
+//!
+//! Run: `cargo bench -p ddsp-benches` (a summary table is printed at the end).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use ddsp_core::harmonic::{HarmonicBank, NaiveHarmonicBank};
+use ddsp_core::model::decoder::{DecoderShape, DecoderWeights};
+use ddsp_core::noise::FilteredNoise;
+use ddsp_core::{InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, MonoInstrument};
+
+const SAMPLE_RATE: f32 = 48_000.0;
+/// One second of audio per iteration, processed in host-sized blocks.
+const SECONDS: usize = 1;
+const BLOCK: usize = 64;
+
+/// A model shaped like DDSP-VST's (GRU 512, 16 kHz, 50 frames/s) with random weights.
+fn ddsp_vst_sized_model() -> Model {
+    let shape = DecoderShape::DDSP_VST;
+    let meta = ModelMeta {
+        name: "DDSP-VST-sized (random weights)".into(),
+        instrument: "benchmark".into(),
+        licence: "n/a".into(),
+        description: String::new(),
+        sample_rate_hz: 16_000.0,
+        frame_rate_hz: 50.0,
+        n_harmonics: shape.n_harmonics,
+        n_noise_bands: shape.n_noise_bands,
+        f0_min_hz: 30.0,
+        f0_max_hz: 2000.0,
+        loudness_min_db: -80.0,
+        loudness_max_db: 0.0,
+    };
+    Model::from_parts(meta, DecoderWeights::random(shape, 42), ModelSource::Embedded("bench"))
+}
+
+fn models() -> Vec<(&'static str, Arc<Model>)> {
+    vec![("default-model", Arc::new(Model::embedded_default())), ("ddsp-vst-sized", Arc::new(ddsp_vst_sized_model()))]
+}
+
+fn bench_instrument(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instrument-1-voice-48k-64");
+    let n = SECONDS * SAMPLE_RATE as usize;
+    group.throughput(Throughput::Elements(n as u64));
+    for (name, model) in models() {
+        let mut inst = MonoInstrument::new(model, SAMPLE_RATE, InstrumentSettings::default());
+        inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
+        inst.handle(InstrumentEvent::ControlChange { cc: 1, value: 0.5 });
+        let mut out = vec![0.0f32; n];
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for block in out.chunks_mut(BLOCK) {
+                    inst.render(block);
+                }
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_inference(c: &mut Criterion) {
+    let mut group = c.benchmark_group("inference-per-frame");
+    for (name, model) in models() {
+        let mut state = model.new_state();
+        let mut i = 0u32;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                let f0 = 220.0 + (i % 100) as f32;
+                black_box(model.infer(black_box(f0), black_box(-30.0), &mut state).amplitude)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_harmonic_bank(c: &mut Criterion) {
+    let mut group = c.benchmark_group("harmonic-bank-60-48k");
+    let n = SECONDS * SAMPLE_RATE as usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let amps: Vec<f32> = (1..=60).map(|k| 0.3 / k as f32).collect();
+    let f0: Vec<f32> = (0..n).map(|i| 110.0 + 220.0 * i as f32 / n as f32).collect();
+    let mut out = vec![0.0f32; n];
+    let mut bank = HarmonicBank::new(SAMPLE_RATE, 60);
+    bank.set_targets(&amps, 0);
+    group.bench_function("simd", |b| b.iter(|| bank.process(black_box(&f0), &mut out)));
+    let mut naive = NaiveHarmonicBank::new(SAMPLE_RATE, &amps);
+    group.bench_function("naive-scalar-sin", |b| b.iter(|| naive.process(black_box(&f0), &mut out)));
+    group.finish();
+}
+
+fn bench_noise(c: &mut Criterion) {
+    let mut group = c.benchmark_group("filtered-noise-65-48k");
+    let n = SECONDS * SAMPLE_RATE as usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let mut noise = FilteredNoise::new(SAMPLE_RATE, 65, SAMPLE_RATE, 1);
+    let bands: Vec<f32> = (0..65).map(|i| 0.01 / (1.0 + i as f32)).collect();
+    noise.set_targets(&bands, 0);
+    let mut out = vec![0.0f32; n];
+    group.bench_function("overlap-add", |b| {
+        b.iter(|| {
+            for block in out.chunks_mut(BLOCK) {
+                noise.process(block);
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Mean time per iteration (ns) from criterion's saved estimates.
+fn mean_ns(group: &str, bench: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let text = std::fs::read_to_string(dir.join("criterion").join(group).join(bench).join("new/estimates.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20);
+    bench_instrument(&mut c);
+    bench_inference(&mut c);
+    bench_harmonic_bank(&mut c);
+    bench_noise(&mut c);
+    c.final_summary();
+
+    let audio_ns = SECONDS as f64 * 1e9;
+    println!("\n| benchmark | time | x real time (48 kHz, one core) |");
+    println!("|---|---|---|");
+    for (group, bench) in [
+        ("instrument-1-voice-48k-64", "default-model"),
+        ("instrument-1-voice-48k-64", "ddsp-vst-sized"),
+        ("harmonic-bank-60-48k", "simd"),
+        ("harmonic-bank-60-48k", "naive-scalar-sin"),
+        ("filtered-noise-65-48k", "overlap-add"),
+    ] {
+        if let Some(ns) = mean_ns(group, bench) {
+            println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);
+        }
+    }
+    for (bench, fps) in [("default-model", 250.0), ("ddsp-vst-sized", 50.0)] {
+        if let Some(ns) = mean_ns("inference-per-frame", bench) {
+            println!("| inference-per-frame/{bench} | {:.1} µs per frame | {:.0}x at {fps} frames/s |", ns / 1e3, 1e9 / (ns * fps));
+        }
+    }
+}

@@ -1,1 +1,119 @@
-fn main(){}
+//! `ddsp`: the engine of the plugin, offline. This slice has `demo` (render the built-in phrase with
+//! any model) and `info` (print a model's card); MIDI/audio rendering arrives with the renderer issue.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, Model, MonoInstrument};
+
+#[derive(Parser)]
+#[command(name = "ddsp", version, about = "Neural DDSP instrument: offline rendering and model tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render the built-in demo phrase (legato, leaps, vibrato, a crescendo) to a 32-bit float WAV.
+    Demo {
+        /// Output WAV file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Model file (ONNX per models/FORMAT.md); the embedded default when omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 48_000)]
+        sample_rate: u32,
+    },
+    /// Print a model's card: name, instrument, licence, rates, sizes, trained ranges.
+    Info {
+        /// Model file; the embedded default when omitted.
+        model: Option<PathBuf>,
+    },
+}
+
+fn load_model(path: Option<&Path>) -> Result<Model> {
+    Ok(match path {
+        Some(path) => Model::load(path)?,
+        None => Model::embedded_default(),
+    })
+}
+
+/// The demo phrase: (seconds, event).
+fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
+    use InstrumentEvent::*;
+    let mut events = vec![(0.0, ControlChange { cc: 11, value: 0.55 })];
+    // A legato line in D minor, then a leap and a held note with vibrato and a crescendo.
+    let notes = [(62, 0.1, 0.5), (64, 0.6, 0.3), (65, 0.9, 0.3), (67, 1.2, 0.3), (69, 1.5, 0.6), (74, 2.1, 1.6)];
+    for &(note, start, length) in &notes {
+        events.push((start, NoteOn { note, velocity: 0.75 }));
+        events.push((start + length + 0.02, NoteOff { note })); // overlap: legato glide
+    }
+    for i in 0..=20 {
+        let t = 2.3 + 1.2 * f64::from(i) / 20.0;
+        events.push((t, ControlChange { cc: 1, value: f32::from(i as u8) / 20.0 * 0.8 }));
+        events.push((t, ControlChange { cc: 11, value: 0.55 + 0.45 * f32::from(i as u8) / 20.0 }));
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    events
+}
+
+fn demo(output: &Path, model: Option<&Path>, sample_rate: u32) -> Result<()> {
+    let model = Arc::new(load_model(model)?);
+    let name = model.meta.name.clone();
+    let mut instrument = MonoInstrument::new(model, sample_rate as f32, InstrumentSettings::default());
+    let sr = f64::from(sample_rate);
+    let events: Vec<(usize, InstrumentEvent)> =
+        demo_phrase().into_iter().map(|(t, e)| ((t * sr).round() as usize, e)).collect();
+    let mut audio = vec![0.0f32; (4.5 * sr) as usize];
+    render_with_events(&mut instrument, &mut audio, &events);
+
+    // Write next to the target and rename, so a failed run never leaves a partial file.
+    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let tmp = output.with_extension("wav.partial");
+    let mut writer = hound::WavWriter::create(&tmp, spec).with_context(|| format!("cannot write {}", tmp.display()))?;
+    for &s in &audio {
+        writer.write_sample(s)?;
+    }
+    writer.finalize()?;
+    std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
+    let peak = audio.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    println!(
+        "rendered {:.1} s with '{name}' at {sample_rate} Hz to {} (peak {:.1} dBFS)",
+        audio.len() as f64 / sr,
+        output.display(),
+        20.0 * peak.max(1e-9).log10()
+    );
+    Ok(())
+}
+
+fn info(model: Option<&Path>) -> Result<()> {
+    let model = load_model(model)?;
+    let m = &model.meta;
+    println!("name:        {}", m.name);
+    println!("instrument:  {}", m.instrument);
+    println!("licence:     {}", m.licence);
+    println!("source:      {:?}", model.source);
+    println!("description: {}", m.description);
+    println!("sample rate: {} Hz, {} frames/s", m.sample_rate_hz, m.frame_rate_hz);
+    println!("harmonics:   {}, noise bands: {}", m.n_harmonics, m.n_noise_bands);
+    println!("f0 range:    {} .. {} Hz", m.f0_min_hz, m.f0_max_hz);
+    println!("loudness:    {} .. {} dB", m.loudness_min_db, m.loudness_max_db);
+    println!("GRU units:   {}, {} multiply-adds per frame", model.decoder().n_hidden(), model.decoder().macs_per_frame());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),
+        Command::Info { model } => info(model.as_deref()),
+    };
+    if let Err(e) = result {
+        eprintln!("ddsp: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -31,6 +31,11 @@ const REST_PITCH: f32 = 69.0;
 /// Time constant of the output-gain smoother, ms.
 const GAIN_SMOOTHING_MS: f32 = 10.0;
 
+/// Fade time of the idle gate, ms: once the envelope has finished, whatever the model makes of
+/// silence (a trained model's residual hiss, an untrained one's hum) fades out; it opens again on
+/// the next note. The model keeps running either way, so its recurrent state stays continuous.
+const IDLE_FADE_MS: f32 = 5.0;
+
 /// What a MIDI controller drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ControlTarget {
@@ -128,8 +133,11 @@ pub struct MonoInstrument {
     pressure: f32,
     vibrato_phase: f32,
     output_gain: f32,
+    /// Idle gate, 0 (closed) to 1 (open), moved linearly by `IDLE_FADE_MS`.
+    idle_gate: f32,
     f0_hz: [f32; MAX_CHUNK],
     loudness_db: [f32; MAX_CHUNK],
+    gate: [f32; MAX_CHUNK],
 }
 
 impl MonoInstrument {
@@ -151,8 +159,10 @@ impl MonoInstrument {
             pressure: 0.0,
             vibrato_phase: 0.0,
             output_gain: settings.output_gain,
+            idle_gate: 0.0,
             f0_hz: [0.0; MAX_CHUNK],
             loudness_db: [0.0; MAX_CHUNK],
+            gate: [0.0; MAX_CHUNK],
             settings,
         };
         instrument.reset();
@@ -191,6 +201,7 @@ impl MonoInstrument {
         self.pressure = 0.0;
         self.vibrato_phase = 0.0;
         self.output_gain = self.settings.output_gain;
+        self.idle_gate = 0.0;
         self.velocity_db = LOUDNESS_FLOOR_DB;
     }
 
@@ -297,10 +308,14 @@ impl MonoInstrument {
         let expression_db = if has_expression { -EXPRESSION_RANGE_DB * (1.0 - expression) } else { 0.0 };
         let bend_semitones = self.bend * s.pitch_bend_range_semitones;
         let vibrato_step = s.vibrato_rate_hz / sr;
+        let gate_step = 1.0 / (IDLE_FADE_MS * 0.001 * sr);
 
         for chunk in out.chunks_mut(MAX_CHUNK) {
             let n = chunk.len();
             for i in 0..n {
+                let gate_target = if self.envelope.is_active() { 1.0 } else { 0.0 };
+                self.gate[i] = self.idle_gate;
+                self.idle_gate += (gate_target - self.idle_gate).clamp(-gate_step, gate_step);
                 self.pitch += (self.target_pitch - self.pitch) * glide_coeff;
                 let vibrato = vibrato_semitones * (core::f32::consts::TAU * self.vibrato_phase).sin();
                 self.vibrato_phase = (self.vibrato_phase + vibrato_step).fract();
@@ -311,9 +326,9 @@ impl MonoInstrument {
                 self.loudness_db[i] = (self.velocity_db + env_db + expression_db).max(LOUDNESS_FLOOR_DB);
             }
             self.voice.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, chunk);
-            for y in chunk.iter_mut() {
+            for (y, g) in chunk.iter_mut().zip(&self.gate) {
                 self.output_gain += (s.output_gain - self.output_gain) * gain_coeff;
-                *y *= self.output_gain;
+                *y *= self.output_gain * g;
             }
         }
     }

@@ -1,1 +1,223 @@
+//! A minimal CLAP host for tests: loads a built `.clap` bundle with clack-host (dlopen, entry,
+//! factory, instance, activate, start processing on an audio thread, process, stop, deactivate),
+//! feeds it timed events and captures the audio, the reported latency and the saved state.
 
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::state::PluginState;
+use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::events::{Match, Pckn};
+use clack_host::prelude::*;
+use clack_host::utils::ClapId;
+
+pub mod analysis;
+
+/// The bundle `cargo xtask bundle ddsp_plugin` makes, unless `DDSP_CLAP_BUNDLE` points elsewhere.
+pub fn instrument_bundle() -> PathBuf {
+    std::env::var_os("DDSP_CLAP_BUNDLE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bundled/DDSP Instrument.clap")
+    })
+}
+
+pub const INSTRUMENT_ID: &str = "dev.ddsp-instrument.instrument";
+
+/// An event at an absolute sample position of the session.
+#[derive(Clone, Copy, Debug)]
+pub enum TimedEvent {
+    NoteOn { at: usize, key: u8, velocity: f64 },
+    NoteOff { at: usize, key: u8 },
+    /// Raw MIDI 1.0 bytes (pitch bend, CC, pressure).
+    Midi { at: usize, bytes: [u8; 3] },
+}
+
+impl TimedEvent {
+    fn at(&self) -> usize {
+        match *self {
+            TimedEvent::NoteOn { at, .. } | TimedEvent::NoteOff { at, .. } | TimedEvent::Midi { at, .. } => at,
+        }
+    }
+}
+
+/// What to play through the plugin.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub sample_rate_hz: f64,
+    pub block: usize,
+    pub seconds: f64,
+    pub events: Vec<TimedEvent>,
+    /// Parameter values (display name, text as a user types it, e.g. "-6 dB") set before
+    /// activation the way a host does: `text_to_value`, then `clap_plugin_params.flush`.
+    pub params: Vec<(String, String)>,
+    /// A state saved earlier, loaded before activation.
+    pub state: Option<Vec<u8>>,
+}
+
+impl Session {
+    pub fn new(sample_rate_hz: f64, block: usize, seconds: f64) -> Self {
+        Self { sample_rate_hz, block, seconds, events: Vec::new(), params: Vec::new(), state: None }
+    }
+}
+
+/// Index of the first sample where two renders differ (`None`: identical), for readable asserts.
+pub fn first_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> Option<(usize, usize)> {
+    if a.len() != b.len() {
+        return Some((a.len().min(b.len()), 0));
+    }
+    a.iter().zip(b).enumerate().find_map(|(c, (x, y))| {
+        x.iter().zip(y).position(|(p, q)| p != q).or((x.len() != y.len()).then(|| x.len().min(y.len()))).map(|i| (c, i))
+    })
+}
+
+/// What came back: one buffer per output channel, the latency the plugin reported, its state.
+pub struct Rendered {
+    pub channels: Vec<Vec<f32>>,
+    pub latency_samples: u32,
+    pub state: Vec<u8>,
+}
+
+struct TestHostShared;
+
+impl SharedHandler<'_> for TestHostShared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+struct TestHost;
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestHostShared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// Loads `bundle`, instantiates `plugin_id` and plays `session` through it.
+pub fn run_clap(bundle: &Path, plugin_id: &str, session: &Session) -> Result<Rendered, String> {
+    if !bundle.exists() {
+        return Err(format!("{} does not exist: run `cargo xtask bundle ddsp_plugin` first", bundle.display()));
+    }
+    // SAFETY: loading a CLAP bundle runs its initialisation code; the bundle is the one this
+    // workspace just built, which is exactly what these tests exist to exercise.
+    let entry = unsafe { PluginEntry::load(bundle) }.map_err(|e| format!("load {}: {e:?}", bundle.display()))?;
+    let factory = entry.get_plugin_factory().ok_or("the bundle has no plugin factory")?;
+    let id = CString::new(plugin_id).map_err(|e| e.to_string())?;
+    if !factory.plugin_descriptors().any(|d| d.id() == Some(id.as_c_str())) {
+        return Err(format!("the bundle has no plugin '{plugin_id}'"));
+    }
+    let host_info = HostInfo::new("ddsp host-tests", "ddsp", "https://example.invalid", "0.1").map_err(|e| format!("{e:?}"))?;
+    let mut instance = PluginInstance::<TestHost>::new(|_| TestHostShared, |_| (), &entry, &id, &host_info)
+        .map_err(|e| format!("instantiate: {e:?}"))?;
+
+    let handle = instance.plugin_handle();
+    if let Some(state) = &session.state {
+        let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
+        ext.load(&handle, &mut state.as_slice()).map_err(|e| format!("state load: {e:?}"))?;
+    }
+    if !session.params.is_empty() {
+        let mut changes = EventBuffer::new();
+        let handle = instance.plugin_handle();
+        let params: PluginParams = handle.get_extension().ok_or("no params extension")?;
+        for (name, text) in &session.params {
+            let id = find_param(&mut instance, name)?;
+            let handle = instance.plugin_handle();
+            let c_text = CString::new(text.as_str()).map_err(|e| e.to_string())?;
+            let value = params
+                .text_to_value(&handle, id, &c_text)
+                .ok_or_else(|| format!("'{name}' does not accept '{text}'"))?;
+            changes.push(&ParamValueEvent::new(0, id, Pckn::match_all(), value));
+        }
+        let mut ignored = EventBuffer::new();
+        let mut inactive = instance.inactive_plugin_handle().ok_or("the instance is already active")?;
+        params.flush(&mut inactive, &InputEvents::from_buffer(&changes), &mut OutputEvents::from_buffer(&mut ignored));
+    }
+
+    let config = PluginAudioConfiguration {
+        sample_rate: session.sample_rate_hz,
+        min_frames_count: 1,
+        max_frames_count: session.block as u32,
+    };
+    let processor = instance.activate(|_, _| (), config).map_err(|e| format!("activate: {e:?}"))?;
+    let latency_samples = {
+        let handle = instance.plugin_handle();
+        handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&handle))
+    };
+
+    let total = (session.seconds * session.sample_rate_hz) as usize;
+    let block = session.block;
+    let mut events = session.events.clone();
+    events.sort_by_key(TimedEvent::at);
+
+    // The audio thread: start, process every block, stop, hand the processor back.
+    let (processor, channels) = std::thread::scope(|s| {
+        s.spawn(move || -> Result<_, String> {
+            let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
+            let mut out = vec![vec![0.0f32; total]; 2];
+            let mut block_out = [vec![0.0f32; block], vec![0.0f32; block]];
+            let mut output_ports = AudioPorts::with_capacity(2, 1);
+            let mut event_buffer = EventBuffer::new();
+            let mut output_events_buffer = EventBuffer::new();
+            let mut next_event = 0;
+            let mut pos = 0;
+            while pos < total {
+                let len = block.min(total - pos);
+                event_buffer.clear();
+                while next_event < events.len() && events[next_event].at() < pos + len {
+                    let t = (events[next_event].at() - pos) as u32;
+                    match events[next_event] {
+                        TimedEvent::NoteOn { key, velocity, .. } => {
+                            event_buffer.push(&NoteOnEvent::new(t, Pckn::new(0u16, 0u16, u16::from(key), Match::All), velocity))
+                        }
+                        TimedEvent::NoteOff { key, .. } => {
+                            event_buffer.push(&NoteOffEvent::new(t, Pckn::new(0u16, 0u16, u16::from(key), Match::All), 0.0))
+                        }
+                        TimedEvent::Midi { bytes, .. } => event_buffer.push(&MidiEvent::new(t, 0, bytes)),
+                    }
+                    next_event += 1;
+                }
+                let input_events = InputEvents::from_buffer(&event_buffer);
+                output_events_buffer.clear();
+                let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+                let input_audio = InputAudioBuffers::empty();
+                let mut output_audio = output_ports.with_output_buffers([AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_output_only(block_out.iter_mut().map(|b| &mut b[..len])),
+                }]);
+                processor
+                    .process(&input_audio, &mut output_audio, &input_events, &mut output_events, Some(pos as u64), None)
+                    .map_err(|e| format!("process at {pos}: {e:?}"))?;
+                for (dst, src) in out.iter_mut().zip(&block_out) {
+                    dst[pos..pos + len].copy_from_slice(&src[..len]);
+                }
+                pos += len;
+            }
+            Ok((processor.stop_processing(), out))
+        })
+        .join()
+        .map_err(|_| "the audio thread panicked".to_string())?
+    })?;
+    instance.deactivate(processor);
+
+    let handle = instance.plugin_handle();
+    let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
+    let mut state = Vec::new();
+    ext.save(&handle, &mut state).map_err(|e| format!("state save: {e:?}"))?;
+    Ok(Rendered { channels, latency_samples, state })
+}
+
+/// The CLAP id of the parameter whose display name is `name`.
+fn find_param(instance: &mut PluginInstance<TestHost>, name: &str) -> Result<ClapId, String> {
+    let handle = instance.plugin_handle();
+    let params: PluginParams = handle.get_extension().ok_or("no params extension")?;
+    let mut buffer = ParamInfoBuffer::new();
+    for i in 0..params.count(&handle) {
+        if let Some(info) = params.get_info(&handle, i, &mut buffer) {
+            if info.name == name.as_bytes() {
+                return Ok(info.id);
+            }
+        }
+    }
+    Err(format!("no parameter named '{name}'"))
+}

@@ -177,3 +177,78 @@ impl DecoderWeights {
         stacks + self.gru.input.macs() + self.gru.recurrent.macs() + self.head.macs()
     }
 }
+
+/// The layer sizes of a decoder, for building one with random weights (benchmarks, tests).
+#[derive(Clone, Copy, Debug)]
+pub struct DecoderShape {
+    pub stack_units: usize,
+    pub stack_layers: usize,
+    pub gru_units: usize,
+    pub out_units: usize,
+    pub out_layers: usize,
+    pub n_harmonics: usize,
+    pub n_noise_bands: usize,
+}
+
+impl DecoderShape {
+    /// DDSP-VST's decoder (`vst.gin`): input stacks 1 × 256, GRU 512, output stack 1 × 256,
+    /// 60 harmonics and 65 noise bands (as in the fixture model's FULLY_CONNECTED shapes).
+    pub const DDSP_VST: Self = Self {
+        stack_units: 256,
+        stack_layers: 1,
+        gru_units: 512,
+        out_units: 256,
+        out_layers: 1,
+        n_harmonics: 60,
+        n_noise_bands: 65,
+    };
+}
+
+impl DecoderWeights {
+    /// A decoder of `shape` with seeded pseudo-random weights (scaled like Glorot initialisation).
+    /// It computes nothing musical; it costs exactly what a trained decoder of that shape costs.
+    pub fn random(shape: DecoderShape, seed: u64) -> Self {
+        let mut state = seed.max(1);
+        let mut uniform = move |scale: f32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        };
+        let mut dense = |n_in: usize, n_out: usize| {
+            let scale = (6.0 / (n_in + n_out) as f32).sqrt();
+            let w: Vec<f32> = (0..n_in * n_out).map(|_| uniform(scale)).collect();
+            let b: Vec<f32> = (0..n_out).map(|_| uniform(0.1)).collect();
+            Dense::from_in_out(n_in, n_out, &w, &b)
+        };
+        let mut stack = |n_in: usize, units: usize, layers: usize| -> Vec<FcLayer> {
+            (0..layers)
+                .map(|i| FcLayer {
+                    dense: dense(if i == 0 { n_in } else { units }, units),
+                    norm: LayerNorm { scale: vec![1.0; units], bias: vec![0.0; units], epsilon: 1e-3 },
+                })
+                .collect()
+        };
+        let s = shape;
+        let f0_stack = stack(1, s.stack_units, s.stack_layers);
+        let loudness_stack = stack(1, s.stack_units, s.stack_layers);
+        let gru_in = 2 * s.stack_units;
+        let out_stack = stack(gru_in + s.gru_units, s.out_units, s.out_layers);
+        let gru = Gru {
+            n_hidden: s.gru_units,
+            input: dense(gru_in, 3 * s.gru_units),
+            recurrent: dense(s.gru_units, 3 * s.gru_units),
+        };
+        let head = dense(s.out_units, 1 + s.n_harmonics + s.n_noise_bands);
+        Self {
+            f0_stack,
+            loudness_stack,
+            gru,
+            out_stack,
+            head,
+            leaky_relu_alpha: 0.2,
+            n_harmonics: s.n_harmonics,
+            n_noise_bands: s.n_noise_bands,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The instrument's parameters: stable IDs, units, ranges, and their mapping onto dsp-core settings.
+//!
+//! IDs are short and never change once released (old sessions must load). Smoothing happens in
+//! dsp-core, per sample for gains and per model frame for levels, so these parameters carry none.
+
+use std::sync::{Arc, RwLock};
+
+use ddsp_core::instrument::AdsrSettings;
+use ddsp_core::{ControlTarget, InstrumentSettings, VoiceLevels};
+use nice_plug::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What a MIDI controller drives (the parameter form of [`ControlTarget`]).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControllerTarget {
+    #[id = "off"]
+    Off,
+    #[id = "loud"]
+    Loudness,
+    #[id = "vib"]
+    Vibrato,
+}
+
+impl From<ControllerTarget> for ControlTarget {
+    fn from(t: ControllerTarget) -> Self {
+        match t {
+            ControllerTarget::Off => ControlTarget::Off,
+            ControllerTarget::Loudness => ControlTarget::Loudness,
+            ControllerTarget::Vibrato => ControlTarget::Vibrato,
+        }
+    }
+}
+
+/// The model a session plays, stored with the session. `None` path: the embedded default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    pub path: Option<String>,
+}
+
+fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) -> FloatParam {
+    FloatParam::new(
+        name,
+        util::db_to_gain(default_db),
+        FloatRange::Skewed {
+            min: util::db_to_gain(min_db),
+            max: util::db_to_gain(max_db),
+            factor: FloatRange::gain_skew_factor(min_db, max_db),
+        },
+    )
+    .with_unit(" dB")
+    .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+    .with_string_to_value(formatters::s2v_f32_gain_to_db())
+}
+
+fn ms_param(name: &str, default: f32, max: f32) -> FloatParam {
+    FloatParam::new(name, default, FloatRange::Skewed { min: 0.0, max, factor: FloatRange::skew_factor(-2.0) })
+        .with_unit(" ms")
+        .with_value_to_string(formatters::v2s_f32_rounded(0))
+}
+
+#[derive(Params)]
+pub struct InstrumentParams {
+    #[persist = "model"]
+    pub model: Arc<RwLock<ModelChoice>>,
+
+    // Output
+    #[id = "gain"]
+    pub output_gain: FloatParam,
+    // Synth
+    #[id = "harm"]
+    pub harmonic_level: FloatParam,
+    #[id = "noise"]
+    pub noise_level: FloatParam,
+    // Input / dynamics
+    #[id = "velcrv"]
+    pub velocity_curve: FloatParam,
+    // Envelope
+    #[id = "atk"]
+    pub attack_ms: FloatParam,
+    #[id = "dec"]
+    pub decay_ms: FloatParam,
+    #[id = "sus"]
+    pub sustain: FloatParam,
+    #[id = "rel"]
+    pub release_ms: FloatParam,
+    // Pitch
+    #[id = "bendrng"]
+    pub bend_range: IntParam,
+    #[id = "legato"]
+    pub legato: BoolParam,
+    #[id = "glide"]
+    pub glide_ms: FloatParam,
+    #[id = "vibrate"]
+    pub vibrato_rate_hz: FloatParam,
+    #[id = "vibdep"]
+    pub vibrato_depth_cents: FloatParam,
+    // MIDI controllers
+    #[id = "cc1"]
+    pub mod_wheel: EnumParam<ControllerTarget>,
+    #[id = "cc11"]
+    pub expression: EnumParam<ControllerTarget>,
+    #[id = "press"]
+    pub pressure: EnumParam<ControllerTarget>,
+}
+
+impl Default for InstrumentParams {
+    fn default() -> Self {
+        let d = InstrumentSettings::default();
+        Self {
+            model: Arc::new(RwLock::new(ModelChoice::default())),
+            output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
+            harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
+            noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),
+            velocity_curve: FloatParam::new(
+                "Velocity Curve",
+                d.velocity_curve,
+                FloatRange::Skewed { min: 0.25, max: 4.0, factor: FloatRange::skew_factor(-1.5) },
+            )
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            attack_ms: ms_param("Attack", d.envelope.attack_ms, 5_000.0),
+            decay_ms: ms_param("Decay", d.envelope.decay_ms, 5_000.0),
+            sustain: FloatParam::new("Sustain", d.envelope.sustain, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_unit(" %")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            release_ms: ms_param("Release", d.envelope.release_ms, 10_000.0),
+            bend_range: IntParam::new("Pitch Bend Range", d.pitch_bend_range_semitones as i32, IntRange::Linear { min: 0, max: 48 })
+                .with_unit(" st"),
+            legato: BoolParam::new("Legato", d.legato),
+            glide_ms: ms_param("Glide", d.glide_ms, 2_000.0),
+            vibrato_rate_hz: FloatParam::new("Vibrato Rate", d.vibrato_rate_hz, FloatRange::Linear { min: 0.5, max: 12.0 })
+                .with_unit(" Hz")
+                .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            vibrato_depth_cents: FloatParam::new("Vibrato Depth", d.vibrato_depth_cents, FloatRange::Linear { min: 0.0, max: 100.0 })
+                .with_unit(" ct")
+                .with_value_to_string(formatters::v2s_f32_rounded(0)),
+            mod_wheel: EnumParam::new("Mod Wheel (CC1)", ControllerTarget::Vibrato),
+            expression: EnumParam::new("Expression (CC11)", ControllerTarget::Loudness),
+            pressure: EnumParam::new("Channel Pressure", ControllerTarget::Off),
+        }
+    }
+}
+
+impl InstrumentParams {
+    /// The current values as dsp-core settings. Reads atomics only: safe on the audio thread.
+    pub fn settings(&self) -> InstrumentSettings {
+        InstrumentSettings {
+            velocity_curve: self.velocity_curve.value(),
+            envelope: AdsrSettings {
+                attack_ms: self.attack_ms.value(),
+                decay_ms: self.decay_ms.value(),
+                sustain: self.sustain.value(),
+                release_ms: self.release_ms.value(),
+            },
+            pitch_bend_range_semitones: self.bend_range.value() as f32,
+            legato: self.legato.value(),
+            glide_ms: self.glide_ms.value(),
+            vibrato_rate_hz: self.vibrato_rate_hz.value(),
+            vibrato_depth_cents: self.vibrato_depth_cents.value(),
+            mod_wheel_target: self.mod_wheel.value().into(),
+            expression_target: self.expression.value().into(),
+            pressure_target: self.pressure.value().into(),
+            levels: VoiceLevels { harmonic_gain: self.harmonic_level.value(), noise_gain: self.noise_level.value() },
+            output_gain: self.output_gain.value(),
+        }
+    }
+}
