@@ -90,6 +90,9 @@ fn bench_harmonic_bank(c: &mut Criterion) {
     let mut bank = HarmonicBank::new(SAMPLE_RATE, 60);
     bank.set_targets(&amps, 0);
     group.bench_function("simd", |b| b.iter(|| bank.process(black_box(&f0), &mut out)));
+    let mut portable = HarmonicBank::new(SAMPLE_RATE, 60).without_avx2();
+    portable.set_targets(&amps, 0);
+    group.bench_function("simd-portable-sse2", |b| b.iter(|| portable.process(black_box(&f0), &mut out)));
     let mut naive = NaiveHarmonicBank::new(SAMPLE_RATE, &amps);
     group.bench_function("naive-scalar-sin", |b| b.iter(|| naive.process(black_box(&f0), &mut out)));
     group.finish();
@@ -118,7 +121,8 @@ fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let text = std::fs::read_to_string(dir.join("criterion").join(group).join(bench).join("new/estimates.json")).ok()?;
+    let text =
+        std::fs::read_to_string(dir.join("criterion").join(group).join(bench).join("new/estimates.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
@@ -135,6 +139,7 @@ fn main() {
     bench_noise(&mut c);
     c.final_summary();
 
+    println!("\nAVX2+FMA kernels in use: {}", ddsp_core::model::kernels::has_avx2_fma());
     let audio_ns = SECONDS as f64 * 1e9;
     println!("\n| benchmark | time | x real time (48 kHz, one core) |");
     println!("|---|---|---|");
@@ -142,6 +147,7 @@ fn main() {
         ("instrument-1-voice-48k-64", "default-model"),
         ("instrument-1-voice-48k-64", "ddsp-vst-sized"),
         ("harmonic-bank-60-48k", "simd"),
+        ("harmonic-bank-60-48k", "simd-portable-sse2"),
         ("harmonic-bank-60-48k", "naive-scalar-sin"),
         ("filtered-noise-65-48k", "overlap-add"),
     ] {
@@ -151,7 +157,11 @@ fn main() {
     }
     for (bench, fps) in [("default-model", 250.0), ("ddsp-vst-sized", 50.0)] {
         if let Some(ns) = mean_ns("inference-per-frame", bench) {
-            println!("| inference-per-frame/{bench} | {:.1} µs per frame | {:.0}x at {fps} frames/s |", ns / 1e3, 1e9 / (ns * fps));
+            println!(
+                "| inference-per-frame/{bench} | {:.1} µs per frame | {:.0}x at {fps} frames/s |",
+                ns / 1e3,
+                1e9 / (ns * fps)
+            );
         }
     }
 }

@@ -72,7 +72,8 @@ fn demo(output: &Path, model: Option<&Path>, sample_rate: u32) -> Result<()> {
     render_with_events(&mut instrument, &mut audio, &events);
 
     // Write next to the target and rename, so a failed run never leaves a partial file.
-    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
     let tmp = output.with_extension("wav.partial");
     let mut writer = hound::WavWriter::create(&tmp, spec).with_context(|| format!("cannot write {}", tmp.display()))?;
     for &s in &audio {
@@ -102,7 +103,11 @@ fn info(model: Option<&Path>) -> Result<()> {
     println!("harmonics:   {}, noise bands: {}", m.n_harmonics, m.n_noise_bands);
     println!("f0 range:    {} .. {} Hz", m.f0_min_hz, m.f0_max_hz);
     println!("loudness:    {} .. {} dB", m.loudness_min_db, m.loudness_max_db);
-    println!("GRU units:   {}, {} multiply-adds per frame", model.decoder().n_hidden(), model.decoder().macs_per_frame());
+    println!(
+        "GRU units:   {}, {} multiply-adds per frame",
+        model.decoder().n_hidden(),
+        model.decoder().macs_per_frame()
+    );
     Ok(())
 }
 

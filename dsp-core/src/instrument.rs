@@ -105,13 +105,25 @@ impl InstrumentSettings {
 /// A MIDI event, already decoded by the host shell.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum InstrumentEvent {
-    NoteOn { note: u8, velocity: f32 },
-    NoteOff { note: u8 },
+    NoteOn {
+        note: u8,
+        velocity: f32,
+    },
+    NoteOff {
+        note: u8,
+    },
     /// Bend in `[-1, 1]` (0 = centre).
-    PitchBend { value: f32 },
+    PitchBend {
+        value: f32,
+    },
     /// Controller value in `[0, 1]`.
-    ControlChange { cc: u8, value: f32 },
-    ChannelPressure { value: f32 },
+    ControlChange {
+        cc: u8,
+        value: f32,
+    },
+    ChannelPressure {
+        value: f32,
+    },
     AllNotesOff,
 }
 

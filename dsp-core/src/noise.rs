@@ -97,9 +97,7 @@ impl FilteredNoise {
         let fft_size = (min_fft.ceil() as usize).next_power_of_two().max(16);
         let hop = fft_size / 2;
 
-        let window = (0..fft_size)
-            .map(|n| (core::f32::consts::PI * n as f32 / fft_size as f32).sin())
-            .collect();
+        let window = (0..fft_size).map(|n| (core::f32::consts::PI * n as f32 / fft_size as f32).sin()).collect();
 
         let n_bins = fft_size / 2 + 1;
         let band_per_hz = (n_bands - 1) as f32 / (0.5 * model_sample_rate_hz);

@@ -122,7 +122,10 @@ fn bad_model_files_give_typed_errors() {
     let mut rng = TestRng(99);
     let random: Vec<u8> = (0..4096).map(|_| rng.next_u32() as u8).collect();
     assert!(matches!(load_err(&random), ModelError::NotOnnx(_) | ModelError::MissingMetadata { .. }), "random bytes");
-    assert!(matches!(load_err(b"PK\x03\x04 this is a zip file, not a model"), ModelError::NotOnnx(_) | ModelError::MissingMetadata { .. }));
+    assert!(matches!(
+        load_err(b"PK\x03\x04 this is a zip file, not a model"),
+        ModelError::NotOnnx(_) | ModelError::MissingMetadata { .. }
+    ));
 
     // Wrong format identifier and wrong declared size.
     let e = load_err(&patch(&good, "ddsp-rnn-fc/1", "ddsp-rnn-fc/9"));

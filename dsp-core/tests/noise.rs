@@ -7,7 +7,8 @@ use ddsp_core::noise::FilteredNoise;
 
 /// Average power spectrum over many frames (Welch, Hann, 50 % overlap).
 fn welch(x: &[f32], frame: usize) -> Vec<f64> {
-    let window: Vec<f64> = (0..frame).map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / frame as f64).cos()).collect();
+    let window: Vec<f64> =
+        (0..frame).map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / frame as f64).cos()).collect();
     let mut acc = vec![0.0; frame / 2 + 1];
     let mut count = 0.0;
     for start in (0..x.len() - frame).step_by(frame / 2) {
@@ -50,7 +51,8 @@ fn check_response(sample_rate_hz: f32, model_rate_hz: f32, n_bands: usize) {
         // Average a few bins around the band centre (the noise estimate's variance).
         let c = (centre / bin_hz).round() as usize;
         let span = 3;
-        let (sa, sb): (f64, f64) = (c - span..=c + span).map(|k| (pa[k], pb[k])).fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
+        let (sa, sb): (f64, f64) =
+            (c - span..=c + span).map(|k| (pa[k], pb[k])).fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
         let measured_db = 10.0 * (sa / sb).log10();
         let expected_db = 20.0 * f64::from(m).log10();
         worst = worst.max((measured_db - expected_db).abs());

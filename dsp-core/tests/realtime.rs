@@ -35,7 +35,13 @@ fn instrument(sample_rate_hz: f32) -> MonoInstrument {
 }
 
 /// Renders `total` samples in blocks from `sizes`, dispatching events inside each block.
-fn render_in_blocks(inst: &mut MonoInstrument, events: &[(usize, InstrumentEvent)], total: usize, sizes: &mut dyn FnMut() -> usize, out: &mut [f32]) {
+fn render_in_blocks(
+    inst: &mut MonoInstrument,
+    events: &[(usize, InstrumentEvent)],
+    total: usize,
+    sizes: &mut dyn FnMut() -> usize,
+    out: &mut [f32],
+) {
     let mut block_events = Vec::with_capacity(events.len());
     render_in_blocks_with(inst, events, total, sizes, out, &mut block_events);
 }

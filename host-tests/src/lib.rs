@@ -17,9 +17,9 @@ pub mod analysis;
 
 /// The bundle `cargo xtask bundle ddsp_plugin` makes, unless `DDSP_CLAP_BUNDLE` points elsewhere.
 pub fn instrument_bundle() -> PathBuf {
-    std::env::var_os("DDSP_CLAP_BUNDLE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bundled/DDSP Instrument.clap")
-    })
+    std::env::var_os("DDSP_CLAP_BUNDLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bundled/DDSP Instrument.clap"))
 }
 
 pub const INSTRUMENT_ID: &str = "dev.ddsp-instrument.instrument";
@@ -27,10 +27,20 @@ pub const INSTRUMENT_ID: &str = "dev.ddsp-instrument.instrument";
 /// An event at an absolute sample position of the session.
 #[derive(Clone, Copy, Debug)]
 pub enum TimedEvent {
-    NoteOn { at: usize, key: u8, velocity: f64 },
-    NoteOff { at: usize, key: u8 },
+    NoteOn {
+        at: usize,
+        key: u8,
+        velocity: f64,
+    },
+    NoteOff {
+        at: usize,
+        key: u8,
+    },
     /// Raw MIDI 1.0 bytes (pitch bend, CC, pressure).
-    Midi { at: usize, bytes: [u8; 3] },
+    Midi {
+        at: usize,
+        bytes: [u8; 3],
+    },
 }
 
 impl TimedEvent {
@@ -107,7 +117,8 @@ pub fn run_clap(bundle: &Path, plugin_id: &str, session: &Session) -> Result<Ren
     if !factory.plugin_descriptors().any(|d| d.id() == Some(id.as_c_str())) {
         return Err(format!("the bundle has no plugin '{plugin_id}'"));
     }
-    let host_info = HostInfo::new("ddsp host-tests", "ddsp", "https://example.invalid", "0.1").map_err(|e| format!("{e:?}"))?;
+    let host_info =
+        HostInfo::new("ddsp host-tests", "ddsp", "https://example.invalid", "0.1").map_err(|e| format!("{e:?}"))?;
     let mut instance = PluginInstance::<TestHost>::new(|_| TestHostShared, |_| (), &entry, &id, &host_info)
         .map_err(|e| format!("instantiate: {e:?}"))?;
 
@@ -167,12 +178,16 @@ pub fn run_clap(bundle: &Path, plugin_id: &str, session: &Session) -> Result<Ren
                 while next_event < events.len() && events[next_event].at() < pos + len {
                     let t = (events[next_event].at() - pos) as u32;
                     match events[next_event] {
-                        TimedEvent::NoteOn { key, velocity, .. } => {
-                            event_buffer.push(&NoteOnEvent::new(t, Pckn::new(0u16, 0u16, u16::from(key), Match::All), velocity))
-                        }
-                        TimedEvent::NoteOff { key, .. } => {
-                            event_buffer.push(&NoteOffEvent::new(t, Pckn::new(0u16, 0u16, u16::from(key), Match::All), 0.0))
-                        }
+                        TimedEvent::NoteOn { key, velocity, .. } => event_buffer.push(&NoteOnEvent::new(
+                            t,
+                            Pckn::new(0u16, 0u16, u16::from(key), Match::All),
+                            velocity,
+                        )),
+                        TimedEvent::NoteOff { key, .. } => event_buffer.push(&NoteOffEvent::new(
+                            t,
+                            Pckn::new(0u16, 0u16, u16::from(key), Match::All),
+                            0.0,
+                        )),
                         TimedEvent::Midi { bytes, .. } => event_buffer.push(&MidiEvent::new(t, 0, bytes)),
                     }
                     next_event += 1;

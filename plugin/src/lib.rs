@@ -161,7 +161,8 @@ fn instrument_event(event: NoteEvent<()>) -> Option<InstrumentEvent> {
 
 impl ClapPlugin for DdspInstrument {
     const CLAP_ID: &'static str = "dev.ddsp-instrument.instrument";
-    const CLAP_DESCRIPTION: Option<&'static str> = Some("Neural DDSP instrument: a trained model plays a harmonic-plus-noise synthesiser");
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Neural DDSP instrument: a trained model plays a harmonic-plus-noise synthesiser");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
     const CLAP_FEATURES: &'static [ClapFeature] =

@@ -124,16 +124,28 @@ impl Default for InstrumentParams {
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
                 .with_string_to_value(formatters::s2v_f32_percentage()),
             release_ms: ms_param("Release", d.envelope.release_ms, 10_000.0),
-            bend_range: IntParam::new("Pitch Bend Range", d.pitch_bend_range_semitones as i32, IntRange::Linear { min: 0, max: 48 })
-                .with_unit(" st"),
+            bend_range: IntParam::new(
+                "Pitch Bend Range",
+                d.pitch_bend_range_semitones as i32,
+                IntRange::Linear { min: 0, max: 48 },
+            )
+            .with_unit(" st"),
             legato: BoolParam::new("Legato", d.legato),
             glide_ms: ms_param("Glide", d.glide_ms, 2_000.0),
-            vibrato_rate_hz: FloatParam::new("Vibrato Rate", d.vibrato_rate_hz, FloatRange::Linear { min: 0.5, max: 12.0 })
-                .with_unit(" Hz")
-                .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            vibrato_depth_cents: FloatParam::new("Vibrato Depth", d.vibrato_depth_cents, FloatRange::Linear { min: 0.0, max: 100.0 })
-                .with_unit(" ct")
-                .with_value_to_string(formatters::v2s_f32_rounded(0)),
+            vibrato_rate_hz: FloatParam::new(
+                "Vibrato Rate",
+                d.vibrato_rate_hz,
+                FloatRange::Linear { min: 0.5, max: 12.0 },
+            )
+            .with_unit(" Hz")
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            vibrato_depth_cents: FloatParam::new(
+                "Vibrato Depth",
+                d.vibrato_depth_cents,
+                FloatRange::Linear { min: 0.0, max: 100.0 },
+            )
+            .with_unit(" ct")
+            .with_value_to_string(formatters::v2s_f32_rounded(0)),
             mod_wheel: EnumParam::new("Mod Wheel (CC1)", ControllerTarget::Vibrato),
             expression: EnumParam::new("Expression (CC11)", ControllerTarget::Loudness),
             pressure: EnumParam::new("Channel Pressure", ControllerTarget::Off),

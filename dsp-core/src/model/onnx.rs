@@ -83,7 +83,11 @@ impl<'g> Weights<'g> {
         let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
         let fits = shape.len() == expected.len() && shape.iter().zip(expected).all(|(a, e)| *e == usize::MAX || a == e);
         if !fits {
-            return Err(ModelError::ShapeMismatch { name: name.to_owned(), expected: expected.to_vec(), actual: shape });
+            return Err(ModelError::ShapeMismatch {
+                name: name.to_owned(),
+                expected: expected.to_vec(),
+                actual: shape,
+            });
         }
         if t.data_type != pb::tensor_proto::DataType::Float as i32 {
             return Err(ModelError::Unsupported(format!("tensor '{name}' is not float32 (type {})", t.data_type)));
@@ -123,7 +127,9 @@ impl<'g> Weights<'g> {
             });
             match found {
                 Some(v) if v != value => {
-                    return Err(ModelError::Unsupported(format!("{op_type} nodes disagree on '{attr}' ({v} vs {value})")))
+                    return Err(ModelError::Unsupported(format!(
+                        "{op_type} nodes disagree on '{attr}' ({v} vs {value})"
+                    )))
                 }
                 _ => found = Some(value),
             }
@@ -142,7 +148,10 @@ impl<'g> Weights<'g> {
             let (_, b) = self.get(&format!("{p}.dense.bias"), &[units])?;
             let (_, scale) = self.get(&format!("{p}.norm.scale"), &[units])?;
             let (_, bias) = self.get(&format!("{p}.norm.bias"), &[units])?;
-            layers.push(FcLayer { dense: Dense::from_in_out(width, units, &w, &b), norm: LayerNorm { scale, bias, epsilon } });
+            layers.push(FcLayer {
+                dense: Dense::from_in_out(width, units, &w, &b),
+                norm: LayerNorm { scale, bias, epsilon },
+            });
             width = units;
         }
         Ok(layers)
@@ -162,7 +171,11 @@ impl<'g> Weights<'g> {
         let (r_shape, r) = self.get("gru.R", &[1, usize::MAX, usize::MAX])?;
         let hidden = r_shape[2];
         if r_shape[1] != 3 * hidden {
-            return Err(ModelError::ShapeMismatch { name: "gru.R".into(), expected: vec![1, 3 * hidden, hidden], actual: r_shape });
+            return Err(ModelError::ShapeMismatch {
+                name: "gru.R".into(),
+                expected: vec![1, 3 * hidden, hidden],
+                actual: r_shape,
+            });
         }
         let (_, w) = self.get("gru.W", &[1, 3 * hidden, nf + nl])?;
         let (_, b) = self.get("gru.B", &[1, 6 * hidden])?;
@@ -234,8 +247,14 @@ impl TractReference {
         let input_names: Vec<&str> =
             graph.input.iter().map(|i| i.name.as_str()).filter(|n| !initializers.contains(n)).collect();
         let output_names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-        let slot = |list: &[&str], name: &str| list.iter().position(|n| *n == name).ok_or(ModelError::MissingTensor { name: name.into() });
-        let input_slots = [slot(&input_names, names::F0_HZ)?, slot(&input_names, names::LOUDNESS_DB)?, slot(&input_names, names::STATE_IN)?];
+        let slot = |list: &[&str], name: &str| {
+            list.iter().position(|n| *n == name).ok_or(ModelError::MissingTensor { name: name.into() })
+        };
+        let input_slots = [
+            slot(&input_names, names::F0_HZ)?,
+            slot(&input_names, names::LOUDNESS_DB)?,
+            slot(&input_names, names::STATE_IN)?,
+        ];
         let output_slots = [
             slot(&output_names, names::AMPLITUDE)?,
             slot(&output_names, names::HARMONIC_DISTRIBUTION)?,
@@ -248,7 +267,8 @@ impl TractReference {
             let shape = if *name == names::STATE_IN { [1, n_hidden] } else { [1, 1] };
             model.set_input_fact(i, f32::fact(shape).into()).map_err(graph_err)?;
         }
-        let plan = tract_onnx::tract_core::plan::SimplePlan::new(model.into_optimized().map_err(graph_err)?).map_err(graph_err)?;
+        let plan = tract_onnx::tract_core::plan::SimplePlan::new(model.into_optimized().map_err(graph_err)?)
+            .map_err(graph_err)?;
         Ok(Self { plan, input_slots, output_slots, n_hidden })
     }
 
@@ -262,12 +282,12 @@ impl TractReference {
         let mut inputs: Vec<Option<Tensor>> = vec![None, None, None];
         inputs[self.input_slots[0]] = Some(tensor2(&[[f0_hz]]));
         inputs[self.input_slots[1]] = Some(tensor2(&[[loudness_db]]));
-        inputs[self.input_slots[2]] =
-            Some(Tensor::from_shape(&[1, self.n_hidden], state).map_err(graph_err)?);
+        inputs[self.input_slots[2]] = Some(Tensor::from_shape(&[1, self.n_hidden], state).map_err(graph_err)?);
         let inputs: TVec<TValue> = inputs.into_iter().flatten().map(|t| t.into_tvalue()).collect();
         let outputs = self.plan.run(inputs).map_err(graph_err)?;
         let read = |slot: usize, name: &str| -> Result<Vec<f32>, ModelError> {
-            let t = outputs.get(self.output_slots[slot]).ok_or_else(|| ModelError::MissingTensor { name: name.into() })?;
+            let t =
+                outputs.get(self.output_slots[slot]).ok_or_else(|| ModelError::MissingTensor { name: name.into() })?;
             Ok(t.to_plain_array_view::<f32>().map_err(graph_err)?.iter().copied().collect())
         };
         let amplitude = read(0, names::AMPLITUDE)?;

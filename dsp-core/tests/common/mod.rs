@@ -104,9 +104,8 @@ pub fn magnitude_spectrum(x: &[f32], window: &[f64], fft_len: usize) -> Vec<f64>
 
 /// Frequency of the strongest peak, refined by a parabola through the log magnitudes.
 pub fn peak_frequency_hz(x: &[f32], sample_rate_hz: f64, fft_len: usize) -> f64 {
-    let window: Vec<f64> = (0..x.len())
-        .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / x.len() as f64).cos())
-        .collect();
+    let window: Vec<f64> =
+        (0..x.len()).map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / x.len() as f64).cos()).collect();
     let mag = magnitude_spectrum(x, &window, fft_len);
     let k = (1..mag.len() - 1).max_by(|&a, &b| mag[a].total_cmp(&mag[b])).unwrap();
     let (a, b, c) = (mag[k - 1].ln(), mag[k].ln(), mag[k + 1].ln());
