@@ -18,6 +18,7 @@ pub mod decoder;
 pub mod kernels;
 pub mod meta;
 pub mod onnx;
+pub mod tflite;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,8 @@ pub enum ModelError {
     TooLarge { actual: u64, max: u64 },
     #[error("not an ONNX model ({0})")]
     NotOnnx(String),
+    #[error("not a TensorFlow Lite model ({0})")]
+    NotTflite(String),
     #[error("metadata '{key}' is missing")]
     MissingMetadata { key: &'static str },
     #[error("metadata '{key}' has an invalid value '{value}'")]
@@ -126,9 +129,9 @@ impl Model {
             .expect("the embedded default model is validated by the test suite")
     }
 
-    /// Loads and validates a model file (ONNX per `models/FORMAT.md`), checking the native kernels
-    /// against tract on probe inputs. Allocates and may take a few hundred ms: never call it on the
-    /// audio thread.
+    /// Loads and validates a model file: ONNX per `models/FORMAT.md` (checked against tract on
+    /// probe inputs) or a DDSP-VST `.tflite` export (recognised by its `TFL3` identifier). Allocates
+    /// and may take a few hundred ms: never call it on the audio thread.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ModelLoadError> {
         let path = path.as_ref();
         let wrap = |error| ModelLoadError { path: path.to_owned(), error };
@@ -143,6 +146,13 @@ impl Model {
         }
         if bytes.len() as u64 > MAX_MODEL_BYTES {
             return Err(ModelError::TooLarge { actual: bytes.len() as u64, max: MAX_MODEL_BYTES });
+        }
+        if tflite::is_tflite(bytes) {
+            let name = match &source {
+                ModelSource::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                ModelSource::Embedded(name) => Some((*name).to_owned()),
+            };
+            return tflite::load(bytes, source, name.as_deref().unwrap_or("DDSP-VST model"));
         }
         onnx::load(bytes, source, true)
     }
@@ -182,6 +192,13 @@ impl Model {
             c.amplitude = 0.0;
             c.harmonic_distribution.iter_mut().chain(c.noise_magnitudes.iter_mut()).for_each(|v| *v = 0.0);
         }
+        &state.decoder.controls
+    }
+
+    /// One frame from inputs already in DDSP's scaled units (`f0_scaled = MIDI/127`,
+    /// `ld_scaled = dB/80 + 1`), the form DDSP-VST's exports take. Never allocates.
+    pub fn infer_scaled<'s>(&self, f0_scaled: f32, loudness_scaled: f32, state: &'s mut ModelState) -> &'s FrameControls {
+        self.decoder.forward(f0_scaled, loudness_scaled, &mut state.decoder);
         &state.decoder.controls
     }
 

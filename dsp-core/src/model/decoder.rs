@@ -36,6 +36,11 @@ pub struct DecoderWeights {
     pub leaky_relu_alpha: f32,
     pub n_harmonics: usize,
     pub n_noise_bands: usize,
+    /// Concatenation order of the stacks before the GRU and the output stack: DDSP-VST exports
+    /// put loudness first, our ONNX contract puts f0 first.
+    pub loudness_first: bool,
+    /// Added to the noise logits before `exp_sigmoid` (DDSP's FilteredNoise `initial_bias`, −5).
+    pub noise_logit_bias: f32,
 }
 
 /// The controls of one frame, in DDSP's units: linear amplitude, an (unnormalised) positive harmonic
@@ -146,15 +151,20 @@ impl DecoderWeights {
         a[0] = loudness_scaled;
         self.run_stack(&self.loudness_stack, a, b, loudness_features);
 
-        // GRU input: [f0 features, loudness features].
+        // GRU input: both stacks' features, in the model's order.
         let nf = Self::stack_width(&self.f0_stack, 1);
         let nl = Self::stack_width(&self.loudness_stack, 1);
+        let (first, second) = if self.loudness_first {
+            (&loudness_features[..nl], &f0_features[..nf])
+        } else {
+            (&f0_features[..nf], &loudness_features[..nl])
+        };
         a.iter_mut().for_each(|v| *v = 0.0);
-        a[..nf].copy_from_slice(&f0_features[..nf]);
-        a[nf..nf + nl].copy_from_slice(&loudness_features[..nl]);
+        a[..first.len()].copy_from_slice(first);
+        a[first.len()..nf + nl].copy_from_slice(second);
         self.gru.step(a, hidden, gates_x, gates_h);
 
-        // Output stack input: [f0 features, loudness features, GRU output] (DDSP's concat order).
+        // Output stack input: [stack features, GRU output] (DDSP's concat order).
         let nh = self.gru.n_hidden;
         a[nf + nl..nf + nl + nh].copy_from_slice(&hidden[..nh]);
         self.run_stack(&self.out_stack, a, b, out_features);
@@ -166,7 +176,7 @@ impl DecoderWeights {
             *d = exp_sigmoid(l);
         }
         for (m, &l) in controls.noise_magnitudes.iter_mut().zip(&logits[1 + k..]) {
-            *m = exp_sigmoid(l + NOISE_LOGIT_BIAS);
+            *m = exp_sigmoid(l + self.noise_logit_bias);
         }
     }
 
@@ -249,6 +259,8 @@ impl DecoderWeights {
             leaky_relu_alpha: 0.2,
             n_harmonics: s.n_harmonics,
             n_noise_bands: s.n_noise_bands,
+            loudness_first: true,
+            noise_logit_bias: NOISE_LOGIT_BIAS,
         }
     }
 }

@@ -89,11 +89,12 @@ impl ModelMeta {
             loudness_min_db: number(keys::LOUDNESS_MIN_DB)?,
             loudness_max_db: number(keys::LOUDNESS_MAX_DB)?,
         };
-        meta.check_ranges()?;
+        meta.check()?;
         Ok(meta)
     }
 
-    fn check_ranges(&self) -> Result<(), ModelError> {
+    /// Checks rates and ranges are usable (also for metadata read from other formats).
+    pub fn check(&self) -> Result<(), ModelError> {
         let bad = |key: &'static str, value: f32| Err(ModelError::BadMetadata { key, value: value.to_string() });
         if !(8_000.0..=192_000.0).contains(&self.sample_rate_hz) {
             return bad(keys::SAMPLE_RATE_HZ, self.sample_rate_hz);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::decoder::{DecoderWeights, FcLayer, FrameControls};
+use super::decoder::{DecoderWeights, FcLayer, FrameControls, NOISE_LOGIT_BIAS};
 use super::kernels::{Dense, Gru, LayerNorm};
 use super::{meta, Model, ModelError, ModelMeta, ModelSource, VERIFY_TOLERANCE};
 
@@ -199,6 +199,8 @@ impl<'g> Weights<'g> {
             leaky_relu_alpha,
             n_harmonics: meta.n_harmonics,
             n_noise_bands: meta.n_noise_bands,
+            loudness_first: false,
+            noise_logit_bias: NOISE_LOGIT_BIAS,
         })
     }
 }
