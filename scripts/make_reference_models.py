@@ -243,17 +243,32 @@ def make_default():
     K, M, H, sr = 64, 65, 64, 48000
     w = random_weights(rng, units=48, n_layers=1, hidden=H, out_units=96, n_out_layers=1, n_out=1 + K + M)
     f0_range, ld_range = (55.0, 1760.0), (-60.0, -10.0)
-    # Steady-state features over a grid of (f0, loudness): each point held for 40 frames.
-    f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), 8000))
-    ld = rng.uniform(-125.0, 0.0, 8000)
-    h = np.zeros((len(f0), H))
-    for _ in range(40):
-        feats, h = forward_features(w, f0, ld, h)
+    # Features along whole GRU trajectories, not just the steady state: each (f0, loudness) point is
+    # held for 40 frames starting from a zero state and from the state another random input left,
+    # and frames across the transient are all fitted, so a phrase start or a sudden jump in
+    # loudness gives the target timbre too, not a burst.
+    n = 8000
+    f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), n))
+    ld = rng.uniform(-125.0, 0.0, n)
+    keep = {0, 1, 2, 3, 5, 8, 13, 20, 39}
+    rows_f0, rows_ld, rows_feat = [], [], []
+    for start in ("zero", "other"):
+        h = np.zeros((n, H))
+        if start == "other":
+            prev_f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), n))
+            prev_ld = rng.uniform(-125.0, 0.0, n)
+            for _ in range(20):
+                _, h = forward_features(w, prev_f0, prev_ld, h)
+        for step in range(40):
+            feats, h = forward_features(w, f0, ld, h)
+            if step in keep:
+                rows_f0.append(f0); rows_ld.append(ld); rows_feat.append(feats)
+    f0, ld, feats = np.concatenate(rows_f0), np.concatenate(rows_ld), np.concatenate(rows_feat)
     amp, dist, noise = target_controls(f0, ld, K, M, sr)
     targets = np.concatenate([inv_exp_sigmoid(amp)[:, None], inv_exp_sigmoid(dist),
                               inv_exp_sigmoid(noise) - NOISE_BIAS], -1)
     X = np.concatenate([feats, np.ones((len(f0), 1))], -1)
-    ridge = 1e-3 * np.eye(X.shape[1])
+    ridge = 1e-2 * np.eye(X.shape[1])
     coef = np.linalg.solve(X.T @ X + ridge, X.T @ targets)
     w["head.weight"] = coef[:-1].astype(np.float32)
     w["head.bias"] = coef[-1].astype(np.float32)

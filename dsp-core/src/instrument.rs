@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use envelope::{Adsr, AdsrSettings};
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
+use crate::swap::{SwapReceiver, CROSSFADE_MS, PREROLL_FRAMES};
 use crate::voice::{Voice, VoiceLevels, MAX_CHUNK};
 
 /// Notes remembered for last-note priority; older ones fall off.
@@ -127,9 +128,21 @@ pub enum InstrumentEvent {
     AllNotesOff,
 }
 
+/// Seed of every voice's noise generator, so a bounce is reproducible.
+pub const VOICE_SEED: u32 = 0x5EED_DD5F;
+
 /// Lifecycle: [`MonoInstrument::new`] allocates; everything else never does.
 pub struct MonoInstrument {
-    voice: Voice,
+    voice: Box<Voice>,
+    /// Model hot-swap: the queue end, the voice fading in and how far, and a replaced voice still
+    /// waiting for room in the return queue.
+    swap: Option<SwapReceiver>,
+    incoming: Option<Box<Voice>>,
+    /// Samples into the swap; negative during the silent pre-roll.
+    crossfade_pos: i64,
+    crossfade_len: u32,
+    retiring: Option<Box<Voice>>,
+    crossfade_out: [f32; MAX_CHUNK],
     settings: InstrumentSettings,
     sample_rate_hz: f32,
     held: [(u8, f32); MAX_HELD_NOTES],
@@ -157,7 +170,13 @@ impl MonoInstrument {
     pub fn new(model: Arc<Model>, sample_rate_hz: f32, settings: InstrumentSettings) -> Self {
         let settings = settings.sanitised();
         let mut instrument = Self {
-            voice: Voice::new(model, sample_rate_hz, 0x5EED_DD5F),
+            voice: Box::new(Voice::new(model, sample_rate_hz, VOICE_SEED)),
+            swap: None,
+            incoming: None,
+            crossfade_pos: 0,
+            crossfade_len: ((CROSSFADE_MS * 0.001 * sample_rate_hz) as u32).max(1),
+            retiring: None,
+            crossfade_out: [0.0; MAX_CHUNK],
             sample_rate_hz,
             held: [(0, 0.0); MAX_HELD_NOTES],
             n_held: 0,
@@ -185,6 +204,49 @@ impl MonoInstrument {
         self.voice.model()
     }
 
+    /// A voice for `model` ready to be sent to this instrument through a swap channel. Allocates:
+    /// call it on the loader's thread.
+    pub fn prepare_voice(model: Arc<Model>, sample_rate_hz: f32) -> Box<Voice> {
+        Box::new(Voice::new(model, sample_rate_hz, VOICE_SEED))
+    }
+
+    /// Connects the audio-thread end of a [`crate::swap::swap_channel`].
+    pub fn attach_swap_receiver(&mut self, receiver: SwapReceiver) {
+        self.swap = Some(receiver);
+    }
+
+    /// True while a model swap is crossfading.
+    pub fn is_swapping(&self) -> bool {
+        self.incoming.is_some()
+    }
+
+    /// Starts a swap if a voice is waiting, and hands back a retired voice when there is room.
+    fn poll_swap(&mut self) {
+        let Some(swap) = &mut self.swap else { return };
+        if let Some(old) = self.retiring.take() {
+            self.retiring = swap.retire(old).err();
+        }
+        if self.incoming.is_none() && self.retiring.is_none() {
+            if let Some(voice) = swap.next_voice() {
+                let preroll = (f64::from(PREROLL_FRAMES) * f64::from(self.sample_rate_hz)
+                    / f64::from(voice.model().meta.frame_rate_hz)) as i64;
+                self.incoming = Some(voice);
+                self.crossfade_pos = -preroll;
+            }
+        }
+    }
+
+    /// Ends the crossfade: the new voice plays, the old one goes back to the loader.
+    fn finish_swap(&mut self) {
+        if let Some(new) = self.incoming.take() {
+            let old = core::mem::replace(&mut self.voice, new);
+            self.retiring = match &mut self.swap {
+                Some(swap) => swap.retire(old).err(),
+                None => Some(old),
+            };
+        }
+    }
+
     pub fn settings(&self) -> &InstrumentSettings {
         &self.settings
     }
@@ -202,6 +264,7 @@ impl MonoInstrument {
 
     /// Silence, no notes, controllers at rest, model state zeroed.
     pub fn reset(&mut self) {
+        self.finish_swap();
         self.voice.reset();
         self.envelope.reset();
         self.n_held = 0;
@@ -323,6 +386,7 @@ impl MonoInstrument {
         let gate_step = 1.0 / (IDLE_FADE_MS * 0.001 * sr);
 
         for chunk in out.chunks_mut(MAX_CHUNK) {
+            self.poll_swap();
             let n = chunk.len();
             for i in 0..n {
                 let gate_target = if self.envelope.is_active() { 1.0 } else { 0.0 };
@@ -338,6 +402,20 @@ impl MonoInstrument {
                 self.loudness_db[i] = (self.velocity_db + env_db + expression_db).max(LOUDNESS_FLOOR_DB);
             }
             self.voice.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, chunk);
+            if let Some(incoming) = &mut self.incoming {
+                // Equal-power crossfade: the two models' outputs are only partly correlated.
+                let fresh = &mut self.crossfade_out[..n];
+                incoming.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, fresh);
+                for (y, &x) in chunk.iter_mut().zip(fresh.iter()) {
+                    let t = (self.crossfade_pos as f32 / self.crossfade_len as f32).clamp(0.0, 1.0);
+                    let (new_gain, old_gain) = (core::f32::consts::FRAC_PI_2 * t).sin_cos();
+                    *y = *y * old_gain + x * new_gain;
+                    self.crossfade_pos += 1;
+                }
+                if self.crossfade_pos >= i64::from(self.crossfade_len) {
+                    self.finish_swap();
+                }
+            }
             for (y, g) in chunk.iter_mut().zip(&self.gate) {
                 self.output_gain += (s.output_gain - self.output_gain) * gain_coeff;
                 *y *= self.output_gain * g;

@@ -15,6 +15,7 @@ pub mod harmonic;
 pub mod instrument;
 pub mod model;
 pub mod noise;
+pub mod swap;
 pub mod voice;
 
 pub use instrument::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};

@@ -197,7 +197,12 @@ impl Model {
 
     /// One frame from inputs already in DDSP's scaled units (`f0_scaled = MIDI/127`,
     /// `ld_scaled = dB/80 + 1`), the form DDSP-VST's exports take. Never allocates.
-    pub fn infer_scaled<'s>(&self, f0_scaled: f32, loudness_scaled: f32, state: &'s mut ModelState) -> &'s FrameControls {
+    pub fn infer_scaled<'s>(
+        &self,
+        f0_scaled: f32,
+        loudness_scaled: f32,
+        state: &'s mut ModelState,
+    ) -> &'s FrameControls {
         self.decoder.forward(f0_scaled, loudness_scaled, &mut state.decoder);
         &state.decoder.controls
     }

@@ -68,7 +68,9 @@ fn imported_model_matches_the_tflite_interpreter_over_200_frames() {
         }
         assert!(diffs.iter().all(|&d| d <= TOLERANCE), "frame {i}: |diff| amplitude/harmonics/noise/state = {diffs:?}");
     }
-    println!("DDSP-VST fixture vs TFLite interpreter, 200 frames: max |diff| amplitude/harmonics/noise/state = {worst:?}");
+    println!(
+        "DDSP-VST fixture vs TFLite interpreter, 200 frames: max |diff| amplitude/harmonics/noise/state = {worst:?}"
+    );
 }
 
 #[test]
@@ -101,7 +103,16 @@ fn malformed_tflite_files_give_typed_errors_never_panics() {
     // Truncations at many points, including inside the header and the weights.
     for cut in [8usize, 64, 1000, 100_000, good.len() / 2, good.len() - 5000] {
         let e = tflite_err(&good[..cut]);
-        assert!(matches!(e, ModelError::NotTflite(_) | ModelError::Unsupported(_) | ModelError::MissingTensor { .. } | ModelError::ShapeMismatch { .. }), "cut {cut}: {e}");
+        assert!(
+            matches!(
+                e,
+                ModelError::NotTflite(_)
+                    | ModelError::Unsupported(_)
+                    | ModelError::MissingTensor { .. }
+                    | ModelError::ShapeMismatch { .. }
+            ),
+            "cut {cut}: {e}"
+        );
     }
     // The identifier followed by random bytes.
     let mut rng = TestRng(7);

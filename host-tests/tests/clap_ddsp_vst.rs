@@ -16,7 +16,11 @@ fn ddsp_vst_model_plays_the_requested_pitch_through_the_clap_bundle() {
         let out = run_clap(&instrument_bundle(), INSTRUMENT_ID, &session).unwrap();
         let steady = &out.channels[0][24_000..];
         let f0 = fundamental_hz(steady, 48_000.0, hz);
-        println!("DDSP-VST model via CLAP: key {key}: {f0:.3} Hz ({:+.2} cents), {:.1} dBFS", cents(f0, hz), rms_db(steady));
+        println!(
+            "DDSP-VST model via CLAP: key {key}: {f0:.3} Hz ({:+.2} cents), {:.1} dBFS",
+            cents(f0, hz),
+            rms_db(steady)
+        );
         assert!(cents(f0, hz).abs() < 5.0, "key {key}: {f0} Hz, expected {hz} Hz");
         assert!(rms_db(steady) > -60.0);
     }

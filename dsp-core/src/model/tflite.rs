@@ -77,7 +77,10 @@ fn bad(what: impl Into<String>) -> ModelError {
 }
 
 fn index(v: i32, len: usize, what: &str) -> Result<usize, ModelError> {
-    usize::try_from(v).ok().filter(|&i| i < len).ok_or_else(|| ModelError::NotTflite(format!("{what} index {v} out of range")))
+    usize::try_from(v)
+        .ok()
+        .filter(|&i| i < len)
+        .ok_or_else(|| ModelError::NotTflite(format!("{what} index {v} out of range")))
 }
 
 impl<'a> Graph<'a> {
@@ -103,7 +106,9 @@ impl<'a> Graph<'a> {
             .tables(3)?
             .iter()
             .map(|o| {
-                let code = *opcodes.get(o.u32(0, 0)? as usize).ok_or_else(|| ModelError::NotTflite("opcode index out of range".into()))?;
+                let code = *opcodes
+                    .get(o.u32(0, 0)? as usize)
+                    .ok_or_else(|| ModelError::NotTflite("opcode index out of range".into()))?;
                 Ok(Op { code, inputs: ids(o.i32s(1)?)?, outputs: ids(o.i32s(2)?)?, options: o.table(4)? })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -120,11 +125,18 @@ impl<'a> Graph<'a> {
             return Ok(None);
         }
         if tensor.dtype != TFLITE_FLOAT32 {
-            return Err(ModelError::Unsupported(format!("tensor '{}' is not float32 (quantised models are not supported)", tensor.name)));
+            return Err(ModelError::Unsupported(format!(
+                "tensor '{}' is not float32 (quantised models are not supported)",
+                tensor.name
+            )));
         }
         let count: usize = tensor.shape.iter().product();
         if data.len() != 4 * count {
-            return Err(ModelError::ShapeMismatch { name: tensor.name.clone(), expected: vec![4 * count], actual: vec![data.len()] });
+            return Err(ModelError::ShapeMismatch {
+                name: tensor.name.clone(),
+                expected: vec![4 * count],
+                actual: vec![data.len()],
+            });
         }
         let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if !values.iter().all(|v| v.is_finite()) {
@@ -171,12 +183,19 @@ struct Layer {
 
 fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelError> {
     let o = &g.ops[fc];
-    let (w_t, b_t) = (*o.inputs.get(1).ok_or_else(|| bad("dense without weights"))?, *o.inputs.get(2).ok_or_else(|| bad("dense without bias"))?);
+    let (w_t, b_t) = (
+        *o.inputs.get(1).ok_or_else(|| bad("dense without weights"))?,
+        *o.inputs.get(2).ok_or_else(|| bad("dense without bias"))?,
+    );
     let w = g.constant(w_t, buffers)?.ok_or_else(|| bad("dense weights are not constant"))?;
     let b = g.constant(b_t, buffers)?.ok_or_else(|| bad("dense bias is not constant"))?;
     let shape = &g.tensors[w_t].shape;
     if shape.len() != 2 || b.len() != shape[0] {
-        return Err(ModelError::ShapeMismatch { name: g.tensors[w_t].name.clone(), expected: vec![b.len(), usize::MAX], actual: shape.clone() });
+        return Err(ModelError::ShapeMismatch {
+            name: g.tensors[w_t].name.clone(),
+            expected: vec![b.len(), usize::MAX],
+            actual: shape.clone(),
+        });
     }
     let (units, n_in) = (shape[0], shape[1]);
     let dense = Dense::from_out_in(n_in, units, &w, &b);
@@ -195,7 +214,10 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
             Ok(None)
         };
         match later.code {
-            op::ADD if epsilon.is_none() && later.inputs.iter().any(|t| g.producer.get(t).is_some_and(|&p| g.ops[p].code == op::MEAN)) => {
+            op::ADD
+                if epsilon.is_none()
+                    && later.inputs.iter().any(|t| g.producer.get(t).is_some_and(|&p| g.ops[p].code == op::MEAN)) =>
+            {
                 epsilon = constant_of(1)?.map(|v| v[0]);
             }
             op::MUL if gamma.is_none() && units > 1 => gamma = constant_of(units)?,
@@ -209,7 +231,11 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
                     (Some(e), Some(g), Some(b)) => (e, g, b),
                     _ => return Err(bad("a leaky ReLU not preceded by a layer norm")),
                 };
-                return Ok(Layer { dense, norm: Some((LayerNorm { scale, bias, epsilon }, alpha)), output: later.outputs[0] });
+                return Ok(Layer {
+                    dense,
+                    norm: Some((LayerNorm { scale, bias, epsilon }, alpha)),
+                    output: later.outputs[0],
+                });
             }
             op::FULLY_CONNECTED | op::CONCATENATION | op::WHILE | op::SPLIT_V => break,
             _ => {}
@@ -268,7 +294,8 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
             .find(|&t| main.tensors[t].name.contains(key))
             .ok_or_else(|| ModelError::MissingTensor { name: format!("input *{key}*") })
     };
-    let (f0_in, pw_in, state_in) = (input("f0_scaled")?, input("pw_scaled").or_else(|_| input("ld_scaled"))?, input("state")?);
+    let (f0_in, pw_in, state_in) =
+        (input("f0_scaled")?, input("pw_scaled").or_else(|_| input("ld_scaled"))?, input("state")?);
     let output = |suffix: &str| {
         main.outputs
             .iter()
@@ -295,17 +322,34 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
     let concat = main
         .ops
         .iter()
-        .find(|o| o.code == op::CONCATENATION && o.inputs.len() == 2 && o.inputs.contains(&f0_end) && o.inputs.contains(&ld_end))
+        .find(|o| {
+            o.code == op::CONCATENATION
+                && o.inputs.len() == 2
+                && o.inputs.contains(&f0_end)
+                && o.inputs.contains(&ld_end)
+        })
         .ok_or_else(|| bad("the input stacks are not concatenated"))?;
     let loudness_first = concat.inputs[0] == ld_end;
     let gru_input = concat.outputs[0];
 
     // The GRU: one WHILE step whose body holds an input and a recurrent FULLY_CONNECTED.
-    let (while_index, while_op) = main.ops.iter().enumerate().find(|(_, o)| o.code == op::WHILE).ok_or_else(|| bad("no WHILE (GRU) op"))?;
+    let (while_index, while_op) =
+        main.ops.iter().enumerate().find(|(_, o)| o.code == op::WHILE).ok_or_else(|| bad("no WHILE (GRU) op"))?;
     let body_index = while_op.options.as_ref().map(|o| o.i32(1, -1)).transpose()?.unwrap_or(-1);
-    let body = Graph::parse(subgraphs.get(index(body_index, subgraphs.len(), "subgraph")?).ok_or_else(|| bad("no WHILE body"))?, &opcodes)?;
-    let x_slot = while_op.inputs.iter().position(|&t| main.through_reshapes(t) == gru_input).ok_or_else(|| bad("the GRU does not read the stacks"))?;
-    let h_slot = while_op.inputs.iter().position(|&t| main.through_reshapes(t) == state_in).ok_or_else(|| bad("the GRU does not read the state"))?;
+    let body = Graph::parse(
+        subgraphs.get(index(body_index, subgraphs.len(), "subgraph")?).ok_or_else(|| bad("no WHILE body"))?,
+        &opcodes,
+    )?;
+    let x_slot = while_op
+        .inputs
+        .iter()
+        .position(|&t| main.through_reshapes(t) == gru_input)
+        .ok_or_else(|| bad("the GRU does not read the stacks"))?;
+    let h_slot = while_op
+        .inputs
+        .iter()
+        .position(|&t| main.through_reshapes(t) == state_in)
+        .ok_or_else(|| bad("the GRU does not read the state"))?;
     let (mut input_kernel, mut recurrent_kernel) = (None, None);
     for (i, o) in body.ops.iter().enumerate().filter(|(_, o)| o.code == op::FULLY_CONNECTED) {
         match body.trace_to(o.inputs[0], &body.inputs) {
@@ -314,10 +358,14 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
             _ => return Err(bad("a GRU dense layer reads neither the input nor the state")),
         }
     }
-    let (input, recurrent) = input_kernel.zip(recurrent_kernel).ok_or_else(|| bad("the GRU needs an input and a recurrent kernel"))?;
+    let (input, recurrent) =
+        input_kernel.zip(recurrent_kernel).ok_or_else(|| bad("the GRU needs an input and a recurrent kernel"))?;
     let n_hidden = recurrent.n_in;
     if recurrent.n_out != 3 * n_hidden || input.n_out != 3 * n_hidden || n_state != n_hidden {
-        return Err(bad(format!("GRU kernels {}→{} / {}→{} for a state of {n_state}", input.n_in, input.n_out, recurrent.n_in, recurrent.n_out)));
+        return Err(bad(format!(
+            "GRU kernels {}→{} / {}→{} for a state of {n_state}",
+            input.n_in, input.n_out, recurrent.n_in, recurrent.n_out
+        )));
     }
     let gru = Gru { n_hidden, input, recurrent };
 
@@ -363,7 +411,12 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         licence: String::new(),
         description: format!(
             "DDSP-VST predict-controls model{}",
-            metadata.as_ref().and_then(|m| m.get("version")).and_then(|v| v.as_str()).map(|v| format!(" (ddsp {v})")).unwrap_or_default()
+            metadata
+                .as_ref()
+                .and_then(|m| m.get("version"))
+                .and_then(|v| v.as_str())
+                .map(|v| format!(" (ddsp {v})"))
+                .unwrap_or_default()
         ),
         sample_rate_hz: number("sample_rate").unwrap_or(DEFAULT_SAMPLE_RATE_HZ),
         frame_rate_hz: number("frame_rate").unwrap_or(DEFAULT_FRAME_RATE_HZ),

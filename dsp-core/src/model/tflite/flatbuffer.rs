@@ -24,7 +24,9 @@ fn read_u16(buf: &[u8], at: usize) -> Result<u16, ModelError> {
 }
 
 fn read_u32(buf: &[u8], at: usize) -> Result<u32, ModelError> {
-    buf.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| malformed("read past the end"))
+    buf.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| malformed("read past the end"))
 }
 
 impl<'a> Table<'a> {
@@ -60,7 +62,9 @@ impl<'a> Table<'a> {
     fn indirect(&self, slot: usize) -> Result<Option<usize>, ModelError> {
         match self.field(slot)? {
             None => Ok(None),
-            Some(at) => Ok(Some(at.checked_add(read_u32(self.buf, at)? as usize).ok_or_else(|| malformed("offset overflow"))?)),
+            Some(at) => {
+                Ok(Some(at.checked_add(read_u32(self.buf, at)? as usize).ok_or_else(|| malformed("offset overflow"))?))
+            }
         }
     }
 
@@ -92,7 +96,10 @@ impl<'a> Table<'a> {
         let Some(at) = self.indirect(slot)? else { return Ok((0, 0)) };
         let len = read_u32(self.buf, at)? as usize;
         let start = at + 4;
-        let end = len.checked_mul(element_size).and_then(|n| n.checked_add(start)).ok_or_else(|| malformed("vector too long"))?;
+        let end = len
+            .checked_mul(element_size)
+            .and_then(|n| n.checked_add(start))
+            .ok_or_else(|| malformed("vector too long"))?;
         if end > self.buf.len() {
             return Err(malformed("vector out of bounds"));
         }

@@ -1,0 +1,77 @@
+//! Model hot-swap during playback: 100 swaps in a row through the lock-free handoff, with the audio
+//! path under allocation counting and the output checked for clicks.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use ddsp_core::swap::swap_channel;
+use ddsp_core::{ControlTarget, InstrumentEvent, InstrumentSettings, Model, MonoInstrument};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const SR: f32 = 48_000.0;
+const BLOCK: usize = 480; // 10 ms: swaps arrive faster than the 20 ms crossfades finish
+
+fn settings() -> InstrumentSettings {
+    InstrumentSettings { mod_wheel_target: ControlTarget::Off, ..InstrumentSettings::default() }
+}
+
+/// Largest sample-to-sample step: a click shows up as a step far above the signal's own.
+fn max_step(x: &[f32]) -> f32 {
+    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+}
+
+fn steady_max_step(model: &Arc<Model>) -> f32 {
+    let mut inst = MonoInstrument::new(model.clone(), SR, settings());
+    inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
+    let mut out = vec![0.0; SR as usize];
+    inst.render(&mut out);
+    max_step(&out[(0.3 * SR) as usize..])
+}
+
+#[test]
+fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
+    let models =
+        [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
+    let steady = models.iter().map(steady_max_step).fold(0.0, f32::max);
+
+    let mut inst = MonoInstrument::new(models[0].clone(), SR, settings());
+    let (mut loader, receiver) = swap_channel();
+    inst.attach_swap_receiver(receiver);
+    inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
+    let mut warm_up = vec![0.0; (0.3 * SR) as usize];
+    inst.render(&mut warm_up);
+
+    let mut output = Vec::with_capacity(SR as usize * 10);
+    let mut block = vec![0.0f32; BLOCK];
+    let (mut sent, mut freed, mut allocations, mut pending) = (0usize, 0usize, 0usize, None);
+    while freed < 100 {
+        // Loader thread's work: prepare the next voice (allocates), send, free retired voices.
+        if sent < 100 && pending.is_none() {
+            pending = Some(MonoInstrument::prepare_voice(models[(sent + 1) % 2].clone(), SR));
+        }
+        if let Some(voice) = pending.take() {
+            match loader.send(voice) {
+                Ok(()) => sent += 1,
+                Err(voice) => pending = Some(voice), // queue full: retry next block
+            }
+        }
+        // Audio thread's work, watched.
+        let ((), n) = allocations_in(|| inst.render(&mut block));
+        allocations += n;
+        output.extend_from_slice(&block);
+        freed += loader.collect_garbage();
+        assert!(output.len() < SR as usize * 60, "swaps stalled: {sent} sent, {freed} returned");
+    }
+    assert_eq!(allocations, 0, "allocator calls on the audio thread during 100 swaps");
+    assert!(output.iter().all(|v| v.is_finite()));
+    // The threshold: no step larger than 1.5x the largest step either model makes on its own.
+    let during = max_step(&output);
+    println!("100 swaps in {:.2} s of audio: largest step {during:.5} vs steady {steady:.5}", output.len() as f32 / SR);
+    assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady playing {steady}");
+    // The last model sent is the one playing.
+    assert_eq!(inst.model().meta.name, models[100 % 2].meta.name);
+}
