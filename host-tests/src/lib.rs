@@ -2,8 +2,10 @@
 //! factory, instance, activate, start processing on an audio thread, process, stop, deactivate),
 //! feeds it timed events and captures the audio, the reported latency and the saved state.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
@@ -106,120 +108,167 @@ impl HostHandlers for TestHost {
 
 /// Loads `bundle`, instantiates `plugin_id` and plays `session` through it.
 pub fn run_clap(bundle: &Path, plugin_id: &str, session: &Session) -> Result<Rendered, String> {
-    if !bundle.exists() {
-        return Err(format!("{} does not exist: run `cargo xtask bundle ddsp_plugin` first", bundle.display()));
+    ClapInstance::load(bundle, plugin_id)?.play(session)
+}
+
+/// Loads a bundle once per process and keeps it loaded, as DAWs do: a plugin's Rust runtime
+/// registers thread-local destructors on every host thread that calls into it, and unloading the
+/// library while such a thread lives makes that thread crash when it exits (seen here as a SIGSEGV
+/// in `__nptl_deallocate_tsd` when parallel tests dropped the last entry of a shared bundle).
+fn load_entry(bundle: &Path) -> Result<PluginEntry, String> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, PluginEntry>>> = OnceLock::new();
+    let mut loaded = LOADED.get_or_init(Default::default).lock().map_err(|_| "entry cache poisoned")?;
+    if let Some(entry) = loaded.get(bundle) {
+        return Ok(entry.clone());
     }
     // SAFETY: loading a CLAP bundle runs its initialisation code; the bundle is the one this
     // workspace just built, which is exactly what these tests exist to exercise.
     let entry = unsafe { PluginEntry::load(bundle) }.map_err(|e| format!("load {}: {e:?}", bundle.display()))?;
-    let factory = entry.get_plugin_factory().ok_or("the bundle has no plugin factory")?;
-    let id = CString::new(plugin_id).map_err(|e| e.to_string())?;
-    if !factory.plugin_descriptors().any(|d| d.id() == Some(id.as_c_str())) {
-        return Err(format!("the bundle has no plugin '{plugin_id}'"));
-    }
-    let host_info =
-        HostInfo::new("ddsp host-tests", "ddsp", "https://example.invalid", "0.1").map_err(|e| format!("{e:?}"))?;
-    let mut instance = PluginInstance::<TestHost>::new(|_| TestHostShared, |_| (), &entry, &id, &host_info)
-        .map_err(|e| format!("instantiate: {e:?}"))?;
+    loaded.insert(bundle.to_owned(), entry.clone());
+    Ok(entry)
+}
 
-    let handle = instance.plugin_handle();
-    if let Some(state) = &session.state {
-        let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
-        ext.load(&handle, &mut state.as_slice()).map_err(|e| format!("state load: {e:?}"))?;
-    }
-    if !session.params.is_empty() {
-        let mut changes = EventBuffer::new();
-        let handle = instance.plugin_handle();
-        let params: PluginParams = handle.get_extension().ok_or("no params extension")?;
-        for (name, text) in &session.params {
-            let id = find_param(&mut instance, name)?;
-            let handle = instance.plugin_handle();
-            let c_text = CString::new(text.as_str()).map_err(|e| e.to_string())?;
-            let value = params
-                .text_to_value(&handle, id, &c_text)
-                .ok_or_else(|| format!("'{name}' does not accept '{text}'"))?;
-            changes.push(&ParamValueEvent::new(0, id, Pckn::match_all(), value));
+/// One plugin instance, kept across sessions: each [`ClapInstance::play`] activates it at the
+/// session's rate and block size, processes, and deactivates it again, as a DAW does when the
+/// project's sample rate changes.
+pub struct ClapInstance {
+    // Field order matters: the instance must be dropped before the entry that holds the library.
+    instance: PluginInstance<TestHost>,
+    _entry: PluginEntry,
+}
+
+impl ClapInstance {
+    pub fn load(bundle: &Path, plugin_id: &str) -> Result<Self, String> {
+        if !bundle.exists() {
+            return Err(format!("{} does not exist: run `cargo xtask bundle ddsp_plugin` first", bundle.display()));
         }
-        let mut ignored = EventBuffer::new();
-        let mut inactive = instance.inactive_plugin_handle().ok_or("the instance is already active")?;
-        params.flush(&mut inactive, &InputEvents::from_buffer(&changes), &mut OutputEvents::from_buffer(&mut ignored));
+        let entry = load_entry(bundle)?;
+        let factory = entry.get_plugin_factory().ok_or("the bundle has no plugin factory")?;
+        let id = CString::new(plugin_id).map_err(|e| e.to_string())?;
+        if !factory.plugin_descriptors().any(|d| d.id() == Some(id.as_c_str())) {
+            return Err(format!("the bundle has no plugin '{plugin_id}'"));
+        }
+        let host_info =
+            HostInfo::new("ddsp host-tests", "ddsp", "https://example.invalid", "0.1").map_err(|e| format!("{e:?}"))?;
+        let instance = PluginInstance::<TestHost>::new(|_| TestHostShared, |_| (), &entry, &id, &host_info)
+            .map_err(|e| format!("instantiate: {e:?}"))?;
+        Ok(Self { instance, _entry: entry })
     }
 
-    let config = PluginAudioConfiguration {
-        sample_rate: session.sample_rate_hz,
-        min_frames_count: 1,
-        max_frames_count: session.block as u32,
-    };
-    let processor = instance.activate(|_, _| (), config).map_err(|e| format!("activate: {e:?}"))?;
-    let latency_samples = {
+    /// Plays `session`: loads its state and parameters, activates, processes every block on an
+    /// audio thread, deactivates, and saves the state.
+    pub fn play(&mut self, session: &Session) -> Result<Rendered, String> {
+        let instance = &mut self.instance;
         let handle = instance.plugin_handle();
-        handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&handle))
-    };
-
-    let total = (session.seconds * session.sample_rate_hz) as usize;
-    let block = session.block;
-    let mut events = session.events.clone();
-    events.sort_by_key(TimedEvent::at);
-
-    // The audio thread: start, process every block, stop, hand the processor back.
-    let (processor, channels) = std::thread::scope(|s| {
-        s.spawn(move || -> Result<_, String> {
-            let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
-            let mut out = vec![vec![0.0f32; total]; 2];
-            let mut block_out = [vec![0.0f32; block], vec![0.0f32; block]];
-            let mut output_ports = AudioPorts::with_capacity(2, 1);
-            let mut event_buffer = EventBuffer::new();
-            let mut output_events_buffer = EventBuffer::new();
-            let mut next_event = 0;
-            let mut pos = 0;
-            while pos < total {
-                let len = block.min(total - pos);
-                event_buffer.clear();
-                while next_event < events.len() && events[next_event].at() < pos + len {
-                    let t = (events[next_event].at() - pos) as u32;
-                    match events[next_event] {
-                        TimedEvent::NoteOn { key, velocity, .. } => event_buffer.push(&NoteOnEvent::new(
-                            t,
-                            Pckn::new(0u16, 0u16, u16::from(key), Match::All),
-                            velocity,
-                        )),
-                        TimedEvent::NoteOff { key, .. } => event_buffer.push(&NoteOffEvent::new(
-                            t,
-                            Pckn::new(0u16, 0u16, u16::from(key), Match::All),
-                            0.0,
-                        )),
-                        TimedEvent::Midi { bytes, .. } => event_buffer.push(&MidiEvent::new(t, 0, bytes)),
-                    }
-                    next_event += 1;
-                }
-                let input_events = InputEvents::from_buffer(&event_buffer);
-                output_events_buffer.clear();
-                let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
-                let input_audio = InputAudioBuffers::empty();
-                let mut output_audio = output_ports.with_output_buffers([AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_output_only(block_out.iter_mut().map(|b| &mut b[..len])),
-                }]);
-                processor
-                    .process(&input_audio, &mut output_audio, &input_events, &mut output_events, Some(pos as u64), None)
-                    .map_err(|e| format!("process at {pos}: {e:?}"))?;
-                for (dst, src) in out.iter_mut().zip(&block_out) {
-                    dst[pos..pos + len].copy_from_slice(&src[..len]);
-                }
-                pos += len;
+        if let Some(state) = &session.state {
+            let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
+            ext.load(&handle, &mut state.as_slice()).map_err(|e| format!("state load: {e:?}"))?;
+        }
+        if !session.params.is_empty() {
+            let mut changes = EventBuffer::new();
+            let handle = instance.plugin_handle();
+            let params: PluginParams = handle.get_extension().ok_or("no params extension")?;
+            for (name, text) in &session.params {
+                let id = find_param(instance, name)?;
+                let handle = instance.plugin_handle();
+                let c_text = CString::new(text.as_str()).map_err(|e| e.to_string())?;
+                let value = params
+                    .text_to_value(&handle, id, &c_text)
+                    .ok_or_else(|| format!("'{name}' does not accept '{text}'"))?;
+                changes.push(&ParamValueEvent::new(0, id, Pckn::match_all(), value));
             }
-            Ok((processor.stop_processing(), out))
-        })
-        .join()
-        .map_err(|_| "the audio thread panicked".to_string())?
-    })?;
-    instance.deactivate(processor);
+            let mut ignored = EventBuffer::new();
+            let mut inactive = instance.inactive_plugin_handle().ok_or("the instance is already active")?;
+            params.flush(
+                &mut inactive,
+                &InputEvents::from_buffer(&changes),
+                &mut OutputEvents::from_buffer(&mut ignored),
+            );
+        }
 
-    let handle = instance.plugin_handle();
-    let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
-    let mut state = Vec::new();
-    ext.save(&handle, &mut state).map_err(|e| format!("state save: {e:?}"))?;
-    Ok(Rendered { channels, latency_samples, state })
+        let config = PluginAudioConfiguration {
+            sample_rate: session.sample_rate_hz,
+            min_frames_count: 1,
+            max_frames_count: session.block as u32,
+        };
+        let processor = instance.activate(|_, _| (), config).map_err(|e| format!("activate: {e:?}"))?;
+        let latency_samples = {
+            let handle = instance.plugin_handle();
+            handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&handle))
+        };
+
+        let total = (session.seconds * session.sample_rate_hz) as usize;
+        let block = session.block;
+        let mut events = session.events.clone();
+        events.sort_by_key(TimedEvent::at);
+
+        // The audio thread: start, process every block, stop, hand the processor back.
+        let (processor, channels) = std::thread::scope(|s| {
+            s.spawn(move || -> Result<_, String> {
+                let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
+                let mut out = vec![vec![0.0f32; total]; 2];
+                let mut block_out = [vec![0.0f32; block], vec![0.0f32; block]];
+                let mut output_ports = AudioPorts::with_capacity(2, 1);
+                let mut event_buffer = EventBuffer::new();
+                let mut output_events_buffer = EventBuffer::new();
+                let mut next_event = 0;
+                let mut pos = 0;
+                while pos < total {
+                    let len = block.min(total - pos);
+                    event_buffer.clear();
+                    while next_event < events.len() && events[next_event].at() < pos + len {
+                        let t = (events[next_event].at() - pos) as u32;
+                        match events[next_event] {
+                            TimedEvent::NoteOn { key, velocity, .. } => event_buffer.push(&NoteOnEvent::new(
+                                t,
+                                Pckn::new(0u16, 0u16, u16::from(key), Match::All),
+                                velocity,
+                            )),
+                            TimedEvent::NoteOff { key, .. } => event_buffer.push(&NoteOffEvent::new(
+                                t,
+                                Pckn::new(0u16, 0u16, u16::from(key), Match::All),
+                                0.0,
+                            )),
+                            TimedEvent::Midi { bytes, .. } => event_buffer.push(&MidiEvent::new(t, 0, bytes)),
+                        }
+                        next_event += 1;
+                    }
+                    let input_events = InputEvents::from_buffer(&event_buffer);
+                    output_events_buffer.clear();
+                    let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
+                    let input_audio = InputAudioBuffers::empty();
+                    let mut output_audio = output_ports.with_output_buffers([AudioPortBuffer {
+                        latency: 0,
+                        channels: AudioPortBufferType::f32_output_only(block_out.iter_mut().map(|b| &mut b[..len])),
+                    }]);
+                    processor
+                        .process(
+                            &input_audio,
+                            &mut output_audio,
+                            &input_events,
+                            &mut output_events,
+                            Some(pos as u64),
+                            None,
+                        )
+                        .map_err(|e| format!("process at {pos}: {e:?}"))?;
+                    for (dst, src) in out.iter_mut().zip(&block_out) {
+                        dst[pos..pos + len].copy_from_slice(&src[..len]);
+                    }
+                    pos += len;
+                }
+                Ok((processor.stop_processing(), out))
+            })
+            .join()
+            .map_err(|_| "the audio thread panicked".to_string())?
+        })?;
+        instance.deactivate(processor);
+
+        let handle = instance.plugin_handle();
+        let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
+        let mut state = Vec::new();
+        ext.save(&handle, &mut state).map_err(|e| format!("state save: {e:?}"))?;
+        Ok(Rendered { channels, latency_samples, state })
+    }
 }
 
 /// The CLAP id of the parameter whose display name is `name`.

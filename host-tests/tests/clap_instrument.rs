@@ -67,3 +67,18 @@ fn pitch_bend_moves_the_pitch_by_the_bend_range() {
     let f0 = fundamental_hz(&out.channels[0][(0.5 * sr) as usize..], sr, expected);
     assert!(cents(f0, expected).abs() < 5.0, "bent pitch {f0} Hz, expected {expected} Hz");
 }
+
+#[test]
+fn sample_rate_change_mid_session_keeps_the_pitch() {
+    // One instance, re-activated at each rate and block size in turn, as when a project's rate
+    // changes; a host block larger than announced is not possible in CLAP, so each session
+    // announces its own maximum.
+    let mut instance = host_tests::ClapInstance::load(&instrument_bundle(), INSTRUMENT_ID).unwrap();
+    for (sr, block) in [(48_000.0, 128), (96_000.0, 2048), (44_100.0, 1), (192_000.0, 4096), (48_000.0, 64)] {
+        let out = instance.play(&a4_session(sr, block)).unwrap();
+        let steady = &out.channels[0][(0.5 * sr) as usize..];
+        let f0 = fundamental_hz(steady, sr, 440.0);
+        assert!(cents(f0, 440.0).abs() < 5.0, "{sr} Hz after re-activation: {f0} Hz");
+        assert!(out.channels[0].iter().all(|v| v.is_finite()));
+    }
+}
