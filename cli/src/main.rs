@@ -45,17 +45,17 @@ fn load_model(path: Option<&Path>) -> Result<Model> {
 /// The demo phrase: (seconds, event).
 fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
     use InstrumentEvent::*;
-    let mut events = vec![(0.0, ControlChange { cc: 11, value: 0.55 })];
+    let mut events = vec![(0.0, ControlChange { cc: 11, value: 0.8 })];
     // A legato line in D minor, then a leap and a held note with vibrato and a crescendo.
     let notes = [(62, 0.1, 0.5), (64, 0.6, 0.3), (65, 0.9, 0.3), (67, 1.2, 0.3), (69, 1.5, 0.6), (74, 2.1, 1.6)];
     for &(note, start, length) in &notes {
-        events.push((start, NoteOn { note, velocity: 0.75 }));
+        events.push((start, NoteOn { note, velocity: 0.85 }));
         events.push((start + length + 0.02, NoteOff { note })); // overlap: legato glide
     }
     for i in 0..=20 {
         let t = 2.3 + 1.2 * f64::from(i) / 20.0;
         events.push((t, ControlChange { cc: 1, value: f32::from(i as u8) / 20.0 * 0.8 }));
-        events.push((t, ControlChange { cc: 11, value: 0.55 + 0.45 * f32::from(i as u8) / 20.0 }));
+        events.push((t, ControlChange { cc: 11, value: 0.8 + 0.2 * f32::from(i as u8) / 20.0 }));
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
     events
