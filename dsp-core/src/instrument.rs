@@ -310,9 +310,7 @@ impl MonoInstrument {
         self.held[self.n_held] = (note, velocity);
         self.n_held += 1;
 
-        let meta = &self.voice.model().meta;
-        let position = velocity.powf(self.settings.velocity_curve);
-        self.velocity_db = meta.loudness_min_db + (meta.loudness_max_db - meta.loudness_min_db) * position;
+        self.velocity_db = self.velocity_loudness_db(velocity);
         self.target_pitch = f32::from(note);
         if was_playing && self.settings.legato {
             return; // glide, keep the envelope
@@ -332,13 +330,18 @@ impl MonoInstrument {
             // Back to the note still held, at its own velocity.
             let (prev, velocity) = self.held[self.n_held - 1];
             self.target_pitch = f32::from(prev);
-            let meta = &self.voice.model().meta;
-            let position = velocity.powf(self.settings.velocity_curve);
-            self.velocity_db = meta.loudness_min_db + (meta.loudness_max_db - meta.loudness_min_db) * position;
+            self.velocity_db = self.velocity_loudness_db(velocity);
             if !self.settings.legato {
                 self.envelope.trigger();
             }
         }
+    }
+
+    /// Where a velocity sits in the loudness range the playing model was trained on.
+    fn velocity_loudness_db(&self, velocity: f32) -> f32 {
+        let meta = &self.voice.model().meta;
+        let position = velocity.powf(self.settings.velocity_curve);
+        meta.loudness_min_db + (meta.loudness_max_db - meta.loudness_min_db) * position
     }
 
     fn remove_held(&mut self, note: u8) {
