@@ -64,9 +64,17 @@ fn bench_instrument(c: &mut Criterion) {
     group.finish();
 }
 
+/// The genuine DDSP-VST export used by the parity tests, imported from its `.tflite`.
+fn ddsp_vst_fixture() -> Arc<Model> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp-core/tests/data/ddsp-vst/model_a.tflite");
+    Arc::new(Model::load(&path).expect("fixture model"))
+}
+
 fn bench_inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("inference-per-frame");
-    for (name, model) in models() {
+    let mut cases = models();
+    cases.push(("ddsp-vst-fixture", ddsp_vst_fixture()));
+    for (name, model) in cases {
         let mut state = model.new_state();
         let mut i = 0u32;
         group.bench_function(name, |b| {
@@ -155,7 +163,7 @@ fn main() {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);
         }
     }
-    for (bench, fps) in [("default-model", 250.0), ("ddsp-vst-sized", 50.0)] {
+    for (bench, fps) in [("default-model", 250.0), ("ddsp-vst-sized", 50.0), ("ddsp-vst-fixture", 50.0)] {
         if let Some(ns) = mean_ns("inference-per-frame", bench) {
             println!(
                 "| inference-per-frame/{bench} | {:.1} µs per frame | {:.0}x at {fps} frames/s |",
