@@ -120,14 +120,13 @@ fn malformed_tflite_files_give_typed_errors_never_panics() {
     random.extend((0..50_000).map(|_| rng.next_u32() as u8));
     tflite_err(&random);
     // Flipped bytes all over a real file: whatever they break, it is an error or a valid model.
-    for trial in 0..300 {
+    for _ in 0..300 {
         let mut bytes = good.clone();
         for _ in 0..8 {
             let at = rng.next_u32() as usize % 8192.min(bytes.len());
             bytes[at] = rng.next_u32() as u8;
         }
         let _ = Model::from_bytes(&bytes, ModelSource::Embedded("mutated")).map_err(|e| e.to_string());
-        let _ = trial;
     }
     // A NaN weight is named.
     let mut poisoned = good.clone();

@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 
 use super::decoder::{DecoderWeights, FcLayer, FrameControls, NOISE_LOGIT_BIAS};
 use super::kernels::{Dense, Gru, LayerNorm};
-use super::{meta, Model, ModelError, ModelMeta, ModelSource, VERIFY_TOLERANCE};
+use super::{Model, ModelError, ModelMeta, ModelSource, VERIFY_TOLERANCE};
 
 /// Tensor names of the contract (`models/FORMAT.md`).
 pub mod names {
@@ -341,6 +341,3 @@ fn verify_against_tract(model: &Model, bytes: &[u8]) -> Result<(), ModelError> {
     }
     Ok(())
 }
-
-#[doc(hidden)]
-pub use meta::keys as metadata_keys;
