@@ -177,12 +177,24 @@ impl Model {
     }
 
     /// Runs one frame: f0 in Hz and A-weighted loudness in dB in, controls out. Never allocates.
-    /// Non-finite inputs are replaced (f0 by the bottom of the trained range, loudness by the floor);
-    /// should the state ever turn non-finite it is zeroed and the frame is silent.
+    /// Non-finite inputs are replaced (f0 by the bottom of the trained range, loudness by the floor),
+    /// then the frame runs through [`Model::infer_scaled`].
     pub fn infer<'s>(&self, f0_hz: f32, loudness_db: f32, state: &'s mut ModelState) -> &'s FrameControls {
         let f0_hz = if f0_hz.is_finite() && f0_hz > 0.0 { f0_hz } else { self.meta.f0_min_hz };
         let loudness_db = if loudness_db.is_finite() { loudness_db.max(LOUDNESS_FLOOR_DB) } else { LOUDNESS_FLOOR_DB };
-        self.decoder.forward(scale_f0(f0_hz), scale_loudness(loudness_db), &mut state.decoder);
+        self.infer_scaled(scale_f0(f0_hz), scale_loudness(loudness_db), state)
+    }
+
+    /// One frame from inputs already in DDSP's scaled units (`f0_scaled = MIDI/127`,
+    /// `ld_scaled = dB/80 + 1`), the form DDSP-VST's exports take. Never allocates. Should the
+    /// state ever turn non-finite it is zeroed and the frame is silent.
+    pub fn infer_scaled<'s>(
+        &self,
+        f0_scaled: f32,
+        loudness_scaled: f32,
+        state: &'s mut ModelState,
+    ) -> &'s FrameControls {
+        self.decoder.forward(f0_scaled, loudness_scaled, &mut state.decoder);
         let c = &mut state.decoder.controls;
         let finite = c.amplitude.is_finite()
             && state.decoder.hidden.iter().all(|h| h.is_finite())
@@ -192,18 +204,6 @@ impl Model {
             c.amplitude = 0.0;
             c.harmonic_distribution.iter_mut().chain(c.noise_magnitudes.iter_mut()).for_each(|v| *v = 0.0);
         }
-        &state.decoder.controls
-    }
-
-    /// One frame from inputs already in DDSP's scaled units (`f0_scaled = MIDI/127`,
-    /// `ld_scaled = dB/80 + 1`), the form DDSP-VST's exports take. Never allocates.
-    pub fn infer_scaled<'s>(
-        &self,
-        f0_scaled: f32,
-        loudness_scaled: f32,
-        state: &'s mut ModelState,
-    ) -> &'s FrameControls {
-        self.decoder.forward(f0_scaled, loudness_scaled, &mut state.decoder);
         &state.decoder.controls
     }
 
