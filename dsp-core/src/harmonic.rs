@@ -290,9 +290,8 @@ impl HarmonicBank {
                     }
                 }
             }
-            let sum4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-            let sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-            *y = _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps::<0b01>(sum2, sum2)));
+            // SAFETY: this function requires AVX2, which implies AVX.
+            *y = unsafe { crate::model::kernels::horizontal_sum_avx(acc) };
             self.end_sample(f0, inv_sample_rate);
         }
     }

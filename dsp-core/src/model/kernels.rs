@@ -126,11 +126,7 @@ impl Dense {
                 // SAFETY: n is a multiple of 8, so exactly 8 remain.
                 unsafe { acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(rp.add(i)), _mm256_loadu_ps(xp.add(i)), acc0) };
             }
-            let acc = _mm256_add_ps(acc0, acc1);
-            let sum4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-            let sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-            let sum1 = _mm_add_ss(sum2, _mm_shuffle_ps::<0b01>(sum2, sum2));
-            *y = _mm_cvtss_f32(sum1) + b;
+            *y = horizontal_sum_avx(_mm256_add_ps(acc0, acc1)) + b;
         }
     }
 
@@ -143,6 +139,21 @@ impl Dense {
     pub fn macs(&self) -> usize {
         self.n_in * self.n_out
     }
+}
+
+/// The sum of the eight lanes of an AVX register (shared by the AVX2 kernels here and in the
+/// harmonic bank).
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+pub(crate) unsafe fn horizontal_sum_avx(v: core::arch::x86_64::__m256) -> f32 {
+    use core::arch::x86_64::*;
+    let sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
+    _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps::<0b01>(sum2, sum2)))
 }
 
 /// Layer normalisation over the last axis: `(x - mean) / sqrt(var + eps) · scale + bias`.
