@@ -244,27 +244,45 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
     Ok(Layer { dense, norm: None, output: o.outputs[0] })
 }
 
+/// A run of dense layers read from the graph.
+struct Stack {
+    /// The dense + layer norm + leaky ReLU layers.
+    layers: Vec<FcLayer>,
+    /// A final dense without a layer norm (the output head), if the run ends in one.
+    head: Option<Dense>,
+    /// The tensor holding the run's last activation.
+    end: usize,
+    /// The leaky ReLU slope its layers share (`None` for a bare head).
+    leaky_relu_alpha: Option<f32>,
+}
+
 /// The layers of a stack starting at `fc`, following each layer's output into the next dense.
-fn read_stack(g: &Graph, mut fc: usize, buffers: &[Table]) -> Result<(Vec<FcLayer>, Option<Dense>, usize), ModelError> {
-    let mut layers = Vec::new();
+fn read_stack(g: &Graph, mut fc: usize, buffers: &[Table]) -> Result<Stack, ModelError> {
+    let mut stack = Stack { layers: Vec::new(), head: None, end: 0, leaky_relu_alpha: None };
     loop {
         let layer = read_layer(g, fc, buffers)?;
+        stack.end = layer.output;
         match layer.norm {
-            None => return Ok((layers, Some(layer.dense), layer.output)),
-            Some((norm, _)) => layers.push(FcLayer { dense: layer.dense, norm }),
+            None => {
+                stack.head = Some(layer.dense);
+                return Ok(stack);
+            }
+            Some((norm, alpha)) => {
+                if stack.leaky_relu_alpha.is_some_and(|a| a != alpha) {
+                    return Err(bad("leaky ReLU slopes differ between layers"));
+                }
+                stack.leaky_relu_alpha = Some(alpha);
+                stack.layers.push(FcLayer { dense: layer.dense, norm });
+            }
         }
         match g.fully_connected_fed_by(layer.output) {
             Some(next) => fc = next,
-            None => return Ok((layers, None, layer.output)),
+            None => return Ok(stack),
         }
-        if layers.len() > 16 {
+        if stack.layers.len() > 16 {
             return Err(bad("a stack deeper than 16 layers"));
         }
     }
-}
-
-fn leaky_alpha(g: &Graph, fc: usize, buffers: &[Table]) -> Result<f32, ModelError> {
-    Ok(read_layer(g, fc, buffers)?.norm.map_or(0.2, |(_, a)| a))
 }
 
 /// `metadata.json` from the ZIP DDSP-VST appends to the flatbuffer, if there is one.
@@ -312,12 +330,13 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
     // Input stacks, from the FULLY_CONNECTED each input feeds.
     let f0_fc = main.fully_connected_fed_by(f0_in).ok_or_else(|| bad("no dense layer on the f0 input"))?;
     let pw_fc = main.fully_connected_fed_by(pw_in).ok_or_else(|| bad("no dense layer on the loudness input"))?;
-    let leaky_relu_alpha = leaky_alpha(&main, f0_fc, &buffers)?;
-    let (f0_stack, f0_head, f0_end) = read_stack(&main, f0_fc, &buffers)?;
-    let (loudness_stack, ld_head, ld_end) = read_stack(&main, pw_fc, &buffers)?;
-    if f0_head.is_some() || ld_head.is_some() || f0_stack.is_empty() || loudness_stack.is_empty() {
+    let f0 = read_stack(&main, f0_fc, &buffers)?;
+    let loudness = read_stack(&main, pw_fc, &buffers)?;
+    if f0.head.is_some() || loudness.head.is_some() || f0.layers.is_empty() || loudness.layers.is_empty() {
         return Err(bad("input stacks must be dense + layer norm + leaky ReLU layers"));
     }
+    let leaky_relu_alpha = f0.leaky_relu_alpha.unwrap_or(0.2);
+    let (f0_stack, f0_end, loudness_stack, ld_end) = (f0.layers, f0.end, loudness.layers, loudness.end);
     // The GRU input is the concatenation of the two stacks; DDSP-VST puts loudness first.
     let concat = main
         .ops
@@ -379,8 +398,13 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         return Err(bad("the output stack input is not [stacks, GRU output]"));
     }
     let out_fc = main.fully_connected_fed_by(out_concat.outputs[0]).ok_or_else(|| bad("no output stack"))?;
-    let (out_stack, head, _) = read_stack(&main, out_fc, &buffers)?;
-    let head = head.ok_or_else(|| bad("no output head"))?;
+    let out = read_stack(&main, out_fc, &buffers)?;
+    // The decoder has one slope for all its layers: every stack must use it.
+    let slopes = [loudness.leaky_relu_alpha, out.leaky_relu_alpha];
+    if slopes.iter().flatten().any(|&a| a != leaky_relu_alpha) {
+        return Err(bad("leaky ReLU slopes differ between stacks"));
+    }
+    let (out_stack, head) = (out.layers, out.head.ok_or_else(|| bad("no output head"))?);
     if head.n_out != 1 + n_harmonics + n_noise {
         return Err(bad(format!("head has {} outputs for 1 + {n_harmonics} + {n_noise}", head.n_out)));
     }
