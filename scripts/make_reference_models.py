@@ -284,6 +284,90 @@ def make_default():
     print("default:", ROOT / "models/default.onnx", (ROOT / "models/default.onnx").stat().st_size, "bytes")
 
 
+def make_windowed():
+    """A stateless windowed model in the seed layout (f0_hz, loudness [1, T] -> harmonic_amps,
+    harmonic_dist [1, T, K], noise_mags [1, T, M]) whose last frame depends on the whole window (a
+    causal running mean), with onnxruntime outputs over a sliding window from silence."""
+    rng = np.random.default_rng(1121)
+    T, K, M, U = 16, 32, 33, 24
+    meta = {"ddsp.format": "ddsp-windowed/1", "ddsp.name": "windowed reference", "ddsp.licence": "CC0-1.0",
+            "ddsp.sample_rate_hz": 48000, "ddsp.frame_rate_hz": 250, "ddsp.f0_min_hz": 40.0,
+            "ddsp.f0_max_hz": 1500.0, "ddsp.loudness_min_db": -70.0, "ddsp.loudness_max_db": -5.0}
+    w1 = rng.normal(0, 1.5, (2, U)).astype(np.float32)
+    b1 = rng.normal(0, 0.5, U).astype(np.float32)
+    w2 = rng.normal(0, 1 / math.sqrt(2 * U), (2 * U, 1 + K + M)).astype(np.float32)
+    b2 = rng.normal(0, 0.5, 1 + K + M).astype(np.float32)
+    causal_mean = (np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]).astype(np.float32)
+    nodes, inits = [], []
+
+    def const(value):
+        name = f"c{len(inits)}"
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(kind, inputs, output=None, **attrs):
+        output = output or f"{kind.lower()}_{len(nodes)}"
+        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
+        return output
+
+    f = op("Max", ["f0_hz", const(np.float32(1e-3))])
+    f = op("Log", [op("Div", [f, const(np.float32(440.0))])])
+    f = op("Div", [op("Add", [op("Mul", [f, const(np.float32(12.0 / math.log(2.0)))]), const(np.float32(69.0))]),
+                   const(np.float32(127.0))])
+    l = op("Add", [op("Div", ["loudness", const(np.float32(80.0))]), const(np.float32(1.0))])
+    axes = const(np.array([-1], np.int64))
+    x = op("Concat", [op("Unsqueeze", [f, axes]), op("Unsqueeze", [l, axes])], axis=-1)
+    h = op("Tanh", [op("Add", [op("MatMul", [x, const(w1)]), const(b1)])])
+    c = op("MatMul", [const(causal_mean), h])
+    z = op("Add", [op("MatMul", [op("Concat", [h, c], axis=-1), const(w2)]), const(b2)])
+    nodes.append(helper.make_node("Split", [z, const(np.array([1, K, M], np.int64))], ["a", "hd", "nz"], axis=-1))
+
+    def exp_sig(x):
+        return op("Add", [op("Mul", [op("Pow", [op("Sigmoid", [x]), const(np.float32(LN10))]),
+                                     const(np.float32(2.0))]), const(np.float32(1e-7))])
+
+    dist = exp_sig("hd")
+    op("Div", [dist, op("ReduceSum", [dist, axes], keepdims=1)], output="harmonic_dist")
+    op("Mul", [exp_sig("a"), "harmonic_dist"], output="harmonic_amps")
+    nodes.append(helper.make_node("Identity", [exp_sig(op("Add", ["nz", const(np.float32(NOISE_BIAS))]))],
+                                  ["noise_mags"]))
+    f32 = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "ddsp_windowed_decoder",
+        [helper.make_tensor_value_info("f0_hz", f32, [1, T]), helper.make_tensor_value_info("loudness", f32, [1, T])],
+        [helper.make_tensor_value_info("harmonic_amps", f32, [1, T, K]),
+         helper.make_tensor_value_info("harmonic_dist", f32, [1, T, K]),
+         helper.make_tensor_value_info("noise_mags", f32, [1, T, M])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ddsp-instrument")
+    model.ir_version = 8
+    helper.set_model_props(model, {k: str(v) for k, v in meta.items()})
+    onnx.checker.check_model(model)
+
+    n = 120
+    i = np.arange(n, dtype=np.float32)
+    f0 = (220.0 * 2 ** (np.sin(2 * np.pi * i / 60) * 0.5)).astype(np.float32)
+    ld = (-60.0 + 50.0 * np.clip(i / 40.0, 0, 1)).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    win_f0 = np.full(T, meta["ddsp.f0_min_hz"], np.float32)
+    win_ld = np.full(T, -120.0, np.float32)
+    rows = []
+    for a, b in zip(f0, ld):
+        win_f0 = np.append(win_f0[1:], a)
+        win_ld = np.append(win_ld[1:], b)
+        out = sess.run(["harmonic_amps", "harmonic_dist", "noise_mags"], {"f0_hz": win_f0[None], "loudness": win_ld[None]})
+        rows.append([o[0, -1] for o in out])
+    out_dir = ROOT / "dsp-core/tests/data"
+    onnx.save(model, out_dir / "windowed_ref.onnx")
+    arrays = [f0, ld] + [np.stack([r[j] for r in rows]) for j in range(3)]
+    with open(out_dir / "windowed_ref.bin", "wb") as fh:
+        for a in arrays:
+            fh.write(np.ascontiguousarray(a, "<f4").tobytes())
+    print("windowed:", out_dir / "windowed_ref.onnx", f"({n} frames: f0, loudness, harmonic_amps [{K}], "
+          f"harmonic_dist [{K}], noise_mags [{M}])")
+
+
 if __name__ == "__main__":
     make_reference()
     make_default()
+    make_windowed()

@@ -257,9 +257,12 @@ impl MonoInstrument {
         self.envelope.set_settings(self.settings.envelope);
     }
 
-    /// Added latency in samples: none, the instrument has no look-ahead.
+    /// Added latency in samples: none for recurrent models (no look-ahead); a windowed model's
+    /// fixed delay in frames (see [`crate::model::windowed`]).
     pub fn latency_samples(&self) -> u32 {
-        0
+        let model = self.voice.model();
+        (model.latency_frames() as f64 * f64::from(self.sample_rate_hz) / f64::from(model.meta.frame_rate_hz)).round()
+            as u32
     }
 
     /// Silence, no notes, controllers at rest, model state zeroed.

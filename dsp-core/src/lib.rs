@@ -13,11 +13,13 @@
 pub mod denormals;
 pub mod harmonic;
 pub mod instrument;
+pub mod library;
 pub mod model;
 pub mod noise;
 pub mod swap;
 pub mod voice;
 
 pub use instrument::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};
+pub use library::{ModelLibrary, ModelRef};
 pub use model::{Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
 pub use voice::{Voice, VoiceLevels};

@@ -19,11 +19,14 @@ pub mod kernels;
 pub mod meta;
 pub mod onnx;
 pub mod tflite;
+pub mod windowed;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use decoder::{DecoderState, DecoderWeights, FrameControls};
 pub use meta::ModelMeta;
+pub use windowed::{RunMode, WindowedGraph, WINDOWED_DELAY_FRAMES};
 
 /// Largest model file accepted: DDSP-VST's biggest exports are ~20 MB, so 200 MB is a broken file.
 pub const MAX_MODEL_BYTES: u64 = 200 * 1024 * 1024;
@@ -81,29 +84,90 @@ pub enum ModelSource {
     File(PathBuf),
 }
 
+/// Which kind of file a model came from and how it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// `models/FORMAT.md`: one frame in, one out, recurrent state in/out; native kernels.
+    OnnxStateful,
+    /// The seed layout: a window of T frames in, T frames out; tract on a worker thread.
+    OnnxWindowed { window_frames: usize },
+    /// A DDSP-VST "predict controls" export; native kernels.
+    DdspVstTflite,
+}
+
+impl std::fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OnnxStateful => write!(f, "ONNX, stateful ({})", meta::FORMAT_RNN_FC_V1),
+            Self::OnnxWindowed { window_frames } => write!(f, "ONNX, stateless windowed ({window_frames} frames)"),
+            Self::DdspVstTflite => write!(f, "TensorFlow Lite, DDSP-VST predict-controls export"),
+        }
+    }
+}
+
+/// A tensor of the model's own interface: its name and the shape of one frame of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    pub fn new(name: impl Into<String>, shape: &[usize]) -> Self {
+        Self { name: name.into(), shape: shape.to_vec() }
+    }
+
+    /// Values in one frame of this tensor.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A model's native interface, as its file declares it: the per-frame inputs and outputs, and the
+/// recurrent state tensors the runtime carries itself (for `ddsp info` and `ddsp infer`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeIo {
+    pub format: ModelFormat,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    pub state: Vec<TensorSpec>,
+}
+
+/// What runs the model's frames.
+#[derive(Clone)]
+enum Network {
+    Native(DecoderWeights),
+    Windowed(Arc<WindowedGraph>),
+}
+
 /// A loaded, validated, immutable model. Share it between voices with `Arc`.
 #[derive(Clone)]
 pub struct Model {
     pub meta: ModelMeta,
     pub source: ModelSource,
-    decoder: DecoderWeights,
+    io: NativeIo,
+    network: Network,
+    run_mode: RunMode,
 }
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model")
-            .field("meta", &self.meta)
-            .field("source", &self.source)
-            .field("hidden", &self.decoder.n_hidden())
-            .field("macs_per_frame", &self.decoder.macs_per_frame())
-            .finish()
+        f.debug_struct("Model").field("meta", &self.meta).field("source", &self.source).field("io", &self.io).finish()
     }
 }
 
-/// One voice's recurrent state and scratch for a [`Model`].
-#[derive(Clone, Debug)]
+/// One voice's state for a [`Model`]: recurrent state and scratch, or a windowed stream.
 pub struct ModelState {
-    decoder: DecoderState,
+    inner: StateInner,
+}
+
+enum StateInner {
+    Native(DecoderState),
+    Windowed(windowed::WindowedStream),
 }
 
 /// DDSP's pitch scaling: MIDI note number / 127, with `f0 ≤ 0` mapped to note 0.
@@ -157,23 +221,91 @@ impl Model {
         onnx::load(bytes, source, true)
     }
 
-    /// Builds a model from weights already in memory (benchmarks, importers). Allocates.
+    /// Builds a model from weights already in memory (benchmarks, importers), with the native
+    /// interface of `models/FORMAT.md`. Allocates.
     pub fn from_parts(meta: ModelMeta, decoder: DecoderWeights, source: ModelSource) -> Self {
-        Self { meta, source, decoder }
+        let io = onnx::native_io(&meta, decoder.n_hidden());
+        Self { meta, source, io, network: Network::Native(decoder), run_mode: RunMode::RealTime }
     }
 
-    pub fn decoder(&self) -> &DecoderWeights {
-        &self.decoder
+    /// A windowed model (tract runs it; see [`windowed`]).
+    fn from_windowed(meta: ModelMeta, graph: WindowedGraph, source: ModelSource) -> Self {
+        let io = NativeIo {
+            format: ModelFormat::OnnxWindowed { window_frames: graph.window() },
+            inputs: vec![TensorSpec::new(windowed::names::F0_HZ, &[1]), TensorSpec::new(graph.loudness_name(), &[1])],
+            outputs: graph.outputs().to_vec(),
+            state: vec![],
+        };
+        Self { meta, source, io, network: Network::Windowed(Arc::new(graph)), run_mode: RunMode::RealTime }
     }
 
-    /// A zeroed recurrent state and scratch for one voice. Allocates.
+    /// The same model with another native interface description (importers).
+    pub(crate) fn with_io(mut self, io: NativeIo) -> Self {
+        self.io = io;
+        self
+    }
+
+    /// The same model with voices running in `mode` (offline renderers choose
+    /// [`RunMode::Offline`]: reproducible output; only windowed models differ).
+    pub fn with_run_mode(mut self, mode: RunMode) -> Self {
+        self.run_mode = mode;
+        self
+    }
+
+    pub fn format(&self) -> ModelFormat {
+        self.io.format
+    }
+
+    pub fn native_io(&self) -> &NativeIo {
+        &self.io
+    }
+
+    /// The native decoder (`None` for windowed models, which tract runs).
+    pub fn decoder(&self) -> Option<&DecoderWeights> {
+        match &self.network {
+            Network::Native(d) => Some(d),
+            Network::Windowed(_) => None,
+        }
+    }
+
+    /// The windowed graph (`None` for recurrent models).
+    pub fn windowed_graph(&self) -> Option<&Arc<WindowedGraph>> {
+        match &self.network {
+            Network::Native(_) => None,
+            Network::Windowed(g) => Some(g),
+        }
+    }
+
+    /// Recurrent state size (0 for windowed models).
+    pub fn n_hidden(&self) -> usize {
+        self.decoder().map_or(0, DecoderWeights::n_hidden)
+    }
+
+    /// Frames between a frame's inputs and its controls: 0 for native models,
+    /// [`WINDOWED_DELAY_FRAMES`] for windowed ones.
+    pub fn latency_frames(&self) -> usize {
+        match self.network {
+            Network::Native(_) => 0,
+            Network::Windowed(_) => WINDOWED_DELAY_FRAMES,
+        }
+    }
+
+    /// A zeroed state for one voice (for a windowed model in real-time mode this starts the voice's
+    /// worker thread). Allocates.
     pub fn new_state(&self) -> ModelState {
-        ModelState { decoder: self.decoder.new_state() }
+        let inner = match &self.network {
+            Network::Native(d) => StateInner::Native(d.new_state()),
+            Network::Windowed(g) => StateInner::Windowed(windowed::WindowedStream::new(g.clone(), self.run_mode)),
+        };
+        ModelState { inner }
     }
 
-    /// Zeroes the recurrent state (a new phrase).
+    /// Zeroes the state (a new phrase). Never allocates.
     pub fn reset_state(&self, state: &mut ModelState) {
-        state.decoder.hidden.iter_mut().for_each(|h| *h = 0.0);
+        match &mut state.inner {
+            StateInner::Native(d) => d.hidden.iter_mut().for_each(|h| *h = 0.0),
+            StateInner::Windowed(w) => w.reset(),
+        }
     }
 
     /// Runs one frame: f0 in Hz and A-weighted loudness in dB in, controls out. Never allocates.
@@ -182,6 +314,10 @@ impl Model {
     pub fn infer<'s>(&self, f0_hz: f32, loudness_db: f32, state: &'s mut ModelState) -> &'s FrameControls {
         let f0_hz = if f0_hz.is_finite() && f0_hz > 0.0 { f0_hz } else { self.meta.f0_min_hz };
         let loudness_db = if loudness_db.is_finite() { loudness_db.max(LOUDNESS_FLOOR_DB) } else { LOUDNESS_FLOOR_DB };
+        if matches!(state.inner, StateInner::Windowed(_)) {
+            let StateInner::Windowed(stream) = &mut state.inner else { unreachable!() };
+            return stream.push(f0_hz, loudness_db);
+        }
         self.infer_scaled(scale_f0(f0_hz), scale_loudness(loudness_db), state)
     }
 
@@ -194,23 +330,118 @@ impl Model {
         loudness_scaled: f32,
         state: &'s mut ModelState,
     ) -> &'s FrameControls {
-        self.decoder.forward(f0_scaled, loudness_scaled, &mut state.decoder);
-        let c = &mut state.decoder.controls;
+        let (decoder, state) = match (&self.network, &mut state.inner) {
+            (Network::Native(decoder), StateInner::Native(state)) => (decoder, state),
+            (_, StateInner::Windowed(stream)) => {
+                let f0_hz = 440.0 * ((f0_scaled * 127.0 - 69.0) / 12.0).exp2();
+                return stream.push(f0_hz, (loudness_scaled - 1.0) * 80.0);
+            }
+            (Network::Windowed(_), StateInner::Native(_)) => unreachable!("a state belongs to its model"),
+        };
+        decoder.forward(f0_scaled, loudness_scaled, state);
+        let c = &mut state.controls;
         let finite = c.amplitude.is_finite()
-            && state.decoder.hidden.iter().all(|h| h.is_finite())
+            && state.hidden.iter().all(|h| h.is_finite())
             && c.harmonic_distribution.iter().chain(&c.noise_magnitudes).all(|v| v.is_finite());
         if !finite {
-            state.decoder.hidden.iter_mut().for_each(|h| *h = 0.0);
+            state.hidden.iter_mut().for_each(|h| *h = 0.0);
             c.amplitude = 0.0;
             c.harmonic_distribution.iter_mut().chain(c.noise_magnitudes.iter_mut()).for_each(|v| *v = 0.0);
         }
-        &state.decoder.controls
+        &state.controls
     }
 
-    /// The recurrent state of `state` (for parity tests and `ddsp infer`).
+    /// The recurrent state of `state` (empty for windowed models; parity tests).
     pub fn hidden<'s>(&self, state: &'s ModelState) -> &'s [f32] {
-        &state.decoder.hidden[..self.decoder.n_hidden()]
+        match &state.inner {
+            StateInner::Native(d) => &d.hidden[..self.n_hidden()],
+            StateInner::Windowed(_) => &[],
+        }
     }
+
+    /// Windowed models in real time: frames whose controls arrived late and were held over.
+    pub fn missed_frames(&self, state: &ModelState) -> u64 {
+        match &state.inner {
+            StateInner::Native(_) => 0,
+            StateInner::Windowed(w) => w.missed_frames(),
+        }
+    }
+}
+
+/// Runs a model on its *native* tensors one frame at a time, carrying the recurrent state (or the
+/// window) itself: what `ddsp infer --raw` does, for checking a model against another runtime.
+/// Allocates; not for the audio thread.
+pub struct NativeRunner<'m> {
+    model: &'m Model,
+    state: ModelState,
+    window: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl<'m> NativeRunner<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        let window = model.windowed_graph().map(|g| {
+            let n = g.window();
+            (vec![model.meta.f0_min_hz; n], vec![LOUDNESS_FLOOR_DB; n])
+        });
+        let offline = model.clone().with_run_mode(RunMode::Offline);
+        Self { model, state: offline.new_state(), window }
+    }
+
+    /// One frame: `inputs[i]` holds the values of `native_io().inputs[i]`; returns the values of
+    /// every `native_io().outputs[i]`, exactly as the model's own runtime would produce them.
+    pub fn step(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let io = &self.model.io;
+        for (spec, values) in io.inputs.iter().zip(inputs) {
+            if values.len() != spec.len() {
+                return Err(ModelError::ShapeMismatch {
+                    name: spec.name.clone(),
+                    expected: spec.shape.clone(),
+                    actual: vec![values.len()],
+                });
+            }
+        }
+        let [a, b] = [0, 1].map(|i| inputs.get(i).and_then(|v| v.first()).copied().unwrap_or(f32::NAN));
+        if let (Some(graph), Some((f0, ld))) = (self.model.windowed_graph(), &mut self.window) {
+            f0.rotate_left(1);
+            ld.rotate_left(1);
+            *f0.last_mut().expect("window ≥ 1") = a;
+            *ld.last_mut().expect("window ≥ 1") = b;
+            return graph.run_window(f0, ld);
+        }
+        let controls = match io.format {
+            ModelFormat::DdspVstTflite => self.model.infer_scaled(a, b, &mut self.state).clone(),
+            _ => self.model.infer(a, b, &mut self.state).clone(),
+        };
+        let mut distribution = controls.harmonic_distribution;
+        if io.format == ModelFormat::DdspVstTflite {
+            // DDSP-VST's graph masks harmonics at or above the model's Nyquist and normalises.
+            let f0_hz = 440.0 * ((a * 127.0 - 69.0) / 12.0).exp2();
+            let nyquist = 0.5 * self.model.meta.sample_rate_hz;
+            for (k, d) in distribution.iter_mut().enumerate() {
+                if (k + 1) as f32 * f0_hz >= nyquist {
+                    *d = 0.0;
+                }
+            }
+            let sum: f32 = distribution.iter().sum();
+            if sum > 0.0 {
+                distribution.iter_mut().for_each(|d| *d /= sum);
+            }
+        }
+        Ok(vec![vec![controls.amplitude], distribution, controls.noise_magnitudes])
+    }
+}
+
+/// Runs `f`, turning a panic inside tract (malformed graphs can trip its internal asserts) into an
+/// error: no model file may take the process down.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, ModelError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(ModelError::Graph(format!("tract failed on this graph: {what}")))
+    })
 }
 
 /// Converts one frame of controls into per-harmonic linear amplitudes the way DDSP's `Harmonic`

@@ -12,8 +12,14 @@
 //! the audio thread keeps a retired voice until the return queue has room (starting no new swap
 //! meanwhile), so nothing is ever dropped on the audio thread.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
+use crate::instrument::MonoInstrument;
+use crate::model::{Model, ModelLoadError};
 use crate::voice::Voice;
 
 /// Length of the equal-power crossfade between the old and the new voice.
@@ -73,5 +79,63 @@ impl SwapReceiver {
     /// Hands a replaced voice back; gives it back when the return queue is full.
     pub(crate) fn retire(&mut self, voice: Box<Voice>) -> Result<(), Box<Voice>> {
         self.retired.push(voice).map_err(|PushError::Full(v)| v)
+    }
+}
+
+/// Why a [`ModelLoader`] could not hand a model over.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Model(#[from] ModelLoadError),
+    #[error("the audio thread took no model for {0:?} (is the plugin processing?)")]
+    NotTaken(Duration),
+}
+
+/// The loader side of hot-swap, for a GUI or background thread: reads and validates a model,
+/// builds its voice at the engine's sample rate and queues it for the audio thread. Everything
+/// that allocates or frees happens here.
+pub struct ModelLoader {
+    sender: SwapSender,
+    sample_rate_hz: f32,
+}
+
+/// How long [`ModelLoader::send`] waits for room in a full queue before giving up.
+const SEND_PATIENCE: Duration = Duration::from_secs(2);
+
+impl ModelLoader {
+    pub fn new(sender: SwapSender, sample_rate_hz: f32) -> Self {
+        Self { sender, sample_rate_hz }
+    }
+
+    /// Loads `path` and queues it; the previous model keeps playing if anything fails.
+    pub fn load_file(&mut self, path: &Path) -> Result<Arc<Model>, LoadError> {
+        let model = Arc::new(Model::load(path)?);
+        self.send(model.clone())?;
+        Ok(model)
+    }
+
+    /// Builds a voice for `model` and queues it, waiting (on this thread, never the audio thread)
+    /// while the queue is full.
+    pub fn send(&mut self, model: Arc<Model>) -> Result<(), LoadError> {
+        let mut voice = MonoInstrument::prepare_voice(model, self.sample_rate_hz);
+        let step = Duration::from_millis(2);
+        let mut waited = Duration::ZERO;
+        loop {
+            self.sender.collect_garbage();
+            match self.sender.send(voice) {
+                Ok(()) => return Ok(()),
+                Err(back) if waited < SEND_PATIENCE => {
+                    voice = back;
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                Err(_) => return Err(LoadError::NotTaken(waited)),
+            }
+        }
+    }
+
+    /// Frees voices the audio thread has retired; returns how many.
+    pub fn collect_garbage(&mut self) -> usize {
+        self.sender.collect_garbage()
     }
 }

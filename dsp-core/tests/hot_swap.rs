@@ -75,3 +75,54 @@ fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
     // The last model sent is the one playing.
     assert_eq!(inst.model().meta.name, models[100 % 2].meta.name);
 }
+
+#[test]
+fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
+    use ddsp_core::swap::ModelLoader;
+    let tflite = data_path("ddsp-vst/model_a.tflite");
+    let embedded = Arc::new(Model::embedded_default());
+    let steady = steady_max_step(&embedded).max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())));
+
+    let mut inst = MonoInstrument::new(embedded.clone(), SR, settings());
+    let (sender, receiver) = swap_channel();
+    inst.attach_swap_receiver(receiver);
+    inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
+
+    // The loader thread: 100 loads, alternating a file read from disk and the embedded model.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader_done = done.clone();
+    let loader = std::thread::spawn(move || {
+        let mut loader = ModelLoader::new(sender, SR);
+        for i in 0..100 {
+            if i % 2 == 0 {
+                loader.load_file(&tflite).expect("the fixture loads");
+            } else {
+                loader.send(embedded.clone()).expect("the queue drains");
+            }
+        }
+        loader_done.store(true, std::sync::atomic::Ordering::Release);
+        loader
+    });
+
+    // The audio thread: blocks at roughly real-time pace, watched for allocations.
+    let mut block = vec![0.0f32; BLOCK];
+    let (mut output, mut allocations) = (Vec::with_capacity(SR as usize * 60), 0);
+    while !done.load(std::sync::atomic::Ordering::Acquire) || inst.is_swapping() {
+        let ((), n) = allocations_in(|| inst.render(&mut block));
+        allocations += n;
+        output.extend_from_slice(&block);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(output.len() < SR as usize * 600, "the loader stalled");
+    }
+    let mut loader = loader.join().unwrap();
+    inst.render(&mut block); // hands the last retired voice back
+    loader.collect_garbage();
+    assert_eq!(allocations, 0, "allocator calls on the audio thread");
+    let during = max_step(&output);
+    println!(
+        "loader thread, 100 loads: {:.2} s of audio, largest step {during:.5} vs steady {steady:.5}",
+        output.len() as f32 / SR
+    );
+    assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady {steady}");
+    assert_eq!(inst.model().meta.name, "Placeholder Strings", "the last model sent plays");
+}

@@ -20,7 +20,7 @@ struct Reference {
 fn read_reference(model: &Model) -> Reference {
     let bytes = std::fs::read(data_path("decoder_ref.bin")).unwrap();
     let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    let (k, m, h) = (model.meta.n_harmonics, model.meta.n_noise_bands, model.decoder().n_hidden());
+    let (k, m, h) = (model.meta.n_harmonics, model.meta.n_noise_bands, model.n_hidden());
     let n = values.len() / (3 + k + m + h);
     assert_eq!(n, 200);
     let mut it = values.into_iter();
@@ -68,9 +68,9 @@ fn native_runtime_matches_tract_over_200_streaming_frames() {
         ("default.onnx", EMBEDDED_DEFAULT_ONNX.to_vec()),
     ] {
         let model = Model::from_bytes(&bytes, ModelSource::Embedded("test")).unwrap();
-        let tract = TractReference::new(&bytes, model.decoder().n_hidden()).unwrap();
+        let tract = TractReference::new(&bytes, model.n_hidden()).unwrap();
         let mut state = model.new_state();
-        let mut tract_state = vec![0.0; model.decoder().n_hidden()];
+        let mut tract_state = vec![0.0; model.n_hidden()];
         let mut worst = 0.0f32;
         for i in 0..200 {
             let t = i as f32 / 199.0;

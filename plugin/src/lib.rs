@@ -6,24 +6,45 @@
 pub mod params;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use ddsp_core::{InstrumentEvent, Model, MonoInstrument};
+use ddsp_core::swap::{swap_channel, ModelLoader};
+use ddsp_core::{InstrumentEvent, Model, ModelLibrary, ModelRef, ModelSource, MonoInstrument};
 use nice_plug::prelude::*;
 
-use params::{InstrumentParams, ModelChoice};
+use params::InstrumentParams;
 
 /// Environment variable naming a model file to play when the session names none (a development
 /// hook until the editor's model browser lands).
 pub const MODEL_ENV: &str = "DDSP_INSTRUMENT_MODEL";
 
+/// Work for the background thread (never the audio thread).
+#[derive(Debug, Clone)]
+pub enum ModelTask {
+    /// Load, validate and hot-swap this model file in during playback.
+    Load(PathBuf),
+}
+
+/// What the editor and the log show about the model: what plays, and why it is not the one asked
+/// for. Written by the main and background threads; the audio thread never touches it.
+#[derive(Debug, Default, Clone)]
+pub struct ModelStatus {
+    pub playing: String,
+    pub message: Option<String>,
+}
+
 pub struct DdspInstrument {
     params: Arc<InstrumentParams>,
+    library: ModelLibrary,
     /// The model every instance starts with and falls back to.
     embedded: Arc<Model>,
-    /// The model the engine plays and the session's choice it came from.
+    /// The model the engine plays and the session reference it came from.
     model: Arc<Model>,
-    model_choice: ModelChoice,
+    model_ref: Option<ModelRef>,
+    status: Arc<Mutex<ModelStatus>>,
+    /// The loader end of the hot-swap channel, used by background tasks; `None` until activated.
+    loader: Arc<Mutex<Option<ModelLoader>>>,
     /// Built in `activate` (allocates); `None` until then.
     engine: Option<MonoInstrument>,
 }
@@ -33,39 +54,63 @@ impl Default for DdspInstrument {
         let embedded = Arc::new(Model::embedded_default());
         Self {
             params: Arc::new(InstrumentParams::default()),
+            library: ModelLibrary::standard(),
             model: embedded.clone(),
             embedded,
-            model_choice: ModelChoice::default(),
+            model_ref: None,
+            status: Arc::default(),
+            loader: Arc::default(),
             engine: None,
         }
     }
 }
 
 impl DdspInstrument {
-    /// Loads the model the session asks for, keeping the previous one on failure. Allocates and may
-    /// read a file: called from `activate`, never from `process`.
-    fn sync_model(&mut self) {
-        let mut choice = self.params.model.read().map(|c| c.clone()).unwrap_or_default();
-        if choice.path.is_none() {
-            choice.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
+    /// Shared model status, for the editor.
+    pub fn status(&self) -> Arc<Mutex<ModelStatus>> {
+        self.status.clone()
+    }
+
+    fn set_status(&self, message: Option<String>) {
+        if let Some(message) = &message {
+            nice_warn!("{message}");
         }
-        if choice == self.model_choice {
+        if let Ok(mut status) = self.status.lock() {
+            *status = ModelStatus { playing: self.model.meta.name.clone(), message };
+        }
+    }
+
+    /// Loads the model the session asks for: found, moved (found again by its content hash),
+    /// changed or missing, each said in the status and the log; on failure the previous model keeps
+    /// playing and is named. Allocates and reads files: called from `activate`, never `process`.
+    fn sync_model(&mut self) {
+        let mut wanted = self.params.model.read().map(|c| c.clone()).unwrap_or_default();
+        if wanted.path.is_none() {
+            wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
+        }
+        if self.model_ref.as_ref() == Some(&wanted) {
             return;
         }
-        self.model = match &choice.path {
-            None => self.embedded.clone(),
-            Some(path) => match Model::load(path) {
-                Ok(model) => {
-                    nice_log!("loaded model '{}' from {path}", model.meta.name);
-                    Arc::new(model)
+        let (model, message) = self.library.restore(&wanted, &self.model.meta.name);
+        if let Some(model) = model {
+            if matches!(model.source, ModelSource::Embedded(_)) {
+                self.model = self.embedded.clone();
+            } else {
+                nice_log!("loaded model '{}' ({})", model.meta.name, model.format());
+                if let ModelSource::File(path) = &model.source {
+                    // Store the hash (and new location) so the next restore can find the file again.
+                    if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_file(path), self.params.model.write()) {
+                        if saved.path.is_some() {
+                            *saved = reference;
+                        }
+                    }
+                    self.library.remember(path);
                 }
-                Err(e) => {
-                    nice_error!("{e}; playing '{}' instead", self.model.meta.name);
-                    self.model.clone()
-                }
-            },
-        };
-        self.model_choice = choice;
+                self.model = Arc::new(model);
+            }
+        }
+        self.set_status(message);
+        self.model_ref = Some(self.params.model.read().map(|c| c.clone()).unwrap_or(wanted));
     }
 }
 
@@ -84,10 +129,42 @@ impl Plugin for DdspInstrument {
 
     type Editor = ();
     type SysExMessage = ();
-    type BackgroundTask = ();
+    type BackgroundTask = ModelTask;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    /// Runs model loads on nice-plug's background thread: load and validate, build the voice,
+    /// queue it for the audio thread (which crossfades), free what it hands back.
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        let (loader, params, status, library) =
+            (self.loader.clone(), self.params.clone(), self.status.clone(), self.library.clone());
+        Box::new(move |task| match task {
+            ModelTask::Load(path) => {
+                let Ok(mut guard) = loader.lock() else { return };
+                let Some(loader) = guard.as_mut() else {
+                    nice_warn!("model {} not loaded: the plugin is not active", path.display());
+                    return;
+                };
+                let result = loader.load_file(&path);
+                let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(model) => {
+                        if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_file(&path), params.model.write()) {
+                            *saved = reference;
+                        }
+                        library.remember(&path);
+                        *status = ModelStatus { playing: model.meta.name.clone(), message: None };
+                    }
+                    Err(e) => {
+                        let message = format!("{e}; playing '{}' instead", status.playing);
+                        nice_error!("{message}");
+                        status.message = Some(message);
+                    }
+                }
+            }
+        })
     }
 
     fn activate(
@@ -97,7 +174,12 @@ impl Plugin for DdspInstrument {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.sync_model();
-        let engine = MonoInstrument::new(self.model.clone(), buffer_config.sample_rate, self.params.settings());
+        let mut engine = MonoInstrument::new(self.model.clone(), buffer_config.sample_rate, self.params.settings());
+        let (sender, receiver) = swap_channel();
+        engine.attach_swap_receiver(receiver);
+        if let Ok(mut loader) = self.loader.lock() {
+            *loader = Some(ModelLoader::new(sender, buffer_config.sample_rate));
+        }
         context.set_latency_samples(engine.latency_samples());
         self.engine = Some(engine);
         true

@@ -6,9 +6,8 @@
 use std::sync::{Arc, RwLock};
 
 use ddsp_core::instrument::AdsrSettings;
-use ddsp_core::{ControlTarget, InstrumentSettings, VoiceLevels};
+use ddsp_core::{ControlTarget, InstrumentSettings, ModelRef, VoiceLevels};
 use nice_plug::prelude::*;
-use serde::{Deserialize, Serialize};
 
 /// What a MIDI controller drives (the parameter form of [`ControlTarget`]).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,12 +28,6 @@ impl From<ControllerTarget> for ControlTarget {
             ControllerTarget::Vibrato => ControlTarget::Vibrato,
         }
     }
-}
-
-/// The model a session plays, stored with the session. `None` path: the embedded default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ModelChoice {
-    pub path: Option<String>,
 }
 
 fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) -> FloatParam {
@@ -60,8 +53,9 @@ fn ms_param(name: &str, default: f32, max: f32) -> FloatParam {
 
 #[derive(Params)]
 pub struct InstrumentParams {
+    /// The session's model: path and content hash (`None` path: the embedded default).
     #[persist = "model"]
-    pub model: Arc<RwLock<ModelChoice>>,
+    pub model: Arc<RwLock<ModelRef>>,
 
     // Output
     #[id = "gain"]
@@ -107,7 +101,7 @@ impl Default for InstrumentParams {
     fn default() -> Self {
         let d = InstrumentSettings::default();
         Self {
-            model: Arc::new(RwLock::new(ModelChoice::default())),
+            model: Arc::new(RwLock::new(ModelRef::default())),
             output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
             noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),

@@ -8,7 +8,9 @@ use tract_onnx::prelude::*;
 
 use super::decoder::{DecoderWeights, FcLayer, FrameControls, NOISE_LOGIT_BIAS};
 use super::kernels::{Dense, Gru, LayerNorm};
-use super::{Model, ModelError, ModelMeta, ModelSource, VERIFY_TOLERANCE};
+use super::{
+    guarded, windowed, Model, ModelError, ModelFormat, ModelMeta, ModelSource, NativeIo, TensorSpec, VERIFY_TOLERANCE,
+};
 
 /// Tensor names of the contract (`models/FORMAT.md`).
 pub mod names {
@@ -23,6 +25,20 @@ pub mod names {
     pub const OUTPUTS: [&str; 4] = [AMPLITUDE, HARMONIC_DISTRIBUTION, NOISE_MAGNITUDES, STATE_OUT];
 }
 
+/// The native interface of a `models/FORMAT.md` model with `n_hidden` state units.
+pub fn native_io(meta: &ModelMeta, n_hidden: usize) -> NativeIo {
+    NativeIo {
+        format: ModelFormat::OnnxStateful,
+        inputs: vec![TensorSpec::new(names::F0_HZ, &[1]), TensorSpec::new(names::LOUDNESS_DB, &[1])],
+        outputs: vec![
+            TensorSpec::new(names::AMPLITUDE, &[1]),
+            TensorSpec::new(names::HARMONIC_DISTRIBUTION, &[meta.n_harmonics]),
+            TensorSpec::new(names::NOISE_MAGNITUDES, &[meta.n_noise_bands]),
+        ],
+        state: vec![TensorSpec::new(names::STATE_IN, &[n_hidden]), TensorSpec::new(names::STATE_OUT, &[n_hidden])],
+    }
+}
+
 /// Frames of the probe sequence run through both tract and the native kernels at load.
 const VERIFY_FRAMES: usize = 12;
 
@@ -35,6 +51,10 @@ fn parse_proto(bytes: &[u8]) -> Result<pb::ModelProto, ModelError> {
 pub fn load(bytes: &[u8], source: ModelSource, verify: bool) -> Result<Model, ModelError> {
     let proto = parse_proto(bytes)?;
     let graph = proto.graph.as_ref().ok_or_else(|| ModelError::NotOnnx("the file has no graph".into()))?;
+    if windowed::is_windowed(graph) {
+        let (meta, graph) = windowed::load(bytes, &proto)?;
+        return Ok(Model::from_windowed(meta, graph, source));
+    }
     let meta = ModelMeta::from_pairs(proto.metadata_props.iter().map(|p| (p.key.as_str(), p.value.as_str())))?;
 
     for name in names::INPUTS {
@@ -223,19 +243,6 @@ pub struct TractReference {
     n_hidden: usize,
 }
 
-/// Runs `f`, turning a panic inside tract (malformed graphs can trip its internal asserts) into an
-/// error: no model file may take the process down.
-fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, ModelError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(ModelError::Graph(format!("tract failed on this graph: {what}")))
-    })
-}
-
 impl TractReference {
     pub fn new(bytes: &[u8], n_hidden: usize) -> Result<Self, ModelError> {
         guarded(|| Self::new_unguarded(bytes, n_hidden))
@@ -323,9 +330,9 @@ pub fn max_abs_diff(native: &FrameControls, native_state: &[f32], reference: &Re
 
 /// Runs a probe sweep through tract and the native kernels; rejects the model if they disagree.
 fn verify_against_tract(model: &Model, bytes: &[u8]) -> Result<(), ModelError> {
-    let reference = TractReference::new(bytes, model.decoder().n_hidden())?;
+    let reference = TractReference::new(bytes, model.n_hidden())?;
     let mut state = model.new_state();
-    let mut ref_state = vec![0.0; model.decoder().n_hidden()];
+    let mut ref_state = vec![0.0; model.n_hidden()];
     let m = &model.meta;
     for i in 0..VERIFY_FRAMES {
         let t = i as f32 / (VERIFY_FRAMES - 1) as f32;

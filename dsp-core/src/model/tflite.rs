@@ -24,7 +24,7 @@ use flatbuffer::Table;
 
 use super::decoder::{DecoderWeights, FcLayer};
 use super::kernels::{Dense, Gru, LayerNorm};
-use super::{Model, ModelError, ModelMeta, ModelSource};
+use super::{Model, ModelError, ModelFormat, ModelMeta, ModelSource, NativeIo, TensorSpec};
 
 /// TFLite builtin operator codes used by DDSP-VST exports.
 mod op {
@@ -464,5 +464,12 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         loudness_first,
         noise_logit_bias,
     };
-    Ok(Model::from_parts(meta, decoder, source))
+    let spec = |t: usize| TensorSpec::new(main.tensors[t].name.clone(), &[size(t)]);
+    let io = NativeIo {
+        format: ModelFormat::DdspVstTflite,
+        inputs: vec![spec(f0_in), spec(pw_in)],
+        outputs: vec![spec(output(":0")?), spec(output(":1")?), spec(output(":2")?)],
+        state: vec![spec(state_in), spec(output(":3")?)],
+    };
+    Ok(Model::from_parts(meta, decoder, source).with_io(io))
 }

@@ -1,0 +1,125 @@
+//! The model library: listing folders and recents, and restoring a session's model reference
+//! (path + content hash) when the file is where it was, moved, changed or missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use ddsp_core::library::{EntryOrigin, ModelLibrary, ModelRef, Resolution};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ddsp-library-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_to(from: &Path, dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    to
+}
+
+fn library(root: &Path) -> ModelLibrary {
+    ModelLibrary {
+        folders: vec![root.join("ours"), root.join("Magenta/DDSP/Models")],
+        recents_file: Some(root.join("config/recent-models.txt")),
+    }
+}
+
+#[test]
+fn lists_embedded_folder_and_recent_models() {
+    let tmp = TempDir::new("list");
+    let lib = library(&tmp.0);
+    copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours/strings"), "Cello.onnx");
+    copy_to(&data_path("ddsp-vst/model_a.tflite"), &tmp.0.join("Magenta/DDSP/Models"), "Voice.tflite");
+    std::fs::write(tmp.0.join("ours/readme.txt"), "not a model").unwrap();
+    let elsewhere = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Flute.onnx");
+    lib.remember(&elsewhere);
+
+    let entries = lib.entries();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["embedded:default", "Cello", "Voice", "Flute"]);
+    assert_eq!(entries[0].origin, EntryOrigin::Embedded);
+    assert_eq!(entries[2].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
+    assert_eq!(entries[3].origin, EntryOrigin::Recent);
+    assert_eq!(lib.find("cello").unwrap().path.unwrap(), tmp.0.join("ours/strings/Cello.onnx"));
+    // Recents: most recent first, no duplicates, vanished files dropped.
+    let other = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Oboe.onnx");
+    lib.remember(&other);
+    lib.remember(&elsewhere);
+    assert_eq!(lib.recents(), [elsewhere.clone(), other.clone()]);
+    std::fs::remove_file(&other).unwrap();
+    assert_eq!(lib.recents(), [elsewhere]);
+}
+
+#[test]
+fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
+    let tmp = TempDir::new("resolve");
+    let lib = library(&tmp.0);
+    let original = copy_to(&data_path("ddsp-vst/model_a.tflite"), &tmp.0.join("session-folder"), "Violin.tflite");
+    let saved = ModelRef::to_file(&original).unwrap();
+    assert_eq!(saved.sha256.as_ref().unwrap().len(), 64);
+
+    // Where it was.
+    assert!(matches!(lib.resolve(&saved), Resolution::Found(ref p) if *p == original));
+    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    assert!(model.is_some() && message.is_none());
+
+    // Moved into a library folder (renamed too): found again by its content.
+    let moved = tmp.0.join("Magenta/DDSP/Models/My Violin.tflite");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&original, &moved).unwrap();
+    let resolution = lib.resolve(&saved);
+    assert!(matches!(resolution, Resolution::Moved { ref to, .. } if *to == moved), "{resolution:?}");
+    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    assert!(model.is_some());
+    assert!(message.unwrap().contains("My Violin.tflite"));
+
+    // Changed content at the saved path: loaded, and said.
+    copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("session-folder"), "Violin.tflite");
+    assert!(matches!(lib.resolve(&saved), Resolution::Changed(_)));
+    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    assert!(model.is_some());
+    assert!(message.unwrap().contains("changed"));
+
+    // Missing everywhere: nothing loads, and the message names what plays instead.
+    std::fs::remove_file(&moved).unwrap();
+    std::fs::remove_file(&original).unwrap();
+    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    assert!(model.is_none());
+    let message = message.unwrap();
+    assert!(message.contains("Violin.tflite") && message.contains("missing"), "{message}");
+    assert!(message.contains("playing 'Placeholder Strings' instead"), "{message}");
+
+    // A bad file at the path: the load error, and the fallback, are named.
+    let bad = tmp.0.join("session-folder/Violin.tflite");
+    std::fs::write(&bad, b"TFL3 but not really").unwrap();
+    let (model, message) = lib.restore(&ModelRef { path: Some(bad.display().to_string()), sha256: None }, "X");
+    assert!(model.is_none());
+    assert!(message.unwrap().contains("playing 'X' instead"));
+
+    // No path: the embedded default.
+    let (model, message) = lib.restore(&ModelRef::default(), "X");
+    assert_eq!(model.unwrap().meta.name, "Placeholder Strings");
+    assert!(message.is_none());
+}
+
+#[test]
+fn old_sessions_without_a_hash_still_load() {
+    let old: ModelRef = serde_json::from_str(r#"{"path":"/somewhere/model.onnx"}"#).unwrap();
+    assert_eq!(old.path.as_deref(), Some("/somewhere/model.onnx"));
+    assert_eq!(old.sha256, None);
+}
