@@ -1,12 +1,17 @@
-//! `ddsp`: the engine of the plugin, offline. This slice has `demo` (render the built-in phrase with
-//! any model) and `info` (print a model's card); MIDI/audio rendering arrives with the renderer issue.
+//! `ddsp`: the engine of the plugin, offline: `demo` (render the built-in phrase with any model),
+//! `models` (the library), `info` (a model's card and tensors), `infer` (a model's native tensors
+//! frame by frame from CSV). MIDI/audio rendering arrives with the renderer issue.
+
+mod infer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, Model, MonoInstrument};
+use ddsp_core::library::EntryOrigin;
+use ddsp_core::model::RunMode;
+use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, MonoInstrument};
 
 #[derive(Parser)]
 #[command(name = "ddsp", version, about = "Neural DDSP instrument: offline rendering and model tools")]
@@ -22,24 +27,68 @@ enum Command {
         /// Output WAV file.
         #[arg(short, long)]
         output: PathBuf,
-        /// Model file (ONNX per models/FORMAT.md); the embedded default when omitted.
+        /// Model: a file (.onnx, .tflite) or a library name (`ddsp models`); the embedded default
+        /// when omitted.
         #[arg(long)]
-        model: Option<PathBuf>,
+        model: Option<String>,
         #[arg(long, default_value_t = 48_000)]
         sample_rate: u32,
     },
-    /// Print a model's card: name, instrument, licence, rates, sizes, trained ranges.
+    /// List the models the plugin offers: embedded, the model folders, recently used files.
+    Models,
+    /// Print a model's card, format, native tensors, rates, sizes and metadata.
     Info {
-        /// Model file; the embedded default when omitted.
-        model: Option<PathBuf>,
+        /// A file or a library name; the embedded default when omitted.
+        model: Option<String>,
+    },
+    /// Run a model's native tensors frame by frame from a CSV file (columns `TENSOR[i]`, any
+    /// order, header row), carrying the recurrent state itself; write every other native output.
+    Infer {
+        /// A file or a library name.
+        model: String,
+        /// Input CSV: one row per frame, one column per value of each native input tensor.
+        #[arg(long)]
+        raw: PathBuf,
+        /// Output CSV.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
-fn load_model(path: Option<&Path>) -> Result<Model> {
-    Ok(match path {
-        Some(path) => Model::load(path)?,
-        None => Model::embedded_default(),
-    })
+/// A model by file path, library name or `default`; offline run mode (reproducible renders).
+fn load_model(spec: Option<&str>) -> Result<Model> {
+    let model = match spec {
+        None | Some("default" | ddsp_core::model::EMBEDDED_DEFAULT_NAME) => Model::embedded_default(),
+        Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
+        Some(name) => match ModelLibrary::standard().find(name) {
+            Some(entry) => match entry.path {
+                Some(path) => Model::load(path)?,
+                None => Model::embedded_default(),
+            },
+            None => anyhow::bail!("no model file or library model named '{name}' (see `ddsp models`)"),
+        },
+    };
+    Ok(model.with_run_mode(RunMode::Offline))
+}
+
+fn models() -> Result<()> {
+    let library = ModelLibrary::standard();
+    println!("model folders:");
+    for folder in &library.folders {
+        let state = if folder.is_dir() { "" } else { " (not present)" };
+        println!("  {}{state}", folder.display());
+    }
+    println!("models:");
+    for entry in library.entries() {
+        let place = match (&entry.origin, &entry.path) {
+            (EntryOrigin::Embedded, _) => "embedded".to_owned(),
+            (EntryOrigin::Recent, Some(p)) => format!("recent: {}", p.display()),
+            (_, Some(p)) => p.display().to_string(),
+            (_, None) => String::new(),
+        };
+        println!("  {:<24} {place}", entry.name);
+    }
+    Ok(())
 }
 
 /// The demo phrase: (seconds, event).
@@ -61,7 +110,7 @@ fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
     events
 }
 
-fn demo(output: &Path, model: Option<&Path>, sample_rate: u32) -> Result<()> {
+fn demo(output: &Path, model: Option<&str>, sample_rate: u32) -> Result<()> {
     let model = Arc::new(load_model(model)?);
     let name = model.meta.name.clone();
     let mut instrument = MonoInstrument::new(model, sample_rate as f32, InstrumentSettings::default());
@@ -91,8 +140,8 @@ fn demo(output: &Path, model: Option<&Path>, sample_rate: u32) -> Result<()> {
     Ok(())
 }
 
-fn info(model: Option<&Path>) -> Result<()> {
-    let model = load_model(model)?;
+fn info(spec: Option<&str>) -> Result<()> {
+    let model = load_model(spec)?;
     let m = &model.meta;
     println!("name:        {}", m.name);
     println!("instrument:  {}", m.instrument);
@@ -103,11 +152,33 @@ fn info(model: Option<&Path>) -> Result<()> {
     println!("harmonics:   {}, noise bands: {}", m.n_harmonics, m.n_noise_bands);
     println!("f0 range:    {} .. {} Hz", m.f0_min_hz, m.f0_max_hz);
     println!("loudness:    {} .. {} dB", m.loudness_min_db, m.loudness_max_db);
-    println!(
-        "GRU units:   {}, {} multiply-adds per frame",
-        model.decoder().n_hidden(),
-        model.decoder().macs_per_frame()
-    );
+    println!("format:      {}", model.format());
+    if let Some(decoder) = model.decoder() {
+        println!(
+            "network:     GRU {} units, {} multiply-adds per frame (native kernels)",
+            model.n_hidden(),
+            decoder.macs_per_frame()
+        );
+    }
+    if model.latency_frames() > 0 {
+        println!(
+            "latency:     {} frames ({:.1} ms)",
+            model.latency_frames(),
+            1e3 * model.latency_frames() as f32 / m.frame_rate_hz
+        );
+    }
+    if let ddsp_core::ModelSource::File(path) = &model.source {
+        println!("sha256:      {}", ddsp_core::library::file_sha256(path)?);
+    }
+    let io = model.native_io();
+    let list = |label: &str, tensors: &[ddsp_core::model::TensorSpec]| {
+        for t in tensors {
+            println!("{label:<12} {} {:?}", t.name, t.shape);
+        }
+    };
+    list("input:", &io.inputs);
+    list("output:", &io.outputs);
+    list("state:", &io.state);
     Ok(())
 }
 
@@ -115,7 +186,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),
+        Command::Models => models(),
         Command::Info { model } => info(model.as_deref()),
+        Command::Infer { model, raw, output } => load_model(Some(model)).and_then(|m| infer::run(&m, raw, output)),
     };
     if let Err(e) = result {
         eprintln!("ddsp: {e:#}");
