@@ -11,6 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use ddsp_core::harmonic::{HarmonicBank, NaiveHarmonicBank};
 use ddsp_core::model::decoder::{DecoderShape, DecoderWeights};
+use ddsp_core::model::RunMode;
 use ddsp_core::noise::FilteredNoise;
 use ddsp_core::{InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, MonoInstrument};
 
@@ -70,10 +71,19 @@ fn ddsp_vst_fixture() -> Arc<Model> {
     Arc::new(Model::load(&path).expect("fixture model"))
 }
 
+/// A test model from dsp-core's test data.
+fn test_model(name: &str) -> Model {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dsp-core/tests/data").join(name);
+    Model::load(&path).expect("test model")
+}
+
 fn bench_inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("inference-per-frame");
     let mut cases = models();
     cases.push(("ddsp-vst-fixture", ddsp_vst_fixture()));
+    cases.push(("decoder-ref-onnx", Arc::new(test_model("decoder_ref.onnx"))));
+    // A windowed model's worker cost: tract on a 16-frame window, run inline here.
+    cases.push(("windowed-ref-tract", Arc::new(test_model("windowed_ref.onnx").with_run_mode(RunMode::Offline))));
     for (name, model) in cases {
         let mut state = model.new_state();
         let mut i = 0u32;
@@ -163,7 +173,14 @@ fn main() {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);
         }
     }
-    for (bench, fps) in [("default-model", 250.0), ("ddsp-vst-sized", 50.0), ("ddsp-vst-fixture", 50.0)] {
+    let inference = [
+        ("default-model", 250.0),
+        ("ddsp-vst-sized", 50.0),
+        ("ddsp-vst-fixture", 50.0),
+        ("decoder-ref-onnx", 250.0),
+        ("windowed-ref-tract", 250.0),
+    ];
+    for (bench, fps) in inference {
         if let Some(ns) = mean_ns("inference-per-frame", bench) {
             println!(
                 "| inference-per-frame/{bench} | {:.1} µs per frame | {:.0}x at {fps} frames/s |",
