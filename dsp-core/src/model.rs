@@ -431,6 +431,31 @@ impl<'m> NativeRunner<'m> {
     }
 }
 
+/// Longest tract may take to analyse and run a graph at load. Malformed graphs can send tract's
+/// type solver into an endless loop (found by `tests/model_fuzz.rs`); such a file is refused after
+/// this long instead of hanging the loader.
+pub const GRAPH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `f` (tract work) on its own thread, [`guarded`], and gives up after [`GRAPH_DEADLINE`].
+/// On a timeout the thread is left to finish or spin on its own: Rust cannot stop a thread, and a
+/// stuck background thread is better than a stuck loader (or GUI). Allocates; never on the audio
+/// thread.
+pub(crate) fn within_deadline<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, ModelError> + Send + 'static,
+) -> Result<T, ModelError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("ddsp-model-check".into())
+        .spawn(move || {
+            let _ = tx.send(guarded(f));
+        })
+        .map_err(ModelError::Io)?;
+    rx.recv_timeout(GRAPH_DEADLINE).unwrap_or_else(|_| {
+        Err(ModelError::Graph(format!("tract did not finish {what} within {} s", GRAPH_DEADLINE.as_secs())))
+    })
+}
+
 /// Runs `f`, turning a panic inside tract (malformed graphs can trip its internal asserts) into an
 /// error: no model file may take the process down.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, ModelError> {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use ddsp_core::model::{Model, ModelError, ModelSource};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// One way of breaking a file.
 #[derive(Clone, Debug)]
@@ -68,7 +68,12 @@ fn cases() -> u32 {
 fn fuzz(file: &str) {
     let good = std::fs::read(data_path(file)).unwrap();
     let (tried, loaded) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
+    // A fixed seed: CI tries the same inputs every run (`DDSP_FUZZ_SEED` explores others).
+    let seed: u64 = std::env::var("DDSP_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20261121);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config { cases: cases(), failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
     runner
         .run(&mutation(), |m| {
             let bytes = apply(&good, &m);

@@ -9,7 +9,8 @@ use tract_onnx::prelude::*;
 use super::decoder::{DecoderWeights, FcLayer, FrameControls, NOISE_LOGIT_BIAS};
 use super::kernels::{Dense, Gru, LayerNorm};
 use super::{
-    guarded, windowed, Model, ModelError, ModelFormat, ModelMeta, ModelSource, NativeIo, TensorSpec, VERIFY_TOLERANCE,
+    guarded, windowed, within_deadline, Model, ModelError, ModelFormat, ModelMeta, ModelSource, NativeIo, TensorSpec,
+    VERIFY_TOLERANCE,
 };
 
 /// Tensor names of the contract (`models/FORMAT.md`).
@@ -76,7 +77,8 @@ pub fn load(bytes: &[u8], source: ModelSource, verify: bool) -> Result<Model, Mo
     let decoder = Weights::new(graph).decoder(&meta)?;
     let model = Model::from_parts(meta, decoder, source);
     if verify {
-        verify_against_tract(&model, bytes)?;
+        let (checked, bytes) = (model.clone(), bytes.to_vec());
+        within_deadline("checking the graph", move || verify_against_tract(&checked, &bytes))?;
     }
     Ok(model)
 }
@@ -179,6 +181,11 @@ impl<'g> Weights<'g> {
 
     fn decoder(&self, meta: &ModelMeta) -> Result<DecoderWeights, ModelError> {
         let epsilon = self.attribute("LayerNormalization", "epsilon", 1e-5)?;
+        // Features are normalised over their last axis (tract's solver can loop on others).
+        let axis = self.attribute("LayerNormalization", "axis", -1.0)?;
+        if axis != -1.0 && axis != 1.0 {
+            return Err(ModelError::Unsupported(format!("LayerNormalization over axis {axis} (the contract: -1)")));
+        }
         let leaky_relu_alpha = self.attribute("LeakyRelu", "alpha", 0.01)?;
         if self.attribute("GRU", "linear_before_reset", 0.0)? != 1.0 {
             return Err(ModelError::Unsupported("GRU must have linear_before_reset = 1".into()));

@@ -25,7 +25,7 @@ use tract_onnx::prelude::*;
 
 use super::decoder::FrameControls;
 use super::meta::{keys, ModelMeta};
-use super::{guarded, ModelError, TensorSpec, LOUDNESS_FLOOR_DB};
+use super::{guarded, within_deadline, ModelError, TensorSpec, LOUDNESS_FLOOR_DB};
 
 /// Frames between a frame's inputs and the use of its controls on the real-time path.
 pub const WINDOWED_DELAY_FRAMES: usize = 2;
@@ -207,9 +207,10 @@ pub fn load(bytes: &[u8], proto: &pb::ModelProto) -> Result<(ModelMeta, Windowed
         });
     }
 
-    let plan = guarded(|| {
+    let owned = bytes.to_vec();
+    let plan = within_deadline("analysing the graph", move || {
         let graph_err = |e: TractError| ModelError::Graph(format!("{e:#}"));
-        let mut model = onnx().model_for_read(&mut &bytes[..]).map_err(graph_err)?;
+        let mut model = onnx().model_for_read(&mut &owned[..]).map_err(graph_err)?;
         for i in 0..2 {
             model.set_input_fact(i, f32::fact([1, window]).into()).map_err(graph_err)?;
         }
