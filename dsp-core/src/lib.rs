@@ -17,6 +17,7 @@ pub mod library;
 pub mod model;
 pub mod noise;
 pub mod swap;
+pub mod tracking;
 pub mod voice;
 
 pub use instrument::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};

@@ -1,0 +1,508 @@
+//! Causal, low-latency f0 tracking: a YIN-family estimator with per-lag windows, updated sample by
+//! sample, refined at the host rate.
+//!
+//! # How it works
+//! 1. **Coarse search at ~12 kHz.** The input is low-passed (8th-order Butterworth) and decimated by
+//!    an integer factor to 11–16 kHz. The squared difference `d(τ) = Σ (x[j] − x[j−τ])²` is kept as
+//!    running sums, updated per sample (add the newest term, drop the oldest), in **bands** of
+//!    growing window W (2.5 ms, then ×1.25 up to the longest period): band k holds every lag up to
+//!    its own W. The cost is per sample, independent of the host's block size.
+//! 2. **Per hop (1 ms)** each band, shortest window first, computes YIN's cumulative-mean-normalised
+//!    difference (CMNDF, all lags of a band share one window, which YIN's normalisation needs: mixing
+//!    windows lets a short window that misses a sawtooth's edge fake a dip) and the first band with a
+//!    dip below the threshold gives the pitch: the first dip (YIN's octave-down protection), then its
+//!    local minimum. A dip within 3 % of the previous pitch wins over an octave jump whose dip is
+//!    barely deeper (octave-up protection, hysteresis).
+//! 3. **Refinement at the host rate**: the difference function is evaluated at the full rate for the
+//!    few lags around the coarse one, and a parabola through the minimum gives the sub-sample lag
+//!    (at 12 kHz a 2 kHz period is 6 samples, too coarse to interpolate to a few cents).
+//! 4. **Voicing**: confidence `1 − CMNDF(τ)`, with hysteresis (on above `voicing_on`, off below
+//!    `voicing_off`) and an energy gate.
+//! 5. **Smoothing**: a 3-point median over voiced estimates (in log frequency) removes single-hop
+//!    outliers; two agreeing estimates switch to a new note at once, and a slide passes unsmeared
+//!    (the median of a monotonic run is its middle value: one hop of delay, no averaging).
+//!
+//! # Latency, by physics
+//! A period cannot be measured from less than two of them. The estimate at time t uses the last
+//! `W + τ` samples of the band that found it; its effective delay is the centre of that span plus the
+//! anti-alias filter, half a hop and the median's hop: ≈ 3.5 ms for notes above ~400 Hz (the 2.5 ms
+//! band), ≈ 1.25/f0 + 1.5 ms below: 6.5 ms at 250 Hz, 22 ms at 60 Hz. Each band is searched on its
+//! own, shortest first, so a low note's long window never delays a high note.
+//! [`PitchTracker::delay_s`] gives the figure for any f0.
+
+use std::f64::consts::PI;
+
+/// Shortest difference window: 2.5 ms.
+const MIN_WINDOW_S: f64 = 0.0025;
+/// Each band's window is this much longer than the previous one.
+const BAND_GROWTH: f64 = 1.25;
+/// A band is searched only if its window's AC power is at least this fraction of the longest's.
+const MIN_AC_FRACTION: f64 = 0.1;
+/// Hop between estimates.
+pub const HOP_S: f64 = 0.001;
+/// Longest period-long average, in hops.
+const MAX_AVERAGE_HOPS: usize = 32;
+/// A change larger than this between consecutive estimates is a new note.
+const NOTE_CHANGE_CENTS: f32 = 60.0;
+/// Target rate of the coarse search.
+const ANALYSIS_RATE_HZ: f64 = 11_025.0;
+
+/// What the tracker looks for and how sure it must be.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PitchSettings {
+    pub f0_min_hz: f32,
+    pub f0_max_hz: f32,
+    /// YIN threshold on the CMNDF for the first dip (DDSP-like material: 0.15–0.2).
+    pub threshold: f32,
+    /// Confidence to start a voiced region.
+    pub voicing_on: f32,
+    /// Confidence below which a voiced region ends.
+    pub voicing_off: f32,
+    /// Mean-square level (dBFS) under which the input is silence.
+    pub gate_dbfs: f32,
+}
+
+impl Default for PitchSettings {
+    fn default() -> Self {
+        Self {
+            f0_min_hz: 30.0,
+            f0_max_hz: 2_000.0,
+            threshold: 0.2,
+            voicing_on: 0.75,
+            voicing_off: 0.5,
+            gate_dbfs: -70.0,
+        }
+    }
+}
+
+/// One estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PitchEstimate {
+    /// Smoothed f0; while unvoiced, the last voiced value (0 before any).
+    pub f0_hz: f32,
+    /// 0..1: one minus the aperiodicity at the chosen lag.
+    pub confidence: f32,
+    pub voiced: bool,
+}
+
+/// A biquad section, transposed direct form II, f64 state.
+#[derive(Clone, Copy, Debug, Default)]
+struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+    s: [f64; 2],
+}
+
+impl Biquad {
+    /// RBJ low-pass at `fc` with quality `q`.
+    fn low_pass(sample_rate_hz: f64, fc_hz: f64, q: f64) -> Self {
+        let w = 2.0 * PI * fc_hz / sample_rate_hz;
+        let alpha = w.sin() / (2.0 * q);
+        let a0 = 1.0 + alpha;
+        let c = w.cos();
+        Self {
+            b: [(1.0 - c) / 2.0 / a0, (1.0 - c) / a0, (1.0 - c) / 2.0 / a0],
+            a: [-2.0 * c / a0, (1.0 - alpha) / a0],
+            s: [0.0; 2],
+        }
+    }
+
+    #[inline]
+    fn process(&mut self, x: f64) -> f64 {
+        let y = self.b[0] * x + self.s[0];
+        self.s[0] = self.b[1] * x - self.a[0] * y + self.s[1];
+        self.s[1] = self.b[2] * x - self.a[1] * y;
+        y
+    }
+}
+
+/// Lags `1..=window` of the difference function over one window length.
+struct Band {
+    window: usize,
+    /// Running sums, index = lag.
+    sums: Vec<f64>,
+    /// Running Σx and Σx² over the window: its AC power says whether the window holds signal or
+    /// only the flat part of a pulse between edges (where any lag looks periodic).
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Band {
+    fn ac_power(&self) -> f64 {
+        let w = self.window as f64;
+        ((self.sum_sq - self.sum * self.sum / w) / w).max(0.0)
+    }
+}
+
+/// Lifecycle: [`PitchTracker::new`] allocates; `push`, `estimate` and `reset` never do.
+pub struct PitchTracker {
+    settings: PitchSettings,
+    sample_rate_hz: f64,
+    decimation: usize,
+    analysis_rate_hz: f64,
+    anti_alias: [Biquad; 4],
+    /// Host-rate samples since the last decimated one.
+    phase: usize,
+    /// Decimated history (ring, power-of-two length) and write count.
+    coarse: Vec<f32>,
+    coarse_count: u64,
+    /// Host-rate history for the refinement (ring).
+    fine: Vec<f32>,
+    fine_count: u64,
+    tau_min: usize,
+    tau_max: usize,
+    bands: Vec<Band>,
+    /// Running sum of x² over the longest window, for the energy gate.
+    energy: f64,
+    cmndf: Vec<f32>,
+    voiced: bool,
+    last_tau: f64,
+    recent: [f32; 3],
+    n_recent: usize,
+    /// Medians of the current note (log Hz, ring) for the period-long average, and how many.
+    run: [f32; MAX_AVERAGE_HOPS],
+    run_len: usize,
+    last_f0_hz: f32,
+}
+
+impl PitchTracker {
+    /// Prepares buffers for `sample_rate_hz`. Allocates.
+    pub fn new(sample_rate_hz: f32, settings: PitchSettings) -> Self {
+        let sample_rate_hz = f64::from(sample_rate_hz);
+        let f0_min = f64::from(settings.f0_min_hz.clamp(20.0, 1_000.0));
+        let f0_max = f64::from(settings.f0_max_hz).clamp(f0_min * 2.0, sample_rate_hz / 8.0);
+        let decimation = ((sample_rate_hz / ANALYSIS_RATE_HZ).floor() as usize).max(1);
+        let analysis_rate_hz = sample_rate_hz / decimation as f64;
+        // 8th-order Butterworth below the decimated Nyquist (sections' Q from the pole angles).
+        let fc = (0.36 * analysis_rate_hz).min(0.45 * sample_rate_hz);
+        let anti_alias = std::array::from_fn(|k| {
+            let q = 1.0 / (2.0 * ((2 * k + 1) as f64 * PI / 16.0).sin());
+            Biquad::low_pass(sample_rate_hz, fc, q)
+        });
+        let tau_min = ((analysis_rate_hz / f0_max).floor() as usize).max(2);
+        let tau_max = (analysis_rate_hz / f0_min).ceil() as usize + 1;
+        let min_window = ((MIN_WINDOW_S * analysis_rate_hz).round() as usize).max(tau_min + 2);
+        let mut bands = Vec::new();
+        let mut window = min_window;
+        loop {
+            let w = window.min(tau_max + 1);
+            bands.push(Band { window: w, sums: vec![0.0; w + 1], sum: 0.0, sum_sq: 0.0 });
+            if w > tau_max {
+                break;
+            }
+            window = ((window as f64 * BAND_GROWTH).ceil() as usize).max(window + 1);
+        }
+        let coarse_len = (2 * (tau_max + 2) + min_window + 2).next_power_of_two();
+        let fine_len = (decimation * coarse_len + 4 * decimation).next_power_of_two();
+        Self {
+            settings: PitchSettings { f0_min_hz: f0_min as f32, f0_max_hz: f0_max as f32, ..settings },
+            sample_rate_hz,
+            decimation,
+            analysis_rate_hz,
+            anti_alias,
+            phase: 0,
+            coarse: vec![0.0; coarse_len],
+            coarse_count: 0,
+            fine: vec![0.0; fine_len],
+            fine_count: 0,
+            tau_min,
+            tau_max,
+            bands,
+            energy: 0.0,
+            cmndf: vec![1.0; tau_max + 3],
+            voiced: false,
+            last_tau: 0.0,
+            recent: [0.0; 3],
+            n_recent: 0,
+            run: [0.0; MAX_AVERAGE_HOPS],
+            run_len: 0,
+            last_f0_hz: 0.0,
+        }
+    }
+
+    pub fn settings(&self) -> &PitchSettings {
+        &self.settings
+    }
+
+    /// Host samples between estimates: a whole number of decimated samples, ≈ 1 ms.
+    pub fn hop_samples(&self) -> usize {
+        self.decimation * ((HOP_S * self.analysis_rate_hz).round() as usize).max(1)
+    }
+
+    /// Effective delay of an estimate of `f0_hz`, seconds: centre of its analysis span, the
+    /// anti-alias filter's group delay and the median's hop.
+    pub fn delay_s(&self, f0_hz: f32) -> f64 {
+        let span_s = self.span_s(f0_hz) / 2.0;
+        let tau_host = self.sample_rate_hz / f64::from(f0_hz.max(1.0));
+        let average_s =
+            (self.average_hops(tau_host) - 1) as f64 / 2.0 * self.hop_samples() as f64 / self.sample_rate_hz;
+        let filter_s = 4.0 / (2.0 * PI * 0.36 * self.analysis_rate_hz); // ≈ Σ 1/(ω_c) for Butterworth sections
+        span_s + filter_s + self.hop_samples() as f64 / self.sample_rate_hz + average_s
+    }
+
+    /// Length of the span an estimate of `f0_hz` is made from (window + one period), seconds.
+    pub fn span_s(&self, f0_hz: f32) -> f64 {
+        let tau = (self.analysis_rate_hz / f64::from(f0_hz.max(1.0))).round() as usize;
+        (Self::whole_periods(self.band_for(tau).window, tau) + tau) as f64 / self.analysis_rate_hz
+    }
+
+    /// Hops in one period of a note of lag `tau_host` host samples (1 for notes above 1 kHz).
+    fn average_hops(&self, tau_host: f64) -> usize {
+        let hop = self.hop_samples() as f64;
+        ((tau_host / hop).round() as usize).clamp(1, MAX_AVERAGE_HOPS)
+    }
+
+    /// The refinement's window: as many whole periods of `tau` as fit in `window` (at least one).
+    fn whole_periods(window: usize, tau: usize) -> usize {
+        (window / tau.max(1)).max(1) * tau
+    }
+
+    /// Forgets everything: silence, unvoiced.
+    pub fn reset(&mut self) {
+        self.anti_alias.iter_mut().for_each(|b| b.s = [0.0; 2]);
+        self.phase = 0;
+        self.coarse.iter_mut().for_each(|v| *v = 0.0);
+        self.fine.iter_mut().for_each(|v| *v = 0.0);
+        self.coarse_count = 0;
+        self.fine_count = 0;
+        for band in &mut self.bands {
+            band.sums.iter_mut().for_each(|v| *v = 0.0);
+            (band.sum, band.sum_sq) = (0.0, 0.0);
+        }
+        self.energy = 0.0;
+        self.voiced = false;
+        self.last_tau = 0.0;
+        self.n_recent = 0;
+        self.run_len = 0;
+        self.last_f0_hz = 0.0;
+    }
+
+    /// The shortest band whose lags reach past `tau`.
+    fn band_for(&self, tau: usize) -> &Band {
+        self.bands.iter().find(|b| b.window > tau).unwrap_or(self.bands.last().expect("at least one band"))
+    }
+
+    fn longest_window(&self) -> usize {
+        self.bands.last().map_or(1, |b| b.window)
+    }
+
+    #[inline]
+    fn coarse_at(&self, back: usize) -> f32 {
+        // `back` samples before the newest; the ring is long enough for every lag + window.
+        let mask = self.coarse.len() - 1;
+        self.coarse[(self.coarse_count as usize).wrapping_sub(1 + back) & mask]
+    }
+
+    #[inline]
+    fn fine_at(&self, back: usize) -> f32 {
+        let mask = self.fine.len() - 1;
+        self.fine[(self.fine_count as usize).wrapping_sub(1 + back) & mask]
+    }
+
+    /// Feeds one host-rate sample. Never allocates.
+    #[inline]
+    pub fn push(&mut self, x: f32) {
+        let x = if x.is_finite() { x.clamp(-8.0, 8.0) } else { 0.0 };
+        let mask = self.fine.len() - 1;
+        self.fine[self.fine_count as usize & mask] = x;
+        self.fine_count += 1;
+        let mut y = f64::from(x);
+        for section in &mut self.anti_alias {
+            y = section.process(y);
+        }
+        self.phase += 1;
+        if self.phase < self.decimation {
+            return;
+        }
+        self.phase = 0;
+        self.push_coarse(y as f32);
+    }
+
+    fn push_coarse(&mut self, x: f32) {
+        let mask = self.coarse.len() - 1;
+        self.coarse[self.coarse_count as usize & mask] = x;
+        self.coarse_count += 1;
+        let w_max = self.longest_window();
+        let leaving = self.coarse_at(w_max);
+        self.energy += f64::from(x) * f64::from(x) - f64::from(leaving) * f64::from(leaving);
+        let mask = self.coarse.len() - 1;
+        let newest = self.coarse_count as usize - 1;
+        let coarse = &self.coarse;
+        let at = |back: usize| coarse[newest.wrapping_sub(back) & mask];
+        for band in &mut self.bands {
+            let w = band.window;
+            let leaving = at(w);
+            band.sum += f64::from(x) - f64::from(leaving);
+            band.sum_sq += f64::from(x) * f64::from(x) - f64::from(leaving) * f64::from(leaving);
+            for (tau, sum) in band.sums.iter_mut().enumerate().skip(1) {
+                let new = x - at(tau);
+                let old = leaving - at(w + tau);
+                *sum += f64::from(new) * f64::from(new) - f64::from(old) * f64::from(old);
+            }
+        }
+    }
+
+    /// The estimate from everything pushed so far (call once per hop). Never allocates.
+    pub fn estimate(&mut self) -> PitchEstimate {
+        let warm = self.coarse_count as usize > self.bands[0].window * 2;
+        let mean_square = self.energy.max(0.0) / self.longest_window() as f64;
+        let audible = mean_square > 10f64.powf(f64::from(self.settings.gate_dbfs) / 10.0);
+        let found = if warm && audible { self.search() } else { None };
+        let (tau, confidence) = found.unwrap_or((0.0, 0.0));
+        let confidence = confidence.clamp(0.0, 1.0);
+        let threshold = if self.voiced { self.settings.voicing_off } else { self.settings.voicing_on };
+        self.voiced = found.is_some() && confidence >= threshold;
+        if !self.voiced {
+            self.n_recent = 0;
+            self.run_len = 0;
+            return PitchEstimate { f0_hz: self.last_f0_hz, confidence, voiced: false };
+        }
+        self.last_tau = tau / self.decimation as f64;
+        let raw_hz = (self.sample_rate_hz / tau) as f32;
+        // 3-point median over the voiced run, in log frequency.
+        self.recent.rotate_right(1);
+        self.recent[0] = raw_hz.ln();
+        self.n_recent = (self.n_recent + 1).min(3);
+        let median = match self.n_recent {
+            3 => {
+                let [a, b, c] = self.recent;
+                a.max(b).min(a.min(b).max(c))
+            }
+            _ => raw_hz.ln(),
+        };
+        // Average over one period's worth of hops: a pitch in motion makes the estimate jitter with
+        // the waveform's phase, and a period-long mean cancels that. A jump beyond
+        // `NOTE_CHANGE_CENTS` starts a new run, so a new note is not averaged with the old one.
+        let previous = self.run[(self.run_len + MAX_AVERAGE_HOPS - 1) % MAX_AVERAGE_HOPS];
+        if self.run_len > 0 && (median - previous).abs() > NOTE_CHANGE_CENTS / 1200.0 * std::f32::consts::LN_2 {
+            self.run_len = 0;
+        }
+        self.run[self.run_len % MAX_AVERAGE_HOPS] = median;
+        self.run_len += 1;
+        let n = self.average_hops(tau).min(self.run_len);
+        let sum: f32 = (0..n).map(|i| self.run[(self.run_len - 1 - i) % MAX_AVERAGE_HOPS]).sum();
+        let f0_hz = (sum / n as f32).exp();
+        self.last_f0_hz = f0_hz;
+        PitchEstimate { f0_hz, confidence, voiced: true }
+    }
+
+    /// The CMNDF of band `b` into `self.cmndf[..=window]`.
+    fn band_cmndf(&mut self, b: usize) {
+        let band = &self.bands[b];
+        let mut cumulative = 0.0f64;
+        self.cmndf[0] = 1.0;
+        for tau in 1..band.sums.len() {
+            let d = band.sums[tau].max(0.0);
+            cumulative += d;
+            self.cmndf[tau] = if cumulative > 1e-30 { (d * tau as f64 / cumulative) as f32 } else { 1.0 };
+        }
+    }
+
+    /// Band by band, shortest window first: (band, lag) of the first confident dip; else the
+    /// deepest dip of the longest band.
+    fn coarse_search(&mut self) -> Option<(usize, usize, f32)> {
+        let lo = self.tau_min;
+        let mut fallback = None;
+        let longest_ac = self.bands.last().map_or(0.0, Band::ac_power);
+        for b in 0..self.bands.len() {
+            if b + 1 < self.bands.len() && self.bands[b].ac_power() < MIN_AC_FRACTION * longest_ac {
+                continue;
+            }
+            self.band_cmndf(b);
+            let hi = (self.bands[b].sums.len() - 2).min(self.tau_max);
+            if hi <= lo {
+                continue;
+            }
+            let c = &self.cmndf;
+            let local_min = |mut tau: usize| {
+                while tau < hi && c[tau + 1] < c[tau] {
+                    tau += 1;
+                }
+                tau
+            };
+            // The first dip below the threshold. A short period falls between coarse lags (a 2 kHz
+            // period is 5.5 samples at 11 kHz): each local minimum is judged by the parabola's
+            // vertex through it, not by its sampled value, or the dip two periods away would win.
+            let vertex = |t: usize| {
+                let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
+                if curvature > 0.0 {
+                    (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
+                } else {
+                    c[t]
+                }
+            };
+            let first = (lo..=hi).find(|&t| {
+                c[t] < self.settings.threshold
+                    || (t < hi && c[t] <= c[t - 1] && c[t] <= c[t + 1] && vertex(t) < self.settings.threshold)
+            });
+            // A dip still falling at the band's last lag belongs to a longer period: next band.
+            if let Some(tau) = first.map(local_min).filter(|&t| t < hi) {
+                return Some((b, tau, vertex(tau)));
+            }
+            if b == self.bands.len() - 1 {
+                fallback = (lo..=hi)
+                    .filter(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1])
+                    .min_by(|&a, &b| c[a].total_cmp(&c[b]))
+                    .map(|t| (b, t, c[t]));
+            }
+        }
+        fallback
+    }
+
+    /// Coarse search, octave protection and host-rate refinement: (lag in host samples, confidence).
+    fn search(&mut self) -> Option<(f64, f32)> {
+        let (mut band, mut tau, mut aperiodicity) = self.coarse_search()?;
+        // Octave protection: stay on the previous pitch when its dip is nearly as good.
+        if self.voiced && self.last_tau > 0.0 {
+            let prev = self.last_tau.round() as usize;
+            let ratio = tau as f64 / prev as f64;
+            let octave_jump = (ratio - 2.0).abs() < 0.12 || (ratio - 0.5).abs() < 0.03;
+            let span = ((prev as f64 * 0.03).ceil() as usize).max(1);
+            let prev_band = self.bands.iter().position(|b| b.window > prev + span);
+            if let (true, Some(b)) = (octave_jump, prev_band) {
+                self.band_cmndf(b);
+                let c = &self.cmndf;
+                let near =
+                    (prev.saturating_sub(span).max(self.tau_min)..=prev + span).min_by(|&x, &y| c[x].total_cmp(&c[y]));
+                if let Some(near) = near.filter(|&n| c[n] < aperiodicity + 0.1) {
+                    (band, tau, aperiodicity) = (b, near, c[near]);
+                }
+            }
+        }
+        Some((self.refine(tau, self.bands[band].window), 1.0 - aperiodicity))
+    }
+
+    /// The lag in host samples: the difference function at the host rate around `D·tau`, with a
+    /// parabola through its minimum.
+    fn refine(&self, tau: usize, window: usize) -> f64 {
+        let d = self.decimation;
+        let periods = (window / tau.max(1)).max(1) as f64;
+        // d(lag) over a window of `w` samples (fractional: the oldest sample weighs `w − floor(w)`).
+        let diff = |lag: usize, w: f64| -> f64 {
+            let whole = w.floor() as usize;
+            let term = |j: usize| {
+                let e = f64::from(self.fine_at(j)) - f64::from(self.fine_at(j + lag));
+                e * e
+            };
+            (0..whole).map(term).sum::<f64>() + (w - whole as f64) * term(whole)
+        };
+        let parabola = |lag: usize, w: f64| -> f64 {
+            let (a, b, c) = (diff(lag - 1, w), diff(lag, w), diff(lag + 1, w));
+            let denominator = a - 2.0 * b + c;
+            let shift = if denominator > 1e-30 { (0.5 * (a - c) / denominator).clamp(-0.5, 0.5) } else { 0.0 };
+            lag as f64 + shift
+        };
+        // Pass 1: the best host-rate lag near the coarse one, over whole coarse periods.
+        let center = tau * d;
+        let w1 = periods * center as f64;
+        let reach = d / 2 + 1;
+        let lag = (center.saturating_sub(reach).max(2)..=center + reach)
+            .min_by(|&a, &b| diff(a, w1).total_cmp(&diff(b, w1)))
+            .unwrap_or(center);
+        let estimate = parabola(lag, w1);
+        // Pass 2: the window made exactly whole periods of that estimate. With a pitch in motion, a
+        // window holding a fraction of a period more or less weighs the waveform's edge by its
+        // phase, which shows as jitter.
+        parabola(estimate.round().max(3.0) as usize, periods * estimate)
+    }
+}
