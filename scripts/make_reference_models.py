@@ -94,21 +94,27 @@ def forward_features(w, f0_hz, ld_db, h):
     return stack("out_stack", np.concatenate([f, l, h], -1)), h
 
 
-def build_graph(w, meta, K, M):
-    H = w["gru.R"].shape[2]
-    nodes, inits = [], []
-    const_id = [0]
+class GraphBuilder:
+    """ONNX nodes and constant initializers with generated names."""
 
-    def const(value):
-        name = f"const_{const_id[0]}"
-        const_id[0] += 1
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
+    def __init__(self):
+        self.nodes, self.inits = [], []
+
+    def const(self, value):
+        name = f"const_{len(self.inits)}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(kind, inputs, output=None, **attrs):
-        output = output or f"{kind.lower()}_{len(nodes)}"
-        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
+    def op(self, kind, inputs, output=None, **attrs):
+        output = output or f"{kind.lower()}_{len(self.nodes)}"
+        self.nodes.append(helper.make_node(kind, inputs, [output], **attrs))
         return output
+
+
+def build_graph(w, meta, K, M):
+    H = w["gru.R"].shape[2]
+    g = GraphBuilder()
+    nodes, inits, const, op = g.nodes, g.inits, g.const, g.op
 
     # DDSP input scaling: f0 -> MIDI / 127, loudness -> dB / 80 + 1.
     f = op("Max", ["f0_hz", const(np.float32(1e-3))])
@@ -298,17 +304,8 @@ def make_windowed():
     w2 = rng.normal(0, 1 / math.sqrt(2 * U), (2 * U, 1 + K + M)).astype(np.float32)
     b2 = rng.normal(0, 0.5, 1 + K + M).astype(np.float32)
     causal_mean = (np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]).astype(np.float32)
-    nodes, inits = [], []
-
-    def const(value):
-        name = f"c{len(inits)}"
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(kind, inputs, output=None, **attrs):
-        output = output or f"{kind.lower()}_{len(nodes)}"
-        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
-        return output
+    g = GraphBuilder()
+    nodes, inits, const, op = g.nodes, g.inits, g.const, g.op
 
     f = op("Max", ["f0_hz", const(np.float32(1e-3))])
     f = op("Log", [op("Div", [f, const(np.float32(440.0))])])

@@ -13,6 +13,7 @@ use ddsp_core::harmonic::{HarmonicBank, NaiveHarmonicBank};
 use ddsp_core::model::decoder::{DecoderShape, DecoderWeights};
 use ddsp_core::model::RunMode;
 use ddsp_core::noise::FilteredNoise;
+use ddsp_core::tracking::{PitchSettings, Tracker};
 use ddsp_core::{InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, MonoInstrument};
 
 const SAMPLE_RATE: f32 = 48_000.0;
@@ -134,6 +135,33 @@ fn bench_noise(c: &mut Criterion) {
     group.finish();
 }
 
+/// The timbre-transfer analysis: pitch (30 Hz–2 kHz) and loudness over a sung-like saw with vibrato.
+fn bench_tracker(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tracker-48k");
+    let n = SECONDS * SAMPLE_RATE as usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let mut phase = 0.0f32;
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f32 / SAMPLE_RATE;
+            let hz = 220.0 * (0.03 * (std::f32::consts::TAU * 5.5 * t).sin()).exp2();
+            phase = (phase + hz / SAMPLE_RATE).fract();
+            0.3 * (1..=12).map(|k| (std::f32::consts::TAU * k as f32 * phase).sin() / k as f32).sum::<f32>()
+        })
+        .collect();
+    let mut tracker = Tracker::new(SAMPLE_RATE, PitchSettings::default());
+    group.bench_function("pitch-and-loudness", |b| {
+        b.iter(|| {
+            let mut voiced = 0usize;
+            for block in input.chunks(BLOCK) {
+                tracker.process(black_box(block), |f| voiced += usize::from(f.voiced));
+            }
+            black_box(voiced)
+        })
+    });
+    group.finish();
+}
+
 /// Mean time per iteration (ns) from criterion's saved estimates.
 fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -155,6 +183,7 @@ fn main() {
     bench_inference(&mut c);
     bench_harmonic_bank(&mut c);
     bench_noise(&mut c);
+    bench_tracker(&mut c);
     c.final_summary();
 
     println!("\nAVX2+FMA kernels in use: {}", ddsp_core::model::kernels::has_avx2_fma());
@@ -168,6 +197,7 @@ fn main() {
         ("harmonic-bank-60-48k", "simd-portable-sse2"),
         ("harmonic-bank-60-48k", "naive-scalar-sin"),
         ("filtered-noise-65-48k", "overlap-add"),
+        ("tracker-48k", "pitch-and-loudness"),
     ] {
         if let Some(ns) = mean_ns(group, bench) {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);

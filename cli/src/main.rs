@@ -3,6 +3,7 @@
 //! frame by frame from CSV). MIDI/audio rendering arrives with the renderer issue.
 
 mod infer;
+mod track;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +41,22 @@ enum Command {
     Info {
         /// A file or a library name; the embedded default when omitted.
         model: Option<String>,
+    },
+    /// Track pitch and loudness in a WAV file exactly as the real-time effect does; one CSV row per
+    /// tracker hop (time_s,f0_hz,confidence,voiced,loudness_db), time_s = when the estimate exists.
+    Track {
+        /// Input WAV (any rate; stereo is folded to mono).
+        input: PathBuf,
+        /// Output CSV.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Take the f0 range from this model (file or library name); else --f0-min/--f0-max.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 30.0)]
+        f0_min: f32,
+        #[arg(long, default_value_t = 2000.0)]
+        f0_max: f32,
     },
     /// Run a model's native tensors frame by frame from a CSV file (columns `TENSOR[i]`, any
     /// order, header row), carrying the recurrent state itself; write every other native output.
@@ -188,6 +205,20 @@ fn main() {
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),
         Command::Models => models(),
         Command::Info { model } => info(model.as_deref()),
+        Command::Track { input, output, model, f0_min, f0_max } => {
+            let range = match model {
+                Some(spec) => load_model(Some(spec)).map(|m| (m.meta.f0_min_hz, m.meta.f0_max_hz)),
+                None => Ok((*f0_min, *f0_max)),
+            };
+            range.and_then(|(f0_min_hz, f0_max_hz)| {
+                let settings = ddsp_core::tracking::PitchSettings {
+                    f0_min_hz,
+                    f0_max_hz,
+                    ..ddsp_core::tracking::PitchSettings::default()
+                };
+                track::run(input, output, settings)
+            })
+        }
         Command::Infer { model, raw, output } => load_model(Some(model)).and_then(|m| infer::run(&m, raw, output)),
     };
     if let Err(e) = result {

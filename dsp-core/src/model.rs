@@ -140,7 +140,7 @@ pub struct NativeIo {
 /// What runs the model's frames.
 #[derive(Clone)]
 enum Network {
-    Native(DecoderWeights),
+    Native(Box<DecoderWeights>),
     Windowed(Arc<WindowedGraph>),
 }
 
@@ -225,7 +225,7 @@ impl Model {
     /// interface of `models/FORMAT.md`. Allocates.
     pub fn from_parts(meta: ModelMeta, decoder: DecoderWeights, source: ModelSource) -> Self {
         let io = onnx::native_io(&meta, decoder.n_hidden());
-        Self { meta, source, io, network: Network::Native(decoder), run_mode: RunMode::RealTime }
+        Self { meta, source, io, network: Network::Native(Box::new(decoder)), run_mode: RunMode::RealTime }
     }
 
     /// A windowed model (tract runs it; see [`windowed`]).
@@ -263,7 +263,7 @@ impl Model {
     /// The native decoder (`None` for windowed models, which tract runs).
     pub fn decoder(&self) -> Option<&DecoderWeights> {
         match &self.network {
-            Network::Native(d) => Some(d),
+            Network::Native(d) => Some(d.as_ref()),
             Network::Windowed(_) => None,
         }
     }

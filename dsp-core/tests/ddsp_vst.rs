@@ -90,19 +90,12 @@ fn a_ddsp_vst_model_plays_the_requested_pitch_at_48k() {
     }
 }
 
-fn tflite_err(bytes: &[u8]) -> ModelError {
-    match Model::from_bytes(bytes, ModelSource::Embedded("bad.tflite")) {
-        Ok(m) => panic!("a bad file loaded: {m:?}"),
-        Err(e) => e,
-    }
-}
-
 #[test]
 fn malformed_tflite_files_give_typed_errors_never_panics() {
     let good = std::fs::read(fixture("model_a.tflite")).unwrap();
     // Truncations at many points, including inside the header and the weights.
     for cut in [8usize, 64, 1000, 100_000, good.len() / 2, good.len() - 5000] {
-        let e = tflite_err(&good[..cut]);
+        let e = load_err(&good[..cut]);
         assert!(
             matches!(
                 e,
@@ -118,7 +111,7 @@ fn malformed_tflite_files_give_typed_errors_never_panics() {
     let mut rng = TestRng(7);
     let mut random = b"\x1c\x00\x00\x00TFL3".to_vec();
     random.extend((0..50_000).map(|_| rng.next_u32() as u8));
-    tflite_err(&random);
+    load_err(&random);
     // Flipped bytes all over a real file: whatever they break, it is an error or a valid model.
     for _ in 0..300 {
         let mut bytes = good.clone();
@@ -132,6 +125,6 @@ fn malformed_tflite_files_give_typed_errors_never_panics() {
     let mut poisoned = good.clone();
     let nan_at = poisoned.len() / 2 & !3;
     poisoned[nan_at..nan_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    let e = tflite_err(&poisoned);
+    let e = load_err(&poisoned);
     assert!(matches!(e, ModelError::NonFinite { .. }), "{e}");
 }

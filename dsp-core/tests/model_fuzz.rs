@@ -116,25 +116,6 @@ fn fuzz_ddsp_vst_tflite_loader() {
     fuzz("ddsp-vst/model_a.tflite");
 }
 
-fn load_err(bytes: &[u8]) -> ModelError {
-    match Model::from_bytes(bytes, ModelSource::Embedded("bad")) {
-        Ok(m) => panic!("a bad model loaded: {m:?}"),
-        Err(e) => e,
-    }
-}
-
-fn patch(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
-    assert_eq!(from.len(), to.len());
-    let mut out = bytes.to_vec();
-    let mut at = 0;
-    while let Some(p) = out[at..].windows(from.len()).position(|w| w == from.as_bytes()) {
-        out[at + p..at + p + to.len()].copy_from_slice(to.as_bytes());
-        at += p + to.len();
-    }
-    assert!(at > 0, "pattern {from} present");
-    out
-}
-
 #[test]
 fn bad_windowed_models_say_what_is_wrong() {
     let good = std::fs::read(data_path("windowed_ref.onnx")).unwrap();

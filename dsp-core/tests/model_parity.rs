@@ -98,22 +98,6 @@ fn embedded_default_loads_with_its_card() {
     Model::from_bytes(EMBEDDED_DEFAULT_ONNX, ModelSource::Embedded("check")).unwrap();
 }
 
-fn load_err(bytes: &[u8]) -> ModelError {
-    match Model::from_bytes(bytes, ModelSource::Embedded("bad")) {
-        Ok(m) => panic!("a bad model loaded: {m:?}"),
-        Err(e) => e,
-    }
-}
-
-/// Rewrites the metadata value of `key` inside the protobuf bytes (same length keeps the framing).
-fn patch(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
-    assert_eq!(from.len(), to.len());
-    let pos = bytes.windows(from.len()).position(|w| w == from.as_bytes()).expect("pattern present");
-    let mut out = bytes.to_vec();
-    out[pos..pos + to.len()].copy_from_slice(to.as_bytes());
-    out
-}
-
 #[test]
 fn bad_model_files_give_typed_errors() {
     let good = std::fs::read(data_path("decoder_ref.onnx")).unwrap();

@@ -64,6 +64,9 @@ struct OutputSlots {
     noise: usize,
 }
 
+/// One graph output: its shape and values.
+type ShapedValues = (Vec<usize>, Vec<f32>);
+
 /// A loaded windowed graph. Shared by all voices; running it allocates.
 pub struct WindowedGraph {
     plan: Arc<TypedSimplePlan>,
@@ -292,7 +295,7 @@ impl WindowedGraph {
     }
 
     /// Runs the graph on one window; every output as (shape, values).
-    fn run_full(&self, f0_hz: &[f32], loudness_db: &[f32]) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ModelError> {
+    fn run_full(&self, f0_hz: &[f32], loudness_db: &[f32]) -> Result<Vec<ShapedValues>, ModelError> {
         guarded(|| {
             let graph_err = |e: TractError| ModelError::Graph(format!("{e:#}"));
             let f0 = Tensor::from_shape(&[1, self.window], f0_hz).map_err(graph_err)?;

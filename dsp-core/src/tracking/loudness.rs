@@ -133,7 +133,7 @@ impl Loudness {
         let mask = self.prefix.len() - 1;
         self.prefix[self.count as usize & mask] = self.total;
         self.count += 1;
-        if self.count % REBASE_EVERY == 0 {
+        if self.count.is_multiple_of(REBASE_EVERY) {
             // Keep the running total small so differences keep their precision over hours.
             let base = self.total;
             self.prefix.iter_mut().for_each(|v| *v -= base);

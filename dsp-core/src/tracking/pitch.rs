@@ -193,6 +193,7 @@ impl PitchTracker {
             window = ((window as f64 * BAND_GROWTH).ceil() as usize).max(window + 1);
         }
         let coarse_len = (2 * (tau_max + 2) + min_window + 2).next_power_of_two();
+        debug_assert!(2 * (tau_max + 1) < coarse_len, "every band's lags and window fit the ring");
         let fine_len = (decimation * coarse_len + 4 * decimation).next_power_of_two();
         Self {
             settings: PitchSettings { f0_min_hz: f0_min as f32, f0_max_hz: f0_max as f32, ..settings },
@@ -201,7 +202,7 @@ impl PitchTracker {
             analysis_rate_hz,
             anti_alias,
             phase: 0,
-            coarse: vec![0.0; coarse_len],
+            coarse: vec![0.0; 2 * coarse_len],
             coarse_count: 0,
             fine: vec![0.0; fine_len],
             fine_count: 0,
@@ -287,13 +288,6 @@ impl PitchTracker {
     }
 
     #[inline]
-    fn coarse_at(&self, back: usize) -> f32 {
-        // `back` samples before the newest; the ring is long enough for every lag + window.
-        let mask = self.coarse.len() - 1;
-        self.coarse[(self.coarse_count as usize).wrapping_sub(1 + back) & mask]
-    }
-
-    #[inline]
     fn fine_at(&self, back: usize) -> f32 {
         let mask = self.fine.len() - 1;
         self.fine[(self.fine_count as usize).wrapping_sub(1 + back) & mask]
@@ -319,25 +313,29 @@ impl PitchTracker {
     }
 
     fn push_coarse(&mut self, x: f32) {
-        let mask = self.coarse.len() - 1;
-        self.coarse[self.coarse_count as usize & mask] = x;
+        // The ring is written twice (at `i` and `i + n`) so the last `n` samples are always one
+        // contiguous slice, and the per-lag updates below run over slices the compiler vectorises.
+        let n = self.coarse.len() / 2;
+        let pos = self.coarse_count as usize & (n - 1);
+        self.coarse[pos] = x;
+        self.coarse[pos + n] = x;
         self.coarse_count += 1;
-        let w_max = self.longest_window();
-        let leaving = self.coarse_at(w_max);
+        let history = &self.coarse[pos + 1..=pos + n]; // oldest first; history[n - 1] == x
+        let back = |k: usize| history[n - 1 - k];
+        let leaving = back(self.longest_window());
         self.energy += f64::from(x) * f64::from(x) - f64::from(leaving) * f64::from(leaving);
-        let mask = self.coarse.len() - 1;
-        let newest = self.coarse_count as usize - 1;
-        let coarse = &self.coarse;
-        let at = |back: usize| coarse[newest.wrapping_sub(back) & mask];
         for band in &mut self.bands {
             let w = band.window;
-            let leaving = at(w);
+            let leaving = back(w);
             band.sum += f64::from(x) - f64::from(leaving);
             band.sum_sq += f64::from(x) * f64::from(x) - f64::from(leaving) * f64::from(leaving);
-            for (tau, sum) in band.sums.iter_mut().enumerate().skip(1) {
-                let new = x - at(tau);
-                let old = leaving - at(w + tau);
-                *sum += f64::from(new) * f64::from(new) - f64::from(old) * f64::from(old);
+            // recent[w - τ] = x[t − τ] and older[w - τ] = x[t − w − τ], for τ = 1..=w.
+            let recent = &history[n - 1 - w..n - 1];
+            let older = &history[n - 1 - 2 * w..n - 1 - w];
+            for ((sum, &r), &o) in band.sums[1..].iter_mut().zip(recent.iter().rev()).zip(older.iter().rev()) {
+                let new = f64::from(x - r);
+                let old = f64::from(leaving - o);
+                *sum += new * new - old * old;
             }
         }
     }

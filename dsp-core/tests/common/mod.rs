@@ -136,3 +136,25 @@ impl TestRng {
         self.next_u32() as f32 / u32::MAX as f32
     }
 }
+
+/// The error a bad model file must give (panics if it loads).
+pub fn load_err(bytes: &[u8]) -> ddsp_core::ModelError {
+    match ddsp_core::Model::from_bytes(bytes, ddsp_core::ModelSource::Embedded("bad")) {
+        Ok(m) => panic!("a bad model loaded: {m:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Replaces every occurrence of `from` in a model file by `to` (same length keeps the framing of
+/// protobuf and flatbuffer files); panics if there is none.
+pub fn patch(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(p) = out[at..].windows(from.len()).position(|w| w == from.as_bytes()) {
+        out[at + p..at + p + to.len()].copy_from_slice(to.as_bytes());
+        at += p + to.len();
+    }
+    assert!(at > 0, "pattern {from} present");
+    out
+}
