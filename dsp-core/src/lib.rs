@@ -11,6 +11,7 @@
 //! never allocate, lock, wait or log. Tests check it with an allocation guard.
 
 pub mod denormals;
+pub mod effect;
 pub mod harmonic;
 pub mod instrument;
 pub mod library;

@@ -85,16 +85,29 @@ impl Voice {
     /// Renders `out.len()` samples (overwriting `out`); `f0_hz` and `loudness_db` give the pitch and
     /// A-weighted loudness at each sample and must be at least as long as `out`.
     pub fn process(&mut self, f0_hz: &[f32], loudness_db: &[f32], levels: VoiceLevels, out: &mut [f32]) {
-        let n = out.len().min(f0_hz.len()).min(loudness_db.len());
+        self.process_shifted(f0_hz, f0_hz, loudness_db, levels, out);
+    }
+
+    /// Like [`Voice::process`], with the model conditioned on `model_f0_hz` while the harmonics
+    /// sound at `synth_f0_hz` (timbre transfer's input-pitch and pitch-shift controls).
+    pub fn process_shifted(
+        &mut self,
+        model_f0_hz: &[f32],
+        synth_f0_hz: &[f32],
+        loudness_db: &[f32],
+        levels: VoiceLevels,
+        out: &mut [f32],
+    ) {
+        let n = out.len().min(model_f0_hz.len()).min(synth_f0_hz.len()).min(loudness_db.len());
         let mut pos = 0;
         while pos < n {
             if self.clock_samples >= self.next_frame_at {
-                self.start_frame(f0_hz[pos], loudness_db[pos], levels);
+                self.start_frame(model_f0_hz[pos], loudness_db[pos], levels);
             }
             let to_boundary = (self.next_frame_at - self.clock_samples) as usize;
             let len = (n - pos).min(to_boundary).min(MAX_CHUNK);
             let out = &mut out[pos..pos + len];
-            self.bank.process(&f0_hz[pos..pos + len], out);
+            self.bank.process(&synth_f0_hz[pos..pos + len], out);
             let noise = &mut self.noise_out[..len];
             self.noise.process(noise);
             for (y, v) in out.iter_mut().zip(noise.iter()) {
