@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 cargo xtask bundle ddsp_plugin --release
-cargo build --release --locked -p ddsp_plugin --bin ddsp-instrument -p ddsp-cli
-cp target/release/ddsp-instrument target/bundled/ddsp-instrument
+cargo build --release --locked -p ddsp_plugin --bin ddsp-instrument --bin ddsp-effect -p ddsp-cli
+cp target/release/ddsp-instrument target/release/ddsp-effect target/bundled/
 cargo run --release --locked -q -p ddsp-cli -- demo -o target/demo.wav
 
 echo

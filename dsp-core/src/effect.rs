@@ -68,6 +68,9 @@ impl Default for EffectSettings {
     }
 }
 
+/// Channels the dry path keeps (the analysis folds them to mono).
+pub const MAX_CHANNELS: usize = 2;
+
 /// Gate and gain glide times.
 const GATE_MS: f32 = 10.0;
 const GAIN_SMOOTHING_MS: f32 = 10.0;
@@ -81,8 +84,8 @@ pub struct TimbreTransfer {
     settings: EffectSettings,
     sample_rate_hz: f32,
     latency_samples: usize,
-    /// Dry delay line (ring) and write position.
-    dry: Vec<f32>,
+    /// Dry delay lines (rings, one per channel) and the shared write position.
+    dry: [Vec<f32>; MAX_CHANNELS],
     dry_pos: usize,
     frame: TrackerFrame,
     held_f0_hz: f32,
@@ -115,7 +118,7 @@ impl TimbreTransfer {
             settings,
             sample_rate_hz,
             latency_samples,
-            dry: vec![0.0; latency_samples + 1],
+            dry: std::array::from_fn(|_| vec![0.0; latency_samples + 1]),
             dry_pos: 0,
             frame: TrackerFrame::default(),
             held_f0_hz: 0.0,
@@ -154,7 +157,7 @@ impl TimbreTransfer {
     pub fn reset(&mut self) {
         self.tracker.reset();
         self.voice.reset();
-        self.dry.iter_mut().for_each(|v| *v = 0.0);
+        self.dry.iter_mut().flatten().for_each(|v| *v = 0.0);
         self.dry_pos = 0;
         self.frame = TrackerFrame { loudness_db: LOUDNESS_FLOOR_DB, ..TrackerFrame::default() };
         self.held_f0_hz = 0.0;
@@ -163,20 +166,35 @@ impl TimbreTransfer {
 
     /// Processes mono `input` into `output` (same length). Never allocates.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        let n = input.len().min(output.len());
+        output[..n].copy_from_slice(&input[..n]);
+        self.process_in_place(&mut [&mut output[..n]]);
+    }
+
+    /// Processes one or two channels in place: the analysis hears their mean, each channel keeps
+    /// its own delayed dry signal, the wet voice is the same on both. Channels beyond
+    /// [`MAX_CHANNELS`] are left as they are. Never allocates.
+    pub fn process_in_place(&mut self, channels: &mut [&mut [f32]]) {
         let _ftz = crate::denormals::ScopedFlushDenormals::new();
+        let n_channels = channels.len().min(MAX_CHANNELS);
+        if n_channels == 0 {
+            return;
+        }
+        let channels = &mut channels[..n_channels];
         let s = self.settings;
-        let n_total = input.len().min(output.len());
+        let n_total = channels.iter().map(|c| c.len()).min().unwrap_or(0);
         let input_ratio = (s.input_pitch_semitones.clamp(-48.0, 48.0) / 12.0).exp2();
         let shift_ratio = (s.pitch_shift_semitones.clamp(-48.0, 48.0) / 12.0).exp2();
         let input_gain_db = if s.input_gain_db.is_finite() { s.input_gain_db.clamp(-60.0, 60.0) } else { 0.0 };
         let gate_step = 1.0 / (GATE_MS * 0.001 * self.sample_rate_hz);
         let smoothing = 1.0 - (-1.0 / (GAIN_SMOOTHING_MS * 0.001 * self.sample_rate_hz)).exp();
         let fallback_f0 = self.voice.model().meta.f0_min_hz;
+        let fold = 1.0 / n_channels as f32;
         let mut start = 0;
         while start < n_total {
             let n = (n_total - start).min(MAX_CHUNK);
             for i in 0..n {
-                let x = input[start + i];
+                let x = channels.iter().map(|c| c[start + i]).sum::<f32>() * fold;
                 let frame = &mut self.frame;
                 self.tracker.process(core::slice::from_ref(&x), |f| *frame = *f);
                 let voiced = self.frame.voiced && self.frame.confidence >= s.gate_threshold;
@@ -200,17 +218,20 @@ impl TimbreTransfer {
             self.voice.process_shifted(&self.model_f0[..n], &self.synth_f0[..n], &self.loudness[..n], levels, wet);
             let dry_wet_target = if s.dry_wet.is_finite() { s.dry_wet.clamp(0.0, 1.0) } else { 1.0 };
             let gain_target = if s.output_gain.is_finite() { s.output_gain.clamp(0.0, 16.0) } else { 0.0 };
+            let len = self.latency_samples + 1;
             for i in 0..n {
-                let len = self.dry.len();
-                self.dry[self.dry_pos] = input[start + i];
-                self.dry_pos = (self.dry_pos + 1) % len;
-                // The oldest sample in the ring is `latency` samples old.
-                let dry = self.dry[self.dry_pos];
                 let wet_gate = if s.unvoiced == UnvoicedMode::Noise { 1.0 } else { self.gates[i] };
                 self.dry_wet += (dry_wet_target - self.dry_wet) * smoothing;
                 self.output_gain += (gain_target - self.output_gain) * smoothing;
-                let y = (1.0 - self.dry_wet) * dry + self.dry_wet * self.wet[i] * wet_gate;
-                output[start + i] = y * self.output_gain;
+                let wet = self.dry_wet * self.wet[i] * wet_gate;
+                let next = (self.dry_pos + 1) % len;
+                for (channel, ring) in channels.iter_mut().zip(&mut self.dry) {
+                    ring[self.dry_pos] = channel[start + i];
+                    // The slot written next holds the sample from `latency` samples ago.
+                    let dry = ring[next];
+                    channel[start + i] = ((1.0 - self.dry_wet) * dry + wet) * self.output_gain;
+                }
+                self.dry_pos = next;
             }
             start += n;
         }

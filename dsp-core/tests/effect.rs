@@ -89,6 +89,23 @@ fn the_dry_path_is_delayed_by_exactly_the_reported_latency() {
     assert!((peak.1 - 1.0).abs() < 1e-6);
 }
 
+#[test]
+fn stereo_keeps_each_dry_channel_and_shares_the_wet_voice() {
+    let mut fx = effect(EffectSettings { dry_wet: 0.5, ..EffectSettings::default() });
+    let latency = fx.latency_samples() as usize;
+    let tone = saw(220.0, 24_000, |_| 0.5);
+    let mut left = tone.clone();
+    let mut right = vec![0.0; 24_000];
+    right[2_000] = 1.0; // an impulse on the right only
+    fx.process_in_place(&mut [&mut left, &mut right]);
+    // Wet is identical on both channels; the difference is the two dry signals, delayed.
+    let diff: Vec<f32> = left.iter().zip(&right).map(|(l, r)| l - r).collect();
+    for (i, d) in diff.iter().enumerate().skip(latency + 300) {
+        let expected = 0.5 * (tone[i - latency] - if i == 2_000 + latency { 1.0 } else { 0.0 });
+        assert!((d - expected).abs() < 1e-3, "sample {i}: {d} vs {expected}");
+    }
+}
+
 /// First sample at which a 1 ms RMS envelope of `x` after `from` reaches halfway (in dB) between
 /// its level before and after a step.
 fn step_time(x: &[f32], from: usize, before_db: f64, after_db: f64) -> usize {

@@ -42,7 +42,7 @@ def bundle():
 
 
 def test_loads_as_an_instrument_and_plays_a4_at_440_hz(bundle):
-    plugin = load_plugin(bundle)
+    plugin = load_plugin(bundle, plugin_name="DDSP Instrument")
     assert plugin.is_instrument
     audio = plugin(note(69), duration=1.5, sample_rate=SR, num_channels=2, buffer_size=512)
     assert audio.shape == (2, int(1.5 * SR))
@@ -56,18 +56,32 @@ def test_loads_as_an_instrument_and_plays_a4_at_440_hz(bundle):
 
 
 def test_state_round_trip_reproduces_the_output(bundle):
-    first = load_plugin(bundle)
+    first = load_plugin(bundle, plugin_name="DDSP Instrument")
     # Change parameters the way a host automation lane does (normalised values).
     first.parameters["output_gain_db"].raw_value = 0.6
     first.parameters["attack_ms"].raw_value = 0.05
     state = first.raw_state
     a = first(note(64), duration=1.0, sample_rate=SR, num_channels=2, buffer_size=256)
 
-    second = load_plugin(bundle)
+    second = load_plugin(bundle, plugin_name="DDSP Instrument")
     second.raw_state = state
     assert second.parameters["output_gain_db"].raw_value == pytest.approx(0.6, abs=1e-6)
     b = second(note(64), duration=1.0, sample_rate=SR, num_channels=2, buffer_size=256)
     assert np.array_equal(a, b), f"max difference {np.max(np.abs(a - b))}"
 
-    default = load_plugin(bundle)(note(64), duration=1.0, sample_rate=SR, num_channels=2, buffer_size=256)
+    default = load_plugin(bundle, plugin_name="DDSP Instrument")(note(64), duration=1.0, sample_rate=SR, num_channels=2, buffer_size=256)
     assert not np.array_equal(a, default), "the state must carry the changed parameters"
+
+
+def test_the_effect_transfers_a_sung_pitch(bundle):
+    """The second plugin in the bundle: audio in, the model's voice out at the input's pitch."""
+    effect = load_plugin(bundle, plugin_name="DDSP Effect")
+    assert not effect.is_instrument
+    t = np.arange(int(1.5 * SR)) / SR
+    saw = 0.25 * sum(np.sin(2 * np.pi * 220.0 * k * t) / k for k in range(1, 31))
+    audio = effect(np.stack([saw, saw]).astype(np.float32), SR, buffer_size=512)
+    assert audio.shape == (2, len(t))
+    assert np.all(np.isfinite(audio))
+    steady = audio[0, SR // 2:]
+    assert 20 * np.log10(np.sqrt(np.mean(steady ** 2))) > -50
+    assert abs(cents(fundamental_hz(steady, SR, 220.0), 220.0)) < 5

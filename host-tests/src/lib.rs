@@ -65,11 +65,13 @@ pub struct Session {
     pub params: Vec<(String, String)>,
     /// A state saved earlier, loaded before activation.
     pub state: Option<Vec<u8>>,
+    /// Audio into the plugin's main input, one buffer per channel (empty: no input port used).
+    pub input: Vec<Vec<f32>>,
 }
 
 impl Session {
     pub fn new(sample_rate_hz: f64, block: usize, seconds: f64) -> Self {
-        Self { sample_rate_hz, block, seconds, events: Vec::new(), params: Vec::new(), state: None }
+        Self { sample_rate_hz, block, seconds, events: Vec::new(), params: Vec::new(), state: None, input: Vec::new() }
     }
 }
 
@@ -201,6 +203,7 @@ impl ClapInstance {
         let block = session.block;
         let mut events = session.events.clone();
         events.sort_by_key(TimedEvent::at);
+        let input = &session.input;
 
         // The audio thread: start, process every block, stop, hand the processor back.
         let (processor, channels) = std::thread::scope(|s| {
@@ -208,7 +211,9 @@ impl ClapInstance {
                 let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
                 let mut out = vec![vec![0.0f32; total]; 2];
                 let mut block_out = [vec![0.0f32; block], vec![0.0f32; block]];
+                let mut block_in: Vec<Vec<f32>> = input.iter().map(|_| vec![0.0f32; block]).collect();
                 let mut output_ports = AudioPorts::with_capacity(2, 1);
+                let mut input_ports = AudioPorts::with_capacity(input.len().max(1), 1);
                 let mut event_buffer = EventBuffer::new();
                 let mut output_events_buffer = EventBuffer::new();
                 let mut next_event = 0;
@@ -236,7 +241,21 @@ impl ClapInstance {
                     let input_events = InputEvents::from_buffer(&event_buffer);
                     output_events_buffer.clear();
                     let mut output_events = OutputEvents::from_buffer(&mut output_events_buffer);
-                    let input_audio = InputAudioBuffers::empty();
+                    for (dst, src) in block_in.iter_mut().zip(input) {
+                        for (d, i) in dst[..len].iter_mut().zip(pos..pos + len) {
+                            *d = src.get(i).copied().unwrap_or(0.0);
+                        }
+                    }
+                    let input_audio = if block_in.is_empty() {
+                        InputAudioBuffers::empty()
+                    } else {
+                        input_ports.with_input_buffers([AudioPortBuffer {
+                            latency: 0,
+                            channels: AudioPortBufferType::f32_input_only(
+                                block_in.iter_mut().map(|b| InputChannel::variable(&mut b[..len])),
+                            ),
+                        }])
+                    };
                     let mut output_audio = output_ports.with_output_buffers([AudioPortBuffer {
                         latency: 0,
                         channels: AudioPortBufferType::f32_output_only(block_out.iter_mut().map(|b| &mut b[..len])),

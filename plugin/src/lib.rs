@@ -3,21 +3,23 @@
 //! Plugin structs, trait impls and exports only: everything that makes sound lives in `ddsp-core`
 //! and is tested there without a host.
 
+pub mod effect_params;
+pub mod model_slot;
 pub mod params;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use ddsp_core::effect::TimbreTransfer;
 use ddsp_core::swap::{swap_channel, ModelLoader};
-use ddsp_core::{InstrumentEvent, Model, ModelLibrary, ModelRef, ModelSource, MonoInstrument};
+use ddsp_core::{InstrumentEvent, ModelRef, MonoInstrument};
 use nice_plug::prelude::*;
 
+use effect_params::EffectParams;
+use model_slot::ModelSlot;
+pub use model_slot::{ModelStatus, MODEL_ENV};
 use params::InstrumentParams;
-
-/// Environment variable naming a model file to play when the session names none (a development
-/// hook until the editor's model browser lands).
-pub const MODEL_ENV: &str = "DDSP_INSTRUMENT_MODEL";
 
 /// Work for the background thread (never the audio thread).
 #[derive(Debug, Clone)]
@@ -26,23 +28,9 @@ pub enum ModelTask {
     Load(PathBuf),
 }
 
-/// What the editor and the log show about the model: what plays, and why it is not the one asked
-/// for. Written by the main and background threads; the audio thread never touches it.
-#[derive(Debug, Default, Clone)]
-pub struct ModelStatus {
-    pub playing: String,
-    pub message: Option<String>,
-}
-
 pub struct DdspInstrument {
     params: Arc<InstrumentParams>,
-    library: ModelLibrary,
-    /// The model every instance starts with and falls back to.
-    embedded: Arc<Model>,
-    /// The model the engine plays and the session reference it came from.
-    model: Arc<Model>,
-    model_ref: Option<ModelRef>,
-    status: Arc<Mutex<ModelStatus>>,
+    slot: ModelSlot,
     /// The loader end of the hot-swap channel, used by background tasks; `None` until activated.
     loader: Arc<Mutex<Option<ModelLoader>>>,
     /// Built in `activate` (allocates); `None` until then.
@@ -51,14 +39,9 @@ pub struct DdspInstrument {
 
 impl Default for DdspInstrument {
     fn default() -> Self {
-        let embedded = Arc::new(Model::embedded_default());
         Self {
             params: Arc::new(InstrumentParams::default()),
-            library: ModelLibrary::standard(),
-            model: embedded.clone(),
-            embedded,
-            model_ref: None,
-            status: Arc::default(),
+            slot: ModelSlot::default(),
             loader: Arc::default(),
             engine: None,
         }
@@ -68,49 +51,7 @@ impl Default for DdspInstrument {
 impl DdspInstrument {
     /// Shared model status, for the editor.
     pub fn status(&self) -> Arc<Mutex<ModelStatus>> {
-        self.status.clone()
-    }
-
-    fn set_status(&self, message: Option<String>) {
-        if let Some(message) = &message {
-            nice_warn!("{message}");
-        }
-        if let Ok(mut status) = self.status.lock() {
-            *status = ModelStatus { playing: self.model.meta.name.clone(), message };
-        }
-    }
-
-    /// Loads the model the session asks for: found, moved (found again by its content hash),
-    /// changed or missing, each said in the status and the log; on failure the previous model keeps
-    /// playing and is named. Allocates and reads files: called from `activate`, never `process`.
-    fn sync_model(&mut self) {
-        let mut wanted = self.params.model.read().map(|c| c.clone()).unwrap_or_default();
-        if wanted.path.is_none() {
-            wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
-        }
-        if self.model_ref.as_ref() == Some(&wanted) {
-            return;
-        }
-        let (model, message) = self.library.restore(&wanted, &self.model.meta.name);
-        if let Some(model) = model {
-            if matches!(model.source, ModelSource::Embedded(_)) {
-                self.model = self.embedded.clone();
-            } else {
-                nice_log!("loaded model '{}' ({})", model.meta.name, model.format());
-                if let ModelSource::File(path) = &model.source {
-                    // Store the hash (and new location) so the next restore can find the file again.
-                    if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_file(path), self.params.model.write()) {
-                        if saved.path.is_some() {
-                            *saved = reference;
-                        }
-                    }
-                    self.library.remember(path);
-                }
-                self.model = Arc::new(model);
-            }
-        }
-        self.set_status(message);
-        self.model_ref = Some(self.params.model.read().map(|c| c.clone()).unwrap_or(wanted));
+        self.slot.status.clone()
     }
 }
 
@@ -139,7 +80,7 @@ impl Plugin for DdspInstrument {
     /// queue it for the audio thread (which crossfades), free what it hands back.
     fn task_executor(&mut self) -> TaskExecutor<Self> {
         let (loader, params, status, library) =
-            (self.loader.clone(), self.params.clone(), self.status.clone(), self.library.clone());
+            (self.loader.clone(), self.params.clone(), self.slot.status.clone(), self.slot.library.clone());
         Box::new(move |task| match task {
             ModelTask::Load(path) => {
                 let Ok(mut guard) = loader.lock() else { return };
@@ -173,8 +114,9 @@ impl Plugin for DdspInstrument {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.sync_model();
-        let mut engine = MonoInstrument::new(self.model.clone(), buffer_config.sample_rate, self.params.settings());
+        self.slot.sync(&self.params.model);
+        let mut engine =
+            MonoInstrument::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
         let (sender, receiver) = swap_channel();
         engine.attach_swap_receiver(receiver);
         if let Ok(mut loader) = self.loader.lock() {
@@ -256,5 +198,101 @@ impl Vst3Plugin for DdspInstrument {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
 }
 
-nice_export_clap!(DdspInstrument);
-nice_export_vst3!(DdspInstrument);
+/// DDSP Effect: timbre transfer. Audio in (mono or stereo, folded to mono for analysis), the
+/// model's voice out, with the dry signal delayed by the reported latency.
+#[derive(Default)]
+pub struct DdspEffect {
+    params: Arc<EffectParams>,
+    slot: ModelSlot,
+    /// Built in `activate` (allocates); `None` until then.
+    engine: Option<TimbreTransfer>,
+}
+
+impl DdspEffect {
+    /// Shared model status, for the editor.
+    pub fn status(&self) -> Arc<Mutex<ModelStatus>> {
+        self.slot.status.clone()
+    }
+}
+
+impl Plugin for DdspEffect {
+    const NAME: &'static str = "DDSP Effect";
+    const VENDOR: &'static str = "DDSP Instrument developers";
+    const URL: &'static str = "https://example.invalid/ddsp-instrument";
+    const EMAIL: &'static str = "dev@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        self.slot.sync(&self.params.model);
+        let engine = TimbreTransfer::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
+        context.set_latency_samples(engine.latency_samples());
+        self.engine = Some(engine);
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(engine) = &mut self.engine {
+            engine.reset();
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let channels = buffer.as_slice();
+        let Some(engine) = &mut self.engine else {
+            channels.iter_mut().for_each(|c| c.fill(0.0));
+            return ProcessStatus::Normal;
+        };
+        engine.set_settings(self.params.settings());
+        engine.process_in_place(channels);
+        ProcessStatus::Normal
+    }
+}
+
+impl ClapPlugin for DdspEffect {
+    const CLAP_ID: &'static str = "dev.ddsp-instrument.effect";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Neural DDSP timbre transfer: a voice or instrument in, a trained model's instrument out");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::AudioEffect, ClapFeature::PitchShifter, ClapFeature::Mono, ClapFeature::Stereo];
+}
+
+impl Vst3Plugin for DdspEffect {
+    const VST3_CLASS_ID: [u8; 16] = *b"DdspEffectRsDDSP";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::PitchShift];
+}
+
+nice_export_clap!(DdspInstrument, DdspEffect);
+nice_export_vst3!(DdspInstrument, DdspEffect);

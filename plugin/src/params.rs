@@ -30,7 +30,7 @@ impl From<ControllerTarget> for ControlTarget {
     }
 }
 
-fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) -> FloatParam {
+pub(crate) fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) -> FloatParam {
     FloatParam::new(
         name,
         util::db_to_gain(default_db),

@@ -1,0 +1,114 @@
+//! The effect's parameters: stable IDs, units, ranges, and their mapping onto dsp-core settings.
+//!
+//! IDs are short and never change once released. Gains glide in dsp-core, so no smoothing here.
+
+use std::sync::{Arc, RwLock};
+
+use ddsp_core::effect::{EffectSettings, UnvoicedMode};
+use ddsp_core::{ModelRef, VoiceLevels};
+use nice_plug::prelude::*;
+
+use crate::params::db_param;
+
+/// What the voice does while the input has no pitch (the parameter form of [`UnvoicedMode`]).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnvoicedChoice {
+    #[id = "hold"]
+    Hold,
+    #[id = "fade"]
+    Fade,
+    #[id = "noise"]
+    #[name = "Noise only"]
+    Noise,
+}
+
+impl From<UnvoicedChoice> for UnvoicedMode {
+    fn from(c: UnvoicedChoice) -> Self {
+        match c {
+            UnvoicedChoice::Hold => UnvoicedMode::Hold,
+            UnvoicedChoice::Fade => UnvoicedMode::Fade,
+            UnvoicedChoice::Noise => UnvoicedMode::Noise,
+        }
+    }
+}
+
+fn semitones(name: &str) -> FloatParam {
+    FloatParam::new(name, 0.0, FloatRange::Linear { min: -24.0, max: 24.0 })
+        .with_unit(" st")
+        .with_step_size(0.01)
+        .with_value_to_string(formatters::v2s_f32_rounded(2))
+}
+
+#[derive(Params)]
+pub struct EffectParams {
+    /// The session's model: path and content hash (`None` path: the embedded default).
+    #[persist = "model"]
+    pub model: Arc<RwLock<ModelRef>>,
+
+    // Input (conditioning only)
+    #[id = "inpitch"]
+    pub input_pitch: FloatParam,
+    #[id = "ingain"]
+    pub input_gain: FloatParam,
+    // Synth
+    #[id = "shift"]
+    pub pitch_shift: FloatParam,
+    #[id = "harm"]
+    pub harmonic_level: FloatParam,
+    #[id = "noise"]
+    pub noise_level: FloatParam,
+    // Gate
+    #[id = "gate"]
+    pub gate_threshold: FloatParam,
+    #[id = "unvoiced"]
+    pub unvoiced: EnumParam<UnvoicedChoice>,
+    // Output
+    #[id = "mix"]
+    pub dry_wet: FloatParam,
+    #[id = "gain"]
+    pub output_gain: FloatParam,
+}
+
+impl Default for EffectParams {
+    fn default() -> Self {
+        let d = EffectSettings::default();
+        Self {
+            model: Arc::new(RwLock::new(ModelRef::default())),
+            input_pitch: semitones("Input Pitch"),
+            input_gain: FloatParam::new("Input Gain", d.input_gain_db, FloatRange::Linear { min: -24.0, max: 24.0 })
+                .with_unit(" dB")
+                .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            pitch_shift: semitones("Pitch Shift"),
+            harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
+            noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),
+            gate_threshold: FloatParam::new(
+                "Voicing Threshold",
+                d.gate_threshold,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            unvoiced: EnumParam::new("Unvoiced", UnvoicedChoice::Fade),
+            dry_wet: FloatParam::new("Dry/Wet", d.dry_wet, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_unit(" %")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
+        }
+    }
+}
+
+impl EffectParams {
+    /// The current values as dsp-core settings. Reads atomics only: safe on the audio thread.
+    pub fn settings(&self) -> EffectSettings {
+        EffectSettings {
+            input_pitch_semitones: self.input_pitch.value(),
+            input_gain_db: self.input_gain.value(),
+            pitch_shift_semitones: self.pitch_shift.value(),
+            levels: VoiceLevels { harmonic_gain: self.harmonic_level.value(), noise_gain: self.noise_level.value() },
+            gate_threshold: self.gate_threshold.value(),
+            unvoiced: self.unvoiced.value().into(),
+            dry_wet: self.dry_wet.value(),
+            output_gain: self.output_gain.value(),
+        }
+    }
+}

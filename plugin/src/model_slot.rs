@@ -1,0 +1,89 @@
+//! The model a plugin instance plays, restored from the session: shared by both plugins.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use ddsp_core::{Model, ModelLibrary, ModelRef, ModelSource};
+use nice_plug::prelude::*;
+
+/// Environment variable naming a model file to play when the session names none (a development
+/// hook until the editor's model browser lands).
+pub const MODEL_ENV: &str = "DDSP_INSTRUMENT_MODEL";
+
+/// What the editor and the log show about the model: what plays, and why it is not the one asked
+/// for. Written by the main and background threads; the audio thread never touches it.
+#[derive(Debug, Default, Clone)]
+pub struct ModelStatus {
+    pub playing: String,
+    pub message: Option<String>,
+}
+
+/// The library, the embedded fallback, the model in use and the session reference it came from.
+pub struct ModelSlot {
+    pub library: ModelLibrary,
+    embedded: Arc<Model>,
+    model: Arc<Model>,
+    model_ref: Option<ModelRef>,
+    pub status: Arc<Mutex<ModelStatus>>,
+}
+
+impl Default for ModelSlot {
+    fn default() -> Self {
+        let embedded = Arc::new(Model::embedded_default());
+        Self {
+            library: ModelLibrary::standard(),
+            model: embedded.clone(),
+            embedded,
+            model_ref: None,
+            status: Arc::default(),
+        }
+    }
+}
+
+impl ModelSlot {
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    fn set_status(&self, message: Option<String>) {
+        if let Some(message) = &message {
+            nice_warn!("{message}");
+        }
+        if let Ok(mut status) = self.status.lock() {
+            *status = ModelStatus { playing: self.model.meta.name.clone(), message };
+        }
+    }
+
+    /// Loads the model the session asks for (`saved`): found, moved (found again by its content
+    /// hash), changed or missing, each said in the status and the log; on failure the previous
+    /// model keeps playing and is named. Allocates and reads files: `activate` only, never
+    /// `process`.
+    pub fn sync(&mut self, saved: &RwLock<ModelRef>) {
+        let mut wanted = saved.read().map(|c| c.clone()).unwrap_or_default();
+        if wanted.path.is_none() {
+            wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
+        }
+        if self.model_ref.as_ref() == Some(&wanted) {
+            return;
+        }
+        let (model, message) = self.library.restore(&wanted, &self.model.meta.name);
+        if let Some(model) = model {
+            if matches!(model.source, ModelSource::Embedded(_)) {
+                self.model = self.embedded.clone();
+            } else {
+                nice_log!("loaded model '{}' ({})", model.meta.name, model.format());
+                if let ModelSource::File(path) = &model.source {
+                    // Store the hash (and new location) so the next restore can find the file again.
+                    if let (Ok(reference), Ok(mut session)) = (ModelRef::to_file(path), saved.write()) {
+                        if session.path.is_some() {
+                            *session = reference;
+                        }
+                    }
+                    self.library.remember(path);
+                }
+                self.model = Arc::new(model);
+            }
+        }
+        self.set_status(message);
+        self.model_ref = Some(saved.read().map(|c| c.clone()).unwrap_or(wanted));
+    }
+}
