@@ -15,6 +15,7 @@ pub mod effect;
 pub mod harmonic;
 pub mod instrument;
 pub mod library;
+pub mod master;
 pub mod model;
 pub mod noise;
 pub mod swap;
