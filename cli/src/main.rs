@@ -1,8 +1,13 @@
-//! `ddsp`: the engine of the plugin, offline: `demo` (render the built-in phrase with any model),
-//! `models` (the library), `info` (a model's card and tensors), `infer` (a model's native tensors
-//! frame by frame from CSV). MIDI/audio rendering arrives with the renderer issue.
+//! `ddsp`: the engine of the plugins, offline: `render` (MIDI through the instrument or audio
+//! through timbre transfer, mastered, to WAV/FLAC), `demo` (the built-in phrase), `models` (the
+//! library), `info` (a model's card and tensors), `track` (pitch and loudness of a file), `infer`
+//! (a model's native tensors frame by frame from CSV), `bench` (x-real-time figures).
 
+mod audio_io;
+mod bench;
 mod infer;
+mod midi;
+mod render;
 mod track;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +28,54 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Render a MIDI file (SMF 0/1) through the instrument, or a WAV/FLAC file through timbre
+    /// transfer, then the mastering chain, to a WAV or FLAC file.
+    Render {
+        /// Input: .mid, .wav or .flac (recognised by content).
+        input: PathBuf,
+        /// Output: .wav or .flac.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Model: a file (.onnx, .tflite) or a library name (`ddsp models`); the embedded default
+        /// when omitted.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 48_000, value_parser = parse_render_rate)]
+        sample_rate: u32,
+        #[arg(long, value_enum, default_value = "24")]
+        bit_depth: audio_io::BitDepth,
+        /// Mastering preset (flat, cello, violin, flute, brass/trumpet) or `off`.
+        #[arg(long, default_value = "flat")]
+        master: String,
+        /// draft | standard | professional | mastering: limiter oversampling and reverb density.
+        #[arg(long, default_value = "standard")]
+        quality: String,
+        /// Voices (1 = monophonic with legato glides; up to 16).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        voices: u16,
+        /// Transpose, semitones (MIDI notes; for audio, the pitch the model hears and plays).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-48..=48))]
+        transpose: i32,
+        /// Seconds rendered after the last MIDI event (default 2) or after the input audio (default 0).
+        #[arg(long)]
+        tail: Option<f64>,
+        /// MIDI: play only this track (0-based).
+        #[arg(long)]
+        track: Option<usize>,
+        /// MIDI: play only this channel (1..16).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+        channel: Option<u8>,
+        /// Keep the engine's latency (the real-time path's delay) instead of aligning output to input.
+        #[arg(long)]
+        no_align: bool,
+    },
+    /// Print this machine's x-real-time figures for the engine: instrument, voices, mastering
+    /// qualities, timbre transfer, and a 60 s render with mastering.
+    Bench {
+        /// Length of the benchmark phrase, seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
     /// Render the built-in demo phrase (legato, leaps, vibrato, a crescendo) to a 32-bit float WAV.
     Demo {
         /// Output WAV file.
@@ -109,7 +162,7 @@ fn models() -> Result<()> {
 }
 
 /// The demo phrase: (seconds, event).
-fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
+pub(crate) fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
     use InstrumentEvent::*;
     let mut events = vec![(0.0, ControlChange { cc: 11, value: 0.8 })];
     // A legato line in D minor, then a leap and a held note with vibrato and a crescendo.
@@ -199,9 +252,91 @@ fn info(spec: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+fn parse_render_rate(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(rate @ (44_100 | 48_000 | 88_200 | 96_000)) => Ok(rate),
+        _ => Err("one of 44100, 48000, 88200, 96000".to_owned()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_command(
+    input: &Path,
+    output: &Path,
+    model: Option<&str>,
+    sample_rate: u32,
+    bit_depth: audio_io::BitDepth,
+    master: &str,
+    quality: &str,
+    voices: u16,
+    transpose: i32,
+    tail: Option<f64>,
+    selection: (Option<usize>, Option<u8>),
+    no_align: bool,
+) -> Result<()> {
+    use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
+    let quality = Quality::from_name(quality)
+        .with_context(|| format!("unknown quality '{quality}' (draft, standard, professional, mastering)"))?;
+    let (settings, label) = if master.eq_ignore_ascii_case("off") {
+        (MasterSettings::off(), "off".to_owned())
+    } else {
+        let preset = MasterPreset::from_name(master).with_context(|| {
+            format!("unknown mastering preset '{master}' (off, flat, cello, violin, flute, brass)")
+        })?;
+        (preset.settings(quality), format!("{}/{}", preset.name(), quality.name()))
+    };
+    if let Some(t) = tail {
+        anyhow::ensure!(t.is_finite() && (0.0..=600.0).contains(&t), "--tail must be 0..600 seconds");
+    }
+    let options = render::RenderOptions {
+        sample_rate,
+        bit_depth,
+        master: settings,
+        master_label: label,
+        voices: usize::from(voices),
+        transpose,
+        tail_s: tail,
+        selection: midi::Selection { track: selection.0, channel: selection.1, transpose },
+        align: !no_align,
+    };
+    // Read the input before loading the model: a bad input is reported as such, quickly.
+    audio_io::sniff(input)?;
+    let model = Arc::new(load_model(model)?);
+    render::run(input, output, model, &options)
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Render {
+            input,
+            output,
+            model,
+            sample_rate,
+            bit_depth,
+            master,
+            quality,
+            voices,
+            transpose,
+            tail,
+            track,
+            channel,
+            no_align,
+        } => render_command(
+            input,
+            output,
+            model.as_deref(),
+            *sample_rate,
+            *bit_depth,
+            master,
+            quality,
+            *voices,
+            *transpose,
+            *tail,
+            (*track, *channel),
+            *no_align,
+        ),
+        Command::Bench { seconds } => bench::run(*seconds),
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),
         Command::Models => models(),
         Command::Info { model } => info(model.as_deref()),

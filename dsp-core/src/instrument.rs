@@ -320,6 +320,8 @@ impl MonoInstrument {
         }
         if !self.envelope.is_active() {
             self.pitch = self.target_pitch; // a new phrase starts on pitch
+            // From silence, the model hears the note now, not at the next frame boundary.
+            self.voice.start_frame_now();
         }
         self.envelope.trigger();
     }
@@ -390,6 +392,7 @@ impl MonoInstrument {
         let bend_semitones = self.bend * s.pitch_bend_range_semitones;
         let vibrato_step = s.vibrato_rate_hz / sr;
         let gate_step = 1.0 / (IDLE_FADE_MS * 0.001 * sr);
+        let hop_samples = self.voice.frame_hop_samples() as f32;
 
         for chunk in out.chunks_mut(MAX_CHUNK) {
             self.poll_swap();
@@ -403,7 +406,10 @@ impl MonoInstrument {
                 self.vibrato_phase = (self.vibrato_phase + vibrato_step).fract();
                 let semitones = self.pitch + bend_semitones + vibrato;
                 self.f0_hz[i] = 440.0 * ((semitones - 69.0) / 12.0).exp2();
-                let env = self.envelope.next();
+                // The model's controls glide to their target over one frame: condition it on
+                // where the envelope will be at the frame's end, so the sound is not a frame late.
+                self.envelope.next();
+                let env = self.envelope.predict(hop_samples);
                 let env_db = if env > 1e-6 { 20.0 * env.log10() } else { LOUDNESS_FLOOR_DB };
                 self.loudness_db[i] = (self.velocity_db + env_db + expression_db).max(LOUDNESS_FLOOR_DB);
             }

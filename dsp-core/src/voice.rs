@@ -40,7 +40,9 @@ pub struct Voice {
     /// Host samples per model frame (may be fractional).
     frame_hop_samples: f64,
     clock_samples: u64,
+    /// Frames started since `frame_origin` (the sample the frame grid was last aligned to).
     frames_started: u64,
+    frame_origin: u64,
     next_frame_at: u64,
     harmonic_amps: Vec<f32>,
     noise_mags: Vec<f32>,
@@ -58,6 +60,7 @@ impl Voice {
             frame_hop_samples: f64::from(sample_rate_hz) / f64::from(meta.frame_rate_hz),
             clock_samples: 0,
             frames_started: 0,
+            frame_origin: 0,
             next_frame_at: 0,
             harmonic_amps: vec![0.0; meta.n_harmonics],
             noise_mags: vec![0.0; meta.n_noise_bands],
@@ -79,7 +82,22 @@ impl Voice {
         self.noise.reset();
         self.clock_samples = 0;
         self.frames_started = 0;
+        self.frame_origin = 0;
         self.next_frame_at = 0;
+    }
+
+    /// Host samples per model frame.
+    pub fn frame_hop_samples(&self) -> f64 {
+        self.frame_hop_samples
+    }
+
+    /// Starts the next model frame at the next sample processed instead of waiting for the frame
+    /// grid: a note starting from silence is heard at once rather than up to a frame later. The
+    /// grid continues from there (one frame is shortened; the model does not see time).
+    pub fn start_frame_now(&mut self) {
+        self.next_frame_at = self.clock_samples;
+        self.frame_origin = self.clock_samples;
+        self.frames_started = 0;
     }
 
     /// Renders `out.len()` samples (overwriting `out`); `f0_hz` and `loudness_db` give the pitch and
@@ -120,7 +138,7 @@ impl Voice {
 
     fn start_frame(&mut self, f0_hz: f32, loudness_db: f32, levels: VoiceLevels) {
         self.frames_started += 1;
-        self.next_frame_at = (self.frames_started as f64 * self.frame_hop_samples).round() as u64;
+        self.next_frame_at = self.frame_origin + (self.frames_started as f64 * self.frame_hop_samples).round() as u64;
         let ramp = (self.next_frame_at - self.clock_samples) as u32;
 
         let f0_hz = if f0_hz.is_finite() { f0_hz.max(0.0) } else { 0.0 };

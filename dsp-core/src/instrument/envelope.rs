@@ -87,6 +87,34 @@ impl Adsr {
         }
     }
 
+    /// The level `samples` from now if no event arrives (closed form, piecewise linear): what the
+    /// model is conditioned on, so its controls, which glide over one frame, arrive on time.
+    pub fn predict(&self, samples: f32) -> f32 {
+        let s = &self.settings;
+        let (mut level, mut left) = (self.level, samples);
+        let mut stage = self.stage;
+        let mut step = self.step;
+        loop {
+            match stage {
+                Stage::Idle => return level,
+                Stage::Sustain => return s.sustain,
+                Stage::Attack => {
+                    let needed = (1.0 - level) / step.max(1e-9);
+                    if needed >= left {
+                        return level + step * left;
+                    }
+                    (level, left, stage) = (1.0, left - needed, Stage::Decay);
+                    step = self.per_sample(1.0 - s.sustain, s.decay_ms);
+                }
+                Stage::Decay => {
+                    let needed = (level - s.sustain) / step.max(1e-9);
+                    return if needed >= left { level - step * left } else { s.sustain };
+                }
+                Stage::Release => return (level - step * left).max(0.0),
+            }
+        }
+    }
+
     /// Advances one sample and returns the level.
     #[inline]
     pub fn next(&mut self) -> f32 {

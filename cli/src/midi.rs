@@ -1,0 +1,145 @@
+//! Standard MIDI files (type 0, 1 and 2) to timed instrument events: tempo map, notes, velocity,
+//! pitch bend, CC1/CC11/CC64 and channel pressure, all tracks and channels merged or one selected.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ddsp_core::InstrumentEvent;
+use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
+
+/// Which part of the file plays.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection {
+    /// Track index (0-based, as `ddsp` lists them); all when `None`.
+    pub track: Option<usize>,
+    /// MIDI channel 1..=16; all when `None`.
+    pub channel: Option<u8>,
+    /// Semitones added to every note.
+    pub transpose: i32,
+}
+
+/// The events to play, in time order (seconds from the file's start).
+pub struct Phrase {
+    pub events: Vec<(f64, InstrumentEvent)>,
+    pub notes: usize,
+    /// Time of the last event, seconds.
+    pub end_s: f64,
+}
+
+/// Default tempo before the first tempo event: 120 BPM.
+const DEFAULT_TEMPO_US: f64 = 500_000.0;
+
+/// Checks the chunk structure before parsing: midly tolerates a cut-off track (and plays what is
+/// left); a renderer must not quietly drop the end of a piece.
+fn check_chunks(bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 14 || &bytes[..4] != b"MThd" {
+        bail!("not a standard MIDI file (no MThd header)");
+    }
+    let mut pos = 0;
+    let mut index = 0;
+    while pos < bytes.len() {
+        if bytes.len() - pos < 8 {
+            bail!("truncated MIDI file: {} stray bytes after chunk {index}", bytes.len() - pos);
+        }
+        let len = u32::from_be_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        let available = bytes.len() - pos - 8;
+        if len > available {
+            bail!("truncated MIDI file: chunk {index} declares {len} bytes, {available} present");
+        }
+        pos += 8 + len;
+        index += 1;
+    }
+    Ok(())
+}
+
+pub fn read(path: &Path, selection: Selection) -> Result<Phrase> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&bytes, selection).with_context(|| format!("{}", path.display()))
+}
+
+pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
+    check_chunks(bytes)?;
+    let smf = Smf::parse(bytes).map_err(|e| anyhow::anyhow!("invalid MIDI file: {e}"))?;
+    if let Some(track) = selection.track {
+        if track >= smf.tracks.len() {
+            bail!("no track {track}: the file has {} (0..{})", smf.tracks.len(), smf.tracks.len() - 1);
+        }
+    }
+
+    // Absolute ticks of every event: (tick, track, order, kind).
+    let mut timed = Vec::new();
+    let mut tempo_map: Vec<(u64, f64)> = Vec::new();
+    for (t, track) in smf.tracks.iter().enumerate() {
+        let mut tick = 0u64;
+        for (order, event) in track.iter().enumerate() {
+            tick += u64::from(event.delta.as_int());
+            match event.kind {
+                TrackEventKind::Meta(MetaMessage::Tempo(us)) => tempo_map.push((tick, f64::from(us.as_int()))),
+                TrackEventKind::Midi { channel, message } => {
+                    let wanted = selection.track.is_none_or(|s| s == t)
+                        && selection.channel.is_none_or(|c| c == channel.as_int() + 1);
+                    if wanted {
+                        timed.push((tick, t, order, message));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    tempo_map.sort_by_key(|&(tick, _)| tick);
+    timed.sort_by_key(|&(tick, t, order, _)| (tick, t, order));
+
+    let seconds_at = |tick: u64| -> f64 {
+        match smf.header.timing {
+            Timing::Timecode(fps, subframes) => tick as f64 / (f64::from(fps.as_f32()) * f64::from(subframes)),
+            Timing::Metrical(tpb) => {
+                let tpb = f64::from(tpb.as_int().max(1));
+                let (mut seconds, mut last_tick, mut tempo) = (0.0, 0u64, DEFAULT_TEMPO_US);
+                for &(at, us) in &tempo_map {
+                    if at >= tick {
+                        break;
+                    }
+                    seconds += (at - last_tick) as f64 * tempo / tpb * 1e-6;
+                    (last_tick, tempo) = (at, us);
+                }
+                seconds + (tick - last_tick) as f64 * tempo / tpb * 1e-6
+            }
+        }
+    };
+
+    let unit = |v: u8| f32::from(v) / 127.0;
+    let key = |k: u8| (i32::from(k) + selection.transpose).clamp(0, 127) as u8;
+    let mut events = Vec::with_capacity(timed.len());
+    let mut notes = 0;
+    for (tick, _, _, message) in timed {
+        let event = match message {
+            MidiMessage::NoteOn { key: k, vel } if vel.as_int() > 0 => {
+                notes += 1;
+                InstrumentEvent::NoteOn { note: key(k.as_int()), velocity: unit(vel.as_int()) }
+            }
+            MidiMessage::NoteOn { key: k, .. } | MidiMessage::NoteOff { key: k, .. } => {
+                InstrumentEvent::NoteOff { note: key(k.as_int()) }
+            }
+            MidiMessage::PitchBend { bend } => InstrumentEvent::PitchBend { value: bend.as_f32() },
+            MidiMessage::Controller { controller, value } => {
+                InstrumentEvent::ControlChange { cc: controller.as_int(), value: unit(value.as_int()) }
+            }
+            MidiMessage::ChannelAftertouch { vel } => InstrumentEvent::ChannelPressure { value: unit(vel.as_int()) },
+            _ => continue,
+        };
+        events.push((seconds_at(tick), event));
+    }
+    if notes == 0 {
+        let scope = match (selection.track, selection.channel) {
+            (None, None) => String::new(),
+            (track, channel) => format!(
+                " in the selection (track {}, channel {})",
+                track.map_or("all".to_owned(), |t| t.to_string()),
+                channel.map_or("all".to_owned(), |c| c.to_string())
+            ),
+        };
+        bail!("the MIDI file has no notes{scope}");
+    }
+    let end_s = events.last().map_or(0.0, |e| e.0);
+    Ok(Phrase { events, notes, end_s })
+}
