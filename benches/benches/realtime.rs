@@ -162,6 +162,53 @@ fn bench_tracker(c: &mut Criterion) {
     group.finish();
 }
 
+/// The mastering chain at each quality level (stereo, 48 kHz, meters on as in the plugins), and
+/// each stage alone at standard quality.
+fn bench_master(c: &mut Criterion) {
+    use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
+    let mut group = c.benchmark_group("master-chain-48k-stereo");
+    let n = SECONDS * SAMPLE_RATE as usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f32 / SAMPLE_RATE;
+            0.5 * (std::f32::consts::TAU * 196.0 * t).sin() * (0.5 + 0.5 * (std::f32::consts::TAU * 0.5 * t).sin())
+        })
+        .collect();
+    let (mut left, mut right) = (input.clone(), input.clone());
+    let mut run = |name: &str, settings: MasterSettings, metering: bool| {
+        let mut chain = MasterChain::new(SAMPLE_RATE, settings);
+        chain.set_metering(metering);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                left.copy_from_slice(&input);
+                right.copy_from_slice(&input);
+                for (l, r) in left.chunks_mut(BLOCK).zip(right.chunks_mut(BLOCK)) {
+                    chain.process(l, r);
+                }
+                black_box(left[0])
+            })
+        });
+    };
+    for quality in Quality::ALL {
+        run(quality.name(), MasterPreset::Cello.settings(quality), true);
+    }
+    run("standard-no-meters", MasterPreset::Cello.settings(Quality::Standard), false);
+    let alone = |stage: &str| {
+        let mut s = MasterPreset::Cello.settings(Quality::Standard);
+        s.eq.enabled = stage == "eq";
+        s.compressor.enabled = stage == "compressor";
+        s.reverb.enabled = stage == "reverb";
+        s.limiter.enabled = stage == "limiter";
+        s
+    };
+    for stage in ["eq", "compressor", "reverb", "limiter"] {
+        run(&format!("only-{stage}"), alone(stage), false);
+    }
+    run("only-meters", MasterSettings::off(), true);
+    group.finish();
+}
+
 /// Mean time per iteration (ns) from criterion's saved estimates.
 fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -184,6 +231,7 @@ fn main() {
     bench_harmonic_bank(&mut c);
     bench_noise(&mut c);
     bench_tracker(&mut c);
+    bench_master(&mut c);
     c.final_summary();
 
     println!("\nAVX2+FMA kernels in use: {}", ddsp_core::model::kernels::has_avx2_fma());
@@ -198,6 +246,16 @@ fn main() {
         ("harmonic-bank-60-48k", "naive-scalar-sin"),
         ("filtered-noise-65-48k", "overlap-add"),
         ("tracker-48k", "pitch-and-loudness"),
+        ("master-chain-48k-stereo", "draft"),
+        ("master-chain-48k-stereo", "standard"),
+        ("master-chain-48k-stereo", "professional"),
+        ("master-chain-48k-stereo", "mastering"),
+        ("master-chain-48k-stereo", "standard-no-meters"),
+        ("master-chain-48k-stereo", "only-eq"),
+        ("master-chain-48k-stereo", "only-compressor"),
+        ("master-chain-48k-stereo", "only-reverb"),
+        ("master-chain-48k-stereo", "only-limiter"),
+        ("master-chain-48k-stereo", "only-meters"),
     ] {
         if let Some(ns) = mean_ns(group, bench) {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);

@@ -74,6 +74,7 @@ pub fn render_midi(model: Arc<Model>, phrase: &Phrase, options: &RenderOptions, 
     let sr = options.sample_rate;
     let mut instrument = PolyInstrument::new(model, sr as f32, InstrumentSettings::default(), options.voices);
     let mut chain = MasterChain::new(sr as f32, options.master);
+    chain.set_metering(false);
     let latency = if options.align { (instrument.latency_samples() + chain.latency_samples()) as usize } else { 0 };
     let body = ((phrase.end_s + options.tail_s.unwrap_or(MIDI_TAIL_S)) * f64::from(sr)).ceil() as usize;
     let total = body + latency;
@@ -147,6 +148,7 @@ pub fn render_audio(model: Arc<Model>, input: Audio, options: &RenderOptions, pr
     };
     let mut effect = TimbreTransfer::new(model, sr as f32, settings);
     let mut chain = MasterChain::new(sr as f32, options.master);
+    chain.set_metering(false);
     let latency = if options.align { (effect.latency_samples() + chain.latency_samples()) as usize } else { 0 };
     let tail = (options.tail_s.unwrap_or(0.0) * f64::from(sr)).round() as usize;
     let total = audio.frames() + tail + latency;
