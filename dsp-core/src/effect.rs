@@ -149,6 +149,11 @@ impl TimbreTransfer {
         self.settings = settings;
     }
 
+    /// The voice (its model and current controls, for the editor).
+    pub fn voice(&self) -> &Voice {
+        &self.voice
+    }
+
     /// The latest analysis frame (for meters and the editor).
     pub fn tracked(&self) -> &TrackerFrame {
         &self.frame

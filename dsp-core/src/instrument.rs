@@ -163,6 +163,8 @@ pub struct MonoInstrument {
     f0_hz: [f32; MAX_CHUNK],
     loudness_db: [f32; MAX_CHUNK],
     gate: [f32; MAX_CHUNK],
+    last_f0_hz: f32,
+    last_loudness_db: f32,
 }
 
 impl MonoInstrument {
@@ -194,6 +196,8 @@ impl MonoInstrument {
             f0_hz: [0.0; MAX_CHUNK],
             loudness_db: [0.0; MAX_CHUNK],
             gate: [0.0; MAX_CHUNK],
+            last_f0_hz: 0.0,
+            last_loudness_db: LOUDNESS_FLOOR_DB,
             settings,
         };
         instrument.reset();
@@ -202,6 +206,17 @@ impl MonoInstrument {
 
     pub fn model(&self) -> &Arc<Model> {
         self.voice.model()
+    }
+
+    /// The voice playing (its model and current controls, for the editor).
+    pub fn voice(&self) -> &Voice {
+        &self.voice
+    }
+
+    /// The pitch (Hz) and loudness (dB) the model was last conditioned on, and whether a note
+    /// sounds: what the editor draws against the model's trained range.
+    pub fn played(&self) -> (f32, f32, bool) {
+        (self.last_f0_hz, self.last_loudness_db, self.envelope.is_active())
     }
 
     /// A voice for `model` ready to be sent to this instrument through a swap channel. Allocates:
@@ -414,6 +429,7 @@ impl MonoInstrument {
                 self.loudness_db[i] = (self.velocity_db + env_db + expression_db).max(LOUDNESS_FLOOR_DB);
             }
             self.voice.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, chunk);
+            (self.last_f0_hz, self.last_loudness_db) = (self.f0_hz[n - 1], self.loudness_db[n - 1]);
             if let Some(incoming) = &mut self.incoming {
                 // Equal-power crossfade: the two models' outputs are only partly correlated.
                 let fresh = &mut self.crossfade_out[..n];

@@ -6,8 +6,7 @@
 //!
 //! Every stage is bypassable. Lifecycle: [`MasterChain::new`] allocates (delay lines for the longest
 //! settings, interpolation filters, meter state); `process`, `set_settings` and `reset` never do. The
-//! limiter's look-ahead is the chain's latency ([`MasterChain::latency_samples`]); look-ahead changes
-//! apply at the next `reset` (hosts are told the new latency there).
+//! limiter's look-ahead is the chain's latency ([`MasterChain::latency_samples`]).
 
 pub mod compressor;
 pub mod eq;
@@ -205,8 +204,6 @@ pub struct MasterChain {
     meter: LoudnessMeter,
     metering: bool,
     sample_rate_hz: f32,
-    /// Settings waiting for `reset` because they change the latency.
-    pending: Option<MasterSettings>,
 }
 
 impl MasterChain {
@@ -222,7 +219,6 @@ impl MasterChain {
             meter: LoudnessMeter::new(sample_rate_hz.round() as u32),
             metering: true,
             sample_rate_hz,
-            pending: None,
         }
     }
 
@@ -247,35 +243,27 @@ impl MasterChain {
         &self.settings
     }
 
-    /// Takes effect from the next sample, except the limiter's look-ahead and the quality's
-    /// oversampling, which change the latency: they apply at the next [`MasterChain::reset`].
+    /// Takes effect from the next sample. A change of latency (chain or limiter switched, look-ahead,
+    /// quality) restarts the limiter's delay line (a few ms of silence from the limiter); hosts
+    /// read the new [`MasterChain::latency_samples`].
     pub fn set_settings(&mut self, settings: MasterSettings) {
-        let latency_fixed = |s: &MasterSettings| (s.enabled, s.limiter.enabled, s.limiter.lookahead_ms, s.quality);
-        let keep_latency = latency_fixed(&settings) == latency_fixed(&self.settings);
-        let mut applied = settings;
-        if !keep_latency {
-            applied.enabled = self.settings.enabled;
-            applied.limiter.enabled = self.settings.limiter.enabled;
-            applied.limiter.lookahead_ms = self.settings.limiter.lookahead_ms;
-            applied.quality = self.settings.quality;
-        }
-        self.eq.set_settings(applied.eq);
-        self.compressor.set_settings(applied.compressor);
-        self.reverb.set_settings(applied.reverb);
-        self.reverb.set_density(applied.quality.reverb_combs());
+        let latency_of = |s: &MasterSettings| (s.enabled, s.limiter.enabled, s.limiter.lookahead_ms, s.quality);
+        let latency_changed = latency_of(&settings) != latency_of(&self.settings);
+        self.eq.set_settings(settings.eq);
+        self.compressor.set_settings(settings.compressor);
+        self.reverb.set_settings(settings.reverb);
+        self.reverb.set_density(settings.quality.reverb_combs());
         for limiter in &mut self.limiters {
-            limiter.set_settings(applied.limiter);
+            limiter.set_settings(settings.limiter);
+            if latency_changed {
+                limiter.reset();
+            }
         }
-        self.pending = if keep_latency { None } else { Some(settings) };
-        self.settings = applied;
+        self.settings = settings;
     }
 
-    /// Clears every stage, and applies settings that change the latency.
+    /// Clears every stage.
     pub fn reset(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            self.settings = pending;
-            self.set_settings(pending);
-        }
         self.eq.reset();
         self.compressor.reset();
         self.reverb.reset();

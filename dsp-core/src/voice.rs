@@ -86,6 +86,12 @@ impl Voice {
         self.next_frame_at = 0;
     }
 
+    /// The current frame's controls, for the editor: each harmonic's amplitude (after the
+    /// harmonic level) and each noise band's magnitude.
+    pub fn controls(&self) -> (&[f32], &[f32]) {
+        (&self.harmonic_amps, &self.noise_mags)
+    }
+
     /// Host samples per model frame.
     pub fn frame_hop_samples(&self) -> f64 {
         self.frame_hop_samples

@@ -45,6 +45,10 @@ pub struct EffectParams {
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
 
+    /// The mastering chain after the mix.
+    #[nested(group = "Master")]
+    pub master: crate::master_params::MasterParams,
+
     // Input (conditioning only)
     #[id = "inpitch"]
     pub input_pitch: FloatParam,
@@ -74,6 +78,7 @@ impl Default for EffectParams {
         let d = EffectSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            master: crate::master_params::MasterParams::default(),
             input_pitch: semitones("Input Pitch"),
             input_gain: FloatParam::new("Input Gain", d.input_gain_db, FloatRange::Linear { min: -24.0, max: 24.0 })
                 .with_unit(" dB")

@@ -3,7 +3,11 @@
 //! Plugin structs, trait impls and exports only: everything that makes sound lives in `ddsp-core`
 //! and is tested there without a host.
 
+pub mod editor;
 pub mod effect_params;
+pub mod gui_data;
+pub mod master_params;
+pub mod master_stage;
 pub mod model_slot;
 pub mod params;
 
@@ -14,10 +18,15 @@ use std::sync::{Arc, Mutex};
 use ddsp_core::effect::TimbreTransfer;
 use ddsp_core::swap::{swap_channel, ModelLoader};
 use ddsp_core::{InstrumentEvent, ModelRef, MonoInstrument};
+use nice_plug::context::gui::AsyncExecutor;
 use nice_plug::prelude::*;
 
+use editor::{EditorApp, EditorModel, PluginParams};
 use effect_params::EffectParams;
+use gui_data::GuiData;
+use master_stage::MasterStage;
 use model_slot::ModelSlot;
+use nice_plug_egui::{EguiEditor, EguiEditorState};
 pub use model_slot::{ModelStatus, MODEL_ENV};
 use params::InstrumentParams;
 
@@ -35,6 +44,11 @@ pub struct DdspInstrument {
     loader: Arc<Mutex<Option<ModelLoader>>>,
     /// Built in `activate` (allocates); `None` until then.
     engine: Option<MonoInstrument>,
+    master: Option<MasterStage>,
+    gui: Arc<GuiData>,
+    editor_state: Arc<EguiEditorState>,
+    /// The latency last reported to the host.
+    latency_samples: u32,
 }
 
 impl Default for DdspInstrument {
@@ -44,6 +58,10 @@ impl Default for DdspInstrument {
             slot: ModelSlot::default(),
             loader: Arc::default(),
             engine: None,
+            master: None,
+            gui: Arc::default(),
+            editor_state: editor::default_state(),
+            latency_samples: 0,
         }
     }
 }
@@ -68,12 +86,24 @@ impl Plugin for DdspInstrument {
     ];
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
 
-    type Editor = ();
+    type Editor = EguiEditor<EditorApp>;
     type SysExMessage = ();
     type BackgroundTask = ModelTask;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let load: editor::LoadModel = Box::new(move |path| async_executor.execute_background(ModelTask::Load(path)));
+        let model = EditorModel::new(
+            PluginParams::Instrument(self.params.clone()),
+            self.gui.clone(),
+            self.slot.status.clone(),
+            self.slot.library.clone(),
+            Some(load),
+        );
+        editor::create(self.editor_state.clone(), model)
     }
 
     /// Runs model loads on nice-plug's background thread: load and validate, build the voice,
@@ -96,7 +126,7 @@ impl Plugin for DdspInstrument {
                             *saved = reference;
                         }
                         library.remember(&path);
-                        *status = ModelStatus { playing: model.meta.name.clone(), message: None };
+                        *status = ModelStatus::playing(&model, None);
                     }
                     Err(e) => {
                         let message = format!("{e}; playing '{}' instead", status.playing);
@@ -122,14 +152,25 @@ impl Plugin for DdspInstrument {
         if let Ok(mut loader) = self.loader.lock() {
             *loader = Some(ModelLoader::new(sender, buffer_config.sample_rate));
         }
-        context.set_latency_samples(engine.latency_samples());
+        let master = MasterStage::new(
+            buffer_config.sample_rate,
+            buffer_config.max_buffer_size as usize,
+            self.params.master.settings(),
+        );
+        self.latency_samples = engine.latency_samples() + master.latency_samples();
+        context.set_latency_samples(self.latency_samples);
+        self.gui.latency_samples.store(self.latency_samples, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
+        self.master = Some(master);
         true
     }
 
     fn reset(&mut self) {
         if let Some(engine) = &mut self.engine {
             engine.reset();
+        }
+        if let Some(master) = &mut self.master {
+            master.reset();
         }
     }
 
@@ -140,11 +181,18 @@ impl Plugin for DdspInstrument {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let channels = buffer.as_slice();
-        let Some(engine) = &mut self.engine else {
+        let (Some(engine), Some(master)) = (&mut self.engine, &mut self.master) else {
             channels.iter_mut().for_each(|c| c.fill(0.0));
             return ProcessStatus::Normal;
         };
         engine.set_settings(self.params.settings());
+        master.set_settings(self.params.master.settings());
+        let latency = engine.latency_samples() + master.latency_samples();
+        if latency != self.latency_samples {
+            self.latency_samples = latency;
+            context.set_latency_samples(latency);
+            self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
+        }
         let Some((first, rest)) = channels.split_first_mut() else {
             return ProcessStatus::Normal;
         };
@@ -163,6 +211,12 @@ impl Plugin for DdspInstrument {
         engine.render(&mut first[pos..]);
         for channel in rest {
             channel.copy_from_slice(first);
+        }
+        master.process(channels, &self.gui);
+        if self.gui.is_open() {
+            let (f0_hz, loudness_db, sounding) = engine.played();
+            let confidence = if sounding { 1.0 } else { 0.0 };
+            self.gui.publish_voice(engine.voice(), f0_hz, loudness_db, confidence, sounding);
         }
         ProcessStatus::KeepAlive
     }
@@ -200,12 +254,29 @@ impl Vst3Plugin for DdspInstrument {
 
 /// DDSP Effect: timbre transfer. Audio in (mono or stereo, folded to mono for analysis), the
 /// model's voice out, with the dry signal delayed by the reported latency.
-#[derive(Default)]
 pub struct DdspEffect {
     params: Arc<EffectParams>,
     slot: ModelSlot,
     /// Built in `activate` (allocates); `None` until then.
     engine: Option<TimbreTransfer>,
+    master: Option<MasterStage>,
+    gui: Arc<GuiData>,
+    editor_state: Arc<EguiEditorState>,
+    latency_samples: u32,
+}
+
+impl Default for DdspEffect {
+    fn default() -> Self {
+        Self {
+            params: Arc::default(),
+            slot: ModelSlot::default(),
+            engine: None,
+            master: None,
+            gui: Arc::default(),
+            editor_state: editor::default_state(),
+            latency_samples: 0,
+        }
+    }
 }
 
 impl DdspEffect {
@@ -235,12 +306,23 @@ impl Plugin for DdspEffect {
         },
     ];
 
-    type Editor = ();
+    type Editor = EguiEditor<EditorApp>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let model = EditorModel::new(
+            PluginParams::Effect(self.params.clone()),
+            self.gui.clone(),
+            self.slot.status.clone(),
+            self.slot.library.clone(),
+            None,
+        );
+        editor::create(self.editor_state.clone(), model)
     }
 
     fn activate(
@@ -251,8 +333,16 @@ impl Plugin for DdspEffect {
     ) -> bool {
         self.slot.sync(&self.params.model);
         let engine = TimbreTransfer::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
-        context.set_latency_samples(engine.latency_samples());
+        let master = MasterStage::new(
+            buffer_config.sample_rate,
+            buffer_config.max_buffer_size as usize,
+            self.params.master.settings(),
+        );
+        self.latency_samples = engine.latency_samples() + master.latency_samples();
+        context.set_latency_samples(self.latency_samples);
+        self.gui.latency_samples.store(self.latency_samples, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
+        self.master = Some(master);
         true
     }
 
@@ -260,21 +350,36 @@ impl Plugin for DdspEffect {
         if let Some(engine) = &mut self.engine {
             engine.reset();
         }
+        if let Some(master) = &mut self.master {
+            master.reset();
+        }
     }
 
     fn process(
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let channels = buffer.as_slice();
-        let Some(engine) = &mut self.engine else {
+        let (Some(engine), Some(master)) = (&mut self.engine, &mut self.master) else {
             channels.iter_mut().for_each(|c| c.fill(0.0));
             return ProcessStatus::Normal;
         };
         engine.set_settings(self.params.settings());
+        master.set_settings(self.params.master.settings());
+        let latency = engine.latency_samples() + master.latency_samples();
+        if latency != self.latency_samples {
+            self.latency_samples = latency;
+            context.set_latency_samples(latency);
+            self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
+        }
         engine.process_in_place(channels);
+        master.process(channels, &self.gui);
+        if self.gui.is_open() {
+            let tracked = *engine.tracked();
+            self.gui.publish_voice(engine.voice(), tracked.f0_hz, tracked.loudness_db, tracked.confidence, tracked.voiced);
+        }
         ProcessStatus::Normal
     }
 }

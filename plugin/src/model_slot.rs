@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use ddsp_core::{Model, ModelLibrary, ModelRef, ModelSource};
+use ddsp_core::{Model, ModelLibrary, ModelMeta, ModelRef, ModelSource};
 use nice_plug::prelude::*;
 
 /// Environment variable naming a model file to play when the session names none (a development
@@ -15,6 +15,14 @@ pub const MODEL_ENV: &str = "DDSP_INSTRUMENT_MODEL";
 pub struct ModelStatus {
     pub playing: String,
     pub message: Option<String>,
+    /// The playing model's card, for the editor.
+    pub meta: Option<ModelMeta>,
+}
+
+impl ModelStatus {
+    pub fn playing(model: &Model, message: Option<String>) -> Self {
+        Self { playing: model.meta.name.clone(), message, meta: Some(model.meta.clone()) }
+    }
 }
 
 /// The library, the embedded fallback, the model in use and the session reference it came from.
@@ -29,12 +37,13 @@ pub struct ModelSlot {
 impl Default for ModelSlot {
     fn default() -> Self {
         let embedded = Arc::new(Model::embedded_default());
+        let status = Arc::new(Mutex::new(ModelStatus::playing(&embedded, None)));
         Self {
             library: ModelLibrary::standard(),
             model: embedded.clone(),
             embedded,
             model_ref: None,
-            status: Arc::default(),
+            status,
         }
     }
 }
@@ -49,7 +58,7 @@ impl ModelSlot {
             nice_warn!("{message}");
         }
         if let Ok(mut status) = self.status.lock() {
-            *status = ModelStatus { playing: self.model.meta.name.clone(), message };
+            *status = ModelStatus::playing(&self.model, message);
         }
     }
 

@@ -57,6 +57,10 @@ pub struct InstrumentParams {
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
 
+    /// The mastering chain after the voice.
+    #[nested(group = "Master")]
+    pub master: crate::master_params::MasterParams,
+
     // Output
     #[id = "gain"]
     pub output_gain: FloatParam,
@@ -102,6 +106,7 @@ impl Default for InstrumentParams {
         let d = InstrumentSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            master: crate::master_params::MasterParams::default(),
             output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
             noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),

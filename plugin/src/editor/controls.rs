@@ -1,0 +1,168 @@
+//! Parameter groups (Input, Synth, Envelope, EQ, Dynamics, Reverb, Limiter, Output), meters and the
+//! mastering presets. Every slider is nice-plug-egui's `ParamSlider`: units, drag, double-click or
+//! Ctrl+click to reset, click the value to type one.
+
+use std::sync::atomic::Ordering;
+
+use ddsp_core::master::MasterPreset;
+use nice_plug::context::gui::ParamSetter;
+use nice_plug::prelude::Param;
+use nice_plug_egui::widgets::ParamSlider;
+
+use super::PluginParams;
+use crate::gui_data::GuiData;
+use crate::master_params::MasterParams;
+
+fn slider(ui: &mut egui::Ui, param: &impl Param, setter: &ParamSetter) {
+    ui.label(param.name());
+    ui.add(ParamSlider::for_param(param, setter).with_width(150.0));
+    ui.end_row();
+}
+
+fn group(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::CollapsingHeader::new(title).default_open(true).show(ui, |ui| {
+        egui::Grid::new(title).num_columns(2).spacing([12.0, 4.0]).show(ui, add);
+    });
+}
+
+pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+    ui.columns(2, |columns| {
+        let (left, right) = columns.split_at_mut(1);
+        let (left, right) = (&mut left[0], &mut right[0]);
+        match params {
+            PluginParams::Instrument(p) => {
+                group(left, "Input", |ui| {
+                    for param in [&p.velocity_curve, &p.glide_ms, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
+                        slider(ui, param, setter);
+                    }
+                    slider(ui, &p.bend_range, setter);
+                    slider(ui, &p.legato, setter);
+                    slider(ui, &p.mod_wheel, setter);
+                    slider(ui, &p.expression, setter);
+                    slider(ui, &p.pressure, setter);
+                });
+                group(left, "Synth", |ui| {
+                    slider(ui, &p.harmonic_level, setter);
+                    slider(ui, &p.noise_level, setter);
+                });
+                group(left, "Envelope", |ui| {
+                    for param in [&p.attack_ms, &p.decay_ms, &p.sustain, &p.release_ms] {
+                        slider(ui, param, setter);
+                    }
+                });
+            }
+            PluginParams::Effect(p) => {
+                group(left, "Input", |ui| {
+                    for param in [&p.input_pitch, &p.input_gain, &p.gate_threshold] {
+                        slider(ui, param, setter);
+                    }
+                    slider(ui, &p.unvoiced, setter);
+                });
+                group(left, "Synth", |ui| {
+                    for param in [&p.pitch_shift, &p.harmonic_level, &p.noise_level] {
+                        slider(ui, param, setter);
+                    }
+                });
+            }
+        }
+        master_groups(left, right, params.master(), setter);
+        group(right, "Output", |ui| match params {
+            PluginParams::Instrument(p) => slider(ui, &p.output_gain, setter),
+            PluginParams::Effect(p) => {
+                slider(ui, &p.dry_wet, setter);
+                slider(ui, &p.output_gain, setter);
+            }
+        });
+    });
+}
+
+fn master_groups(left: &mut egui::Ui, right: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
+    let e = &m.eq;
+    group(left, "EQ", |ui| {
+        slider(ui, &e.on, setter);
+        slider(ui, &e.high_pass_on, setter);
+        for param in [
+            &e.high_pass_hz,
+            &e.low_shelf_hz,
+            &e.low_shelf_db,
+            &e.peak1_hz,
+            &e.peak1_db,
+            &e.peak1_q,
+            &e.peak2_hz,
+            &e.peak2_db,
+            &e.peak2_q,
+            &e.peak3_hz,
+            &e.peak3_db,
+            &e.peak3_q,
+            &e.high_shelf_hz,
+            &e.high_shelf_db,
+        ] {
+            slider(ui, param, setter);
+        }
+    });
+    let d = &m.dynamics;
+    group(right, "Dynamics", |ui| {
+        slider(ui, &d.on, setter);
+        for param in [&d.threshold_db, &d.ratio, &d.knee_db, &d.attack_ms, &d.release_ms, &d.makeup_db] {
+            slider(ui, param, setter);
+        }
+        slider(ui, &d.detection, setter);
+    });
+    let r = &m.reverb;
+    group(right, "Reverb", |ui| {
+        slider(ui, &r.on, setter);
+        for param in [&r.size, &r.damping, &r.predelay_ms, &r.width, &r.wet_db] {
+            slider(ui, param, setter);
+        }
+    });
+    let l = &m.limiter;
+    group(right, "Limiter", |ui| {
+        slider(ui, &l.on, setter);
+        for param in [&l.ceiling_dbtp, &l.lookahead_ms, &l.release_ms] {
+            slider(ui, param, setter);
+        }
+        slider(ui, &m.quality, setter);
+    });
+}
+
+/// A horizontal level bar from `lo` to `hi` dB.
+fn meter(ui: &mut egui::Ui, label: &str, value_db: f32, (lo, hi): (f32, f32), unit: &str) {
+    ui.horizontal(|ui| {
+        ui.label(format!("{label:<5}"));
+        let fraction = if value_db.is_finite() { ((value_db - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+        let text = if value_db.is_finite() { format!("{value_db:.1} {unit}") } else { format!("-inf {unit}") };
+        ui.add(egui::ProgressBar::new(fraction).desired_width(150.0).text(text));
+    });
+}
+
+pub fn meters(ui: &mut egui::Ui, gui: &GuiData) {
+    ui.heading("Meters");
+    let load = |v: &nice_plug::prelude::AtomicF32| v.load(Ordering::Relaxed);
+    meter(ui, "Peak", load(&gui.peak_dbfs), (-60.0, 0.0), "dBFS");
+    meter(ui, "TP", load(&gui.true_peak_dbtp), (-60.0, 0.0), "dBTP");
+    meter(ui, "M", load(&gui.momentary_lufs), (-60.0, 0.0), "LUFS");
+    meter(ui, "S", load(&gui.short_term_lufs), (-60.0, 0.0), "LUFS");
+    meter(ui, "I", load(&gui.integrated_lufs), (-60.0, 0.0), "LUFS");
+    meter(ui, "Comp", -load(&gui.compressor_reduction_db), (-24.0, 0.0), "dB GR");
+    meter(ui, "Lim", -load(&gui.limiter_reduction_db), (-24.0, 0.0), "dB GR");
+}
+
+/// Instrument presets for the whole chain, sent through the host as parameter changes.
+pub fn presets(ui: &mut egui::Ui, master: &MasterParams, setter: &ParamSetter) {
+    ui.heading("Mastering preset");
+    ui.horizontal_wrapped(|ui| {
+        for preset in MasterPreset::ALL {
+            if ui.button(preset.name()).clicked() {
+                for (param, value) in master.preset_values(preset) {
+                    // SAFETY: every pointer comes from `master`, a field of this plugin's own
+                    // parameters, which outlive the editor.
+                    unsafe {
+                        setter.raw_context.raw_begin_set_parameter(param);
+                        setter.raw_context.raw_set_parameter_normalized(param, value);
+                        setter.raw_context.raw_end_set_parameter(param);
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,129 @@
+//! The performance view: the pitch and loudness the model is conditioned on, drawn over the last
+//! seconds against the range the model was trained on (the sweet spot), and the current frame's
+//! harmonic distribution and noise magnitudes.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use ddsp_core::ModelMeta;
+use egui::{Color32, Pos2, Rect, Stroke, Vec2};
+
+use crate::gui_data::GuiData;
+
+/// Points kept (one per editor frame, ~30 per second).
+const HISTORY: usize = 180;
+const IN_RANGE: Color32 = Color32::from_rgba_premultiplied(40, 90, 60, 90);
+const LINE: Color32 = Color32::from_rgb(120, 220, 160);
+const OUT_OF_RANGE: Color32 = Color32::from_rgb(240, 150, 80);
+
+/// The recent (pitch, loudness, sounding) points.
+#[derive(Default)]
+pub struct History {
+    points: VecDeque<(f32, f32, bool)>,
+    last_frame: u32,
+}
+
+impl History {
+    fn update(&mut self, gui: &GuiData) {
+        let frame = gui.frames.load(Ordering::Acquire);
+        if frame == self.last_frame {
+            return;
+        }
+        self.last_frame = frame;
+        let point = (
+            gui.f0_hz.load(Ordering::Relaxed),
+            gui.loudness_db.load(Ordering::Relaxed),
+            gui.sounding.load(Ordering::Relaxed),
+        );
+        if self.points.len() == HISTORY {
+            self.points.pop_front();
+        }
+        self.points.push_back(point);
+    }
+}
+
+fn midi_note(hz: f32) -> f32 {
+    69.0 + 12.0 * (hz.max(1.0) / 440.0).log2()
+}
+
+/// One strip chart: value range `lo..hi`, the trained range shaded, the history as a line.
+fn strip(ui: &mut egui::Ui, label: &str, size: Vec2, (lo, hi): (f32, f32), trained: Option<(f32, f32)>, values: &[Option<f32>]) {
+    ui.label(label);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    let y = |v: f32| rect.bottom() - (v.clamp(lo, hi) - lo) / (hi - lo) * rect.height();
+    if let Some((a, b)) = trained {
+        painter.rect_filled(Rect::from_x_y_ranges(rect.x_range(), y(b)..=y(a)), 0.0, IN_RANGE);
+    }
+    let step = rect.width() / HISTORY as f32;
+    let mut previous: Option<Pos2> = None;
+    for (i, value) in values.iter().enumerate() {
+        let Some(v) = value else {
+            previous = None;
+            continue;
+        };
+        let point = Pos2::new(rect.left() + i as f32 * step, y(*v));
+        let inside = trained.is_none_or(|(a, b)| *v >= a && *v <= b);
+        if let Some(p) = previous {
+            painter.line_segment([p, point], Stroke::new(1.5, if inside { LINE } else { OUT_OF_RANGE }));
+        }
+        previous = Some(point);
+    }
+}
+
+/// Bars of `values` (linear) on a dB scale from −80 dB of the largest.
+fn bars(ui: &mut egui::Ui, label: &str, size: Vec2, values: &[f32], color: Color32) {
+    ui.label(label);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    let peak = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if values.is_empty() || peak <= 0.0 {
+        return;
+    }
+    let width = rect.width() / values.len() as f32;
+    for (i, v) in values.iter().enumerate() {
+        let db = 20.0 * (v.abs() / peak).max(1e-4).log10();
+        let height = (1.0 + db / 80.0) * rect.height();
+        let x = rect.left() + i as f32 * width;
+        let bar = Rect::from_min_max(Pos2::new(x, rect.bottom() - height), Pos2::new(x + (width - 1.0).max(1.0), rect.bottom()));
+        painter.rect_filled(bar, 0.0, color);
+    }
+}
+
+pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Option<&ModelMeta>) {
+    history.update(gui);
+    ui.heading("Performance");
+    let width = ui.available_width();
+    let half = Vec2::new((width - 12.0) / 2.0, 90.0);
+    let pitch: Vec<Option<f32>> = history.points.iter().map(|&(f0, _, on)| on.then(|| midi_note(f0))).collect();
+    let loudness: Vec<Option<f32>> = history.points.iter().map(|&(_, l, on)| on.then_some(l)).collect();
+    let (harmonics, noise) = gui.controls();
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            let trained = meta.map(|m| (midi_note(m.f0_min_hz), midi_note(m.f0_max_hz)));
+            strip(ui, "Pitch (MIDI note) vs trained range", half, (24.0, 108.0), trained, &pitch);
+        });
+        ui.vertical(|ui| {
+            let trained = meta.map(|m| (m.loudness_min_db, m.loudness_max_db));
+            strip(ui, "Loudness (dB) vs trained range", half, (-100.0, 0.0), trained, &loudness);
+        });
+    });
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| bars(ui, "Harmonic distribution", Vec2::new(half.x, 60.0), &harmonics, LINE));
+        ui.vertical(|ui| bars(ui, "Noise magnitudes", Vec2::new(half.x, 60.0), &noise, Color32::from_rgb(150, 160, 230)));
+    });
+    let f0 = gui.f0_hz.load(Ordering::Relaxed);
+    let sounding = gui.sounding.load(Ordering::Relaxed);
+    ui.label(if sounding {
+        format!(
+            "now: {f0:.1} Hz (note {:.2}), {:.1} dB, confidence {:.2}",
+            midi_note(f0),
+            gui.loudness_db.load(Ordering::Relaxed),
+            gui.confidence.load(Ordering::Relaxed)
+        )
+    } else {
+        "now: silent".to_owned()
+    });
+}

@@ -1,0 +1,71 @@
+//! The mastering chain as the plugins run it: stereo or mono buses, latency changes reported to
+//! the host, meters published to the editor (only while it is open, ~30 times a second).
+
+use ddsp_core::master::{MasterChain, MasterSettings};
+
+use crate::gui_data::GuiData;
+
+/// Meter readings per second sent to the editor.
+const METER_RATE_HZ: f32 = 30.0;
+
+/// Lifecycle: [`MasterStage::new`] allocates (in `activate`); `process` never does.
+pub struct MasterStage {
+    chain: MasterChain,
+    /// The right channel of a mono bus (the chain is stereo; the reverb's width folds back).
+    scratch: Vec<f32>,
+    meter_interval: usize,
+    meter_countdown: usize,
+}
+
+impl MasterStage {
+    pub fn new(sample_rate_hz: f32, max_block: usize, settings: MasterSettings) -> Self {
+        Self {
+            chain: MasterChain::new(sample_rate_hz, settings),
+            scratch: vec![0.0; max_block.max(1)],
+            meter_interval: (sample_rate_hz / METER_RATE_HZ) as usize,
+            meter_countdown: 0,
+        }
+    }
+
+    pub fn latency_samples(&self) -> u32 {
+        self.chain.latency_samples()
+    }
+
+    pub fn set_settings(&mut self, settings: MasterSettings) {
+        if settings != *self.chain.settings() {
+            self.chain.set_settings(settings);
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.chain.reset();
+    }
+
+    /// Runs the chain over the bus in place.
+    pub fn process(&mut self, channels: &mut [&mut [f32]], gui: &GuiData) {
+        let open = gui.is_open();
+        self.chain.set_metering(open);
+        match channels {
+            [] => return,
+            [mono] => {
+                for block in mono.chunks_mut(self.scratch.len()) {
+                    let right = &mut self.scratch[..block.len()];
+                    right.copy_from_slice(block);
+                    self.chain.process(block, right);
+                    // Fold the reverb's stereo image back to mono.
+                    block.iter_mut().zip(right.iter()).for_each(|(l, r)| *l = 0.5 * (*l + *r));
+                }
+            }
+            [left, right, ..] => self.chain.process(left, right),
+        }
+        if open {
+            let n = channels[0].len();
+            if self.meter_countdown <= n {
+                self.meter_countdown = self.meter_interval;
+                gui.publish_meters(&self.chain.take_meters());
+            } else {
+                self.meter_countdown -= n;
+            }
+        }
+    }
+}

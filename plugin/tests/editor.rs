@@ -1,0 +1,139 @@
+//! The editor drawn headless (egui_kittest, queried through its accessibility tree): the model
+//! panel, the model card, the performance view, meters, every parameter group of both plugins;
+//! a mastering preset sets the parameters through the host context; picking a model in the library
+//! asks the plugin to load that file.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use ddsp_core::{Model, ModelLibrary};
+use ddsp_plugin::editor::{draw, EditorModel, PluginParams};
+use ddsp_plugin::effect_params::EffectParams;
+use ddsp_plugin::gui_data::GuiData;
+use ddsp_plugin::model_slot::ModelStatus;
+use ddsp_plugin::params::InstrumentParams;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use nice_plug::context::gui::{GuiContext, GuiContextInner};
+use nice_plug::context::PluginApi;
+use nice_plug::prelude::{ParamPtr, PluginState};
+
+fn present(harness: &Harness<'_, EditorModel>, label: &str) -> bool {
+    harness.query_all_by_label(label).next().is_some()
+}
+
+/// The host side of parameter changes: applies them at once, as a host would.
+struct ImmediateHost;
+
+impl GuiContextInner for ImmediateHost {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    unsafe fn raw_begin_set_parameter(&self, _param: ParamPtr) {}
+    unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
+        // SAFETY: the pointers come from the parameters the test keeps alive.
+        unsafe {
+            param._internal_set_normalized_value(normalized);
+        }
+    }
+    unsafe fn raw_end_set_parameter(&self, _param: ParamPtr) {}
+    fn get_state(&self) -> PluginState {
+        unreachable!("the editor never reads the plugin state")
+    }
+    fn set_state(&self, _state: PluginState) {}
+    fn request_restart(&self) {}
+}
+
+fn status() -> Arc<Mutex<ModelStatus>> {
+    Arc::new(Mutex::new(ModelStatus::playing(&Model::embedded_default(), None)))
+}
+
+fn harness<'a>(model: EditorModel) -> Harness<'a, EditorModel> {
+    let context = GuiContext::new(Arc::new(ImmediateHost));
+    Harness::builder().with_size(egui::Vec2::new(1040.0, 1400.0)).build_ui_state(
+        move |ui, model: &mut EditorModel| {
+            let setter = context.param_setter();
+            draw(ui, model, &setter);
+        },
+        model,
+    )
+}
+
+fn assert_labels(harness: &Harness<'_, EditorModel>, labels: &[&str]) {
+    for label in labels {
+        assert!(harness.query_all_by_label_contains(label).next().is_some(), "the editor does not draw '{label}'");
+    }
+}
+
+const MASTER_GROUPS: [&str; 4] = ["EQ", "Dynamics", "Reverb", "Limiter"];
+
+#[test]
+fn instrument_editor_draws_every_panel_and_group() {
+    let params = Arc::new(InstrumentParams::default());
+    let gui = Arc::new(GuiData::default());
+    // A frame as the audio thread publishes it while a note sounds.
+    gui.f0_hz.store(440.0, Ordering::Relaxed);
+    gui.loudness_db.store(-30.0, Ordering::Relaxed);
+    gui.sounding.store(true, Ordering::Relaxed);
+    gui.frames.store(1, Ordering::Release);
+    let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+    let model = EditorModel::new(PluginParams::Instrument(params.clone()), gui, status(), library, None);
+    let mut harness = harness(model);
+    harness.run();
+    assert_labels(&harness, &["DDSP Instrument", "Model", "Model card", "Pitch range", "Licence", "Load model file"]);
+    assert_labels(&harness, &["Performance", "Pitch (MIDI note)", "Loudness (dB)", "Harmonic distribution", "Noise magnitudes"]);
+    assert_labels(&harness, &["now: 440.0 Hz", "Meters", "LUFS", "dBTP", "Mastering preset"]);
+    for group in ["Input", "Synth", "Envelope", "Output"].iter().chain(&MASTER_GROUPS) {
+        assert!(present(&harness, group), "no '{group}' group");
+    }
+    assert_labels(&harness, &["Attack", "Velocity Curve", "High Shelf Gain", "Threshold", "Pre-Delay", "Ceiling", "Quality"]);
+
+    // A mastering preset arrives as parameter changes.
+    assert_eq!(params.master.eq.peak3_db.value(), 0.0);
+    assert!(!params.master.reverb.on.value());
+    harness.get_by_label("cello").click();
+    harness.run();
+    assert!((params.master.eq.peak3_db.value() - 2.5).abs() < 0.05, "peak 3: {}", params.master.eq.peak3_db.value());
+    assert!(params.master.eq.high_pass_on.value() && params.master.reverb.on.value() && params.master.limiter.on.value());
+}
+
+#[test]
+fn effect_editor_draws_its_groups_and_says_how_it_changes_models() {
+    let params = Arc::new(EffectParams::default());
+    let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+    let model = EditorModel::new(PluginParams::Effect(params), Arc::new(GuiData::default()), status(), library, None);
+    let mut harness = harness(model);
+    harness.run();
+    assert_labels(&harness, &["DDSP Effect", "Model card", "Performance", "now: silent"]);
+    for group in ["Input", "Synth", "Output"].iter().chain(&MASTER_GROUPS) {
+        assert!(present(&harness, group), "no '{group}' group");
+    }
+    assert!(!present(&harness, "Envelope"), "the effect has no envelope");
+    assert_labels(&harness, &["Input Pitch", "Pitch Shift", "Dry/Wet"]);
+}
+
+#[test]
+fn picking_a_library_model_asks_the_plugin_to_load_it() {
+    let folder = std::env::temp_dir().join(format!("ddsp-editor-test-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = folder.join("violin-test.onnx");
+    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default.onnx"), &file).unwrap();
+    let library = ModelLibrary { folders: vec![folder.clone()], recents_file: None };
+    let asked: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let record = asked.clone();
+    let load: ddsp_plugin::editor::LoadModel = Box::new(move |path| record.lock().unwrap().push(path));
+    let params = Arc::new(InstrumentParams::default());
+    let model =
+        EditorModel::new(PluginParams::Instrument(params), Arc::new(GuiData::default()), status(), library, Some(load));
+    let mut harness = harness(model);
+    harness.run();
+    harness.get_by_label_contains("violin-test").click();
+    harness.run();
+    assert_eq!(*asked.lock().unwrap(), vec![file]);
+
+    // A load error is shown in plain words.
+    harness.state_mut().status.lock().unwrap().message = Some("model.onnx is not a DDSP model".to_owned());
+    harness.run();
+    assert_labels(&harness, &["model.onnx is not a DDSP model"]);
+}
