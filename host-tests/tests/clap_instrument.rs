@@ -82,3 +82,28 @@ fn sample_rate_change_mid_session_keeps_the_pitch() {
         assert!(out.channels[0].iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn the_mastering_chain_limits_and_reports_its_latency_through_the_bundle() {
+    let sr = 48_000.0;
+    let mut session = a4_session(sr, 256);
+    for (name, text) in [("Output Gain", "+12 dB"), ("Limiter", "On"), ("Ceiling", "-18")] {
+        session.params.push((name.into(), text.into()));
+    }
+    let out = run_clap(&instrument_bundle(), INSTRUMENT_ID, &session).unwrap();
+    // 1.5 ms look-ahead (72 samples) − 1 + the 4× interpolator's 32-sample span.
+    assert_eq!(out.latency_samples, 103, "the limiter's look-ahead is reported");
+    let peak_db = out.channels[0].iter().fold(0.0f32, |m, v| m.max(v.abs())).log10() * 20.0;
+    let unlimited = run_clap(&instrument_bundle(), INSTRUMENT_ID, &{
+        let mut s = a4_session(sr, 256);
+        s.params.push(("Output Gain".into(), "+12 dB".into()));
+        s
+    })
+    .unwrap();
+    let unlimited_db = unlimited.channels[0].iter().fold(0.0f32, |m, v| m.max(v.abs())).log10() * 20.0;
+    println!("peak with the limiter at -18 dBTP: {peak_db:.2} dBFS (without: {unlimited_db:.2} dBFS)");
+    assert!(peak_db <= -18.0 + 0.01 && peak_db > -19.0, "limited peak {peak_db:.2} dBFS");
+    assert!(unlimited_db > -14.0, "the test needs a signal that crosses the ceiling");
+    let f0 = fundamental_hz(&out.channels[0][(0.5 * sr) as usize..], sr, 440.0);
+    assert!(cents(f0, 440.0).abs() < 5.0, "limited note at {f0:.2} Hz");
+}

@@ -205,8 +205,8 @@ impl Default for MasterParams {
                 .with_unit(":1")
                 .with_value_to_string(formatters::v2s_f32_rounded(1)),
                 knee_db: plain_db("Knee", comp.knee_db, 0.0, 24.0),
-                attack_ms: ms("Attack", comp.attack_ms, 0.1, 200.0),
-                release_ms: ms("Release", comp.release_ms, 5.0, 2_000.0),
+                attack_ms: ms("Comp Attack", comp.attack_ms, 0.1, 200.0),
+                release_ms: ms("Comp Release", comp.release_ms, 5.0, 2_000.0),
                 makeup_db: plain_db("Make-Up", comp.makeup_db, -12.0, 24.0),
                 detection: EnumParam::new("Detection", DetectionParam::Rms),
             },

@@ -15,7 +15,7 @@ use crate::master_params::MasterParams;
 
 fn slider(ui: &mut egui::Ui, param: &impl Param, setter: &ParamSetter) {
     ui.label(param.name());
-    ui.add(ParamSlider::for_param(param, setter).with_width(150.0));
+    ui.add(ParamSlider::for_param(param, setter).with_width(80.0));
     ui.end_row();
 }
 
@@ -127,11 +127,21 @@ fn master_groups(left: &mut egui::Ui, right: &mut egui::Ui, m: &MasterParams, se
 
 /// A horizontal level bar from `lo` to `hi` dB.
 fn meter(ui: &mut egui::Ui, label: &str, value_db: f32, (lo, hi): (f32, f32), unit: &str) {
+    let fraction = if value_db.is_finite() { ((value_db - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+    let text = if value_db.is_finite() { format!("{value_db:.1} {unit}") } else { format!("-inf {unit}") };
+    bar(ui, label, fraction, text);
+}
+
+/// Gain reduction: the bar grows with the reduction (0..24 dB).
+fn reduction(ui: &mut egui::Ui, label: &str, reduction_db: f32) {
+    let fraction = (reduction_db / 24.0).clamp(0.0, 1.0);
+    bar(ui, label, fraction, format!("{reduction_db:.1} dB GR"));
+}
+
+fn bar(ui: &mut egui::Ui, label: &str, fraction: f32, text: String) {
     ui.horizontal(|ui| {
-        ui.label(format!("{label:<5}"));
-        let fraction = if value_db.is_finite() { ((value_db - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
-        let text = if value_db.is_finite() { format!("{value_db:.1} {unit}") } else { format!("-inf {unit}") };
-        ui.add(egui::ProgressBar::new(fraction).desired_width(150.0).text(text));
+        ui.add_sized([34.0, 18.0], egui::Label::new(label));
+        ui.add(egui::ProgressBar::new(fraction).desired_width(140.0).text(text));
     });
 }
 
@@ -143,8 +153,8 @@ pub fn meters(ui: &mut egui::Ui, gui: &GuiData) {
     meter(ui, "M", load(&gui.momentary_lufs), (-60.0, 0.0), "LUFS");
     meter(ui, "S", load(&gui.short_term_lufs), (-60.0, 0.0), "LUFS");
     meter(ui, "I", load(&gui.integrated_lufs), (-60.0, 0.0), "LUFS");
-    meter(ui, "Comp", -load(&gui.compressor_reduction_db), (-24.0, 0.0), "dB GR");
-    meter(ui, "Lim", -load(&gui.limiter_reduction_db), (-24.0, 0.0), "dB GR");
+    reduction(ui, "Comp", load(&gui.compressor_reduction_db));
+    reduction(ui, "Lim", load(&gui.limiter_reduction_db));
 }
 
 /// Instrument presets for the whole chain, sent through the host as parameter changes.
