@@ -44,6 +44,9 @@ pub struct Voice {
     frames_started: u64,
     frame_origin: u64,
     next_frame_at: u64,
+    /// Fraction of a frame over which the controls glide to a new frame's values (1 = the whole
+    /// frame: smoothest; less answers sooner, then holds).
+    glide_fraction: f32,
     harmonic_amps: Vec<f32>,
     noise_mags: Vec<f32>,
     noise_out: Vec<f32>,
@@ -62,6 +65,7 @@ impl Voice {
             frames_started: 0,
             frame_origin: 0,
             next_frame_at: 0,
+            glide_fraction: 1.0,
             harmonic_amps: vec![0.0; meta.n_harmonics],
             noise_mags: vec![0.0; meta.n_noise_bands],
             noise_out: vec![0.0; MAX_CHUNK],
@@ -90,6 +94,11 @@ impl Voice {
     /// harmonic level) and each noise band's magnitude.
     pub fn controls(&self) -> (&[f32], &[f32]) {
         (&self.harmonic_amps, &self.noise_mags)
+    }
+
+    /// Sets how much of each frame the controls glide over (0.25..=1).
+    pub fn set_control_glide(&mut self, fraction: f32) {
+        self.glide_fraction = if fraction.is_finite() { fraction.clamp(0.25, 1.0) } else { 1.0 };
     }
 
     /// Host samples per model frame.
@@ -145,7 +154,8 @@ impl Voice {
     fn start_frame(&mut self, f0_hz: f32, loudness_db: f32, levels: VoiceLevels) {
         self.frames_started += 1;
         self.next_frame_at = self.frame_origin + (self.frames_started as f64 * self.frame_hop_samples).round() as u64;
-        let ramp = (self.next_frame_at - self.clock_samples) as u32;
+        let frame_samples = (self.next_frame_at - self.clock_samples) as f32;
+        let ramp = ((frame_samples * self.glide_fraction).round() as u32).max(1);
 
         let f0_hz = if f0_hz.is_finite() { f0_hz.max(0.0) } else { 0.0 };
         let controls = self.model.infer(f0_hz, loudness_db, &mut self.state);

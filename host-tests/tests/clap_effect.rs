@@ -31,7 +31,7 @@ fn session(params: &[(&str, &str)]) -> Session {
 fn the_effect_plays_the_input_pitch_and_reports_its_latency() {
     let bundle = instrument_bundle();
     let out = run_clap(&bundle, EFFECT_ID, &session(&[])).unwrap();
-    assert_eq!(out.latency_samples, 288, "2 ms + one model frame at 48 kHz");
+    assert_eq!(out.latency_samples, 192, "2 ms + half a model frame at 48 kHz: 4 ms");
     assert!(out.channels.iter().flatten().all(|v| v.is_finite()));
     let f0 = fundamental_hz(&out.channels[0][24_000..], SR, 220.0);
     assert!(cents(f0, 220.0).abs() < 5.0, "plays {f0} Hz");
