@@ -98,7 +98,7 @@ enum Command {
     /// Track pitch and loudness in a WAV file exactly as the real-time effect does; one CSV row per
     /// tracker hop (time_s,f0_hz,confidence,voiced,loudness_db), time_s = when the estimate exists.
     Track {
-        /// Input WAV (any rate; stereo is folded to mono).
+        /// Input WAV or FLAC (any rate; stereo is folded to mono).
         input: PathBuf,
         /// Output CSV.
         #[arg(short, long)]

@@ -5,32 +5,19 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ddsp_core::tracking::{PitchSettings, Tracker};
 
-/// Reads a WAV file as mono f32 (channels averaged) and its sample rate.
-pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
-    let mut reader = hound::WavReader::open(path).with_context(|| format!("cannot read {} as WAV", path.display()))?;
-    let spec = reader.spec();
-    if spec.channels == 0 {
-        bail!("{}: no channels", path.display());
-    }
-    let decoded: Result<Vec<f32>, hound::Error> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader.samples::<f32>().collect(),
-        (hound::SampleFormat::Int, bits @ 8..=32) => {
-            let scale = 1.0 / (1u64 << (bits - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect()
-        }
-        (format, bits) => bail!("{}: unsupported sample format ({format:?}, {bits} bits)", path.display()),
-    };
-    let interleaved = decoded.with_context(|| format!("{}: damaged WAV data", path.display()))?;
-    let channels = usize::from(spec.channels);
-    let mono = interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
-    Ok((mono, spec.sample_rate))
+/// Reads a WAV or FLAC file as mono f32 (channels averaged) and its sample rate.
+pub fn read_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
+    let audio = crate::audio_io::read(path)?;
+    let n = audio.channels.len() as f32;
+    let mono = (0..audio.frames()).map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect();
+    Ok((mono, audio.sample_rate))
 }
 
 pub fn run(input: &Path, output: &Path, settings: PitchSettings) -> Result<()> {
-    let (audio, sample_rate) = read_wav_mono(input)?;
+    let (audio, sample_rate) = read_mono(input)?;
     let mut tracker = Tracker::new(sample_rate as f32, settings);
     let tmp = output.with_extension("csv.partial");
     let result = (|| -> Result<usize> {

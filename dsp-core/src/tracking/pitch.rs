@@ -38,6 +38,17 @@ const MIN_WINDOW_S: f64 = 0.0025;
 const BAND_GROWTH: f64 = 1.25;
 /// A band is searched only if its window's AC power is at least this fraction of the longest's.
 const MIN_AC_FRACTION: f64 = 0.1;
+/// Below this aperiodicity a dip is trusted as the period without an octave-down check.
+const OCTAVE_CHECK_MIN_APERIODICITY: f32 = 0.05;
+/// How much more periodic twice the lag must be to move the pitch an octave down.
+const OCTAVE_CHECK_RATIO: f32 = 0.5;
+/// ... and by at least this much (two near-zero dips are both periods).
+const OCTAVE_CHECK_MARGIN: f32 = 0.05;
+/// Shortest coarse lag checked (~700 Hz at the analysis rate): below it the coarse grid is too
+/// sparse for the two dips' vertices to be compared fairly.
+const OCTAVE_CHECK_MIN_LAG: usize = 16;
+/// A jump up an octave whose dip is this periodic is taken at once (no hysteresis).
+const OCTAVE_UP_TRUSTED: f32 = 0.05;
 /// Hop between estimates.
 pub const HOP_S: f64 = 0.001;
 /// Longest period-long average, in hops.
@@ -450,11 +461,23 @@ impl PitchTracker {
     /// Coarse search, octave protection and host-rate refinement: (lag in host samples, confidence).
     fn search(&mut self) -> Option<(f64, f32)> {
         let (mut band, mut tau, mut aperiodicity) = self.coarse_search()?;
+        // Octave-down check: with a weak fundamental (strong even harmonics: many bowed and reed
+        // samples, low voices) the waveform nearly repeats every half period, and a short window
+        // takes that for the period. A window long enough to hold twice the lag decides: if the
+        // doubled lag is clearly more periodic there, the pitch is an octave lower.
+        if aperiodicity > OCTAVE_CHECK_MIN_APERIODICITY && tau >= OCTAVE_CHECK_MIN_LAG {
+            if let Some((b, double, c_double)) = self.octave_below(tau) {
+                (band, tau, aperiodicity) = (b, double, c_double);
+            }
+        }
         // Octave protection: stay on the previous pitch when its dip is nearly as good.
         if self.voiced && self.last_tau > 0.0 {
             let prev = self.last_tau.round() as usize;
             let ratio = tau as f64 / prev as f64;
-            let octave_jump = (ratio - 2.0).abs() < 0.12 || (ratio - 0.5).abs() < 0.03;
+            // Up an octave: a truly periodic half lag (a signal periodic at τ is periodic at 2τ too,
+            // so the old lag's dip proves nothing) is the new pitch, not an error to hold back.
+            let up_is_clean = (ratio - 0.5).abs() < 0.03 && aperiodicity < OCTAVE_UP_TRUSTED;
+            let octave_jump = ((ratio - 2.0).abs() < 0.12 || (ratio - 0.5).abs() < 0.03) && !up_is_clean;
             let span = ((prev as f64 * 0.03).ceil() as usize).max(1);
             let prev_band = self.bands.iter().position(|b| b.window > prev + span);
             if let (true, Some(b)) = (octave_jump, prev_band) {
@@ -468,6 +491,48 @@ impl PitchTracker {
             }
         }
         Some((self.refine(tau, self.bands[band].window), 1.0 - aperiodicity))
+    }
+
+    /// `(band, lag, aperiodicity)` at two or three times `tau` when, in a band whose window holds
+    /// it, that lag is clearly more periodic than `tau` itself (the better of the two wins: a
+    /// dominant third harmonic fakes a period of a third).
+    fn octave_below(&mut self, tau: usize) -> Option<(usize, usize, f32)> {
+        let mut found: Option<(usize, usize, f32)> = None;
+        for multiple in [2, 3] {
+            let long = multiple * tau;
+            let span = ((long as f64 * 0.03).ceil() as usize).max(1);
+            if long + span > self.tau_max {
+                break;
+            }
+            let Some(b) = self.bands.iter().position(|b| b.window > long + span && b.sums.len() > long + span + 2)
+            else {
+                break;
+            };
+            self.band_cmndf(b);
+            let c = &self.cmndf;
+            let best = |range: std::ops::RangeInclusive<usize>| range.min_by(|&x, &y| c[x].total_cmp(&c[y]));
+            // Judged by the parabola's vertex: the period falls between coarse lags, and a multiple
+            // may land nearer a whole one, which alone would make it look more periodic.
+            let vertex = |t: usize| {
+                let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
+                if curvature > 0.0 {
+                    (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
+                } else {
+                    c[t]
+                }
+            };
+            let half_span = (span / multiple).max(1);
+            let Some(at_tau) = best(tau.saturating_sub(half_span).max(self.tau_min.max(1))..=tau + half_span) else {
+                continue;
+            };
+            let Some(at_long) = best(long - span..=long + span) else { continue };
+            let (single, longer) = (vertex(at_tau), vertex(at_long));
+            let clearly = longer < OCTAVE_CHECK_RATIO * single && single - longer > OCTAVE_CHECK_MARGIN;
+            if clearly && longer < self.settings.threshold && found.is_none_or(|f| longer < f.2) {
+                found = Some((b, at_long, longer));
+            }
+        }
+        found
     }
 
     /// The lag in host samples: the difference function at the host rate around `D·tau`, with a
