@@ -1,5 +1,6 @@
 //! The effect plugin (timbre transfer) in the built `.clap`, through clack-host with audio input:
-//! the reported latency, the dry path at exactly that latency, the played pitch and pitch shift.
+//! the reported latency, the dry path at exactly that latency, the played pitch and pitch shift,
+//! and an input melody's pitch contour.
 
 use host_tests::analysis::{cents, fundamental_hz};
 use host_tests::{instrument_bundle, run_clap, Session};
@@ -52,4 +53,45 @@ fn fully_dry_is_the_input_delayed_by_exactly_the_reported_latency() {
         let worst = (24_000..input.len()).map(|i| (channel[i] - input[i - latency]).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-6, "dry path differs from the input delayed by {latency}: {worst}");
     }
+}
+
+#[test]
+fn an_input_melody_comes_out_with_the_same_pitch_contour() {
+    // Five notes, 0.45 s each, a band-limited saw with a slow vibrato on the last one.
+    let notes = [196.0, 246.9, 293.7, 329.6, 261.6];
+    let note_s = 0.45;
+    let n = (notes.len() as f64 * note_s * SR) as usize + 24_000;
+    let mut phase = 0.0f64;
+    let hz_at = |i: usize| {
+        let t = i as f64 / SR;
+        let k = ((t / note_s) as usize).min(notes.len() - 1);
+        let vibrato = if k == notes.len() - 1 { (0.2 * (std::f64::consts::TAU * 1.5 * t).sin() / 12.0).exp2() } else { 1.0 };
+        notes[k] * vibrato
+    };
+    let left: Vec<f32> = (0..n)
+        .map(|i| {
+            phase = (phase + hz_at(i) / SR).fract();
+            let p = std::f64::consts::TAU * phase;
+            0.25 * (1..=20).map(|k| (k as f64 * p).sin() / k as f64).sum::<f64>() as f32
+        })
+        .collect();
+    let mut session = Session::new(SR, 256, n as f64 / SR);
+    session.input = vec![left.clone(), left.clone()];
+    let out = run_clap(&instrument_bundle(), EFFECT_ID, &session).unwrap();
+    let latency = out.latency_samples as usize;
+    // The contour: two 0.15 s windows per note (after 60 ms to settle), input vs output shifted
+    // by the reported latency, each measured the same way.
+    let window = (0.15 * SR) as usize;
+    let mut worst: f64 = 0.0;
+    for (k, &hz) in notes.iter().enumerate() {
+        for start_s in [0.06, 0.25] {
+            let a = ((k as f64 * note_s + start_s) * SR) as usize;
+            let input_hz = fundamental_hz(&left[a..a + window], SR, hz);
+            let output_hz = fundamental_hz(&out.channels[0][a + latency..a + latency + window], SR, hz);
+            let error = cents(output_hz, input_hz);
+            println!("note {k} at +{start_s} s: in {input_hz:.2} Hz, out {output_hz:.2} Hz ({error:+.1} cents)");
+            worst = worst.max(error.abs());
+        }
+    }
+    assert!(worst < 20.0, "the output contour is {worst:.1} cents off the input's");
 }

@@ -49,6 +49,8 @@ const OCTAVE_CHECK_MARGIN: f32 = 0.05;
 const OCTAVE_CHECK_MIN_LAG: usize = 16;
 /// A jump up an octave whose dip is this periodic is taken at once (no hysteresis).
 const OCTAVE_UP_TRUSTED: f32 = 0.05;
+/// Among longer periods, the first dip within this of the best is taken.
+const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
 /// Hop between estimates.
 pub const HOP_S: f64 = 0.001;
 /// Longest period-long average, in hops.
@@ -80,7 +82,7 @@ impl Default for PitchSettings {
             f0_max_hz: 2_000.0,
             threshold: 0.2,
             voicing_on: 0.75,
-            voicing_off: 0.5,
+            voicing_off: 0.65,
             gate_dbfs: -70.0,
         }
     }
@@ -493,46 +495,54 @@ impl PitchTracker {
         Some((self.refine(tau, self.bands[band].window), 1.0 - aperiodicity))
     }
 
-    /// `(band, lag, aperiodicity)` at two or three times `tau` when, in a band whose window holds
-    /// it, that lag is clearly more periodic than `tau` itself (the better of the two wins: a
-    /// dominant third harmonic fakes a period of a third).
+    /// A longer period than `tau` (up to three times it) that a window holding it shows clearly
+    /// more periodic: `(band, lag, aperiodicity)` of its first nearly-best dip. Short windows take
+    /// a dominant harmonic's period (or two of them) for the note's when the fundamental is weak:
+    /// bowed strings, horns, low voices.
     fn octave_below(&mut self, tau: usize) -> Option<(usize, usize, f32)> {
-        let mut found: Option<(usize, usize, f32)> = None;
-        for multiple in [2, 3] {
-            let long = multiple * tau;
-            let span = ((long as f64 * 0.03).ceil() as usize).max(1);
-            if long + span > self.tau_max {
-                break;
+        let reach = 3 * tau + ((3 * tau) as f64 * 0.03).ceil() as usize;
+        let lowest = tau + tau.div_ceil(3);
+        // The shortest band holding the whole reach, else the longest one holding twice `tau`.
+        let holds = |b: &Band, lag: usize| b.window > lag && b.sums.len() > lag + 2;
+        let b = self
+            .bands
+            .iter()
+            .position(|b| holds(b, reach))
+            .or_else(|| self.bands.iter().rposition(|b| holds(b, 2 * tau + 2)))?;
+        let hi = (self.bands[b].sums.len() - 2).min(self.tau_max).min(reach);
+        if hi <= lowest + 1 {
+            return None;
+        }
+        self.band_cmndf(b);
+        let c = &self.cmndf;
+        // Judged by the parabola's vertex: the period falls between coarse lags, and a multiple
+        // may land nearer a whole one, which alone would make it look more periodic.
+        let vertex = |t: usize| {
+            let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
+            if curvature > 0.0 {
+                (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
+            } else {
+                c[t]
             }
-            let Some(b) = self.bands.iter().position(|b| b.window > long + span && b.sums.len() > long + span + 2)
-            else {
-                break;
-            };
-            self.band_cmndf(b);
-            let c = &self.cmndf;
-            let best = |range: std::ops::RangeInclusive<usize>| range.min_by(|&x, &y| c[x].total_cmp(&c[y]));
-            // Judged by the parabola's vertex: the period falls between coarse lags, and a multiple
-            // may land nearer a whole one, which alone would make it look more periodic.
-            let vertex = |t: usize| {
-                let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
-                if curvature > 0.0 {
-                    (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
-                } else {
-                    c[t]
-                }
-            };
-            let half_span = (span / multiple).max(1);
-            let Some(at_tau) = best(tau.saturating_sub(half_span).max(self.tau_min.max(1))..=tau + half_span) else {
-                continue;
-            };
-            let Some(at_long) = best(long - span..=long + span) else { continue };
-            let (single, longer) = (vertex(at_tau), vertex(at_long));
-            let clearly = longer < OCTAVE_CHECK_RATIO * single && single - longer > OCTAVE_CHECK_MARGIN;
-            if clearly && longer < self.settings.threshold && found.is_none_or(|f| longer < f.2) {
-                found = Some((b, at_long, longer));
+        };
+        let near = (tau / 30).max(1);
+        let at_tau = (tau.saturating_sub(near).max(self.tau_min.max(1))..=tau + near)
+            .min_by(|&x, &y| c[x].total_cmp(&c[y]))?;
+        let single = vertex(at_tau);
+        let mut best = f32::INFINITY;
+        for t in lowest..hi {
+            if c[t] <= c[t - 1] && c[t] <= c[t + 1] {
+                best = best.min(vertex(t));
             }
         }
-        found
+        let clearly = best < OCTAVE_CHECK_RATIO * single && single - best > OCTAVE_CHECK_MARGIN;
+        if !clearly || best >= self.settings.threshold {
+            return None;
+        }
+        // The first dip nearly as good as the best: not a multiple of the period.
+        (lowest..hi)
+            .find(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1] && vertex(t) <= best + OCTAVE_CHECK_NEAR_BEST)
+            .map(|t| (b, t, vertex(t)))
     }
 
     /// The lag in host samples: the difference function at the host rate around `D·tau`, with a
