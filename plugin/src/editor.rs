@@ -66,6 +66,8 @@ pub struct EditorModel {
     pub library: ModelLibrary,
     /// `None`: this plugin swaps models only between sessions (shown as such).
     pub load: Option<LoadModel>,
+    /// Asks the host to restart audio (set once the editor window exists).
+    pub request_restart: Option<Box<dyn Fn() + Send>>,
     pub performance: performance::History,
     pub browser: FileBrowser,
 }
@@ -84,6 +86,7 @@ impl EditorModel {
             status,
             library,
             load,
+            request_restart: None,
             performance: performance::History::default(),
             browser: FileBrowser::default(),
         }
@@ -104,6 +107,19 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
         });
         if let Some(message) = &status.message {
             ui.colored_label(egui::Color32::from_rgb(235, 110, 90), message);
+        }
+        if model.gui.restart_needed.load(Ordering::Relaxed) {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    egui::Color32::from_rgb(230, 190, 90),
+                    "The limiter or quality change sets a new latency: it applies when the host restarts audio.",
+                );
+                if let Some(restart) = &model.request_restart {
+                    if ui.button("Restart audio now").clicked() {
+                        restart();
+                    }
+                }
+            });
         }
     });
     egui::Panel::left("model").resizable(true).default_size(250.0).show(ui, |ui| {
@@ -134,6 +150,8 @@ impl NiceEguiApp for EditorApp {
         gui_ctx: GuiContext,
         _frame: &mut Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        let host = gui_ctx.clone();
+        self.model.request_restart = Some(Box::new(move || host.request_restart()));
         self.context = Some(gui_ctx);
         self.model.gui.editor_open.store(true, Ordering::Relaxed);
         Ok(())

@@ -31,6 +31,8 @@ pub struct GuiData {
     pub noise: [AtomicF32; MAX_DRAWN],
     pub n_noise: AtomicUsize,
     pub latency_samples: AtomicU32,
+    /// A parameter that sets the latency changed; it applies when the host restarts audio.
+    pub restart_needed: AtomicBool,
     /// Counts publications, so the editor can tell fresh data from a stopped transport.
     pub frames: AtomicU32,
 }
@@ -56,6 +58,7 @@ impl Default for GuiData {
             noise: std::array::from_fn(|_| AtomicF32::new(0.0)),
             n_noise: AtomicUsize::new(0),
             latency_samples: AtomicU32::new(0),
+            restart_needed: AtomicBool::new(false),
             frames: AtomicU32::new(0),
         }
     }

@@ -47,8 +47,6 @@ pub struct DdspInstrument {
     master: Option<MasterStage>,
     gui: Arc<GuiData>,
     editor_state: Arc<EguiEditorState>,
-    /// The latency last reported to the host.
-    latency_samples: u32,
 }
 
 impl Default for DdspInstrument {
@@ -61,7 +59,6 @@ impl Default for DdspInstrument {
             master: None,
             gui: Arc::default(),
             editor_state: editor::default_state(),
-            latency_samples: 0,
         }
     }
 }
@@ -157,9 +154,9 @@ impl Plugin for DdspInstrument {
             buffer_config.max_buffer_size as usize,
             self.params.master.settings(),
         );
-        self.latency_samples = engine.latency_samples() + master.latency_samples();
-        context.set_latency_samples(self.latency_samples);
-        self.gui.latency_samples.store(self.latency_samples, std::sync::atomic::Ordering::Relaxed);
+        let latency = engine.latency_samples() + master.latency_samples();
+        context.set_latency_samples(latency);
+        self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
         self.master = Some(master);
         true
@@ -186,13 +183,7 @@ impl Plugin for DdspInstrument {
             return ProcessStatus::Normal;
         };
         engine.set_settings(self.params.settings());
-        master.set_settings(self.params.master.settings());
-        let latency = engine.latency_samples() + master.latency_samples();
-        if latency != self.latency_samples {
-            self.latency_samples = latency;
-            context.set_latency_samples(latency);
-            self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
-        }
+        master.set_settings(self.params.master.settings(), &self.gui);
         let Some((first, rest)) = channels.split_first_mut() else {
             return ProcessStatus::Normal;
         };
@@ -262,7 +253,6 @@ pub struct DdspEffect {
     master: Option<MasterStage>,
     gui: Arc<GuiData>,
     editor_state: Arc<EguiEditorState>,
-    latency_samples: u32,
 }
 
 impl Default for DdspEffect {
@@ -274,7 +264,6 @@ impl Default for DdspEffect {
             master: None,
             gui: Arc::default(),
             editor_state: editor::default_state(),
-            latency_samples: 0,
         }
     }
 }
@@ -338,9 +327,9 @@ impl Plugin for DdspEffect {
             buffer_config.max_buffer_size as usize,
             self.params.master.settings(),
         );
-        self.latency_samples = engine.latency_samples() + master.latency_samples();
-        context.set_latency_samples(self.latency_samples);
-        self.gui.latency_samples.store(self.latency_samples, std::sync::atomic::Ordering::Relaxed);
+        let latency = engine.latency_samples() + master.latency_samples();
+        context.set_latency_samples(latency);
+        self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
         self.master = Some(master);
         true
@@ -359,7 +348,7 @@ impl Plugin for DdspEffect {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        context: &mut impl ProcessContext<Self>,
+        _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let channels = buffer.as_slice();
         let (Some(engine), Some(master)) = (&mut self.engine, &mut self.master) else {
@@ -367,13 +356,7 @@ impl Plugin for DdspEffect {
             return ProcessStatus::Normal;
         };
         engine.set_settings(self.params.settings());
-        master.set_settings(self.params.master.settings());
-        let latency = engine.latency_samples() + master.latency_samples();
-        if latency != self.latency_samples {
-            self.latency_samples = latency;
-            context.set_latency_samples(latency);
-            self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
-        }
+        master.set_settings(self.params.master.settings(), &self.gui);
         engine.process_in_place(channels);
         master.process(channels, &self.gui);
         if self.gui.is_open() {

@@ -1,7 +1,13 @@
-//! The mastering chain as the plugins run it: stereo or mono buses, latency changes reported to
-//! the host, meters published to the editor (only while it is open, ~30 times a second).
+//! The mastering chain as the plugins run it: stereo or mono buses, meters published to the editor
+//! (only while it is open, ~30 times a second).
+//!
+//! What sets the latency (limiter on or off, its look-ahead, the quality's oversampling) is fixed
+//! at activation: CLAP and VST3 let a plugin announce a new latency only while the host
+//! (re)activates it. A change waits, the editor says so and can ask the host to restart audio.
 
-use ddsp_core::master::{MasterChain, MasterSettings};
+use std::sync::atomic::Ordering;
+
+use ddsp_core::master::{MasterChain, MasterSettings, Quality};
 
 use crate::gui_data::GuiData;
 
@@ -11,6 +17,8 @@ const METER_RATE_HZ: f32 = 30.0;
 /// Lifecycle: [`MasterStage::new`] allocates (in `activate`); `process` never does.
 pub struct MasterStage {
     chain: MasterChain,
+    /// The latency-setting fields as activated: (limiter on, look-ahead, quality).
+    fixed: (bool, f32, Quality),
     /// The right channel of a mono bus (the chain is stereo; the reverb's width folds back).
     scratch: Vec<f32>,
     meter_interval: usize,
@@ -20,6 +28,7 @@ pub struct MasterStage {
 impl MasterStage {
     pub fn new(sample_rate_hz: f32, max_block: usize, settings: MasterSettings) -> Self {
         Self {
+            fixed: (settings.limiter.enabled, settings.limiter.lookahead_ms, settings.quality),
             chain: MasterChain::new(sample_rate_hz, settings),
             scratch: vec![0.0; max_block.max(1)],
             meter_interval: (sample_rate_hz / METER_RATE_HZ) as usize,
@@ -31,7 +40,11 @@ impl MasterStage {
         self.chain.latency_samples()
     }
 
-    pub fn set_settings(&mut self, settings: MasterSettings) {
+    /// Applies everything but what would change the latency; flags that for the editor.
+    pub fn set_settings(&mut self, mut settings: MasterSettings, gui: &GuiData) {
+        let wanted = (settings.limiter.enabled, settings.limiter.lookahead_ms, settings.quality);
+        gui.restart_needed.store(wanted != self.fixed, Ordering::Relaxed);
+        (settings.limiter.enabled, settings.limiter.lookahead_ms, settings.quality) = self.fixed;
         if settings != *self.chain.settings() {
             self.chain.set_settings(settings);
         }

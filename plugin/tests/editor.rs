@@ -96,6 +96,11 @@ fn instrument_editor_draws_every_panel_and_group() {
     harness.run();
     assert!((params.master.eq.peak3_db.value() - 2.5).abs() < 0.05, "peak 3: {}", params.master.eq.peak3_db.value());
     assert!(params.master.eq.high_pass_on.value() && params.master.reverb.on.value() && params.master.limiter.on.value());
+
+    // The limiter now on changes the latency, which waits for the host to restart audio: said.
+    harness.state().gui.restart_needed.store(true, Ordering::Relaxed);
+    harness.run();
+    assert_labels(&harness, &["applies when the host restarts audio"]);
 }
 
 #[test]
