@@ -17,6 +17,12 @@ impl Audio {
     pub fn frames(&self) -> usize {
         self.channels.first().map_or(0, Vec::len)
     }
+
+    /// The channels averaged into one.
+    pub fn mono(&self) -> Vec<f32> {
+        let n = self.channels.len().max(1) as f32;
+        (0..self.frames()).map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -97,7 +103,9 @@ fn check_wav_encoding(path: &Path) -> Result<()> {
             match (tag, bits) {
                 (1 | 0xFFFE, _) | (3, 32) => return Ok(()),
                 (3, bits) => bail!("unsupported sample format: {bits}-bit float (use 32-bit float or integer PCM)"),
-                (tag, _) => bail!("unsupported sample format: WAV encoding 0x{tag:04x} (use integer PCM or 32-bit float)"),
+                (tag, _) => {
+                    bail!("unsupported sample format: WAV encoding 0x{tag:04x} (use integer PCM or 32-bit float)")
+                }
             }
         }
         pos += 8 + len + (len & 1);

@@ -78,7 +78,12 @@ pub fn run(seconds: f64) -> Result<()> {
     let mut progress = Progress::new(0, "");
     let input = Audio { channels: dry.channels, sample_rate: SAMPLE_RATE };
     let transfer = options(MasterPreset::Flat.settings(Quality::Standard), 1);
-    let out = render::render_audio(Arc::clone(&model), input, &RenderOptions { tail_s: Some(0.0), ..transfer }, &mut progress)?;
+    let out = render::render_audio(
+        Arc::clone(&model),
+        input,
+        &RenderOptions { tail_s: Some(0.0), ..transfer },
+        &mut progress,
+    )?;
     report("timbre transfer (audio in), master flat/standard", out.frames() as f64 / f64::from(SAMPLE_RATE), started);
     Ok(())
 }

@@ -280,9 +280,8 @@ fn render_command(
     let (settings, label) = if master.eq_ignore_ascii_case("off") {
         (MasterSettings::off(), "off".to_owned())
     } else {
-        let preset = MasterPreset::from_name(master).with_context(|| {
-            format!("unknown mastering preset '{master}' (off, flat, cello, violin, flute, brass)")
-        })?;
+        let preset = MasterPreset::from_name(master)
+            .with_context(|| format!("unknown mastering preset '{master}' (off, flat, cello, violin, flute, brass)"))?;
         (preset.settings(quality), format!("{}/{}", preset.name(), quality.name()))
     };
     if let Some(t) = tail {
@@ -300,9 +299,9 @@ fn render_command(
         align: !no_align,
     };
     // Read the input before loading the model: a bad input is reported as such, quickly.
-    audio_io::sniff(input)?;
+    let kind = audio_io::sniff(input)?;
     let model = Arc::new(load_model(model)?);
-    render::run(input, output, model, &options)
+    render::run(input, kind, output, model, &options)
 }
 
 fn main() {

@@ -92,7 +92,7 @@ pub fn render_midi(model: Arc<Model>, phrase: &Phrase, options: &RenderOptions, 
             block_events.push((events[next_event].0.saturating_sub(start), events[next_event].1));
             next_event += 1;
         }
-        instrument.render_with_events(&mut left[start..end], &block_events);
+        ddsp_core::render_with_events(&mut instrument, &mut left[start..end], &block_events);
         if options.master.enabled {
             right[start..end].copy_from_slice(&left[start..end]);
             chain.process(&mut left[start..end], &mut right[start..end]);
@@ -130,13 +130,16 @@ fn resample(audio: Audio, rate: u32) -> Result<Audio> {
 }
 
 /// Timbre transfer of `input` (any rate, any channels; more than two are folded to mono), mastered.
-pub fn render_audio(model: Arc<Model>, input: Audio, options: &RenderOptions, progress: &mut Progress) -> Result<Audio> {
+pub fn render_audio(
+    model: Arc<Model>,
+    input: Audio,
+    options: &RenderOptions,
+    progress: &mut Progress,
+) -> Result<Audio> {
     let sr = options.sample_rate;
     let mut input = input;
     if input.channels.len() > 2 {
-        let n = input.channels.len() as f32;
-        let mono = (0..input.frames()).map(|i| input.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect();
-        input.channels = vec![mono];
+        input.channels = vec![input.mono()];
     }
     let mut audio = resample(input, sr)?;
     let transpose = options.transpose as f32;
@@ -178,10 +181,11 @@ pub fn render_audio(model: Arc<Model>, input: Audio, options: &RenderOptions, pr
 }
 
 /// The `render` command: read, render, write, report.
-pub fn run(input: &Path, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
+/// `kind`: what [`audio_io::sniff`] found `input` to be.
+pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
     let started = Instant::now();
     let model_name = model.meta.name.clone();
-    let (audio, what) = match audio_io::sniff(input)? {
+    let (audio, what) = match kind {
         FileKind::Midi => {
             let phrase = midi::read(input, options.selection)?;
             let seconds = phrase.end_s + options.tail_s.unwrap_or(MIDI_TAIL_S);

@@ -11,9 +11,7 @@ use ddsp_core::tracking::{PitchSettings, Tracker};
 /// Reads a WAV or FLAC file as mono f32 (channels averaged) and its sample rate.
 pub fn read_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     let audio = crate::audio_io::read(path)?;
-    let n = audio.channels.len() as f32;
-    let mono = (0..audio.frames()).map(|i| audio.channels.iter().map(|c| c[i]).sum::<f32>() / n).collect();
-    Ok((mono, audio.sample_rate))
+    Ok((audio.mono(), audio.sample_rate))
 }
 
 pub fn run(input: &Path, output: &Path, settings: PitchSettings) -> Result<()> {

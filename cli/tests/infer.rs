@@ -1,8 +1,10 @@
 //! `ddsp infer --raw` against other runtimes' outputs: the TensorFlow Lite interpreter's on a
 //! genuine DDSP-VST export, onnxruntime's on a stateful and a windowed ONNX model. And `ddsp info`.
 
+mod common;
+
+use common::ddsp;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsp-core/tests/data").join(name)
@@ -13,13 +15,7 @@ fn floats(path: &Path) -> Vec<f32> {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ddsp-cli-infer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn ddsp(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ddsp")).args(args).output().unwrap()
+    common::tmp("infer", name)
 }
 
 /// Writes `columns` (name, one value per frame) as a CSV, in the given column order.

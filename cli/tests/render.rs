@@ -67,7 +67,8 @@ fn midi_bytes() -> Vec<u8> {
         last = tick;
     }
     notes.push(ev(0, TrackEventKind::Meta(MetaMessage::EndOfTrack)));
-    let smf = Smf { header: Header::new(Format::Parallel, Timing::Metrical(u15::new(TPB))), tracks: vec![tempo, notes] };
+    let smf =
+        Smf { header: Header::new(Format::Parallel, Timing::Metrical(u15::new(TPB))), tracks: vec![tempo, notes] };
     let mut bytes = Vec::new();
     smf.write_std(&mut bytes).unwrap();
     bytes
@@ -138,7 +139,8 @@ fn check_notes(wav: &Path, label: &str, check_onsets: bool) {
     for &(on, off, key, _, bend) in &NOTES {
         let (t_on, t_off) = (seconds_at(on), seconds_at(off));
         let frame = |t: f64| (t * 1000.0) as usize;
-        let steady = env[frame(t_on + 0.12)..frame(t_off)].iter().sum::<f64>() / (frame(t_off) - frame(t_on + 0.12)) as f64;
+        let steady =
+            env[frame(t_on + 0.12)..frame(t_off)].iter().sum::<f64>() / (frame(t_off) - frame(t_on + 0.12)) as f64;
         // Onset: the first millisecond above −30 dB of the note's steady level and 6 dB above
         // what was sounding before (the previous note's reverb tail).
         let background = env[frame(t_on - 0.1)..frame(t_on - 0.03)].iter().fold(0.0f64, |m, &v| m.max(v));
@@ -199,7 +201,18 @@ fn wav_and_flac_hold_the_same_24_bit_samples_and_reruns_are_byte_identical() {
     std::fs::write(&mid, midi_bytes()).unwrap();
     let render = |name: &str| {
         let path = tmp("render", name);
-        ddsp_ok(&["render", path_str(&mid), "-o", path_str(&path), "--bit-depth", "24", "--quality", "draft", "--tail", "0.5"]);
+        ddsp_ok(&[
+            "render",
+            path_str(&mid),
+            "-o",
+            path_str(&path),
+            "--bit-depth",
+            "24",
+            "--quality",
+            "draft",
+            "--tail",
+            "0.5",
+        ]);
         path
     };
     let (wav, flac) = (render("a.wav"), render("a.flac"));
@@ -223,7 +236,8 @@ fn wav_and_flac_hold_the_same_24_bit_samples_and_reruns_are_byte_identical() {
 fn write_steps_wav(path: &Path) -> Vec<(f64, f64)> {
     let sr = 44_100u32;
     let steps = [(0.0, 220.0), (0.6, 330.0), (1.2, 247.0)];
-    let spec = hound::WavSpec { channels: 2, sample_rate: sr, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels: 2, sample_rate: sr, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut writer = hound::WavWriter::create(path, spec).unwrap();
     let mut phase = 0.0f64;
     for i in 0..(1.8 * f64::from(sr)) as usize {
@@ -261,7 +275,17 @@ fn audio_is_transferred_at_any_rate_and_aligned_unless_asked_not_to() {
     let aligned = tmp("render", "steps-aligned.wav");
     ddsp_ok(&["render", path_str(&input), "-o", path_str(&aligned), "--master", "off", "--bit-depth", "32f"]);
     let delayed = tmp("render", "steps-delayed.wav");
-    ddsp_ok(&["render", path_str(&input), "-o", path_str(&delayed), "--master", "off", "--bit-depth", "32f", "--no-align"]);
+    ddsp_ok(&[
+        "render",
+        path_str(&input),
+        "-o",
+        path_str(&delayed),
+        "--master",
+        "off",
+        "--bit-depth",
+        "32f",
+        "--no-align",
+    ]);
     let (out, sr) = read_wav(&aligned);
     let (late, _) = read_wav(&delayed);
     assert_eq!(sr, 48_000);
@@ -363,5 +387,9 @@ fn malformed_input_is_a_one_line_error_and_leaves_no_file() {
     assert!(!out_dir.status.success() && as_dir.is_dir());
     assert!(files_containing(as_dir.parent().unwrap(), ".partial").is_empty());
 
-    expect_failure(&["render", path_str(&phrase), "-o", path_str(&tmp("render-bad", "x.flac")), "--bit-depth", "32f"], &tmp("render-bad", "x.flac"), "flac stores integers");
+    expect_failure(
+        &["render", path_str(&phrase), "-o", path_str(&tmp("render-bad", "x.flac")), "--bit-depth", "32f"],
+        &tmp("render-bad", "x.flac"),
+        "flac stores integers",
+    );
 }

@@ -1,21 +1,13 @@
 //! `ddsp track`: a generated two-note stereo WAV through the real-time tracker: header, one row per
 //! 1 ms hop, time stamps, pitch in cents; a damaged file is a one-line error.
 
+mod common;
+
+use common::{cents, ddsp};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ddsp-cli-track-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn ddsp(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ddsp")).args(args).output().unwrap()
-}
-
-fn cents(a: f64, b: f64) -> f64 {
-    1200.0 * (a / b).log2()
+    common::tmp("track", name)
 }
 
 #[test]

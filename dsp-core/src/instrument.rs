@@ -335,7 +335,7 @@ impl MonoInstrument {
         }
         if !self.envelope.is_active() {
             self.pitch = self.target_pitch; // a new phrase starts on pitch
-            // From silence, the model hears the note now, not at the next frame boundary.
+                                            // From silence, the model hears the note now, not at the next frame boundary.
             self.voice.start_frame_now();
         }
         self.envelope.trigger();
@@ -452,9 +452,26 @@ impl MonoInstrument {
     }
 }
 
+/// What [`render_with_events`] plays: the monophonic instrument or [`crate::PolyInstrument`].
+pub trait Playable {
+    /// Renders `out.len()` samples (overwriting `out`).
+    fn render(&mut self, out: &mut [f32]);
+    /// Applies one event at the current sample.
+    fn handle(&mut self, event: InstrumentEvent);
+}
+
+impl Playable for MonoInstrument {
+    fn render(&mut self, out: &mut [f32]) {
+        MonoInstrument::render(self, out);
+    }
+    fn handle(&mut self, event: InstrumentEvent) {
+        MonoInstrument::handle(self, event);
+    }
+}
+
 /// Renders `out` with `events` (sorted by sample offset) applied at their sample: the loop every
 /// host shell and the offline renderer share.
-pub fn render_with_events(instrument: &mut MonoInstrument, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
+pub fn render_with_events(instrument: &mut impl Playable, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
     let mut pos = 0;
     for &(at, event) in events {
         let at = at.min(out.len());

@@ -147,7 +147,9 @@ impl MasterPreset {
         let reverb = match self {
             Self::Flat => ReverbSettings { wet_db: -18.0, ..ReverbSettings::default() },
             Self::Cello => ReverbSettings { size: 0.7, damping: 0.5, predelay_ms: 25.0, ..ReverbSettings::default() },
-            Self::Violin => ReverbSettings { size: 0.65, damping: 0.35, predelay_ms: 20.0, ..ReverbSettings::default() },
+            Self::Violin => {
+                ReverbSettings { size: 0.65, damping: 0.35, predelay_ms: 20.0, ..ReverbSettings::default() }
+            }
             Self::Flute => ReverbSettings { size: 0.6, damping: 0.3, predelay_ms: 15.0, ..ReverbSettings::default() },
             Self::Brass => ReverbSettings { size: 0.55, damping: 0.45, wet_db: -16.0, ..ReverbSettings::default() },
         };

@@ -162,18 +162,13 @@ impl PolyInstrument {
             }
         }
     }
+}
 
-    /// Renders `out` with `events` (sorted by sample offset) applied at their sample.
-    pub fn render_with_events(&mut self, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
-        let mut pos = 0;
-        for &(at, event) in events {
-            let at = at.min(out.len());
-            if at > pos {
-                self.render(&mut out[pos..at]);
-                pos = at;
-            }
-            self.handle(event);
-        }
-        self.render(&mut out[pos..]);
+impl crate::instrument::Playable for PolyInstrument {
+    fn render(&mut self, out: &mut [f32]) {
+        PolyInstrument::render(self, out);
+    }
+    fn handle(&mut self, event: InstrumentEvent) {
+        PolyInstrument::handle(self, event);
     }
 }

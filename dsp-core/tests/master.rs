@@ -62,7 +62,9 @@ impl Band {
             Band::Peak { freq_hz, gain_db, q } => {
                 eq.peaks[1] = PeakBand { freq_hz: freq_hz as f32, gain_db: gain_db as f32, q: q as f32 }
             }
-            Band::LowShelf { freq_hz, gain_db } => (eq.low_shelf_hz, eq.low_shelf_db) = (freq_hz as f32, gain_db as f32),
+            Band::LowShelf { freq_hz, gain_db } => {
+                (eq.low_shelf_hz, eq.low_shelf_db) = (freq_hz as f32, gain_db as f32)
+            }
             Band::HighShelf { freq_hz, gain_db } => {
                 (eq.high_shelf_hz, eq.high_shelf_db) = (freq_hz as f32, gain_db as f32)
             }
@@ -103,7 +105,10 @@ fn eq_bands_match_their_analog_prototypes_within_0_1_db() {
                 let (measured, expected) = (measured_db(&h, f, sr), band.analytic_db(f, sr));
                 let error = (measured - expected).abs();
                 worst = worst.max(error);
-                assert!(error < 0.1, "{band:?} at {sr} Hz, {f} Hz: measured {measured:.3} dB, analytic {expected:.3} dB");
+                assert!(
+                    error < 0.1,
+                    "{band:?} at {sr} Hz, {f} Hz: measured {measured:.3} dB, analytic {expected:.3} dB"
+                );
             }
             // The band's defining point: gain at the centre / shelf extremes.
             match band {
@@ -129,7 +134,8 @@ fn eq_bands_match_their_analog_prototypes_within_0_1_db() {
 fn eq_bypass_and_flat_pass_audio_unchanged() {
     let mut rng = TestRng(7);
     let input: Vec<f32> = (0..4096).map(|_| rng.unit() * 2.0 - 1.0).collect();
-    for settings in [EqSettings::FLAT, EqSettings { enabled: false, ..MasterPreset::Cello.settings(Quality::Draft).eq }] {
+    for settings in [EqSettings::FLAT, EqSettings { enabled: false, ..MasterPreset::Cello.settings(Quality::Draft).eq }]
+    {
         let mut eq = Equalizer::new(48_000.0, settings);
         let mut x = input.clone();
         eq.process(0, &mut x);
@@ -234,7 +240,8 @@ fn peak_test_signals(sr: f64) -> Vec<(String, Vec<f32>)> {
     for (fraction, phase_deg) in [(4.0, 45.0), (4.0, 60.0), (6.0, 30.0), (4.0, 67.5)] {
         let phase = phase_deg * PI / 180.0;
         let f = sr / fraction;
-        let sample_peak = (0..fraction as usize).map(|n| (TAU * n as f64 / fraction + phase).sin().abs()).fold(0.0, f64::max);
+        let sample_peak =
+            (0..fraction as usize).map(|n| (TAU * n as f64 / fraction + phase).sin().abs()).fold(0.0, f64::max);
         signals.push((format!("sine fs/{fraction} at {phase_deg}°"), burst(f, phase, 1.0 / sample_peak, f64::sin)));
     }
     signals
@@ -278,15 +285,19 @@ fn limiter_holds_naive_full_scale_squares_to_the_ceiling_as_bs1770_measures_them
     // BS.1770 meter's included) reconstructs exactly; the standard's 4× measurement is the reference.
     for sr in [44_100.0f64, 48_000.0, 96_000.0] {
         for f in [1_000.0, 3_000.0, 5_512.5] {
-            let signal: Vec<f32> =
-                (0..(sr * 0.3) as usize).map(|n| if (TAU * f * n as f64 / sr + 0.2).sin() >= 0.0 { 1.0 } else { -1.0 }).collect();
+            let signal: Vec<f32> = (0..(sr * 0.3) as usize)
+                .map(|n| if (TAU * f * n as f64 / sr + 0.2).sin() >= 0.0 { 1.0 } else { -1.0 })
+                .collect();
             let mut limiter = TruePeakLimiter::new(sr as f32, LimiterSettings::default(), 4);
             let mut out = signal;
             limiter.process(&mut out, None);
             let mut meter = LoudnessMeter::new(sr as u32);
             meter.process(&out, &out);
             let over = meter.max_true_peak_dbtp() + 1.0;
-            println!("naive square {f} Hz at {sr} Hz: {over:+.3} dB re ceiling (BS.1770), {:+.3} dB (ideal 16×)", db(true_peak_16x(&out)) + 1.0);
+            println!(
+                "naive square {f} Hz at {sr} Hz: {over:+.3} dB re ceiling (BS.1770), {:+.3} dB (ideal 16×)",
+                db(true_peak_16x(&out)) + 1.0
+            );
             assert!(over <= 0.1, "naive square {f} Hz at {sr} Hz: {over:+.3} dB over the ceiling");
         }
     }
@@ -319,7 +330,11 @@ fn loudness_meter_reads_ebu_tech_3341_signals_within_0_1_lu() {
         ("1: −23 dBFS 20 s", vec![(20.0, -23.0)], -23.0),
         ("2: −33 dBFS 20 s", vec![(20.0, -33.0)], -33.0),
         ("3: −36/−23/−36", vec![(10.0, -36.0), (60.0, -23.0), (10.0, -36.0)], -23.0),
-        ("4: −72/−36/−23/−36/−72", vec![(10.0, -72.0), (10.0, -36.0), (60.0, -23.0), (10.0, -36.0), (10.0, -72.0)], -23.0),
+        (
+            "4: −72/−36/−23/−36/−72",
+            vec![(10.0, -72.0), (10.0, -36.0), (60.0, -23.0), (10.0, -36.0), (10.0, -72.0)],
+            -23.0,
+        ),
         ("5: −26/−20/−26", vec![(20.0, -26.0), (20.1, -20.0), (20.0, -26.0)], -23.0),
     ];
     for (name, segments, expected) in cases {

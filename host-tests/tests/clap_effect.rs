@@ -65,7 +65,8 @@ fn an_input_melody_comes_out_with_the_same_pitch_contour() {
     let hz_at = |i: usize| {
         let t = i as f64 / SR;
         let k = ((t / note_s) as usize).min(notes.len() - 1);
-        let vibrato = if k == notes.len() - 1 { (0.2 * (std::f64::consts::TAU * 1.5 * t).sin() / 12.0).exp2() } else { 1.0 };
+        let vibrato =
+            if k == notes.len() - 1 { (0.2 * (std::f64::consts::TAU * 1.5 * t).sin() / 12.0).exp2() } else { 1.0 };
         notes[k] * vibrato
     };
     let left: Vec<f32> = (0..n)

@@ -26,8 +26,8 @@ use effect_params::EffectParams;
 use gui_data::GuiData;
 use master_stage::MasterStage;
 use model_slot::ModelSlot;
-use nice_plug_egui::{EguiEditor, EguiEditorState};
 pub use model_slot::{ModelStatus, MODEL_ENV};
+use nice_plug_egui::{EguiEditor, EguiEditorState};
 use params::InstrumentParams;
 
 /// Work for the background thread (never the audio thread).
@@ -149,14 +149,9 @@ impl Plugin for DdspInstrument {
         if let Ok(mut loader) = self.loader.lock() {
             *loader = Some(ModelLoader::new(sender, buffer_config.sample_rate));
         }
-        let master = MasterStage::new(
-            buffer_config.sample_rate,
-            buffer_config.max_buffer_size as usize,
-            self.params.master.settings(),
-        );
-        let latency = engine.latency_samples() + master.latency_samples();
+        let (master, latency) =
+            MasterStage::activate(buffer_config, self.params.master.settings(), engine.latency_samples(), &self.gui);
         context.set_latency_samples(latency);
-        self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
         self.master = Some(master);
         true
@@ -322,14 +317,9 @@ impl Plugin for DdspEffect {
     ) -> bool {
         self.slot.sync(&self.params.model);
         let engine = TimbreTransfer::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
-        let master = MasterStage::new(
-            buffer_config.sample_rate,
-            buffer_config.max_buffer_size as usize,
-            self.params.master.settings(),
-        );
-        let latency = engine.latency_samples() + master.latency_samples();
+        let (master, latency) =
+            MasterStage::activate(buffer_config, self.params.master.settings(), engine.latency_samples(), &self.gui);
         context.set_latency_samples(latency);
-        self.gui.latency_samples.store(latency, std::sync::atomic::Ordering::Relaxed);
         self.engine = Some(engine);
         self.master = Some(master);
         true
@@ -361,7 +351,13 @@ impl Plugin for DdspEffect {
         master.process(channels, &self.gui);
         if self.gui.is_open() {
             let tracked = *engine.tracked();
-            self.gui.publish_voice(engine.voice(), tracked.f0_hz, tracked.loudness_db, tracked.confidence, tracked.voiced);
+            self.gui.publish_voice(
+                engine.voice(),
+                tracked.f0_hz,
+                tracked.loudness_db,
+                tracked.confidence,
+                tracked.voiced,
+            );
         }
         ProcessStatus::Normal
     }

@@ -8,6 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use ddsp_core::master::{MasterChain, MasterSettings, Quality};
+use nice_plug::prelude::BufferConfig;
 
 use crate::gui_data::GuiData;
 
@@ -34,6 +35,20 @@ impl MasterStage {
             meter_interval: (sample_rate_hz / METER_RATE_HZ) as usize,
             meter_countdown: 0,
         }
+    }
+
+    /// The stage for an activation, and the plugin's whole latency (`engine_latency_samples` plus
+    /// the chain's), also shown in the editor. Allocates.
+    pub fn activate(
+        buffer_config: &BufferConfig,
+        settings: MasterSettings,
+        engine_latency_samples: u32,
+        gui: &GuiData,
+    ) -> (Self, u32) {
+        let stage = Self::new(buffer_config.sample_rate, buffer_config.max_buffer_size as usize, settings);
+        let latency = engine_latency_samples + stage.latency_samples();
+        gui.latency_samples.store(latency, Ordering::Relaxed);
+        (stage, latency)
     }
 
     pub fn latency_samples(&self) -> u32 {

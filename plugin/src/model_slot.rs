@@ -38,13 +38,7 @@ impl Default for ModelSlot {
     fn default() -> Self {
         let embedded = Arc::new(Model::embedded_default());
         let status = Arc::new(Mutex::new(ModelStatus::playing(&embedded, None)));
-        Self {
-            library: ModelLibrary::standard(),
-            model: embedded.clone(),
-            embedded,
-            model_ref: None,
-            status,
-        }
+        Self { library: ModelLibrary::standard(), model: embedded.clone(), embedded, model_ref: None, status }
     }
 }
 

@@ -82,12 +82,18 @@ fn instrument_editor_draws_every_panel_and_group() {
     let mut harness = harness(model);
     harness.run();
     assert_labels(&harness, &["DDSP Instrument", "Model", "Model card", "Pitch range", "Licence", "Load model file"]);
-    assert_labels(&harness, &["Performance", "Pitch (MIDI note)", "Loudness (dB)", "Harmonic distribution", "Noise magnitudes"]);
+    assert_labels(
+        &harness,
+        &["Performance", "Pitch (MIDI note)", "Loudness (dB)", "Harmonic distribution", "Noise magnitudes"],
+    );
     assert_labels(&harness, &["now: 440.0 Hz", "Meters", "LUFS", "dBTP", "Mastering preset"]);
     for group in ["Input", "Synth", "Envelope", "Output"].iter().chain(&MASTER_GROUPS) {
         assert!(present(&harness, group), "no '{group}' group");
     }
-    assert_labels(&harness, &["Attack", "Velocity Curve", "High Shelf Gain", "Threshold", "Pre-Delay", "Ceiling", "Quality"]);
+    assert_labels(
+        &harness,
+        &["Attack", "Velocity Curve", "High Shelf Gain", "Threshold", "Pre-Delay", "Ceiling", "Quality"],
+    );
 
     // A mastering preset arrives as parameter changes.
     assert_eq!(params.master.eq.peak3_db.value(), 0.0);
@@ -95,7 +101,9 @@ fn instrument_editor_draws_every_panel_and_group() {
     harness.get_by_label("cello").click();
     harness.run();
     assert!((params.master.eq.peak3_db.value() - 2.5).abs() < 0.05, "peak 3: {}", params.master.eq.peak3_db.value());
-    assert!(params.master.eq.high_pass_on.value() && params.master.reverb.on.value() && params.master.limiter.on.value());
+    assert!(
+        params.master.eq.high_pass_on.value() && params.master.reverb.on.value() && params.master.limiter.on.value()
+    );
 
     // The limiter now on changes the latency, which waits for the host to restart audio: said.
     harness.state().gui.restart_needed.store(true, Ordering::Relaxed);

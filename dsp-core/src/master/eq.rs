@@ -26,10 +26,7 @@ impl BiquadCoeffs {
     /// Second-order high-pass (Butterworth at `q = 1/√2`).
     pub fn high_pass(freq_hz: f64, q: f64, sample_rate_hz: f64) -> Self {
         let (cos, alpha) = Self::angle(freq_hz, q, sample_rate_hz);
-        Self::normalised(
-            [(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0],
-            [1.0 + alpha, -2.0 * cos, 1.0 - alpha],
-        )
+        Self::normalised([(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0], [1.0 + alpha, -2.0 * cos, 1.0 - alpha])
     }
 
     /// Peaking band: `gain_db` at `freq_hz`, bandwidth set by `q`.
@@ -45,7 +42,11 @@ impl BiquadCoeffs {
         let (cos, alpha) = Self::angle(freq_hz, core::f64::consts::FRAC_1_SQRT_2, sample_rate_hz);
         let k = 2.0 * a.sqrt() * alpha;
         Self::normalised(
-            [a * ((a + 1.0) - (a - 1.0) * cos + k), 2.0 * a * ((a - 1.0) - (a + 1.0) * cos), a * ((a + 1.0) - (a - 1.0) * cos - k)],
+            [
+                a * ((a + 1.0) - (a - 1.0) * cos + k),
+                2.0 * a * ((a - 1.0) - (a + 1.0) * cos),
+                a * ((a + 1.0) - (a - 1.0) * cos - k),
+            ],
             [(a + 1.0) + (a - 1.0) * cos + k, -2.0 * ((a - 1.0) + (a + 1.0) * cos), (a + 1.0) + (a - 1.0) * cos - k],
         )
     }
@@ -56,7 +57,11 @@ impl BiquadCoeffs {
         let (cos, alpha) = Self::angle(freq_hz, core::f64::consts::FRAC_1_SQRT_2, sample_rate_hz);
         let k = 2.0 * a.sqrt() * alpha;
         Self::normalised(
-            [a * ((a + 1.0) + (a - 1.0) * cos + k), -2.0 * a * ((a - 1.0) + (a + 1.0) * cos), a * ((a + 1.0) + (a - 1.0) * cos - k)],
+            [
+                a * ((a + 1.0) + (a - 1.0) * cos + k),
+                -2.0 * a * ((a - 1.0) + (a + 1.0) * cos),
+                a * ((a + 1.0) + (a - 1.0) * cos - k),
+            ],
             [(a + 1.0) - (a - 1.0) * cos + k, 2.0 * ((a - 1.0) - (a + 1.0) * cos), (a + 1.0) - (a - 1.0) * cos - k],
         )
     }
@@ -145,8 +150,12 @@ impl EqSettings {
         }
         for (slot, band) in out[2..5].iter_mut().zip(&self.peaks) {
             if active(band.gain_db) {
-                *slot =
-                    Some(BiquadCoeffs::peaking(f64::from(band.freq_hz), f64::from(band.gain_db), f64::from(band.q), sr));
+                *slot = Some(BiquadCoeffs::peaking(
+                    f64::from(band.freq_hz),
+                    f64::from(band.gain_db),
+                    f64::from(band.q),
+                    sr,
+                ));
             }
         }
         if active(self.high_shelf_db) {

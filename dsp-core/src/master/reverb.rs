@@ -77,10 +77,7 @@ impl Tank {
         let scale = sample_rate_hz / 44_100.0;
         let len = |n: usize| (((n + offset) as f32 * scale) as usize).max(1);
         Self {
-            combs: COMB_TUNING
-                .iter()
-                .map(|&n| Comb { buffer: vec![0.0; len(n)], pos: 0, filter_state: 0.0 })
-                .collect(),
+            combs: COMB_TUNING.iter().map(|&n| Comb { buffer: vec![0.0; len(n)], pos: 0, filter_state: 0.0 }).collect(),
             allpasses: ALLPASS_TUNING.iter().map(|&n| Allpass { buffer: vec![0.0; len(n)], pos: 0 }).collect(),
         }
     }

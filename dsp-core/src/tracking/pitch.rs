@@ -434,14 +434,7 @@ impl PitchTracker {
             // The first dip below the threshold. A short period falls between coarse lags (a 2 kHz
             // period is 5.5 samples at 11 kHz): each local minimum is judged by the parabola's
             // vertex through it, not by its sampled value, or the dip two periods away would win.
-            let vertex = |t: usize| {
-                let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
-                if curvature > 0.0 {
-                    (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
-                } else {
-                    c[t]
-                }
-            };
+            let vertex = |t: usize| dip_vertex(c, t);
             let first = (lo..=hi).find(|&t| {
                 c[t] < self.settings.threshold
                     || (t < hi && c[t] <= c[t - 1] && c[t] <= c[t + 1] && vertex(t) < self.settings.threshold)
@@ -517,17 +510,10 @@ impl PitchTracker {
         let c = &self.cmndf;
         // Judged by the parabola's vertex: the period falls between coarse lags, and a multiple
         // may land nearer a whole one, which alone would make it look more periodic.
-        let vertex = |t: usize| {
-            let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
-            if curvature > 0.0 {
-                (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
-            } else {
-                c[t]
-            }
-        };
+        let vertex = |t: usize| dip_vertex(c, t);
         let near = (tau / 30).max(1);
-        let at_tau = (tau.saturating_sub(near).max(self.tau_min.max(1))..=tau + near)
-            .min_by(|&x, &y| c[x].total_cmp(&c[y]))?;
+        let at_tau =
+            (tau.saturating_sub(near).max(self.tau_min.max(1))..=tau + near).min_by(|&x, &y| c[x].total_cmp(&c[y]))?;
         let single = vertex(at_tau);
         let mut best = f32::INFINITY;
         for t in lowest..hi {
@@ -577,5 +563,16 @@ impl PitchTracker {
         // window holding a fraction of a period more or less weighs the waveform's edge by its
         // phase, which shows as jitter.
         parabola(estimate.round().max(3.0) as usize, periods * estimate)
+    }
+}
+
+/// The value at the vertex of the parabola through `c[t - 1..=t + 1]` (the sampled value where the
+/// three points do not curve upwards), never below 0.
+fn dip_vertex(c: &[f32], t: usize) -> f32 {
+    let curvature = c[t + 1] - 2.0 * c[t] + c[t - 1];
+    if curvature > 0.0 {
+        (c[t] - (c[t + 1] - c[t - 1]).powi(2) / (8.0 * curvature)).max(0.0)
+    } else {
+        c[t]
     }
 }

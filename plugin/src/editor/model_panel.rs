@@ -100,7 +100,9 @@ impl FileBrowser {
 }
 
 fn is_model_file(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {

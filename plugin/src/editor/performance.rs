@@ -47,7 +47,14 @@ fn midi_note(hz: f32) -> f32 {
 }
 
 /// One strip chart: value range `lo..hi`, the trained range shaded, the history as a line.
-fn strip(ui: &mut egui::Ui, label: &str, size: Vec2, (lo, hi): (f32, f32), trained: Option<(f32, f32)>, values: &[Option<f32>]) {
+fn strip(
+    ui: &mut egui::Ui,
+    label: &str,
+    size: Vec2,
+    (lo, hi): (f32, f32),
+    trained: Option<(f32, f32)>,
+    values: &[Option<f32>],
+) {
     ui.label(label);
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
@@ -87,7 +94,10 @@ fn bars(ui: &mut egui::Ui, label: &str, size: Vec2, values: &[f32], color: Color
         let db = 20.0 * (v.abs() / peak).max(1e-4).log10();
         let height = (1.0 + db / 80.0) * rect.height();
         let x = rect.left() + i as f32 * width;
-        let bar = Rect::from_min_max(Pos2::new(x, rect.bottom() - height), Pos2::new(x + (width - 1.0).max(1.0), rect.bottom()));
+        let bar = Rect::from_min_max(
+            Pos2::new(x, rect.bottom() - height),
+            Pos2::new(x + (width - 1.0).max(1.0), rect.bottom()),
+        );
         painter.rect_filled(bar, 0.0, color);
     }
 }
@@ -112,7 +122,9 @@ pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Optio
     });
     ui.horizontal(|ui| {
         ui.vertical(|ui| bars(ui, "Harmonic distribution", Vec2::new(half.x, 60.0), &harmonics, LINE));
-        ui.vertical(|ui| bars(ui, "Noise magnitudes", Vec2::new(half.x, 60.0), &noise, Color32::from_rgb(150, 160, 230)));
+        ui.vertical(|ui| {
+            bars(ui, "Noise magnitudes", Vec2::new(half.x, 60.0), &noise, Color32::from_rgb(150, 160, 230))
+        });
     });
     let f0 = gui.f0_hz.load(Ordering::Relaxed);
     let sounding = gui.sounding.load(Ordering::Relaxed);
