@@ -1,0 +1,90 @@
+"""`python -m training <command>`: see the package docstring and `--help` of each command."""
+import argparse
+import json
+import sys
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m training", description=__import__("training").__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("phrases", help="render generated expressive MIDI phrases with fluidsynth")
+    p.add_argument("instruments", nargs="+", help="violin cello flute trumpet")
+    p.add_argument("-o", "--out", required=True, help="folder; one sub-folder per instrument")
+    p.add_argument("--minutes", type=float, default=15.5)
+    p.add_argument("--soundfont", default="musescore", help="musescore, fluidr3 or a .sf2/.sf3 path")
+
+    p = sub.add_parser("dataset", help="folder of recordings -> cached f0/loudness clips")
+    p.add_argument("source")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
+    p.add_argument("--holdout", default="*heldout*", help="glob of the held-out (validation) files")
+    p.add_argument("--voicing-threshold", type=float, default=0.5, help="CREPE periodicity for a voiced frame")
+    p.add_argument("--threads", type=int)
+
+    p = sub.add_parser("train", help="train (resumes automatically from RUN/checkpoint.pt)")
+    p.add_argument("dataset")
+    p.add_argument("run", help="run folder: checkpoint, config, log, audio samples")
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--clip-seconds", type=float, default=1.0)
+    p.add_argument("--learning-rate", type=float, default=3e-3)
+    p.add_argument("--decay-steps", type=int, default=1250, help="learning rate halves every N steps")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    for name, default in (("stack-units", 128), ("stack-layers", 1), ("gru-units", 192), ("out-units", 192),
+                          ("out-layers", 2), ("harmonics", 64), ("noise-bands", 65)):
+        p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--reverb-seconds", type=float, default=0.0,
+                   help="learn a reverb impulse response this long (training only; not exported)")
+
+    p = sub.add_parser("export", help="checkpoint -> ONNX (models/FORMAT.md) + reference CSVs")
+    p.add_argument("run")
+    p.add_argument("-o", "--out", required=True, help="model path, e.g. models/violin.onnx")
+    p.add_argument("--name", required=True)
+    p.add_argument("--instrument", default="")
+    p.add_argument("--licence", default="CC-BY-4.0")
+    p.add_argument("--description", default="")
+    p.add_argument("--reference-dir", help="where NAME.in.csv / NAME.out.csv go (default: beside the model)")
+
+    p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
+    p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
+    p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
+    p.add_argument("--png-dir", help="write a spectrogram (original vs resynthesis) per model here")
+    p.add_argument("--json", help="write the results here")
+
+    args = ap.parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+        torch.set_num_threads(args.threads)
+    if args.command == "phrases":
+        from .phrases import render
+        for name in args.instruments:
+            print(json.dumps(render(name, args.out, args.minutes, soundfont=args.soundfont)))
+    elif args.command == "dataset":
+        from .dataset import build
+        manifest = build(args.source, args.out, args.crepe, args.holdout, args.voicing_threshold)
+        skipped = {k: v["reason"] for k, v in manifest["files"].items() if v["status"] != "ok"}
+        print(json.dumps({"seconds": manifest["seconds"], "skipped": skipped}))
+    elif args.command == "train":
+        from .model import ModelConfig
+        from .train import train
+        config = ModelConfig(args.stack_units, args.stack_layers, args.gru_units, args.out_units, args.out_layers,
+                             args.harmonics, args.noise_bands, args.reverb_seconds)
+        train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
+              args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed, config)
+    elif args.command == "export":
+        from .export import export
+        print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,
+                                args.reference_dir)))
+    elif args.command == "fidelity":
+        from .fidelity import run
+        run([tuple(p.split("=", 1)) for p in args.pairs], args.crepe, args.png_dir, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Folder of monophonic recordings -> cached clips with f0 (CREPE), periodicity and loudness.
+
+Any rate, mono or stereo, WAV/FLAC/OGG/MP3 (libsndfile). Each file is mixed to mono, resampled to
+48 kHz and analysed at the model's frame rate (250 frames/s):
+* f0 and periodicity from CREPE (torchcrepe, weights shipped; `full` or `tiny`) at 16 kHz, fmin/fmax
+  inside CREPE's 32.7-1975.5 Hz; unvoiced frames hold the last voiced f0 (as the real-time tracker
+  does), so the harmonic synth never chirps through CREPE's guesses in silences;
+* A-weighted loudness per `models/FORMAT.md` (`training.loudness`).
+Results are cached per file (`clips/*.npz`, keyed by path, size and mtime): rerunning resumes and
+only analyses what is new. A file that cannot be decoded, is silent or has no pitched frame is
+reported and skipped; the run goes on. Files matching `--holdout` (default `*heldout*`) form the
+fixed validation split.
+"""
+import fnmatch
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+from . import FRAME_RATE, HOP, SAMPLE_RATE
+from .loudness import RANGE_DB, frame_loudness
+
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
+CREPE_RATE = 16_000
+CREPE_FMIN, CREPE_FMAX = 32.7, 1975.5
+SILENCE_PEAK = 10 ** (-80 / 20)
+SILENT_LOUDNESS_DB = -80.0
+MIN_VOICED_FRAMES = 25  # 100 ms of pitched sound
+
+
+class SkipFile(Exception):
+    """A file the dataset reports and skips."""
+
+
+@dataclass
+class Clip:
+    name: str
+    audio: np.ndarray  # float32, 48 kHz mono, n_frames * HOP samples
+    f0_hz: np.ndarray
+    periodicity: np.ndarray
+    loudness_db: np.ndarray
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path) as z:
+            return cls(str(z["name"]), z["audio"], z["f0_hz"], z["periodicity"], z["loudness_db"])
+
+
+def resample(audio, from_rate, to_rate):
+    if from_rate == to_rate:
+        return np.asarray(audio, np.float32)
+    g = math.gcd(int(from_rate), int(to_rate))
+    return signal.resample_poly(audio, to_rate // g, from_rate // g).astype(np.float32)
+
+
+def load_audio(path):
+    """Mono float32 at 48 kHz. Raises SkipFile with the reason."""
+    import soundfile as sf
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # libsndfile's errors are RuntimeError subclasses; be broad: never fatal
+        raise SkipFile(f"cannot decode ({str(e).strip() or type(e).__name__})") from None
+    if audio.shape[0] == 0:
+        raise SkipFile("no samples")
+    if not np.all(np.isfinite(audio)):
+        raise SkipFile("non-finite samples")
+    audio = resample(audio.mean(axis=1), rate, SAMPLE_RATE)
+    if np.max(np.abs(audio)) < SILENCE_PEAK:
+        raise SkipFile("silent (peak below -80 dBFS)")
+    n_frames = len(audio) // HOP
+    if n_frames < MIN_VOICED_FRAMES:
+        raise SkipFile(f"too short ({len(audio) / SAMPLE_RATE:.3f} s)")
+    return audio[: n_frames * HOP]
+
+
+def crepe_f0(audio, model="tiny", device="cpu", batch_size=512):
+    """f0 (Hz) and periodicity per 4 ms frame of 48 kHz `audio`, taken at each frame's end."""
+    import torch
+    import torchcrepe
+    x = resample(audio, SAMPLE_RATE, CREPE_RATE)
+    hop16 = CREPE_RATE // FRAME_RATE
+    with torch.no_grad():
+        f0, periodicity = torchcrepe.predict(
+            torch.from_numpy(x)[None], CREPE_RATE, hop16, CREPE_FMIN, CREPE_FMAX, model,
+            batch_size=batch_size, device=device, pad=True, return_periodicity=True,
+            decoder=torchcrepe.decode.weighted_argmax)
+    f0, periodicity = f0[0].numpy(), periodicity[0].numpy()
+    # CREPE frame j is centred on sample j*hop; frame i of ours ends at (i+1)*hop.
+    n = len(audio) // HOP
+    idx = np.minimum(np.arange(1, n + 1), len(f0) - 1)
+    return f0[idx].astype(np.float32), periodicity[idx].astype(np.float32)
+
+
+def hold_voiced(f0, voiced):
+    """Unvoiced frames take the last voiced f0 (the first voiced one before any)."""
+    if not voiced.any():
+        raise SkipFile("no pitched frames")
+    idx = np.where(voiced, np.arange(len(f0)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = np.argmax(voiced)
+    return f0[idx]
+
+
+def analyse(path, crepe_model="tiny", voicing_threshold=0.5, device="cpu"):
+    audio = load_audio(path)
+    f0, periodicity = crepe_f0(audio, crepe_model, device)
+    voiced = periodicity > voicing_threshold
+    loud_4ms = frame_loudness(audio, SAMPLE_RATE, HOP)
+    voiced &= loud_4ms > SILENT_LOUDNESS_DB
+    if voiced.sum() < MIN_VOICED_FRAMES:
+        raise SkipFile("silent or unpitched (fewer than 100 ms of pitched frames)")
+    f0 = hold_voiced(f0, voiced)
+    loudness = frame_loudness(audio, SAMPLE_RATE, HOP, f0, voiced)
+    if loudness.max() < SILENT_LOUDNESS_DB:
+        raise SkipFile("silent")
+    return Clip(Path(path).name, audio, f0, periodicity, loudness)
+
+
+def _cache_key(path):
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_threshold=0.5, device="cpu",
+          progress=True):
+    """Analyses every audio file under `source` into `out_dir`; returns the manifest (dict)."""
+    from tqdm import tqdm
+    source, out_dir = Path(source), Path(out_dir)
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    (out_dir / "clips").mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"files": {}}
+    entries = {}
+    settings = {"crepe": crepe_model, "voicing_threshold": voicing_threshold, "sample_rate": SAMPLE_RATE,
+                "frame_rate": FRAME_RATE}
+    same_settings = old.get("settings") == settings
+    bar = tqdm(files, desc="dataset", unit="file", disable=not progress)
+    for path in bar:
+        rel = str(path.relative_to(source))
+        key = _cache_key(path)
+        prev = old["files"].get(rel)
+        if same_settings and prev and prev.get("key") == key and (
+                prev["status"] != "ok" or (out_dir / prev["clip"]).exists()):
+            entries[rel] = prev
+            continue
+        bar.set_postfix_str(path.name[-30:])
+        try:
+            clip = analyse(path, crepe_model, voicing_threshold, device)
+        except SkipFile as e:
+            tqdm.write(f"skipped {path}: {e}")
+            entries[rel] = {"key": key, "status": "skipped", "reason": str(e)}
+            continue
+        clip_name = f"clips/{key}.npz"
+        tmp = out_dir / f"clips/{key}.tmp.npz"
+        np.savez(tmp, name=clip.name, audio=clip.audio, f0_hz=clip.f0_hz, periodicity=clip.periodicity,
+                 loudness_db=clip.loudness_db)
+        tmp.rename(out_dir / clip_name)
+        split = "validation" if fnmatch.fnmatch(rel, holdout) or fnmatch.fnmatch(path.name, holdout) else "train"
+        entries[rel] = {"key": key, "status": "ok", "clip": clip_name, "split": split,
+                        "seconds": len(clip.audio) / SAMPLE_RATE}
+        # Written after every file: an interrupted run resumes from here.
+        _write_manifest(manifest_path, settings, entries)
+    _write_manifest(manifest_path, settings, entries)
+    return json.loads(manifest_path.read_text())
+
+
+def _write_manifest(path, settings, entries):
+    ok = [e for e in entries.values() if e["status"] == "ok"]
+    summary = {split: round(sum(e["seconds"] for e in ok if e["split"] == split), 2) for split in ("train", "validation")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "seconds": summary, "files": entries}, indent=1) + "\n")
+    tmp.rename(path)
+
+
+def load_split(out_dir, split):
+    out_dir = Path(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    return [Clip.load(out_dir / e["clip"]) for _, e in sorted(manifest["files"].items())
+            if e["status"] == "ok" and e["split"] == split]
+
+
+def loudness_range(clips):
+    """Trained loudness range: 2nd..99.5th percentile of the voiced frames (what a note spans)."""
+    ld = np.concatenate([c.loudness_db[c.periodicity > 0.5] for c in clips])
+    ld = ld[ld > -RANGE_DB + 1]
+    if len(ld) == 0:
+        return -60.0, -10.0
+    return float(np.percentile(ld, 2)), float(np.percentile(ld, 99.5))

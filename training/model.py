@@ -1,0 +1,190 @@
+"""The DDSP decoder our runtime executes (`models/FORMAT.md`, `ddsp-rnn-fc/1`) and the
+differentiable synthesisers it is trained through.
+
+    f0, loudness -> f0_stack, ld_stack -> GRU -> out_stack -> head -> amplitude, harmonic
+    distribution, noise magnitudes -> harmonic synth + filtered noise (+ optional learned reverb)
+
+The synthesisers follow the runtime's (`dsp-core/src/harmonic.rs`, `noise.rs`): harmonics at or
+above the model's Nyquist removed and the distribution renormalised; controls interpolated linearly
+per sample, frame i's value at the frame's end; noise is uniform in [-1, 1) filtered by STFT
+overlap-add (sqrt-Hann, 50 %), band magnitudes interpolated linearly onto the FFT bins.
+"""
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import HOP, SAMPLE_RATE
+
+EPSILON = 1e-3  # Keras LayerNormalization default, as in DDSP
+ALPHA = 0.2  # leaky-ReLU slope, as in DDSP
+NOISE_BIAS = -5.0
+LN10 = math.log(10.0)
+NOISE_HOP = 128  # the runtime's noise hop at 48 kHz (>= 2.5 ms)
+
+
+@dataclass
+class ModelConfig:
+    stack_units: int = 128
+    stack_layers: int = 1
+    gru_units: int = 192
+    out_units: int = 192
+    out_layers: int = 2
+    n_harmonics: int = 64
+    n_noise_bands: int = 65
+    reverb_seconds: float = 0.0  # > 0: a learned reverb impulse response (not exported, see FORMAT.md)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def exp_sigmoid(x):
+    return 2.0 * torch.sigmoid(x) ** LN10 + 1e-7
+
+
+def scale_f0(f0_hz):
+    midi = 12.0 * torch.log2(torch.clamp(f0_hz, min=1e-3) / 440.0) + 69.0
+    return torch.clamp(midi, min=0.0) / 127.0
+
+
+class StackLayer(nn.Module):
+    def __init__(self, n_in, units):
+        super().__init__()
+        self.dense = nn.Linear(n_in, units)
+        self.norm = nn.LayerNorm(units, eps=EPSILON)
+
+    def forward(self, x):
+        return F.leaky_relu(self.norm(self.dense(x)), ALPHA)
+
+
+def stack(n_in, units, layers):
+    return nn.Sequential(*[StackLayer(n_in if i == 0 else units, units) for i in range(layers)])
+
+
+class Decoder(nn.Module):
+    """f0 (Hz) and loudness (dB), [B, T] each -> controls [B, T, ...] and the final GRU state."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        u = cfg.stack_units
+        self.f0_stack = stack(1, u, cfg.stack_layers)
+        self.ld_stack = stack(1, u, cfg.stack_layers)
+        self.gru = nn.GRU(2 * u, cfg.gru_units, batch_first=True)
+        self.out_stack = stack(2 * u + cfg.gru_units, cfg.out_units, cfg.out_layers)
+        self.head = nn.Linear(cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
+
+    def forward(self, f0_hz, loudness_db, state=None):
+        f = self.f0_stack(scale_f0(f0_hz)[..., None])
+        l = self.ld_stack((loudness_db / 80.0 + 1.0)[..., None])
+        x = torch.cat([f, l], -1)
+        h, state = self.gru(x, state)
+        y = self.head(self.out_stack(torch.cat([f, l, h], -1)))
+        k = self.cfg.n_harmonics
+        amplitude = exp_sigmoid(y[..., :1])
+        distribution = exp_sigmoid(y[..., 1:1 + k])
+        noise = exp_sigmoid(y[..., 1 + k:] + NOISE_BIAS)
+        return {"amplitude": amplitude, "harmonic_distribution": distribution, "noise_magnitudes": noise}, state
+
+
+def upsample(frames, hop=HOP):
+    """[B, T, C] frame values -> [B, T*hop, C] per sample; frame i's value sits at the end of frame i
+    (sample (i+1)*hop) and the first frame is held before it."""
+    b, t, c = frames.shape
+    x = torch.cat([frames[:, :1], frames], 1).transpose(1, 2)  # [B, C, T+1]
+    y = F.interpolate(x, size=t * hop + 1, mode="linear", align_corners=True)[..., 1:]
+    return y.transpose(1, 2)
+
+
+def harmonic_synth(f0_hz, amplitude, distribution, sample_rate=SAMPLE_RATE, hop=HOP):
+    """Additive synthesis; f0 [B, T], amplitude [B, T, 1], distribution [B, T, K] -> [B, T*hop].
+
+    Amplitudes are interpolated linearly between frame ends (as `upsample`), written as one batched
+    matrix product per frame: out[i, j] = sum_k ((1 - w_j) A[i-1, k] + w_j A[i, k]) sin(k phi_ij).
+    The sines depend on f0 only (an input), so no gradient flows through them."""
+    b, t, k = distribution.shape
+    harmonics = torch.arange(1, k + 1, device=f0_hz.device, dtype=f0_hz.dtype)
+    audible = (f0_hz[..., None] * harmonics < sample_rate / 2).to(distribution.dtype)
+    dist = distribution * audible
+    dist = dist / torch.clamp(dist.sum(-1, keepdim=True), min=1e-7)
+    amps = amplitude * dist  # [B, T, K]
+    with torch.no_grad():
+        f0 = upsample(f0_hz[..., None], hop)[..., 0]  # [B, N]
+        # Phase in cycles, accumulated in float64 and wrapped so long clips keep their precision.
+        phase = torch.cumsum(f0.double() / sample_rate, -1)
+        phase = (phase - torch.floor(phase)).float()
+        # Harmonics crossing the Nyquist within a frame are cut per sample, as at run time.
+        sines = torch.sin(2 * math.pi * phase[..., None] * harmonics)
+        sines = sines * (f0[..., None] * harmonics < sample_rate / 2)
+        sines = sines.view(b, t, hop, k)
+        w = torch.arange(hop, device=f0_hz.device, dtype=f0_hz.dtype) / hop
+    pairs = torch.stack([torch.cat([amps[:, :1], amps[:, :-1]], 1), amps], -1)  # [B, T, K, 2]
+    y = torch.matmul(sines, pairs)  # [B, T, hop, 2]
+    return (y[..., 0] * (1 - w) + y[..., 1] * w).reshape(b, t * hop)
+
+
+def noise_synth(magnitudes, n_samples, generator=None, hop=HOP, noise_hop=NOISE_HOP):
+    """Uniform noise filtered by band magnitudes [B, T, M] (0 Hz..Nyquist), STFT overlap-add."""
+    b = magnitudes.shape[0]
+    n_fft = 2 * noise_hop
+    noise = torch.rand(b, n_samples, generator=generator, device=magnitudes.device) * 2 - 1
+    window = torch.hann_window(n_fft, periodic=True, device=magnitudes.device).sqrt()
+    spec = torch.stft(noise, n_fft, noise_hop, window=window, center=True, return_complex=True)  # [B, F, S]
+    n_bins, n_steps = spec.shape[1], spec.shape[2]
+    # Band magnitudes at each STFT frame centre (sample s*noise_hop), then onto the bins.
+    per_sample = upsample(magnitudes, hop)  # [B, N, M]
+    centres = torch.clamp(torch.arange(n_steps, device=magnitudes.device) * noise_hop, max=n_samples - 1)
+    mags = per_sample[:, centres]  # [B, S, M]
+    gains = F.interpolate(mags.reshape(b * n_steps, 1, -1), size=n_bins, mode="linear", align_corners=True)
+    gains = gains.reshape(b, n_steps, n_bins).transpose(1, 2)
+    return torch.istft(spec * gains, n_fft, noise_hop, window=window, center=True, length=n_samples)
+
+
+class Reverb(nn.Module):
+    """DDSP's trainable reverb: a learned impulse response convolved with the dry signal (FFT)."""
+
+    def __init__(self, seconds, sample_rate=SAMPLE_RATE):
+        super().__init__()
+        n = int(seconds * sample_rate)
+        t = torch.arange(n) / sample_rate
+        self.ir = nn.Parameter(torch.randn(n) * 1e-3 * torch.exp(-t / 0.3))
+
+    def forward(self, dry):
+        ir = torch.cat([torch.zeros(1, device=dry.device), self.ir[1:]])  # the direct path stays dry
+        n = dry.shape[-1] + ir.shape[-1]
+        wet = torch.fft.irfft(torch.fft.rfft(dry, n) * torch.fft.rfft(ir, n), n)[..., : dry.shape[-1]]
+        return dry + wet
+
+
+class DDSP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.decoder = Decoder(cfg)
+        self.reverb = Reverb(cfg.reverb_seconds) if cfg.reverb_seconds > 0 else None
+
+    def forward(self, f0_hz, loudness_db, generator=None):
+        controls, _ = self.decoder(f0_hz, loudness_db)
+        n = f0_hz.shape[1] * HOP
+        audio = harmonic_synth(f0_hz, controls["amplitude"], controls["harmonic_distribution"])
+        audio = audio + noise_synth(controls["noise_magnitudes"], n, generator)
+        if self.reverb is not None:
+            audio = self.reverb(audio)
+        return audio, controls
+
+
+FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
+
+
+def multiscale_spectral_loss(target, output, fft_sizes=FFT_SIZES, log_weight=1.0):
+    """DDSP's SpectralLoss: mean |S - Ŝ| + log_weight * mean |log S - log Ŝ| over FFT sizes, 75 % overlap."""
+    loss = 0.0
+    for n in fft_sizes:
+        window = torch.hann_window(n, device=target.device)
+        s_t = torch.stft(target, n, n // 4, window=window, return_complex=True).abs()
+        s_o = torch.stft(output, n, n // 4, window=window, return_complex=True).abs()
+        loss = loss + (s_t - s_o).abs().mean()
+        loss = loss + log_weight * (torch.log(s_t + 1e-7) - torch.log(s_o + 1e-7)).abs().mean()
+    return loss

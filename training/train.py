@@ -1,0 +1,171 @@
+"""Training loop: multi-scale spectral loss, Adam, checkpoints with automatic resume, validation on
+the held-out clips, audio samples at checkpoints, a progress bar with loss and steps/s.
+
+Everything a run needs is in its directory: `checkpoint.pt` (model, optimiser, step, elapsed time,
+RNG), `config.json`, `log.jsonl` (one line per validation), `samples/` (original vs resynthesis).
+Rerunning the same command resumes where it stopped; `--max-minutes` bounds the total time.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import FRAME_RATE, HOP, SAMPLE_RATE
+from .dataset import load_split, loudness_range
+from .model import DDSP, ModelConfig, multiscale_spectral_loss
+
+SOUNDING_DB = -70.0
+
+
+class Crops:
+    """Random frame-aligned crops of `frames` frames, weighted by clip length, skipping near-silence."""
+
+    def __init__(self, clips, frames, rng):
+        self.clips = [c for c in clips if len(c.f0_hz) >= frames]
+        if not self.clips:
+            raise SystemExit(f"no clip holds {frames / FRAME_RATE:.2f} s; use a shorter --clip-seconds")
+        self.frames, self.rng = frames, rng
+        lengths = np.array([len(c.f0_hz) - frames + 1 for c in self.clips], np.float64)
+        self.p = lengths / lengths.sum()
+
+    def crop(self, clip, start):
+        end = start + self.frames
+        return clip.f0_hz[start:end], clip.loudness_db[start:end], clip.audio[start * HOP:end * HOP]
+
+    def batch(self, size):
+        rows = []
+        while len(rows) < size:
+            clip = self.clips[self.rng.choice(len(self.clips), p=self.p)]
+            start = int(self.rng.integers(0, len(clip.f0_hz) - self.frames + 1))
+            f0, ld, audio = self.crop(clip, start)
+            if ld.max() > SOUNDING_DB:
+                rows.append((f0, ld, audio))
+        return [torch.from_numpy(np.stack(x)) for x in zip(*rows)]
+
+
+def validation_batches(clips, frames, max_crops=24, batch=8):
+    """Fixed consecutive crops of the held-out clips (the same every validation)."""
+    rows = []
+    for clip in clips:
+        for start in range(0, len(clip.f0_hz) - frames + 1, frames):
+            f0, ld = clip.f0_hz[start:start + frames], clip.loudness_db[start:start + frames]
+            if ld.max() > SOUNDING_DB:
+                rows.append((f0, ld, clip.audio[start * HOP:(start + frames) * HOP]))
+    step = max(1, len(rows) // max_crops)
+    rows = rows[::step][:max_crops]
+    return [[torch.from_numpy(np.stack(x)) for x in zip(*rows[i:i + batch])] for i in range(0, len(rows), batch)]
+
+
+def evaluate(model, batches):
+    if not batches:
+        return None
+    g = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        losses = [multiscale_spectral_loss(audio, model(f0, ld, g)[0]).item() for f0, ld, audio in batches]
+    return float(np.mean(losses))
+
+
+def f0_range(clips):
+    f0 = np.concatenate([c.f0_hz[c.periodicity > 0.5] for c in clips] or [np.array([220.0])])
+    return float(np.percentile(f0, 0.5)), float(np.percentile(f0, 99.5))
+
+
+def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
+          decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
+          config=None, progress=True, log_every=25):
+    from tqdm import tqdm
+    import soundfile as sf
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    ckpt_path = run_dir / "checkpoint.pt"
+    cfg_path = run_dir / "config.json"
+    if cfg_path.exists():
+        saved = json.loads(cfg_path.read_text())
+        config = ModelConfig(**saved["model"])
+    else:
+        config = config or ModelConfig()
+    train_clips = load_split(dataset, "train")
+    val_clips = load_split(dataset, "validation")
+    if not train_clips:
+        raise SystemExit(f"{dataset}: no training clips (run `python -m training dataset` first)")
+    if not cfg_path.exists():
+        lo, hi = loudness_range(train_clips)
+        f_lo, f_hi = f0_range(train_clips)
+        cfg_path.write_text(json.dumps({
+            "model": config.to_dict(), "dataset": str(Path(dataset).resolve()),
+            "train_seconds": sum(len(c.audio) for c in train_clips) / SAMPLE_RATE,
+            "validation_seconds": sum(len(c.audio) for c in val_clips) / SAMPLE_RATE,
+            "loudness_range_db": [lo, hi], "f0_range_hz": [f_lo, f_hi],
+            "batch_size": batch_size, "clip_seconds": clip_seconds, "learning_rate": learning_rate,
+            "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed}, indent=1) + "\n")
+
+    torch.manual_seed(seed)
+    model = DDSP(config)
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    step, elapsed, rng = 0, 0.0, np.random.default_rng(seed)
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, elapsed = state["step"], state["elapsed_s"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    frames = int(round(clip_seconds * FRAME_RATE))
+    crops = Crops(train_clips, frames, rng)
+    val = validation_batches(val_clips, frames)
+
+    def save():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed_s": elapsed,
+                    "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+        tmp.rename(ckpt_path)
+
+    def checkpoint(train_loss):
+        val_loss = evaluate(model, val)
+        with open(run_dir / "log.jsonl", "a") as fh:
+            fh.write(json.dumps({"step": step, "elapsed_s": round(elapsed, 1), "train_loss": train_loss,
+                                 "validation_loss": val_loss}) + "\n")
+        if val:
+            f0, ld, audio = val[0]
+            with torch.no_grad():
+                out = model(f0[:1], ld[:1], torch.Generator().manual_seed(1))[0][0].numpy()
+            (run_dir / "samples").mkdir(exist_ok=True)
+            sf.write(run_dir / f"samples/step{step:06d}.wav", np.stack([audio[0].numpy(), out], 1), SAMPLE_RATE)
+        save()
+        return val_loss
+
+    bar = tqdm(total=steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
+    recent, val_loss = [], None
+    while step < steps:
+        if max_minutes is not None and elapsed >= 60 * max_minutes:
+            tqdm.write(f"{run_dir.name}: time budget of {max_minutes} min reached at step {step}")
+            break
+        t0 = time.perf_counter()
+        lr = learning_rate * decay_rate ** (step / decay_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        f0, ld, audio = crops.batch(batch_size)
+        out, _ = model(f0, ld)
+        loss = multiscale_spectral_loss(audio, out)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 3.0)
+        opt.step()
+        step += 1
+        elapsed += time.perf_counter() - t0
+        recent.append(loss.item())
+        bar.update(1)
+        if step % log_every == 0 or step == steps:
+            bar.set_postfix(loss=f"{np.mean(recent[-log_every:]):.3f}", val=val_loss and f"{val_loss:.3f}",
+                            sps=f"{step / max(elapsed, 1e-9):.2f}" if elapsed else None)
+        if step % checkpoint_every == 0:
+            val_loss = checkpoint(float(np.mean(recent[-checkpoint_every:])))
+    bar.close()
+    if recent and step % checkpoint_every:
+        checkpoint(float(np.mean(recent[-checkpoint_every:])))
+    return model, step
