@@ -27,3 +27,18 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+
+# The trainer (training/, PyTorch). torch from PyPI is ~3 GB of CUDA wheels even for CPU use, so
+# the wheels are kept in a download cache outside the checkout and the venv is only touched when
+# training/requirements.txt changes.
+WHEELS="${DDSP_WHEEL_CACHE:-$HOME/.cache/ddsp-instrument/wheels}"
+stamp="$(sha256sum training/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat .venv-train/.requirements 2>/dev/null)" != "$stamp" ]; then
+  [ -x .venv-train/bin/python ] || python3 -m venv .venv-train
+  mkdir -p "$WHEELS"
+  echo "== training venv: wheels into $WHEELS (cached between runs), then .venv-train"
+  .venv-train/bin/pip download -q --disable-pip-version-check -d "$WHEELS" -r training/requirements.txt
+  .venv-train/bin/pip install -q --disable-pip-version-check --no-index --find-links "$WHEELS" \
+    -r training/requirements.txt
+  echo "$stamp" > .venv-train/.requirements
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit/integration tests (dsp-core properties and references, the CLI), the
 # host tests that load the built bundles (CLAP through clack-host, VST3 through pedalboard), and the
-# Python tests. One dev-profile build shared by everything (dependencies at opt-level 2); xtask is
+# Python tests (pedalboard; the trainer's, against the Rust runtime). One dev-profile build shared by everything (dependencies at opt-level 2); xtask is
 # left out of it (it is built in release by `cargo xtask`, and its dependencies would change the
 # feature set, forcing a second build of everything for the bundle).
 set -euo pipefail
@@ -20,3 +20,7 @@ cargo test --workspace --exclude xtask --locked --no-fail-fast
 
 echo "== VST3 bundle in pedalboard (JUCE's VST3 host)"
 .venv/bin/python -m pytest host-tests/python -q
+
+echo "== trainer: loudness vs the A-weighting standard, dataset on bad files, synths, and the smoke test"
+echo "   (train a tiny model, export it, the Rust runtime reproduces it within 1e-4)"
+DDSP_BIN="$PWD/target/debug/ddsp" .venv-train/bin/python -m pytest training/tests -q

@@ -184,9 +184,10 @@ def load_split(out_dir, split):
 
 
 def loudness_range(clips):
-    """Trained loudness range: 2nd..99.5th percentile of the voiced frames (what a note spans)."""
+    """Trained loudness range: 5th..99.5th percentile of the voiced frames (what a note spans, without
+    the release tails CREPE still calls voiced)."""
     ld = np.concatenate([c.loudness_db[c.periodicity > 0.5] for c in clips])
     ld = ld[ld > -RANGE_DB + 1]
     if len(ld) == 0:
         return -60.0, -10.0
-    return float(np.percentile(ld, 2)), float(np.percentile(ld, 99.5))
+    return float(np.percentile(ld, 5)), float(np.percentile(ld, 99.5))

@@ -11,7 +11,7 @@ text. Our tracker runs exactly as in the effect plugin, through `ddsp track` (`t
 real-time path has the estimate); CREPE sees the whole file at once (non-causal, 10 ms hop).
 
 Set-up: scripts/bench/setup_bench.sh. Run:
-    .venv-bench/bin/python scripts/bench/tracker_accuracy.py [--ddsp target/release/ddsp] [--out DIR]
+    .venv-train/bin/python scripts/bench/tracker_accuracy.py [--ddsp target/release/ddsp] [--out DIR]
 Prints a Markdown table (and writes it to DIR/tracker-accuracy.md).
 """
 import argparse

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Makes the shipped instrument models from nothing, on CPU: renders the training phrases with
+# fluidsynth, analyses them (CREPE tiny + loudness), trains, exports to models/, measures fidelity on
+# the held-out phrases and writes models/README.md's table, the spectrograms and the model cards.
+#
+#   bash scripts/make_models.sh [INSTRUMENT...]     (default: violin cello flute trumpet)
+#
+# Work files go to ${DDSP_WORK:-target/training} (rendered audio, datasets, runs); every stage is
+# cached or resumes, so an interrupted run continues where it stopped. Two instruments train at a
+# time, one thread each. STEPS, BATCH and CLIP_SECONDS override the training length.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_training.sh
+WORK="${DDSP_WORK:-target/training}"
+STEPS="${STEPS:-3000}"
+BATCH="${BATCH:-4}"
+CLIP_SECONDS="${CLIP_SECONDS:-1.0}"
+INSTRUMENTS=("${@:-violin cello flute trumpet}")
+read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
+PY=.venv-train/bin/python
+
+pipeline() {
+  local name="$1"
+  $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 15.5
+  $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
+  $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps "$STEPS" --batch-size "$BATCH" \
+    --clip-seconds "$CLIP_SECONDS" --learning-rate 2e-3 --decay-steps $((STEPS / 2)) --threads 1
+}
+
+mkdir -p "$WORK"
+running=0
+for name in "${INSTRUMENTS[@]}"; do
+  echo "== $name: phrases, dataset, training (log: $WORK/$name.log)"
+  pipeline "$name" > "$WORK/$name.log" 2>&1 &
+  running=$((running + 1))
+  if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+
+echo "== export to models/, fidelity on the held-out phrases, cards, models/README.md"
+$PY -m training.release "${INSTRUMENTS[@]}" --work "$WORK"
