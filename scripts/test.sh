@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit/integration tests (dsp-core properties and references, the CLI), the
 # host tests that load the built bundles (CLAP through clack-host, VST3 through pedalboard), and the
-# Python tests (pedalboard; the trainer's, against the Rust runtime). One dev-profile build shared by everything (dependencies at opt-level 2); xtask is
-# left out of it (it is built in release by `cargo xtask`, and its dependencies would change the
-# feature set, forcing a second build of everything for the bundle).
+# trainer's Python tests (against the Rust runtime). One dev-profile build shared by everything
+# (dependencies at opt-level 2); xtask is left out of it (it is built in release by `cargo xtask`,
+# and its dependencies would change the feature set, forcing a second build of everything for the
+# bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
