@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_training.sh
 WORK="${DDSP_WORK:-target/training}"
-STEPS="${STEPS:-3000}"
+STEPS="${STEPS:-2500}"
 BATCH="${BATCH:-4}"
 CLIP_SECONDS="${CLIP_SECONDS:-1.0}"
 INSTRUMENTS=("${@:-violin cello flute trumpet}")

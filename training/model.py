@@ -44,6 +44,11 @@ def exp_sigmoid(x):
     return 2.0 * torch.sigmoid(x) ** LN10 + 1e-7
 
 
+def inv_exp_sigmoid(y):
+    s = torch.clamp((y - 1e-7) / 2.0, 1e-12, 1 - 1e-7) ** (1.0 / LN10)
+    return torch.log(s / (1.0 - s))
+
+
 def scale_f0(f0_hz):
     midi = 12.0 * torch.log2(torch.clamp(f0_hz, min=1e-3) / 440.0) + 69.0
     return torch.clamp(midi, min=0.0) / 127.0
@@ -75,6 +80,19 @@ class Decoder(nn.Module):
         self.gru = nn.GRU(2 * u, cfg.gru_units, batch_first=True)
         self.out_stack = stack(2 * u + cfg.gru_units, cfg.out_units, cfg.out_layers)
         self.head = nn.Linear(cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
+        self.init_head()
+
+    def init_head(self):
+        """Start from a plausible sound instead of a flat 64-harmonic buzz: amplitude -26 dB, harmonics
+        falling as 1/k^2, small weights. From DDSP's default init the first updates push the amplitude
+        into exp_sigmoid's flat tail (measured: amplitude 0 at step 500, only noise), where its
+        gradient vanishes and the harmonic part never comes back."""
+        k = torch.arange(1, self.cfg.n_harmonics + 1, dtype=torch.float32)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+            self.head.bias[0] = inv_exp_sigmoid(torch.tensor(0.05))
+            self.head.bias[1:1 + self.cfg.n_harmonics] = inv_exp_sigmoid(k ** -2.0)
 
     def forward(self, f0_hz, loudness_db, state=None):
         f = self.f0_stack(scale_f0(f0_hz)[..., None])

@@ -18,6 +18,7 @@ from .dataset import load_split, loudness_range
 from .model import DDSP, ModelConfig, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
+WARMUP_STEPS = 100
 
 
 class Crops:
@@ -146,7 +147,8 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
             tqdm.write(f"{run_dir.name}: time budget of {max_minutes} min reached at step {step}")
             break
         t0 = time.perf_counter()
-        lr = learning_rate * decay_rate ** (step / decay_steps)
+        # Linear warm-up over the first WARMUP_STEPS, then exponential decay.
+        lr = learning_rate * min(1.0, (step + 1) / WARMUP_STEPS) * decay_rate ** (step / decay_steps)
         for group in opt.param_groups:
             group["lr"] = lr
         f0, ld, audio = crops.batch(batch_size)

@@ -124,5 +124,5 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
         output.len() as f32 / SR
     );
     assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady {steady}");
-    assert_eq!(inst.model().meta.name, "Placeholder Strings", "the last model sent plays");
+    assert_eq!(inst.model().meta.name, Model::embedded_default().meta.name, "the last model sent plays");
 }

@@ -113,7 +113,7 @@ fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
 
     // No path: the embedded default.
     let (model, message) = lib.restore(&ModelRef::default(), "X");
-    assert_eq!(model.unwrap().meta.name, "Placeholder Strings");
+    assert_eq!(model.unwrap().meta.name, ddsp_core::Model::embedded_default().meta.name);
     assert!(message.is_none());
 }
 
