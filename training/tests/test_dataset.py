@@ -18,6 +18,7 @@ def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     (src / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(200)))
     (src / "truncated.flac").write_bytes((src / "silent.flac").read_bytes()[:60])
     sf.write(src / "heldout_note.ogg", make_tone(330.0, 1.0, 48_000, amplitude=0.3), 48_000)
+    sf.write(src / "note22k.mp3", make_tone(262.0, 1.5, 22_050, amplitude=0.3), 22_050, format="MP3")
 
     manifest = dataset.build(src, tmp_path / "ds", crepe_model="tiny", progress=False)
     files = manifest["files"]
@@ -29,8 +30,13 @@ def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     assert "decode" in files["corrupt.wav"]["reason"]
     assert files["stereo44k.wav"]["split"] == "train"
     assert files["heldout_note.ogg"]["split"] == "validation"
+    assert files["note22k.mp3"]["status"] == "ok"
 
-    (clip,) = dataset.load_split(tmp_path / "ds", "train")
+    clips = {c.name: c for c in dataset.load_split(tmp_path / "ds", "train")}
+    assert sorted(clips) == ["note22k.mp3", "stereo44k.wav"]
+    mp3 = clips["note22k.mp3"]
+    assert abs(1200 * np.log2(np.median(mp3.f0_hz[50:-50]) / 262.0)) < 10
+    clip = clips["stereo44k.wav"]
     # mixed to mono and resampled to 48 kHz: 2 s, frame-aligned
     assert abs(len(clip.audio) - 2 * SAMPLE_RATE) < HOP and len(clip.audio) % HOP == 0
     assert len(clip.f0_hz) == len(clip.loudness_db) == len(clip.audio) // HOP
