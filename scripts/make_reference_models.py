@@ -4,11 +4,9 @@
 * dsp-core/tests/data/decoder_ref.onnx (+ decoder_ref.bin): random weights, every architectural
   feature (two-layer input stacks, GRU, output stack, head), 200 frames of onnxruntime outputs with
   the state carried frame to frame. The Rust runtime must match them within 1e-4.
-* models/default.onnx: the embedded default until trained instruments ship (issue 3). Its input
-  stacks and GRU are random; its output head is fitted by least squares so the controls follow a
-  bowed-string-like target: amplitude tracks loudness, the spectrum falls as k^-p and brightens with
-  loudness, with a body resonance near 2.8 kHz and a little bow noise. It is a placeholder voice,
-  not a trained model; models/default.md says so.
+* dsp-core/tests/data/windowed_ref.onnx (+ .bin): a stateless windowed model in the seed layout.
+
+The shipped instrument models are trained, not written here: `training/` (models/README.md).
 
 Run: .venv/bin/python scripts/make_reference_models.py   (numpy, onnx, onnxruntime; deterministic)
 """
@@ -20,22 +18,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from training.onnx_format import (  # noqa: E402
-    ALPHA, EPSILON, LN10, NOISE_BIAS, GraphBuilder, build_graph, meta_for, n_layers_of)
+    LN10, NOISE_BIAS, GraphBuilder, build_graph, meta_for)
 
-
-
-def exp_sigmoid(x):
-    return 2.0 * (1.0 / (1.0 + np.exp(-x))) ** LN10 + 1e-7
-
-
-def inv_exp_sigmoid(y):
-    s = np.clip((np.asarray(y, np.float64) - 1e-7) / 2.0, 1e-12, 1 - 1e-7) ** (1.0 / LN10)
-    return np.log(s / (1.0 - s))
 
 
 def scale_f0(f0):
@@ -62,33 +51,6 @@ def random_weights(rng, units, n_layers, hidden, out_units, n_out_layers, n_out)
     w["head.weight"] = rng.normal(0, 1 / math.sqrt(c), (c, n_out))
     w["head.bias"] = rng.normal(0, 0.5, n_out)
     return {k: np.asarray(v, np.float32) for k, v in w.items()}
-
-
-def forward_features(w, f0_hz, ld_db, h):
-    """numpy twin of the graph up to the head input; returns (features, new state)."""
-    def layer_norm(x, s, b):
-        m = x.mean(-1, keepdims=True)
-        v = ((x - m) ** 2).mean(-1, keepdims=True)
-        return (x - m) / np.sqrt(v + EPSILON) * s + b
-    def stack(prefix, x):
-        for i in range(n_layers_of(w, prefix)):
-            p = f"{prefix}.{i}"
-            x = layer_norm(x @ w[f"{p}.dense.weight"] + w[f"{p}.dense.bias"], w[f"{p}.norm.scale"], w[f"{p}.norm.bias"])
-            x = np.where(x < 0, ALPHA * x, x)
-        return x
-    f = stack("f0_stack", scale_f0(f0_hz)[:, None])
-    l = stack("ld_stack", (ld_db / 80.0 + 1.0)[:, None])
-    x = np.concatenate([f, l], -1)
-    H = w["gru.R"].shape[2]
-    W, R, B = w["gru.W"][0], w["gru.R"][0], w["gru.B"][0]
-    gx = x @ W.T + B[: 3 * H]
-    gh = h @ R.T + B[3 * H:]
-    sig = lambda v: 1 / (1 + np.exp(-v))
-    z = sig(gx[:, :H] + gh[:, :H])
-    r = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
-    cand = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
-    h = (1 - z) * cand + z * h
-    return stack("out_stack", np.concatenate([f, l, h], -1)), h
 
 
 def run_reference(model, f0, ld, H):
@@ -128,67 +90,6 @@ def make_reference():
         "producer": f"onnxruntime {ort.__version__}, state carried frame to frame from zeros",
         "arrays": layout}, indent=1) + "\n")
     print("reference:", out / "decoder_ref.onnx")
-
-
-def target_controls(f0, ld, K, M, sr):
-    """A bowed-string-like target timbre: the placeholder voice the default model is fitted to."""
-    loud01 = np.clip((ld + 60.0) / 50.0, 0, 1)
-    amplitude = 10 ** (np.maximum(ld, -100.0) / 20.0)
-    k = np.arange(1, K + 1)[None, :]
-    slope = 1.9 - 0.9 * loud01[:, None]
-    freq = k * f0[:, None]
-    body = 1 + 2.5 * np.exp(-((np.log(freq / 2800.0)) ** 2) / 0.15) + 1.2 * np.exp(-((np.log(freq / 450.0)) ** 2) / 0.1)
-    dist = k ** (-slope) * body
-    dist = dist / dist.max(-1, keepdims=True)
-    band = np.linspace(0, 1, M)[None, :]
-    noise = 10 ** ((ld[:, None] - 38.0) / 20.0) * np.exp(-3.0 * band)
-    return amplitude, dist, noise
-
-
-def make_default():
-    rng = np.random.default_rng(7)
-    K, M, H, sr = 64, 65, 64, 48000
-    w = random_weights(rng, units=48, n_layers=1, hidden=H, out_units=96, n_out_layers=1, n_out=1 + K + M)
-    f0_range, ld_range = (55.0, 1760.0), (-60.0, -10.0)
-    # Features along whole GRU trajectories, not just the steady state: each (f0, loudness) point is
-    # held for 40 frames starting from a zero state and from the state another random input left,
-    # and frames across the transient are all fitted, so a phrase start or a sudden jump in
-    # loudness gives the target timbre too, not a burst.
-    n = 8000
-    f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), n))
-    ld = rng.uniform(-125.0, 0.0, n)
-    keep = {0, 1, 2, 3, 5, 8, 13, 20, 39}
-    rows_f0, rows_ld, rows_feat = [], [], []
-    for start in ("zero", "other"):
-        h = np.zeros((n, H))
-        if start == "other":
-            prev_f0 = np.exp(rng.uniform(np.log(30.0), np.log(4000.0), n))
-            prev_ld = rng.uniform(-125.0, 0.0, n)
-            for _ in range(20):
-                _, h = forward_features(w, prev_f0, prev_ld, h)
-        for step in range(40):
-            feats, h = forward_features(w, f0, ld, h)
-            if step in keep:
-                rows_f0.append(f0); rows_ld.append(ld); rows_feat.append(feats)
-    f0, ld, feats = np.concatenate(rows_f0), np.concatenate(rows_ld), np.concatenate(rows_feat)
-    amp, dist, noise = target_controls(f0, ld, K, M, sr)
-    targets = np.concatenate([inv_exp_sigmoid(amp)[:, None], inv_exp_sigmoid(dist),
-                              inv_exp_sigmoid(noise) - NOISE_BIAS], -1)
-    X = np.concatenate([feats, np.ones((len(f0), 1))], -1)
-    ridge = 1e-2 * np.eye(X.shape[1])
-    coef = np.linalg.solve(X.T @ X + ridge, X.T @ targets)
-    w["head.weight"] = coef[:-1].astype(np.float32)
-    w["head.bias"] = coef[-1].astype(np.float32)
-    fitted = X @ coef
-    amp_err_db = 20 * np.abs(np.log10(exp_sigmoid(fitted[:, 0]) / amp))
-    print(f"default: amplitude fit median {np.median(amp_err_db):.2f} dB, 90th pct {np.percentile(amp_err_db, 90):.2f} dB")
-    meta = meta_for("Placeholder Strings", "bowed string (placeholder)", "CC0-1.0",
-                    "Untrained placeholder: random stacks and GRU with a least-squares head fitted to an "
-                    "analytic bowed-string timbre. Replaced by trained models (issue 3).",
-                    K, M, f0_range, ld_range, sr=sr)
-    model = build_graph(w, meta, K, M)
-    onnx.save(model, ROOT / "models/default.onnx")
-    print("default:", ROOT / "models/default.onnx", (ROOT / "models/default.onnx").stat().st_size, "bytes")
 
 
 def make_windowed():
@@ -267,5 +168,4 @@ def make_windowed():
 
 if __name__ == "__main__":
     make_reference()
-    make_default()
     make_windowed()

@@ -6,7 +6,6 @@ RNG), `config.json`, `log.jsonl` (one line per validation), `samples/` (original
 Rerunning the same command resumes where it stopped; `--max-minutes` bounds the total time.
 """
 import json
-import math
 import time
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import numpy as np
 import soundfile as sf
 
 from training import HOP, SAMPLE_RATE, dataset
-from training.loudness import DDSP_OFFSET_DB, a_weighting_db
+from training.loudness import a_weighting_db
 
 
 def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
