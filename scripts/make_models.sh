@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_training.sh
 WORK="${DDSP_WORK:-target/training}"
-STEPS="${STEPS:-2500}"
+STEPS="${STEPS:-1750}"
 BATCH="${BATCH:-4}"
 CLIP_SECONDS="${CLIP_SECONDS:-1.0}"
 INSTRUMENTS=("${@:-violin cello flute trumpet}")
@@ -24,7 +24,7 @@ pipeline() {
   $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 15.5
   $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps "$STEPS" --batch-size "$BATCH" \
-    --clip-seconds "$CLIP_SECONDS" --learning-rate 2e-3 --decay-steps $((STEPS / 2)) --threads 1
+    --clip-seconds "$CLIP_SECONDS" --learning-rate 2e-3 --decay-steps 1250 --threads 1
 }
 
 mkdir -p "$WORK"
