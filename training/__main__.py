@@ -35,6 +35,8 @@ def main(argv=None):
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
     p.add_argument("--threads", type=int)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level-weight", type=float, default=1.0,
+                   help="weight of the A-weighted level loss (mean |dB| per 4 ms frame) beside the spectral loss")
     for name, default in (("stack-units", 128), ("stack-layers", 1), ("gru-units", 192), ("out-units", 192),
                           ("out-layers", 2), ("harmonics", 64), ("noise-bands", 65)):
         p.add_argument(f"--{name}", type=int, default=default)
@@ -75,7 +77,8 @@ def main(argv=None):
         config = ModelConfig(args.stack_units, args.stack_layers, args.gru_units, args.out_units, args.out_layers,
                              args.harmonics, args.noise_bands, args.reverb_seconds)
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
-              args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed, config)
+              args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed, config,
+              level_weight=args.level_weight)
     elif args.command == "export":
         from .export import export
         print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,

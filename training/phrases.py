@@ -173,7 +173,7 @@ def write_midi(path, phrases, inst):
     return bounds
 
 
-def render(name, out_dir, minutes=16.0, phrase_seconds=30.0, soundfont="musescore", gain=0.5):
+def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescore", gain=1.0):
     import soundfile as sf
     if shutil.which("fluidsynth") is None:
         raise SystemExit("fluidsynth not found: run scripts/setup_training.sh")

@@ -14,7 +14,7 @@ import torch
 
 from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .dataset import load_split, loudness_range
-from .model import DDSP, ModelConfig, multiscale_spectral_loss
+from .model import DDSP, ModelConfig, level_loss, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
 WARMUP_STEPS = 100
@@ -75,7 +75,7 @@ def f0_range(clips):
 
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
-          config=None, progress=True, log_every=25):
+          config=None, progress=True, log_every=25, level_weight=1.0):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -153,6 +153,8 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
         f0, ld, audio = crops.batch(batch_size)
         out, _ = model(f0, ld)
         loss = multiscale_spectral_loss(audio, out)
+        if level_weight:
+            loss = loss + level_weight * level_loss(audio, out)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 3.0)

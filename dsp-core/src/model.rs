@@ -34,8 +34,9 @@ pub const MAX_MODEL_BYTES: u64 = 200 * 1024 * 1024;
 /// Native kernels and tract must agree this closely on every output at load.
 pub const VERIFY_TOLERANCE: f32 = 1e-4;
 
-/// The model every plugin instance plays when no other is loaded (see `models/default.md`).
-pub static EMBEDDED_DEFAULT_ONNX: &[u8] = include_bytes!("../../models/default.onnx");
+/// The model every plugin instance plays when no other is loaded: the best of the shipped models by
+/// the held-out fidelity benchmark (`models/README.md`), the flute (`models/flute.md`).
+pub static EMBEDDED_DEFAULT_ONNX: &[u8] = include_bytes!("../../models/flute.onnx");
 pub const EMBEDDED_DEFAULT_NAME: &str = "embedded:default";
 
 /// Why a model could not be loaded. Numeric fields carry what was expected and what was found.

@@ -75,7 +75,7 @@ fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
 
     // Where it was.
     assert!(matches!(lib.resolve(&saved), Resolution::Found(ref p) if *p == original));
-    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    let (model, message) = lib.restore(&saved, "Flute");
     assert!(model.is_some() && message.is_none());
 
     // Moved into a library folder (renamed too): found again by its content.
@@ -84,25 +84,25 @@ fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
     std::fs::rename(&original, &moved).unwrap();
     let resolution = lib.resolve(&saved);
     assert!(matches!(resolution, Resolution::Moved { ref to, .. } if *to == moved), "{resolution:?}");
-    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    let (model, message) = lib.restore(&saved, "Flute");
     assert!(model.is_some());
     assert!(message.unwrap().contains("My Violin.tflite"));
 
     // Changed content at the saved path: loaded, and said.
     copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("session-folder"), "Violin.tflite");
     assert!(matches!(lib.resolve(&saved), Resolution::Changed(_)));
-    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    let (model, message) = lib.restore(&saved, "Flute");
     assert!(model.is_some());
     assert!(message.unwrap().contains("changed"));
 
     // Missing everywhere: nothing loads, and the message names what plays instead.
     std::fs::remove_file(&moved).unwrap();
     std::fs::remove_file(&original).unwrap();
-    let (model, message) = lib.restore(&saved, "Placeholder Strings");
+    let (model, message) = lib.restore(&saved, "Flute");
     assert!(model.is_none());
     let message = message.unwrap();
     assert!(message.contains("Violin.tflite") && message.contains("missing"), "{message}");
-    assert!(message.contains("playing 'Placeholder Strings' instead"), "{message}");
+    assert!(message.contains("playing 'Flute' instead"), "{message}");
 
     // A bad file at the path: the load error, and the fallback, are named.
     let bad = tmp.0.join("session-folder/Violin.tflite");

@@ -65,7 +65,7 @@ fn native_runtime_matches_onnxruntime_over_200_streaming_frames() {
 fn native_runtime_matches_tract_over_200_streaming_frames() {
     for (name, bytes) in [
         ("decoder_ref.onnx", std::fs::read(data_path("decoder_ref.onnx")).unwrap()),
-        ("default.onnx", EMBEDDED_DEFAULT_ONNX.to_vec()),
+        ("embedded default (flute.onnx)", EMBEDDED_DEFAULT_ONNX.to_vec()),
     ] {
         let model = Model::from_bytes(&bytes, ModelSource::Embedded("test")).unwrap();
         let tract = TractReference::new(&bytes, model.n_hidden()).unwrap();

@@ -131,7 +131,7 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     let folder = std::env::temp_dir().join(format!("ddsp-editor-test-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     let file = folder.join("violin-test.onnx");
-    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default.onnx"), &file).unwrap();
+    std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/violin.onnx"), &file).unwrap();
     let library = ModelLibrary { folders: vec![folder.clone()], recents_file: None };
     let asked: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
     let record = asked.clone();

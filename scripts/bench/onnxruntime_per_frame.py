@@ -3,7 +3,7 @@
 frame), beside our native runtime's (`cargo bench -p ddsp-benches -- inference-per-frame`).
 
 Run: .venv/bin/python scripts/bench/onnxruntime_per_frame.py [MODEL.onnx ...]
-(onnxruntime is in scripts/requirements-test.txt; the default models are models/default.onnx and
+(onnxruntime is in scripts/requirements-test.txt; the default models are models/flute.onnx and
 dsp-core/tests/data/decoder_ref.onnx)
 """
 import sys
@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = [Path(a) for a in sys.argv[1:]] or [ROOT / "models/default.onnx", ROOT / "dsp-core/tests/data/decoder_ref.onnx"]
+MODELS = [Path(a) for a in sys.argv[1:]] or [ROOT / "models/flute.onnx", ROOT / "dsp-core/tests/data/decoder_ref.onnx"]
 
 for path in MODELS:
     options = ort.SessionOptions()
