@@ -30,6 +30,9 @@ CREPE_FMIN, CREPE_FMAX = 32.7, 1975.5
 SILENCE_PEAK = 10 ** (-80 / 20)
 SILENT_LOUDNESS_DB = -80.0
 MIN_VOICED_FRAMES = 25  # 100 ms of pitched sound
+# Bumped whenever the analysis changes (f0 convention, loudness definition): cached clips made by an
+# older analysis are redone. 2: A-weighting matched to the analog curve at 10 kHz (FORMAT.md).
+ANALYSIS_VERSION = 2
 
 
 class SkipFile(Exception):
@@ -135,7 +138,7 @@ def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_thre
     manifest_path = out_dir / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"files": {}}
     entries = {}
-    settings = {"crepe": crepe_model, "voicing_threshold": voicing_threshold, "sample_rate": SAMPLE_RATE,
+    settings = {"analysis": ANALYSIS_VERSION, "crepe": crepe_model, "voicing_threshold": voicing_threshold, "sample_rate": SAMPLE_RATE,
                 "frame_rate": FRAME_RATE}
     same_settings = old.get("settings") == settings
     bar = tqdm(files, desc="dataset", unit="file", disable=not progress)
