@@ -125,16 +125,14 @@ enum Command {
     },
 }
 
-/// A model by file path, library name or `default`; offline run mode (reproducible renders).
+/// A model by file path, library name (built-in models included) or `default`; offline run mode
+/// (reproducible renders).
 fn load_model(spec: Option<&str>) -> Result<Model> {
     let model = match spec {
-        None | Some("default" | ddsp_core::model::EMBEDDED_DEFAULT_NAME) => Model::embedded_default(),
+        None | Some("default") => Model::embedded_default(),
         Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
         Some(name) => match ModelLibrary::standard().find(name) {
-            Some(entry) => match entry.path {
-                Some(path) => Model::load(path)?,
-                None => Model::embedded_default(),
-            },
+            Some(entry) => entry.choice().load()?,
             None => anyhow::bail!("no model file or library model named '{name}' (see `ddsp models`)"),
         },
     };
@@ -149,9 +147,10 @@ fn models() -> Result<()> {
         println!("  {}{state}", folder.display());
     }
     println!("models:");
-    for entry in library.entries() {
+    for (index, entry) in library.entries().into_iter().enumerate() {
         let place = match (&entry.origin, &entry.path) {
-            (EntryOrigin::Embedded, _) => "embedded".to_owned(),
+            (EntryOrigin::BuiltIn, _) if index == 0 => "built in (the default)".to_owned(),
+            (EntryOrigin::BuiltIn, _) => "built in".to_owned(),
             (EntryOrigin::Recent, Some(p)) => format!("recent: {}", p.display()),
             (_, Some(p)) => p.display().to_string(),
             (_, None) => String::new(),

@@ -24,7 +24,7 @@ pub mod tracking;
 pub mod voice;
 
 pub use instrument::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};
-pub use library::{ModelLibrary, ModelRef};
-pub use model::{Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
+pub use library::{ModelChoice, ModelLibrary, ModelRef};
+pub use model::{BuiltInModel, Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
 pub use poly::PolyInstrument;
 pub use voice::{Voice, VoiceLevels};

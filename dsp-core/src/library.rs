@@ -1,8 +1,8 @@
-//! The model library: the embedded model, the user's model folders (ours and DDSP-VST's), recently
+//! The model library: the built-in models, the user's model folders (ours and DDSP-VST's), recently
 //! used files, and how a session's saved model reference is found again.
 //!
-//! A session stores a [`ModelRef`]: the file's path and its content hash (SHA-256). Restoring it
-//! never swaps silently: [`ModelLibrary::resolve`] says whether the file was found where it was,
+//! A session stores a [`ModelRef`]: a built-in model's name, or a file's path and its content hash
+//! (SHA-256). Restoring it never swaps silently: [`ModelLibrary::resolve`] says whether the file was found where it was,
 //! found elsewhere by its hash (moved or renamed), changed since the session was saved, or missing,
 //! and the caller shows that message and names the model it plays instead.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Model, ModelLoadError, MAX_MODEL_BYTES};
+use crate::model::{BuiltInModel, Model, ModelLoadError, ModelSource, MAX_MODEL_BYTES};
 
 /// File extensions the library lists.
 pub const MODEL_EXTENSIONS: [&str; 2] = ["onnx", "tflite"];
@@ -19,20 +19,76 @@ pub const MODEL_PATH_ENV: &str = "DDSP_MODEL_PATH";
 /// How many recently used files are remembered.
 pub const MAX_RECENTS: usize = 10;
 
-/// A session's reference to a model file: where it was and what it contained.
+/// A session's reference to a model: a file (where it was and what it contained) or a built-in
+/// model by name. Neither: the embedded default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRef {
-    /// `None`: the embedded default.
     pub path: Option<String>,
     /// Lower-case hex SHA-256 of the file's bytes when it was chosen.
     pub sha256: Option<String>,
+    /// A [`BuiltInModel`]'s name, used when `path` is `None` (sessions saved before built-in
+    /// models existed lack it and get the default).
+    pub built_in: Option<String>,
 }
 
 impl ModelRef {
     /// A reference to `path`, hashing its content now. Reads the file.
     pub fn to_file(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { path: Some(path.to_string_lossy().into_owned()), sha256: Some(file_sha256(path)?) })
+        Ok(Self { path: Some(path.to_string_lossy().into_owned()), sha256: Some(file_sha256(path)?), built_in: None })
+    }
+
+    /// A reference to a built-in model.
+    pub fn to_built_in(name: &str) -> Self {
+        Self { built_in: Some(name.to_owned()), ..Self::default() }
+    }
+
+    /// The reference that brings `choice` back. Reads (hashes) a file.
+    pub fn to_choice(choice: &ModelChoice) -> std::io::Result<Self> {
+        match choice {
+            ModelChoice::BuiltIn(name) => Ok(Self::to_built_in(name)),
+            ModelChoice::File(path) => Self::to_file(path),
+        }
+    }
+}
+
+/// A model the user picks: one built into the binary, or a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelChoice {
+    BuiltIn(&'static str),
+    File(PathBuf),
+}
+
+impl ModelChoice {
+    /// The choice that `source` came from.
+    pub fn of(source: &ModelSource) -> Self {
+        match source {
+            ModelSource::Embedded(name) => Self::BuiltIn(name),
+            ModelSource::File(path) => Self::File(path.clone()),
+        }
+    }
+
+    /// Loads and validates it. Allocates and reads files: never on the audio thread.
+    pub fn load(&self) -> Result<Model, ModelLoadError> {
+        match self {
+            Self::BuiltIn(name) => match BuiltInModel::find(name) {
+                Some(built_in) => Ok(built_in.load()),
+                None => Err(ModelLoadError {
+                    path: PathBuf::from(name),
+                    error: crate::ModelError::Unsupported(format!("no built-in model is named '{name}'")),
+                }),
+            },
+            Self::File(path) => Model::load(path),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BuiltIn(name) => write!(f, "{name} (built in)"),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -57,7 +113,7 @@ fn hex(digest: &[u8]) -> String {
 /// Where a library entry comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryOrigin {
-    Embedded,
+    BuiltIn,
     Folder(PathBuf),
     Recent,
 }
@@ -65,18 +121,31 @@ pub enum EntryOrigin {
 /// One model the user can pick (not loaded: listing is cheap).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LibraryEntry {
-    /// File stem, or the embedded model's name.
+    /// File stem, or the built-in model's name.
     pub name: String,
-    /// `None`: the embedded default.
+    /// `None`: a built-in model.
     pub path: Option<PathBuf>,
     pub origin: EntryOrigin,
+}
+
+impl LibraryEntry {
+    /// What picking this entry loads.
+    pub fn choice(&self) -> ModelChoice {
+        match (&self.path, BuiltInModel::find(&self.name)) {
+            (Some(path), _) => ModelChoice::File(path.clone()),
+            (None, Some(built_in)) => ModelChoice::BuiltIn(built_in.name),
+            (None, None) => ModelChoice::BuiltIn(BuiltInModel::default_model().name),
+        }
+    }
 }
 
 /// What became of a session's [`ModelRef`].
 #[derive(Debug)]
 pub enum Resolution {
-    /// The embedded default was asked for.
-    Embedded,
+    /// A built-in model was asked for (the default when the session names none).
+    BuiltIn(&'static BuiltInModel),
+    /// The session names a built-in model this version does not have.
+    UnknownBuiltIn(String),
     /// The file is where it was, with the same content (or the session stored no hash).
     Found(PathBuf),
     /// The path is gone but a file with the same content is in the library.
@@ -88,11 +157,11 @@ pub enum Resolution {
 }
 
 impl Resolution {
-    /// The file to load (`None`: keep or use the embedded/fallback model).
+    /// The file to load (`None`: a built-in model, or keep the current/fallback model).
     pub fn path(&self) -> Option<&Path> {
         match self {
             Self::Found(p) | Self::Changed(p) | Self::Moved { to: p, .. } => Some(p),
-            Self::Embedded | Self::Missing(_) => None,
+            Self::BuiltIn(_) | Self::UnknownBuiltIn(_) | Self::Missing(_) => None,
         }
     }
 
@@ -100,7 +169,10 @@ impl Resolution {
     /// requested one is unavailable. `None` when there is nothing to say.
     pub fn message(&self, playing: &str) -> Option<String> {
         match self {
-            Self::Embedded | Self::Found(_) => None,
+            Self::BuiltIn(_) | Self::Found(_) => None,
+            Self::UnknownBuiltIn(name) => {
+                Some(format!("this version has no built-in model '{name}'; playing '{playing}' instead"))
+            }
             Self::Moved { from, to } => {
                 Some(format!("model {} was not found; the same model was found at {}", from.display(), to.display()))
             }
@@ -136,14 +208,13 @@ impl ModelLibrary {
         Self { folders, recents_file }
     }
 
-    /// The embedded model, every model file in the folders (not recursing deeper than two levels;
-    /// sorted by name), then recently used files that are not in a folder.
+    /// The built-in models (the default first), every model file in the folders (not recursing
+    /// deeper than two levels; sorted by name), then recently used files that are not in a folder.
     pub fn entries(&self) -> Vec<LibraryEntry> {
-        let mut entries = vec![LibraryEntry {
-            name: crate::model::EMBEDDED_DEFAULT_NAME.to_owned(),
-            path: None,
-            origin: EntryOrigin::Embedded,
-        }];
+        let mut entries: Vec<LibraryEntry> = crate::model::BUILT_IN_MODELS
+            .iter()
+            .map(|m| LibraryEntry { name: m.name.to_owned(), path: None, origin: EntryOrigin::BuiltIn })
+            .collect();
         for folder in &self.folders {
             let mut files = Vec::new();
             collect_models(folder, 2, &mut files);
@@ -187,14 +258,21 @@ impl ModelLibrary {
         let _ = std::fs::write(file, text);
     }
 
-    /// Finds a library model by name (file stem, case-insensitive) or the embedded one.
+    /// Finds a library model by name (a built-in model's or a file stem, case-insensitive; the
+    /// built-in model first when both have it).
     pub fn find(&self, name: &str) -> Option<LibraryEntry> {
         self.entries().into_iter().find(|e| e.name.eq_ignore_ascii_case(name))
     }
 
     /// What became of a saved reference (reads and hashes files; never loads a model).
     pub fn resolve(&self, wanted: &ModelRef) -> Resolution {
-        let Some(path) = wanted.path.as_deref().map(PathBuf::from) else { return Resolution::Embedded };
+        let Some(path) = wanted.path.as_deref().map(PathBuf::from) else {
+            return match wanted.built_in.as_deref() {
+                None => Resolution::BuiltIn(BuiltInModel::default_model()),
+                Some(name) => BuiltInModel::find(name)
+                    .map_or_else(|| Resolution::UnknownBuiltIn(name.to_owned()), Resolution::BuiltIn),
+            };
+        };
         if path.is_file() {
             return match (&wanted.sha256, file_sha256(&path)) {
                 (Some(saved), Ok(now)) if *saved != now => Resolution::Changed(path),
@@ -219,8 +297,10 @@ impl ModelLibrary {
     pub fn restore(&self, wanted: &ModelRef, playing: &str) -> (Option<Model>, Option<String>) {
         let resolution = self.resolve(wanted);
         let message = resolution.message(playing);
+        if let Resolution::BuiltIn(built_in) = resolution {
+            return (Some(built_in.load()), None);
+        }
         match resolution.path() {
-            None if matches!(resolution, Resolution::Embedded) => (Some(Model::embedded_default()), None),
             None => (None, message),
             Some(path) => match Model::load(path) {
                 Ok(model) => (Some(model), message),

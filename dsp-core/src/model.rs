@@ -37,7 +37,41 @@ pub const VERIFY_TOLERANCE: f32 = 1e-4;
 /// The model every plugin instance plays when no other is loaded: the best of the shipped models by
 /// the held-out fidelity benchmark (`models/README.md`), the flute (`models/flute.md`).
 pub static EMBEDDED_DEFAULT_ONNX: &[u8] = include_bytes!("../../models/flute.onnx");
-pub const EMBEDDED_DEFAULT_NAME: &str = "embedded:default";
+
+/// A shipped model compiled into the binary, so a fresh install plays every instrument with no
+/// files to copy. `name` is the model's own `ddsp.name`, which the library lists and finds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BuiltInModel {
+    pub name: &'static str,
+    pub onnx: &'static [u8],
+}
+
+/// The shipped models (`models/`), the embedded default first. The test suite loads each one with
+/// full verification and checks its bytes against the shipped file and its name against its card.
+pub static BUILT_IN_MODELS: [BuiltInModel; 4] = [
+    BuiltInModel { name: "Flute", onnx: EMBEDDED_DEFAULT_ONNX },
+    BuiltInModel { name: "Violin", onnx: include_bytes!("../../models/violin.onnx") },
+    BuiltInModel { name: "Cello", onnx: include_bytes!("../../models/cello.onnx") },
+    BuiltInModel { name: "Trumpet", onnx: include_bytes!("../../models/trumpet.onnx") },
+];
+
+impl BuiltInModel {
+    /// The built-in model named `name` (case-insensitive).
+    pub fn find(name: &str) -> Option<&'static Self> {
+        BUILT_IN_MODELS.iter().find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The embedded default.
+    pub fn default_model() -> &'static Self {
+        &BUILT_IN_MODELS[0]
+    }
+
+    /// Loads it. Allocates; never fails (every built-in model is validated by the test suite).
+    pub fn load(&'static self) -> Model {
+        onnx::load(self.onnx, ModelSource::Embedded(self.name), false)
+            .expect("the built-in models are validated by the test suite")
+    }
+}
 
 /// Why a model could not be loaded. Numeric fields carry what was expected and what was found.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +115,7 @@ pub struct ModelLoadError {
 /// Where a model came from, so a session can say what is playing.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSource {
+    /// Compiled into the binary: a [`BuiltInModel`]'s name (or a test's label).
     Embedded(&'static str),
     File(PathBuf),
 }
@@ -190,8 +225,7 @@ pub const LOUDNESS_FLOOR_DB: f32 = -120.0;
 impl Model {
     /// The embedded default model. Allocates; never fails (its bytes are checked by the test suite).
     pub fn embedded_default() -> Self {
-        onnx::load(EMBEDDED_DEFAULT_ONNX, ModelSource::Embedded(EMBEDDED_DEFAULT_NAME), false)
-            .expect("the embedded default model is validated by the test suite")
+        BuiltInModel::default_model().load()
     }
 
     /// Loads and validates a model file: ONNX per `models/FORMAT.md` (checked against tract on

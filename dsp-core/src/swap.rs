@@ -19,6 +19,7 @@ use std::time::Duration;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
 use crate::instrument::MonoInstrument;
+use crate::library::ModelChoice;
 use crate::model::{Model, ModelLoadError};
 use crate::voice::Voice;
 
@@ -107,11 +108,17 @@ impl ModelLoader {
         Self { sender, sample_rate_hz }
     }
 
-    /// Loads `path` and queues it; the previous model keeps playing if anything fails.
-    pub fn load_file(&mut self, path: &Path) -> Result<Arc<Model>, LoadError> {
-        let model = Arc::new(Model::load(path)?);
+    /// Loads `choice` (a file or a built-in model) and queues it; the previous model keeps playing
+    /// if anything fails.
+    pub fn load(&mut self, choice: &ModelChoice) -> Result<Arc<Model>, LoadError> {
+        let model = Arc::new(choice.load()?);
         self.send(model.clone())?;
         Ok(model)
+    }
+
+    /// Loads the file at `path` and queues it.
+    pub fn load_file(&mut self, path: &Path) -> Result<Arc<Model>, LoadError> {
+        self.load(&ModelChoice::File(path.to_owned()))
     }
 
     /// Builds a voice for `model` and queues it, waiting (on this thread, never the audio thread)

@@ -81,21 +81,27 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     use ddsp_core::swap::ModelLoader;
     let tflite = data_path("ddsp-vst/model_a.tflite");
     let embedded = Arc::new(Model::embedded_default());
-    let steady = steady_max_step(&embedded).max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())));
+    let violin = ddsp_core::ModelChoice::BuiltIn("Violin");
+    let steady = steady_max_step(&embedded)
+        .max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())))
+        .max(steady_max_step(&Arc::new(violin.load().unwrap())));
 
     let mut inst = MonoInstrument::new(embedded.clone(), SR, settings());
     let (sender, receiver) = swap_channel();
     inst.attach_swap_receiver(receiver);
     inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
 
-    // The loader thread: 100 loads, alternating a file read from disk and the embedded model.
+    // The loader thread: 100 loads, alternating a file read from disk or a built-in model (as the
+    // editor asks for them) with the embedded default.
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loader_done = done.clone();
     let loader = std::thread::spawn(move || {
         let mut loader = ModelLoader::new(sender, SR);
         for i in 0..100 {
-            if i % 2 == 0 {
+            if i % 4 == 0 {
                 loader.load_file(&tflite).expect("the fixture loads");
+            } else if i % 4 == 2 {
+                loader.load(&violin).expect("a built-in model loads");
             } else {
                 loader.send(embedded.clone()).expect("the queue drains");
             }

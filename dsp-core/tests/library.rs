@@ -1,12 +1,13 @@
-//! The model library: listing folders and recents, and restoring a session's model reference
-//! (path + content hash) when the file is where it was, moved, changed or missing.
+//! The model library: listing the built-in models, folders and recents, and restoring a session's
+//! model reference (a built-in model's name, or path + content hash when the file is where it was,
+//! moved, changed or missing).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
-use ddsp_core::library::{EntryOrigin, ModelLibrary, ModelRef, Resolution};
+use ddsp_core::library::{EntryOrigin, ModelChoice, ModelLibrary, ModelRef, Resolution};
 
 struct TempDir(PathBuf);
 
@@ -40,22 +41,27 @@ fn library(root: &Path) -> ModelLibrary {
 }
 
 #[test]
-fn lists_embedded_folder_and_recent_models() {
+fn lists_built_in_folder_and_recent_models() {
     let tmp = TempDir::new("list");
     let lib = library(&tmp.0);
-    copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours/strings"), "Cello.onnx");
+    copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours/strings"), "Viola.onnx");
     copy_to(&data_path("ddsp-vst/model_a.tflite"), &tmp.0.join("Magenta/DDSP/Models"), "Voice.tflite");
     std::fs::write(tmp.0.join("ours/readme.txt"), "not a model").unwrap();
-    let elsewhere = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Flute.onnx");
+    let elsewhere = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Recorder.onnx");
     lib.remember(&elsewhere);
 
     let entries = lib.entries();
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["embedded:default", "Cello", "Voice", "Flute"]);
-    assert_eq!(entries[0].origin, EntryOrigin::Embedded);
-    assert_eq!(entries[2].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
-    assert_eq!(entries[3].origin, EntryOrigin::Recent);
-    assert_eq!(lib.find("cello").unwrap().path.unwrap(), tmp.0.join("ours/strings/Cello.onnx"));
+    assert_eq!(names, ["Flute", "Violin", "Cello", "Trumpet", "Viola", "Voice", "Recorder"]);
+    assert!(entries[..4].iter().all(|e| e.origin == EntryOrigin::BuiltIn && e.path.is_none()));
+    assert_eq!(entries[5].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
+    assert_eq!(entries[6].origin, EntryOrigin::Recent);
+    assert_eq!(lib.find("viola").unwrap().path.unwrap(), tmp.0.join("ours/strings/Viola.onnx"));
+    assert_eq!(lib.find("VIOLA").unwrap().choice(), ModelChoice::File(tmp.0.join("ours/strings/Viola.onnx")));
+    // Built-in models are found by name, ahead of a file with the same stem.
+    copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours"), "cello.onnx");
+    assert_eq!(lib.find("cello").unwrap().choice(), ModelChoice::BuiltIn("Cello"));
+    assert_eq!(lib.find("cello").unwrap().choice().load().unwrap().meta.name, "Cello");
     // Recents: most recent first, no duplicates, vanished files dropped.
     let other = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Oboe.onnx");
     lib.remember(&other);
@@ -107,7 +113,7 @@ fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
     // A bad file at the path: the load error, and the fallback, are named.
     let bad = tmp.0.join("session-folder/Violin.tflite");
     std::fs::write(&bad, b"TFL3 but not really").unwrap();
-    let (model, message) = lib.restore(&ModelRef { path: Some(bad.display().to_string()), sha256: None }, "X");
+    let (model, message) = lib.restore(&ModelRef { path: Some(bad.display().to_string()), ..ModelRef::default() }, "X");
     assert!(model.is_none());
     assert!(message.unwrap().contains("playing 'X' instead"));
 
@@ -118,8 +124,32 @@ fn a_saved_reference_is_found_moved_changed_or_missing_and_says_so() {
 }
 
 #[test]
-fn old_sessions_without_a_hash_still_load() {
+fn a_saved_built_in_model_comes_back_and_an_unknown_one_says_so() {
+    let lib = ModelLibrary { folders: Vec::new(), recents_file: None };
+    for name in ["Violin", "cello", "Trumpet", "Flute"] {
+        let saved: ModelRef =
+            serde_json::from_str(&serde_json::to_string(&ModelRef::to_built_in(name)).unwrap()).unwrap();
+        assert!(matches!(lib.resolve(&saved), Resolution::BuiltIn(m) if m.name.eq_ignore_ascii_case(name)));
+        let (model, message) = lib.restore(&saved, "X");
+        assert!(model.unwrap().meta.name.eq_ignore_ascii_case(name) && message.is_none());
+    }
+    // A session from a version with a model this one lacks: nothing loads, and it is said.
+    let (model, message) = lib.restore(&ModelRef::to_built_in("Harp"), "Flute");
+    assert!(model.is_none());
+    let message = message.unwrap();
+    assert!(message.contains("'Harp'") && message.contains("playing 'Flute' instead"), "{message}");
+    // A file path wins over a built-in name.
+    let both = ModelRef { path: Some("/nowhere/x.onnx".into()), built_in: Some("Violin".into()), sha256: None };
+    assert!(matches!(lib.resolve(&both), Resolution::Missing(_)));
+}
+
+#[test]
+fn old_sessions_without_a_hash_or_built_in_name_still_load() {
     let old: ModelRef = serde_json::from_str(r#"{"path":"/somewhere/model.onnx"}"#).unwrap();
     assert_eq!(old.path.as_deref(), Some("/somewhere/model.onnx"));
-    assert_eq!(old.sha256, None);
+    assert_eq!((old.sha256, old.built_in), (None, None));
+    // A session saved with the embedded default: still the default.
+    let old: ModelRef = serde_json::from_str(r#"{"path":null,"sha256":null}"#).unwrap();
+    let lib = ModelLibrary { folders: Vec::new(), recents_file: None };
+    assert!(matches!(lib.resolve(&old), Resolution::BuiltIn(m) if m.name == "Flute"));
 }

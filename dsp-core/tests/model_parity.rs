@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use ddsp_core::model::onnx::{max_abs_diff, ReferenceFrame, TractReference};
-use ddsp_core::model::{FrameControls, Model, ModelError, ModelSource, EMBEDDED_DEFAULT_ONNX};
+use ddsp_core::model::{
+    BuiltInModel, FrameControls, Model, ModelError, ModelSource, BUILT_IN_MODELS, EMBEDDED_DEFAULT_ONNX,
+};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -88,14 +90,26 @@ fn native_runtime_matches_tract_over_200_streaming_frames() {
 }
 
 #[test]
-fn embedded_default_loads_with_its_card() {
-    let model = Model::embedded_default();
-    assert_eq!(model.meta.sample_rate_hz, 48_000.0);
-    assert_eq!(model.meta.frame_rate_hz, 250.0);
-    assert!(model.meta.n_harmonics >= 60);
-    assert!(!model.meta.licence.is_empty());
-    // And it passes the full verification a file would get.
-    Model::from_bytes(EMBEDDED_DEFAULT_ONNX, ModelSource::Embedded("check")).unwrap();
+fn built_in_models_are_the_shipped_files_and_load_with_their_cards() {
+    let names: Vec<&str> = BUILT_IN_MODELS.iter().map(|m| m.name).collect();
+    assert_eq!(names, ["Flute", "Violin", "Cello", "Trumpet"], "the default (best by models/README.md) first");
+    assert_eq!(BUILT_IN_MODELS[0].onnx, EMBEDDED_DEFAULT_ONNX);
+    for built_in in &BUILT_IN_MODELS {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../models/{}.onnx", built_in.name.to_ascii_lowercase()));
+        assert!(std::fs::read(&file).unwrap() == built_in.onnx, "{} differs from {}", built_in.name, file.display());
+        // The full verification a file gets (native kernels against tract), then the fast path.
+        let verified = Model::from_bytes(built_in.onnx, ModelSource::Embedded("check")).unwrap();
+        let model = built_in.load();
+        assert_eq!(model.meta, verified.meta);
+        assert_eq!(model.meta.name, built_in.name, "the library name is the model's own");
+        assert_eq!(model.source, ModelSource::Embedded(built_in.name));
+        assert_eq!((model.meta.sample_rate_hz, model.meta.frame_rate_hz), (48_000.0, 250.0));
+        assert!(model.meta.n_harmonics >= 60 && !model.meta.licence.is_empty());
+        assert_eq!(BuiltInModel::find(&built_in.name.to_ascii_uppercase()), Some(built_in));
+    }
+    assert_eq!(Model::embedded_default().meta.name, "Flute");
+    assert_eq!(BuiltInModel::find("harp"), None);
 }
 
 #[test]

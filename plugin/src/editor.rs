@@ -9,11 +9,10 @@ mod controls;
 mod model_panel;
 mod performance;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ddsp_core::ModelLibrary;
+use ddsp_core::{ModelChoice, ModelLibrary};
 use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::resizable_window::ResizableWindow;
@@ -47,6 +46,14 @@ impl PluginParams {
         }
     }
 
+    /// The session's model reference.
+    pub(crate) fn model_ref(&self) -> &std::sync::RwLock<ddsp_core::ModelRef> {
+        match self {
+            Self::Instrument(p) => &p.model,
+            Self::Effect(p) => &p.model,
+        }
+    }
+
     fn title(&self) -> &'static str {
         match self {
             Self::Instrument(_) => "DDSP Instrument",
@@ -55,8 +62,8 @@ impl PluginParams {
     }
 }
 
-/// Asks for a model file to be loaded (the plugin runs it on its background thread).
-pub type LoadModel = Box<dyn Fn(PathBuf) + Send>;
+/// Asks for a model to be loaded (the plugin runs it on its background thread).
+pub type LoadModel = Box<dyn Fn(ModelChoice) + Send>;
 
 /// Everything the editor reads, and its own view state (history, file browser).
 pub struct EditorModel {
@@ -64,7 +71,8 @@ pub struct EditorModel {
     pub gui: Arc<GuiData>,
     pub status: Arc<Mutex<ModelStatus>>,
     pub library: ModelLibrary,
-    /// `None`: this plugin swaps models only between sessions (shown as such).
+    /// `None`: this plugin changes models when the host restarts audio (the pick is stored in the
+    /// session and a restart requested).
     pub load: Option<LoadModel>,
     /// Asks the host to restart audio (set once the editor window exists).
     pub request_restart: Option<Box<dyn Fn() + Send>>,

@@ -12,12 +12,11 @@ pub mod model_slot;
 pub mod params;
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use ddsp_core::effect::TimbreTransfer;
 use ddsp_core::swap::{swap_channel, ModelLoader};
-use ddsp_core::{InstrumentEvent, ModelRef, MonoInstrument};
+use ddsp_core::{InstrumentEvent, ModelChoice, ModelRef, MonoInstrument};
 use nice_plug::context::gui::AsyncExecutor;
 use nice_plug::prelude::*;
 
@@ -33,8 +32,8 @@ use params::InstrumentParams;
 /// Work for the background thread (never the audio thread).
 #[derive(Debug, Clone)]
 pub enum ModelTask {
-    /// Load, validate and hot-swap this model file in during playback.
-    Load(PathBuf),
+    /// Load, validate and hot-swap this model (a file or a built-in one) in during playback.
+    Load(ModelChoice),
 }
 
 pub struct DdspInstrument {
@@ -92,7 +91,8 @@ impl Plugin for DdspInstrument {
     }
 
     fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        let load: editor::LoadModel = Box::new(move |path| async_executor.execute_background(ModelTask::Load(path)));
+        let load: editor::LoadModel =
+            Box::new(move |choice| async_executor.execute_background(ModelTask::Load(choice)));
         let model = EditorModel::new(
             PluginParams::Instrument(self.params.clone()),
             self.gui.clone(),
@@ -109,20 +109,22 @@ impl Plugin for DdspInstrument {
         let (loader, params, status, library) =
             (self.loader.clone(), self.params.clone(), self.slot.status.clone(), self.slot.library.clone());
         Box::new(move |task| match task {
-            ModelTask::Load(path) => {
+            ModelTask::Load(choice) => {
                 let Ok(mut guard) = loader.lock() else { return };
                 let Some(loader) = guard.as_mut() else {
-                    nice_warn!("model {} not loaded: the plugin is not active", path.display());
+                    nice_warn!("model {choice} not loaded: the plugin is not active");
                     return;
                 };
-                let result = loader.load_file(&path);
+                let result = loader.load(&choice);
                 let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
                     Ok(model) => {
-                        if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_file(&path), params.model.write()) {
+                        if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_choice(&choice), params.model.write()) {
                             *saved = reference;
                         }
-                        library.remember(&path);
+                        if let ModelChoice::File(path) = &choice {
+                            library.remember(path);
+                        }
                         *status = ModelStatus::playing(&model, None);
                     }
                     Err(e) => {

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use ddsp_core::{Model, ModelLibrary, ModelMeta, ModelRef, ModelSource};
+use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelMeta, ModelRef, ModelSource};
 use nice_plug::prelude::*;
 
 /// Environment variable naming a model file to play when the session names none (a development
@@ -17,15 +17,22 @@ pub struct ModelStatus {
     pub message: Option<String>,
     /// The playing model's card, for the editor.
     pub meta: Option<ModelMeta>,
+    /// What the playing model was picked as, so the library can mark it.
+    pub choice: Option<ModelChoice>,
 }
 
 impl ModelStatus {
     pub fn playing(model: &Model, message: Option<String>) -> Self {
-        Self { playing: model.meta.name.clone(), message, meta: Some(model.meta.clone()) }
+        Self {
+            playing: model.meta.name.clone(),
+            message,
+            meta: Some(model.meta.clone()),
+            choice: Some(ModelChoice::of(&model.source)),
+        }
     }
 }
 
-/// The library, the embedded fallback, the model in use and the session reference it came from.
+/// The library, the embedded default, the model in use and the session reference it came from.
 pub struct ModelSlot {
     pub library: ModelLibrary,
     embedded: Arc<Model>,
@@ -62,7 +69,7 @@ impl ModelSlot {
     /// `process`.
     pub fn sync(&mut self, saved: &RwLock<ModelRef>) {
         let mut wanted = saved.read().map(|c| c.clone()).unwrap_or_default();
-        if wanted.path.is_none() {
+        if wanted.path.is_none() && wanted.built_in.is_none() {
             wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
         }
         if self.model_ref.as_ref() == Some(&wanted) {
@@ -70,8 +77,11 @@ impl ModelSlot {
         }
         let (model, message) = self.library.restore(&wanted, &self.model.meta.name);
         if let Some(model) = model {
-            if matches!(model.source, ModelSource::Embedded(_)) {
+            if model.source == self.embedded.source {
                 self.model = self.embedded.clone();
+            } else if let ModelSource::Embedded(name) = model.source {
+                nice_log!("playing built-in model '{name}'");
+                self.model = Arc::new(model);
             } else {
                 nice_log!("loaded model '{}' ({})", model.meta.name, model.format());
                 if let ModelSource::File(path) = &model.source {

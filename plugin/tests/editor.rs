@@ -1,13 +1,13 @@
 //! The editor drawn headless (egui_kittest, queried through its accessibility tree): the model
 //! panel, the model card, the performance view, meters, every parameter group of both plugins;
 //! a mastering preset sets the parameters through the host context; picking a model in the library
-//! asks the plugin to load that file.
+//! (built in or a file) asks the instrument to load it, and the effect to load it at restart.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ddsp_core::{Model, ModelLibrary};
+use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelRef};
 use ddsp_plugin::editor::{draw, EditorModel, PluginParams};
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::gui_data::GuiData;
@@ -124,6 +124,13 @@ fn effect_editor_draws_its_groups_and_says_how_it_changes_models() {
     }
     assert!(!present(&harness, "Envelope"), "the effect has no envelope");
     assert_labels(&harness, &["Input Pitch", "Pitch Shift", "Dry/Wet"]);
+
+    // Picking a model stores it in the session for the restart that loads it, and says so.
+    harness.get_by_label("Trumpet  ·  built in").click();
+    harness.run();
+    let PluginParams::Effect(params) = &harness.state().params else { unreachable!() };
+    assert_eq!(*params.model.read().unwrap(), ModelRef::to_built_in("Trumpet"));
+    assert_labels(&harness, &["Trumpet (built in) loads when the host restarts audio."]);
 }
 
 #[test]
@@ -133,7 +140,7 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     let file = folder.join("violin-test.onnx");
     std::fs::copy(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/violin.onnx"), &file).unwrap();
     let library = ModelLibrary { folders: vec![folder.clone()], recents_file: None };
-    let asked: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let asked: Arc<Mutex<Vec<ModelChoice>>> = Arc::default();
     let record = asked.clone();
     let load: ddsp_plugin::editor::LoadModel = Box::new(move |path| record.lock().unwrap().push(path));
     let params = Arc::new(InstrumentParams::default());
@@ -141,9 +148,23 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
         EditorModel::new(PluginParams::Instrument(params), Arc::new(GuiData::default()), status(), library, Some(load));
     let mut harness = harness(model);
     harness.run();
+    // The built-in models are listed first, the playing one (the default) marked.
+    assert_labels(
+        &harness,
+        &["Flute  ·  built in", "Violin  ·  built in", "Cello  ·  built in", "Trumpet  ·  built in"],
+    );
     harness.get_by_label_contains("violin-test").click();
     harness.run();
-    assert_eq!(*asked.lock().unwrap(), vec![file]);
+    harness.get_by_label("Cello  ·  built in").click();
+    harness.run();
+    harness.get_by_label("Flute  ·  built in").click();
+    harness.run();
+    let picked = asked.lock().unwrap().clone();
+    assert_eq!(
+        picked,
+        vec![ModelChoice::File(file), ModelChoice::BuiltIn("Cello")],
+        "the playing Flute is not reloaded"
+    );
 
     // A load error is shown in plain words.
     harness.state_mut().status.lock().unwrap().message = Some("model.onnx is not a DDSP model".to_owned());

@@ -1,9 +1,10 @@
-//! The model panel: the library (embedded, model folders, recently used), a file browser for any
+//! The model panel: the library (built in, model folders, recently used), a file browser for any
 //! model file, and the playing model's card. Load errors are shown in plain words at the top.
 
 use std::path::{Path, PathBuf};
 
 use ddsp_core::library::EntryOrigin;
+use ddsp_core::{ModelChoice, ModelRef};
 
 use super::EditorModel;
 use crate::model_slot::ModelStatus;
@@ -99,6 +100,26 @@ impl FileBrowser {
     }
 }
 
+/// The effect builds its tracker and voice around the model at activation: the pick goes into the
+/// session and the host is asked to restart audio, which loads it (the message stays until then).
+fn change_at_restart(model: &EditorModel, choice: &ModelChoice) {
+    let message = match ModelRef::to_choice(choice) {
+        Ok(reference) => {
+            if let Ok(mut saved) = model.params.model_ref().write() {
+                *saved = reference;
+            }
+            if let Some(restart) = &model.request_restart {
+                restart();
+            }
+            format!("{choice} loads when the host restarts audio.")
+        }
+        Err(e) => format!("{choice} cannot be read: {e}"),
+    };
+    if let Ok(mut status) = model.status.lock() {
+        status.message = Some(message);
+    }
+}
+
 fn is_model_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -107,12 +128,13 @@ fn is_model_file(path: &Path) -> bool {
 
 pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
     ui.heading("Model");
-    let mut picked: Option<PathBuf> = None;
+    let mut picked: Option<ModelChoice> = None;
     egui::ScrollArea::vertical().id_salt("library").max_height(170.0).show(ui, |ui| {
         for entry in model.library.entries() {
-            let playing = entry.name == status.playing;
+            let choice = entry.choice();
+            let playing = status.choice.as_ref() == Some(&choice);
             let origin = match entry.origin {
-                EntryOrigin::Embedded => "built in",
+                EntryOrigin::BuiltIn => "built in",
                 EntryOrigin::Recent => "recent",
                 _ => "folder",
             };
@@ -122,7 +144,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
                 None => label,
             };
             if label.clicked() && !playing {
-                picked = entry.path.clone();
+                picked = Some(choice);
             }
         }
     });
@@ -132,21 +154,13 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
     }
     if model.browser.open {
         if let Some(path) = model.browser.show(ui) {
-            picked = Some(path);
+            picked = Some(ModelChoice::File(path));
         }
     }
-    if let Some(path) = picked {
+    if let Some(choice) = picked {
         match &model.load {
-            Some(load) => load(path),
-            None => {
-                if let Ok(mut s) = model.status.lock() {
-                    s.message = Some(format!(
-                        "This plugin changes models between sessions: set {} to {} and reload it.",
-                        crate::MODEL_ENV,
-                        path.display()
-                    ));
-                }
-            }
+            Some(load) => load(choice),
+            None => change_at_restart(model, &choice),
         }
     }
 
