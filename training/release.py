@@ -29,7 +29,8 @@ def card(name, run_dir, result, default):
     cfg = json.loads((run_dir / "config.json").read_text())
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     m, inst = cfg["model"], INSTRUMENTS[name]
-    default_row = "\n| Default | the plugin's embedded model (best of the four on this benchmark) |" if default else ""
+    plugin_row = ("built in, and the default (best of the four on this benchmark)" if default
+                  else f"built in (library name \"{name.capitalize()}\")")
     passed = (result["f0_error_cents_median"] < MAX_F0_CENTS and result["loudness_error_db_mean"] < MAX_LOUDNESS_DB
               and result["spectral_distance"] < result["baseline_spectral_distance"])
     return f"""# Model card: `{name}.onnx` — "{name.capitalize()}"
@@ -51,7 +52,8 @@ render`) and as a timbre-transfer target (effect plugin).
 | Loss | train {log[-1]['train_loss']:.3f}, validation {log[-1]['validation_loss']:.3f} (start: {log[0]['validation_loss']:.3f} at step {log[0]['step']}) |
 | Fidelity (held out) | f0 error {result['f0_error_cents_median']} cents (median), loudness error {result['loudness_error_db_mean']} dB (mean), spectral distance {result['spectral_distance']} vs {result['baseline_spectral_distance']} for a fixed-spectrum additive baseline — {'meets' if passed else 'does NOT meet'} the shipping bar |
 | Spectrogram | [`{name}.png`]({name}.png) (held-out phrase: original vs resynthesis) |
-| Reproduce | `bash scripts/make_models.sh {name}` (all four: `bash scripts/make_models.sh`) |{default_row}
+| Reproduce | `bash scripts/make_models.sh {name}` (all four: `bash scripts/make_models.sh`) |
+| In the plugin | {plugin_row} |
 | Licence | {LICENCE} (the soundfont's); the model carries it in `ddsp.licence` |
 
 Limits: one soundfont's {name}, so one player and one instrument body; no room (the data is dry;
