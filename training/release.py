@@ -68,18 +68,22 @@ def main(argv=None):
     ap.add_argument("--work", default="target/training")
     ap.add_argument("--crepe", default="tiny")
     ap.add_argument("--cards-only", action="store_true", help="rewrite cards and table from WORK/fidelity.json")
+    ap.add_argument("--reuse-fidelity", action="store_true",
+                    help="export (metadata changes: the weights are the runs' own), then cards and table from "
+                         "WORK/fidelity.json")
     args = ap.parse_args(argv)
     work = Path(args.work)
     (MODELS / "reference").mkdir(parents=True, exist_ok=True)
     for name in [] if args.cards_only else args.instruments:
         r = export(work / "runs" / name, MODELS / f"{name}.onnx", name.capitalize(),
                    f"{name} ({SOUNDFONT})", LICENCE,
-                   f"DDSP {name} trained on {SOUNDFONT} phrases by training/ (issue 3).", MODELS / "reference")
+                   f"A {name} learned by our trainer from a sampled {name} ({SOUNDFONT}) playing expressive "
+                   "phrases: legato, leaps, vibrato, crescendi, repeated notes.", MODELS / "reference")
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")
         print(json.dumps(r), flush=True)
     pairs = [(str(MODELS / f"{n}.onnx"), str(work / "datasets" / n)) for n in args.instruments]
-    if args.cards_only:
+    if args.cards_only or args.reuse_fidelity:
         results = json.loads((work / "fidelity.json").read_text())
     else:
         results = fidelity(pairs, args.crepe, MODELS, str(work / "fidelity.json"))

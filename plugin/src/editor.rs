@@ -130,7 +130,8 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
             });
         }
     });
-    egui::Panel::left("model").resizable(true).default_size(250.0).show(ui, |ui| {
+    // Bounded: a long model description wraps instead of squeezing the parameter groups.
+    egui::Panel::left("model").resizable(true).default_size(270.0).max_size(360.0).show(ui, |ui| {
         model_panel::show(ui, model, &status);
     });
     egui::Panel::right("meters").default_size(190.0).show(ui, |ui| {

@@ -50,8 +50,12 @@ fn status() -> Arc<Mutex<ModelStatus>> {
 }
 
 fn harness<'a>(model: EditorModel) -> Harness<'a, EditorModel> {
+    sized_harness(model, egui::Vec2::new(1040.0, 1400.0))
+}
+
+fn sized_harness<'a>(model: EditorModel, size: egui::Vec2) -> Harness<'a, EditorModel> {
     let context = GuiContext::new(Arc::new(ImmediateHost));
-    Harness::builder().with_size(egui::Vec2::new(1040.0, 1400.0)).build_ui_state(
+    Harness::builder().with_size(size).build_ui_state(
         move |ui, model: &mut EditorModel| {
             let setter = context.param_setter();
             draw(ui, model, &setter);
@@ -170,4 +174,40 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     harness.state_mut().status.lock().unwrap().message = Some("model.onnx is not a DDSP model".to_owned());
     harness.run();
     assert_labels(&harness, &["model.onnx is not a DDSP model"]);
+}
+
+/// Every parameter's name, slider and value box, as drawn: (what, rect).
+fn parameter_widgets(harness: &Harness<'_, EditorModel>) -> Vec<(String, egui::Rect)> {
+    use egui_kittest::kittest::NodeT;
+    harness
+        .root()
+        .children_recursive()
+        .filter(|n| n.children().next().is_none())
+        .filter_map(|n| {
+            let what = n.accesskit_node().label().or_else(|| n.value()).unwrap_or_default();
+            (!what.is_empty()).then(|| (what, n.rect()))
+        })
+        .collect()
+}
+
+#[test]
+fn parameter_groups_never_overlap_at_any_editor_width() {
+    for width in [760.0, 1040.0, 1300.0, 1700.0] {
+        let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+        let params = PluginParams::Instrument(Arc::new(InstrumentParams::default()));
+        let model = EditorModel::new(params, Arc::new(GuiData::default()), status(), library, None);
+        let mut harness = sized_harness(model, egui::Vec2::new(width, 2400.0));
+        harness.run();
+        let widgets = parameter_widgets(&harness);
+        let mut overlaps = Vec::new();
+        for (i, (a, ra)) in widgets.iter().enumerate() {
+            for (b, rb) in &widgets[i + 1..] {
+                if ra.shrink(0.5).intersects(rb.shrink(0.5)) {
+                    overlaps.push(format!("'{a}' {ra:?} / '{b}' {rb:?}"));
+                }
+            }
+        }
+        println!("{width} px: {} widgets, {} overlaps", widgets.len(), overlaps.len());
+        assert!(overlaps.is_empty(), "{width} px: {overlaps:#?}");
+    }
 }

@@ -25,60 +25,79 @@ fn group(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
     });
 }
 
+/// Width one column of groups needs: the longest name, the slider and the widest value text
+/// ("Compressor Attack", 80 px, "-18.0 dBTP"). Narrower than two of these, the groups stack.
+const GROUP_COLUMN_MIN_WIDTH: f32 = 310.0;
+
 pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
-    ui.columns(2, |columns| {
-        let (left, right) = columns.split_at_mut(1);
-        let (left, right) = (&mut left[0], &mut right[0]);
-        match params {
-            PluginParams::Instrument(p) => {
-                group(left, "Input", |ui| {
-                    for param in [&p.velocity_curve, &p.glide_ms, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
-                        slider(ui, param, setter);
-                    }
-                    slider(ui, &p.bend_range, setter);
-                    slider(ui, &p.legato, setter);
-                    slider(ui, &p.mod_wheel, setter);
-                    slider(ui, &p.expression, setter);
-                    slider(ui, &p.pressure, setter);
-                });
-                group(left, "Synth", |ui| {
-                    slider(ui, &p.harmonic_level, setter);
-                    slider(ui, &p.noise_level, setter);
-                });
-                group(left, "Envelope", |ui| {
-                    for param in [&p.attack_ms, &p.decay_ms, &p.sustain, &p.release_ms] {
-                        slider(ui, param, setter);
-                    }
-                });
-            }
-            PluginParams::Effect(p) => {
-                group(left, "Input", |ui| {
-                    for param in [&p.input_pitch, &p.input_gain, &p.gate_threshold] {
-                        slider(ui, param, setter);
-                    }
-                    slider(ui, &p.unvoiced, setter);
-                });
-                group(left, "Synth", |ui| {
-                    for param in [&p.pitch_shift, &p.harmonic_level, &p.noise_level] {
-                        slider(ui, param, setter);
-                    }
-                });
-            }
-        }
-        master_groups(left, right, params.master(), setter);
-        group(right, "Output", |ui| match params {
-            PluginParams::Instrument(p) => slider(ui, &p.output_gain, setter),
-            PluginParams::Effect(p) => {
-                slider(ui, &p.dry_wet, setter);
-                slider(ui, &p.output_gain, setter);
-            }
+    if ui.available_width() >= 2.0 * GROUP_COLUMN_MIN_WIDTH {
+        ui.columns(2, |columns| {
+            let (left, right) = columns.split_at_mut(1);
+            left_groups(&mut left[0], params, setter);
+            right_groups(&mut right[0], params, setter);
         });
+    } else {
+        left_groups(ui, params, setter);
+        right_groups(ui, params, setter);
+    }
+}
+
+/// What the voice does with its input (Input, Synth, Envelope), then the EQ.
+fn left_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+    match params {
+        PluginParams::Instrument(p) => {
+            group(ui, "Input", |ui| {
+                for param in [&p.velocity_curve, &p.glide_ms, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
+                    slider(ui, param, setter);
+                }
+                slider(ui, &p.bend_range, setter);
+                slider(ui, &p.legato, setter);
+                slider(ui, &p.mod_wheel, setter);
+                slider(ui, &p.expression, setter);
+                slider(ui, &p.pressure, setter);
+            });
+            group(ui, "Synth", |ui| {
+                slider(ui, &p.harmonic_level, setter);
+                slider(ui, &p.noise_level, setter);
+            });
+            group(ui, "Envelope", |ui| {
+                for param in [&p.attack_ms, &p.decay_ms, &p.sustain, &p.release_ms] {
+                    slider(ui, param, setter);
+                }
+            });
+        }
+        PluginParams::Effect(p) => {
+            group(ui, "Input", |ui| {
+                for param in [&p.input_pitch, &p.input_gain, &p.gate_threshold] {
+                    slider(ui, param, setter);
+                }
+                slider(ui, &p.unvoiced, setter);
+            });
+            group(ui, "Synth", |ui| {
+                for param in [&p.pitch_shift, &p.harmonic_level, &p.noise_level] {
+                    slider(ui, param, setter);
+                }
+            });
+        }
+    }
+    eq_group(ui, params.master(), setter);
+}
+
+/// The rest of the mastering chain in signal order, then the output.
+fn right_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+    dynamics_reverb_limiter_groups(ui, params.master(), setter);
+    group(ui, "Output", |ui| match params {
+        PluginParams::Instrument(p) => slider(ui, &p.output_gain, setter),
+        PluginParams::Effect(p) => {
+            slider(ui, &p.dry_wet, setter);
+            slider(ui, &p.output_gain, setter);
+        }
     });
 }
 
-fn master_groups(left: &mut egui::Ui, right: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
+fn eq_group(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
     let e = &m.eq;
-    group(left, "EQ", |ui| {
+    group(ui, "EQ", |ui| {
         slider(ui, &e.on, setter);
         slider(ui, &e.high_pass_on, setter);
         for param in [
@@ -100,8 +119,11 @@ fn master_groups(left: &mut egui::Ui, right: &mut egui::Ui, m: &MasterParams, se
             slider(ui, param, setter);
         }
     });
+}
+
+fn dynamics_reverb_limiter_groups(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
     let d = &m.dynamics;
-    group(right, "Dynamics", |ui| {
+    group(ui, "Dynamics", |ui| {
         slider(ui, &d.on, setter);
         for param in [&d.threshold_db, &d.ratio, &d.knee_db, &d.attack_ms, &d.release_ms, &d.makeup_db] {
             slider(ui, param, setter);
@@ -109,14 +131,14 @@ fn master_groups(left: &mut egui::Ui, right: &mut egui::Ui, m: &MasterParams, se
         slider(ui, &d.detection, setter);
     });
     let r = &m.reverb;
-    group(right, "Reverb", |ui| {
+    group(ui, "Reverb", |ui| {
         slider(ui, &r.on, setter);
         for param in [&r.size, &r.damping, &r.predelay_ms, &r.width, &r.wet_db] {
             slider(ui, param, setter);
         }
     });
     let l = &m.limiter;
-    group(right, "Limiter", |ui| {
+    group(ui, "Limiter", |ui| {
         slider(ui, &l.on, setter);
         for param in [&l.ceiling_dbtp, &l.lookahead_ms, &l.release_ms] {
             slider(ui, param, setter);

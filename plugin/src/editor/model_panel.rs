@@ -173,7 +173,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
     egui::Grid::new("card").num_columns(2).striped(true).show(ui, |ui| {
         let mut row = |key: &str, value: String| {
             ui.label(key);
-            ui.label(value);
+            ui.add(egui::Label::new(value).wrap());
             ui.end_row();
         };
         row("Name", meta.name.clone());
@@ -183,7 +183,9 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
         row("Harmonics", meta.n_harmonics.to_string());
         row("Noise bands", meta.n_noise_bands.to_string());
         row("Pitch range", format!("{:.0}–{:.0} Hz", meta.f0_min_hz, meta.f0_max_hz));
-        row("Loudness range", format!("{:.0} to {:.0} dB", meta.loudness_min_db, meta.loudness_max_db));
+        // `+ 0.0` turns a rounded -0 into 0.
+        let db = |x: f32| x.round() + 0.0;
+        row("Loudness range", format!("{} to {} dB", db(meta.loudness_min_db), db(meta.loudness_max_db)));
         row("Licence", meta.licence.clone());
     });
     if !meta.description.is_empty() {
