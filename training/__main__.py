@@ -71,6 +71,9 @@ def main(argv=None):
         manifest = build(args.source, args.out, args.crepe, args.holdout, args.voicing_threshold)
         skipped = {k: v["reason"] for k, v in manifest["files"].items() if v["status"] != "ok"}
         print(json.dumps({"seconds": manifest["seconds"], "skipped": skipped}))
+        if manifest["seconds"]["validation"] == 0:
+            print(f"no file matches --holdout '{args.holdout}': `train` will validate on the last 10% "
+                  "(at least 2 s) of each recording")
     elif args.command == "train":
         from .model import ModelConfig
         from .train import train

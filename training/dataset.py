@@ -9,7 +9,7 @@ Any rate, mono or stereo, WAV/FLAC/OGG/MP3 (libsndfile). Each file is mixed to m
 Results are cached per file (`clips/*.npz`, keyed by path, size and mtime): rerunning resumes and
 only analyses what is new. A file that cannot be decoded, is silent or has no pitched frame is
 reported and skipped; the run goes on. Files matching `--holdout` (default `*heldout*`) form the
-fixed validation split.
+fixed validation split (none: `train` holds out the tail of each recording instead).
 """
 import fnmatch
 import hashlib

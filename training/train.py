@@ -13,11 +13,33 @@ import numpy as np
 import torch
 
 from . import FRAME_RATE, HOP, SAMPLE_RATE
-from .dataset import load_split, loudness_range
+from .dataset import Clip, load_split, loudness_range
 from .model import DDSP, ModelConfig, level_loss, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
 WARMUP_STEPS = 100
+# A folder without held-out files: the last 10 % of each recording (at least 2 s; recordings shorter
+# than 6 s stay whole) is the validation split, the same on every run and resume.
+AUTO_HOLDOUT_FRACTION = 0.1
+AUTO_HOLDOUT_MIN_S = 2.0
+
+
+def hold_out_tails(clips):
+    """(train, validation) for a dataset with no held-out files: each recording's tail is cut off
+    and never trained on."""
+    min_frames = int(AUTO_HOLDOUT_MIN_S * FRAME_RATE)
+    train, validation = [], []
+    for c in clips:
+        n = len(c.f0_hz)
+        held = max(int(round(n * AUTO_HOLDOUT_FRACTION)), min_frames)
+        if n < 3 * min_frames:
+            train.append(c)
+            continue
+        k = n - held
+        train.append(Clip(c.name, c.audio[:k * HOP], c.f0_hz[:k], c.periodicity[:k], c.loudness_db[:k]))
+        validation.append(Clip(f"{c.name} (held-out tail)", c.audio[k * HOP:], c.f0_hz[k:], c.periodicity[k:],
+                               c.loudness_db[k:]))
+    return train, validation
 
 
 class Crops:
@@ -93,6 +115,15 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
     val_clips = load_split(dataset, "validation")
     if not train_clips:
         raise SystemExit(f"{dataset}: no training clips (run `python -m training dataset` first)")
+    validation_split = "held-out files"
+    if not val_clips:
+        train_clips, val_clips = hold_out_tails(train_clips)
+        validation_split = f"last {AUTO_HOLDOUT_FRACTION:.0%} (at least {AUTO_HOLDOUT_MIN_S:g} s) of each recording"
+        if val_clips:
+            print(f"no held-out files in {dataset}: validating on the {validation_split}", flush=True)
+        else:
+            print(f"no held-out files in {dataset} and no recording of 6 s or more: no validation loss "
+                  "(name some files *heldout* or record longer takes)", flush=True)
     if not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)
@@ -100,6 +131,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
             "model": config.to_dict(), "dataset": str(Path(dataset).resolve()),
             "train_seconds": sum(len(c.audio) for c in train_clips) / SAMPLE_RATE,
             "validation_seconds": sum(len(c.audio) for c in val_clips) / SAMPLE_RATE,
+            "validation_split": validation_split,
             "loudness_range_db": [lo, hi], "f0_range_hz": [f_lo, f_hi],
             "batch_size": batch_size, "clip_seconds": clip_seconds, "learning_rate": learning_rate,
             "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed}, indent=1) + "\n")

@@ -1,0 +1,55 @@
+"""Training on a folder without held-out files: a fixed tail of each recording becomes the validation
+split (never trained on), so a musician's folder still gets a validation loss and audio samples."""
+import json
+
+import numpy as np
+
+from training import HOP, SAMPLE_RATE
+from training.dataset import Clip
+from training.train import hold_out_tails, train
+from training.model import ModelConfig
+
+
+def clip(name, seconds, make_tone, f0=220.0):
+    audio = make_tone(f0, seconds, amplitude=0.3, harmonics=10, vibrato_cents=15)
+    n = len(audio) // HOP
+    audio = audio[:n * HOP]
+    return Clip(name, audio, np.full(n, f0, np.float32), np.ones(n, np.float32), np.full(n, -20.0, np.float32))
+
+
+def test_tails_are_cut_off_exactly_and_short_takes_stay_whole(make_tone):
+    long, short = clip("long", 30.0, make_tone), clip("short", 4.0, make_tone, 330.0)
+    train_part, validation = hold_out_tails([long, short])
+    assert [c.name for c in train_part] == ["long", "short"]
+    assert [c.name for c in validation] == ["long (held-out tail)"]
+    held = validation[0]
+    assert len(held.f0_hz) == 750 and len(held.audio) == 750 * HOP, "10 % of 30 s at 250 frames/s"
+    assert np.array_equal(np.concatenate([train_part[0].audio, held.audio]), long.audio)
+    assert np.array_equal(np.concatenate([train_part[0].loudness_db, held.loudness_db]), long.loudness_db)
+    assert train_part[1] is short
+    # A 10 s take holds out its minimum, 2 s.
+    assert len(hold_out_tails([clip("ten", 10.0, make_tone)])[1][0].f0_hz) == 500
+
+
+def test_a_folder_without_held_out_files_still_validates(tmp_path, make_tone):
+    ds = tmp_path / "ds"
+    (ds / "clips").mkdir(parents=True)
+    files = {}
+    for i, (f0, seconds) in enumerate(((196.0, 8.0), (294.0, 7.0))):
+        c = clip(f"take{i}", seconds, make_tone, f0)
+        np.savez(ds / f"clips/{i}.npz", name=c.name, audio=c.audio, f0_hz=c.f0_hz, periodicity=c.periodicity,
+                 loudness_db=c.loudness_db)
+        files[f"take{i}.wav"] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": "train",
+                                 "seconds": len(c.audio) / SAMPLE_RATE}
+    (ds / "manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
+
+    run = tmp_path / "run"
+    config = ModelConfig(stack_units=16, gru_units=24, out_units=32, out_layers=2, n_harmonics=16, n_noise_bands=17)
+    train(ds, run, steps=10, batch_size=2, clip_seconds=0.5, checkpoint_every=10, threads=2, config=config,
+          progress=False)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["validation_split"].startswith("last 10%")
+    assert abs(cfg["validation_seconds"] - 4.0) < 0.01 and abs(cfg["train_seconds"] - 11.0) < 0.01
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 10 and log[-1]["validation_loss"] > 0
+    assert (run / "samples/step000010.wav").exists()
