@@ -1,6 +1,8 @@
 """The trainer that makes our models: a folder of monophonic recordings -> a DDSP decoder in the
 `models/FORMAT.md` layout (ONNX, streaming state), with reference outputs for the Rust parity tests.
 
+    python -m training make FOLDER --name "My Cello"   # all of it: recordings -> a model in the library
+
     python -m training phrases   ...  # generated expressive MIDI phrases rendered by fluidsynth
     python -m training dataset   ...  # folder of recordings -> cached f0 (CREPE) + loudness clips
     python -m training train     ...  # multi-scale spectral loss, checkpoints, resume

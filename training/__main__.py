@@ -52,6 +52,27 @@ def main(argv=None):
     p.add_argument("--description", default="")
     p.add_argument("--reference-dir", help="where NAME.in.csv / NAME.out.csv go (default: beside the model)")
 
+    p = sub.add_parser("make", help="folder of recordings -> a model in the plugin's library (all stages, "
+                                    "the shipped models' recipe; rerun to resume)")
+    p.add_argument("source", help="folder of monophonic recordings (WAV/FLAC/OGG/MP3, any rate)")
+    p.add_argument("--name", required=True, help='the model\'s name in the library, e.g. "My Cello"')
+    p.add_argument("-o", "--out", help="model path (default: the plugin's model folder, NAME.onnx)")
+    p.add_argument("--work", help="analysis, checkpoints, samples (default: ~/.cache/ddsp-instrument/training/NAME)")
+    p.add_argument("--steps", type=int, default=2150, help="total training steps (the last --level-steps with "
+                                                           "the level loss); ~40 min on one CPU core")
+    p.add_argument("--level-steps", type=int, default=400)
+    p.add_argument("--max-minutes", type=float, help="stop training after this much time and export what is there")
+    p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
+    p.add_argument("--holdout", default="*heldout*", help="glob of held-out files (none: each recording's tail)")
+    p.add_argument("--instrument", default="")
+    p.add_argument("--licence", default="")
+    p.add_argument("--description", default="")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--threads", type=int)
+    for name, default in (("stack-units", 128), ("stack-layers", 1), ("gru-units", 192), ("out-units", 192),
+                          ("out-layers", 2), ("harmonics", 64), ("noise-bands", 65)):
+        p.add_argument(f"--{name}", type=int, default=default)
+
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
     p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
     p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
@@ -82,6 +103,16 @@ def main(argv=None):
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed, config,
               level_weight=args.level_weight)
+    elif args.command == "make":
+        from .make import make
+        from .model import ModelConfig
+        config = ModelConfig(args.stack_units, args.stack_layers, args.gru_units, args.out_units, args.out_layers,
+                             args.harmonics, args.noise_bands)
+        result = make(args.source, args.name, args.out, args.work, args.steps, args.level_steps, args.crepe,
+                      args.holdout, args.max_minutes, args.threads, config, args.instrument, args.licence,
+                      args.description, args.checkpoint_every)
+        print(json.dumps(result))
+        print(f"'{args.name}' is ready: {result['path']} (the plugin's library lists its folder)")
     elif args.command == "export":
         from .export import export
         print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,

@@ -68,3 +68,34 @@ def test_train_export_and_rust_parity(tmp_path, make_tone):
     worst = np.abs(got - ref).max()
     print(f"Rust runtime vs trainer: max |diff| {worst:.2e} over {ref.size} values")
     assert worst < 1e-4
+
+
+def test_make_turns_a_folder_into_a_model_the_library_lists(tmp_path, make_tone, monkeypatch):
+    """`python -m training make`: two takes with no held-out files -> a model in the plugin's model
+    folder, which `ddsp models` lists and `ddsp info` loads by its library name (full validation)."""
+    src = tmp_path / "my takes"
+    src.mkdir()
+    for i, notes in enumerate(((220.0, 247.0, 262.0, 294.0), (330.0, 294.0, 262.0, 247.0))):
+        sf.write(src / f"take{i}.flac", np.concatenate([make_tone(f, 1.75, amplitude=0.3, harmonics=12,
+                                                                   vibrato_cents=20) for f in notes]), 44_100)
+    data_home = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    tiny_model = TINY[:TINY.index("--batch-size")]
+    assert main(["make", str(src), "--name", "My Tone", "--steps", "12", "--level-steps", "4",
+                 "--checkpoint-every", "6", "--work", str(tmp_path / "work"), "--threads", "2", *tiny_model]) == 0
+
+    model = data_home / "ddsp-instrument/models/my-tone.onnx"
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert (meta["ddsp.name"], meta["ddsp.training_steps"]) == ("My Tone", "12")
+    run = tmp_path / "work/run"
+    assert json.loads((run / "config.json").read_text())["validation_split"].startswith("last 10%")
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [6, 8, 12] and all(r["validation_loss"] for r in log)
+    assert not list(model.parent.glob("*.csv")), "the references stay in the work folder"
+
+    env = dict(os.environ, XDG_DATA_HOME=str(data_home))
+    listing = subprocess.run([str(ddsp_binary()), "models"], env=env, capture_output=True, text=True, check=True)
+    assert "my-tone" in listing.stdout and str(model) in listing.stdout, listing.stdout
+    info = subprocess.run([str(ddsp_binary()), "info", "my-tone"], env=env, capture_output=True, text=True,
+                          check=True)
+    assert "My Tone" in info.stdout and "48000" in info.stdout, info.stdout

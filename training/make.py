@@ -1,0 +1,61 @@
+"""`python -m training make`: a folder of recordings -> a model in the plugin's library, in one
+command, with the recipe of the shipped models (`scripts/make_models.sh`): analysis (CREPE + loudness),
+1750 steps of the spectral loss, 400 more with the A-weighted level loss, export. Every stage is cached
+or resumes: rerun the same command after an interruption.
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+# The shipped models' recipe (scripts/make_models.sh; models/*.md): batch 4 x 1 s, Adam 2e-3 halving
+# every 1250 steps, the level loss for the last LEVEL_STEPS.
+RECIPE = {"batch_size": 4, "clip_seconds": 1.0, "learning_rate": 2e-3, "decay_steps": 1250, "decay_rate": 0.5}
+STEPS, LEVEL_STEPS = 2150, 400
+
+
+def library_folder():
+    """The plugin's own model folder (`ModelLibrary::standard` in `dsp-core/src/library.rs`: the
+    platform data folder, as the `dirs` crate names it, + `ddsp-instrument/models`)."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    elif os.name == "nt":
+        base = Path(os.environ.get("APPDATA", home / "AppData" / "Roaming"))
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else home / ".local" / "share"
+    return base / "ddsp-instrument" / "models"
+
+
+def slug(name):
+    """A file name for a model name: "My Cello" -> "my-cello"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def make(source, name, out=None, work=None, steps=STEPS, level_steps=LEVEL_STEPS, crepe="tiny",
+         holdout="*heldout*", max_minutes=None, threads=None, config=None, instrument="", licence="",
+         description="", checkpoint_every=250, progress=True):
+    """Returns the export summary (path, bytes, steps, ...)."""
+    from .dataset import build
+    from .export import export
+    from .train import train
+
+    work = Path(work) if work else Path.home() / ".cache" / "ddsp-instrument" / "training" / slug(name)
+    out = Path(out) if out else library_folder() / f"{slug(name)}.onnx"
+    dataset, run = work / "dataset", work / "run"
+    manifest = build(source, dataset, crepe, holdout, progress=progress)
+    for file, entry in manifest["files"].items():
+        if entry["status"] != "ok":
+            print(f"skipped {file}: {entry['reason']}", flush=True)
+    if not manifest["seconds"]["train"]:
+        raise SystemExit(f"{source}: no usable recordings (see the reasons above)")
+    common = dict(RECIPE, checkpoint_every=checkpoint_every, max_minutes=max_minutes, threads=threads,
+                  config=config, progress=progress)
+    spectral_steps = max(steps - level_steps, 0)
+    if spectral_steps:
+        train(dataset, run, spectral_steps, level_weight=0.0, **common)
+    train(dataset, run, steps, level_weight=1.0, **common)
+    return export(run, out, name, instrument or f"{name} (your recordings)",
+                  licence or "that of the recordings", description or f"{name}, trained by `python -m training make`.",
+                  reference_dir=work)
