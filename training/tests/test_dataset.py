@@ -7,6 +7,12 @@ import soundfile as sf
 from training import HOP, SAMPLE_RATE, dataset
 from training.loudness import a_weighting_db
 
+# CREPE tiny's f0 on a steady synthetic tone lands 3-11 cents off, the same in every frame and
+# different between processes (measured 2.9, 5.3, 6.0 and 11.4 cents for this 220 Hz sine): the
+# weighted argmax flips between two 20-cent bins on last-bit differences. One bin is the bound;
+# what it guards against is a pipeline error (a missed resampling is 147 cents, an octave 1200).
+CREPE_TINY_CENTS = 20.0
+
 
 def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     src = tmp_path / "recordings"
@@ -35,14 +41,14 @@ def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     clips = {c.name: c for c in dataset.load_split(tmp_path / "ds", "train")}
     assert sorted(clips) == ["note22k.mp3", "stereo44k.wav"]
     mp3 = clips["note22k.mp3"]
-    assert abs(1200 * np.log2(np.median(mp3.f0_hz[50:-50]) / 262.0)) < 10
+    assert abs(1200 * np.log2(np.median(mp3.f0_hz[50:-50]) / 262.0)) < CREPE_TINY_CENTS
     clip = clips["stereo44k.wav"]
     # mixed to mono and resampled to 48 kHz: 2 s, frame-aligned
     assert abs(len(clip.audio) - 2 * SAMPLE_RATE) < HOP and len(clip.audio) % HOP == 0
     assert len(clip.f0_hz) == len(clip.loudness_db) == len(clip.audio) // HOP
     mid = slice(50, len(clip.f0_hz) - 50)
     cents = 1200 * np.log2(np.median(clip.f0_hz[mid]) / 220.0)
-    assert abs(cents) < 10, f"CREPE f0 off by {cents:.1f} cents"
+    assert abs(cents) < CREPE_TINY_CENTS, f"CREPE f0 off by {cents:.1f} cents"
     assert np.median(clip.periodicity[mid]) > 0.8
     # loudness of the mono mix (amplitude 0.75 * 0.4) per the definition
     expected = 10 * np.log10(72 * 0.3 ** 2 / 2) + a_weighting_db(220.0)
