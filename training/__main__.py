@@ -93,8 +93,8 @@ def main(argv=None):
         skipped = {k: v["reason"] for k, v in manifest["files"].items() if v["status"] != "ok"}
         print(json.dumps({"seconds": manifest["seconds"], "skipped": skipped}))
         if manifest["seconds"]["validation"] == 0:
-            print(f"no file matches --holdout '{args.holdout}': `train` will validate on the last 10% "
-                  "(at least 2 s) of each recording")
+            from .train import AUTO_HOLDOUT
+            print(f"no file matches --holdout '{args.holdout}': `train` will validate on the {AUTO_HOLDOUT}")
     elif args.command == "train":
         from .model import ModelConfig
         from .train import train

@@ -22,6 +22,7 @@ WARMUP_STEPS = 100
 # than 6 s stay whole) is the validation split, the same on every run and resume.
 AUTO_HOLDOUT_FRACTION = 0.1
 AUTO_HOLDOUT_MIN_S = 2.0
+AUTO_HOLDOUT = f"last {AUTO_HOLDOUT_FRACTION:.0%} (at least {AUTO_HOLDOUT_MIN_S:g} s) of each recording"
 
 
 def hold_out_tails(clips):
@@ -118,7 +119,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
     validation_split = "held-out files"
     if not val_clips:
         train_clips, val_clips = hold_out_tails(train_clips)
-        validation_split = f"last {AUTO_HOLDOUT_FRACTION:.0%} (at least {AUTO_HOLDOUT_MIN_S:g} s) of each recording"
+        validation_split = AUTO_HOLDOUT
         if val_clips:
             print(f"no held-out files in {dataset}: validating on the {validation_split}", flush=True)
         else:

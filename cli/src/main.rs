@@ -17,7 +17,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ddsp_core::library::EntryOrigin;
 use ddsp_core::model::RunMode;
-use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, MonoInstrument};
+use ddsp_core::{
+    render_with_events, BuiltInModel, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, MonoInstrument,
+};
 
 #[derive(Parser)]
 #[command(name = "ddsp", version, about = "Neural DDSP instrument: offline rendering and model tools")]
@@ -132,7 +134,7 @@ fn load_model(spec: Option<&str>) -> Result<Model> {
         None | Some("default") => Model::embedded_default(),
         Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
         Some(name) => match ModelLibrary::standard().find(name) {
-            Some(entry) => entry.choice().load()?,
+            Some(entry) => entry.choice.load()?,
             None => anyhow::bail!("no model file or library model named '{name}' (see `ddsp models`)"),
         },
     };
@@ -147,9 +149,11 @@ fn models() -> Result<()> {
         println!("  {}{state}", folder.display());
     }
     println!("models:");
-    for (index, entry) in library.entries().into_iter().enumerate() {
-        let place = match (&entry.origin, &entry.path) {
-            (EntryOrigin::BuiltIn, _) if index == 0 => "built in (the default)".to_owned(),
+    for entry in library.entries() {
+        let place = match (&entry.origin, entry.path()) {
+            (EntryOrigin::BuiltIn, _) if entry.name == BuiltInModel::default_model().name => {
+                "built in (the default)".to_owned()
+            }
             (EntryOrigin::BuiltIn, _) => "built in".to_owned(),
             (EntryOrigin::Recent, Some(p)) => format!("recent: {}", p.display()),
             (_, Some(p)) => p.display().to_string(),

@@ -123,18 +123,21 @@ pub enum EntryOrigin {
 pub struct LibraryEntry {
     /// File stem, or the built-in model's name.
     pub name: String,
-    /// `None`: a built-in model.
-    pub path: Option<PathBuf>,
+    /// What picking this entry loads.
+    pub choice: ModelChoice,
     pub origin: EntryOrigin,
 }
 
 impl LibraryEntry {
-    /// What picking this entry loads.
-    pub fn choice(&self) -> ModelChoice {
-        match (&self.path, BuiltInModel::find(&self.name)) {
-            (Some(path), _) => ModelChoice::File(path.clone()),
-            (None, Some(built_in)) => ModelChoice::BuiltIn(built_in.name),
-            (None, None) => ModelChoice::BuiltIn(BuiltInModel::default_model().name),
+    fn file(path: PathBuf, origin: EntryOrigin) -> Self {
+        Self { name: stem(&path), choice: ModelChoice::File(path), origin }
+    }
+
+    /// The model file (`None`: a built-in model).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.choice {
+            ModelChoice::File(path) => Some(path),
+            ModelChoice::BuiltIn(_) => None,
         }
     }
 }
@@ -213,21 +216,21 @@ impl ModelLibrary {
     pub fn entries(&self) -> Vec<LibraryEntry> {
         let mut entries: Vec<LibraryEntry> = crate::model::BUILT_IN_MODELS
             .iter()
-            .map(|m| LibraryEntry { name: m.name.to_owned(), path: None, origin: EntryOrigin::BuiltIn })
+            .map(|m| LibraryEntry {
+                name: m.name.to_owned(),
+                choice: ModelChoice::BuiltIn(m.name),
+                origin: EntryOrigin::BuiltIn,
+            })
             .collect();
         for folder in &self.folders {
             let mut files = Vec::new();
             collect_models(folder, 2, &mut files);
             files.sort();
-            entries.extend(files.into_iter().map(|path| LibraryEntry {
-                name: stem(&path),
-                path: Some(path),
-                origin: EntryOrigin::Folder(folder.clone()),
-            }));
+            entries.extend(files.into_iter().map(|path| LibraryEntry::file(path, EntryOrigin::Folder(folder.clone()))));
         }
         for path in self.recents() {
-            if !entries.iter().any(|e| e.path.as_deref() == Some(&path)) {
-                entries.push(LibraryEntry { name: stem(&path), path: Some(path), origin: EntryOrigin::Recent });
+            if !entries.iter().any(|e| e.path() == Some(&path)) {
+                entries.push(LibraryEntry::file(path, EntryOrigin::Recent));
             }
         }
         entries
@@ -280,7 +283,10 @@ impl ModelLibrary {
             };
         }
         if let Some(hash) = &wanted.sha256 {
-            let candidates = self.entries().into_iter().filter_map(|e| e.path);
+            let candidates = self.entries().into_iter().filter_map(|e| match e.choice {
+                ModelChoice::File(path) => Some(path),
+                ModelChoice::BuiltIn(_) => None,
+            });
             // Same file name first: the common case is a moved folder.
             let (same_name, others): (Vec<_>, Vec<_>) = candidates.partition(|p| p.file_name() == path.file_name());
             for candidate in same_name.into_iter().chain(others) {

@@ -12,7 +12,6 @@
 //! the audio thread keeps a retired voice until the return queue has room (starting no new swap
 //! meanwhile), so nothing is ever dropped on the audio thread.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,11 +113,6 @@ impl ModelLoader {
         let model = Arc::new(choice.load()?);
         self.send(model.clone())?;
         Ok(model)
-    }
-
-    /// Loads the file at `path` and queues it.
-    pub fn load_file(&mut self, path: &Path) -> Result<Arc<Model>, LoadError> {
-        self.load(&ModelChoice::File(path.to_owned()))
     }
 
     /// Builds a voice for `model` and queues it, waiting (on this thread, never the audio thread)

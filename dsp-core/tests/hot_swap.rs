@@ -99,7 +99,7 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
         let mut loader = ModelLoader::new(sender, SR);
         for i in 0..100 {
             if i % 4 == 0 {
-                loader.load_file(&tflite).expect("the fixture loads");
+                loader.load(&ddsp_core::ModelChoice::File(tflite.clone())).expect("the fixture loads");
             } else if i % 4 == 2 {
                 loader.load(&violin).expect("a built-in model loads");
             } else {

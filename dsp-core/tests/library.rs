@@ -53,15 +53,15 @@ fn lists_built_in_folder_and_recent_models() {
     let entries = lib.entries();
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["Flute", "Violin", "Cello", "Trumpet", "Viola", "Voice", "Recorder"]);
-    assert!(entries[..4].iter().all(|e| e.origin == EntryOrigin::BuiltIn && e.path.is_none()));
+    assert!(entries[..4].iter().all(|e| e.origin == EntryOrigin::BuiltIn && e.path().is_none()));
     assert_eq!(entries[5].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
     assert_eq!(entries[6].origin, EntryOrigin::Recent);
-    assert_eq!(lib.find("viola").unwrap().path.unwrap(), tmp.0.join("ours/strings/Viola.onnx"));
-    assert_eq!(lib.find("VIOLA").unwrap().choice(), ModelChoice::File(tmp.0.join("ours/strings/Viola.onnx")));
+    assert_eq!(lib.find("viola").unwrap().path().unwrap(), tmp.0.join("ours/strings/Viola.onnx"));
+    assert_eq!(lib.find("VIOLA").unwrap().choice, ModelChoice::File(tmp.0.join("ours/strings/Viola.onnx")));
     // Built-in models are found by name, ahead of a file with the same stem.
     copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours"), "cello.onnx");
-    assert_eq!(lib.find("cello").unwrap().choice(), ModelChoice::BuiltIn("Cello"));
-    assert_eq!(lib.find("cello").unwrap().choice().load().unwrap().meta.name, "Cello");
+    assert_eq!(lib.find("cello").unwrap().choice, ModelChoice::BuiltIn("Cello"));
+    assert_eq!(lib.find("cello").unwrap().choice.load().unwrap().meta.name, "Cello");
     // Recents: most recent first, no duplicates, vanished files dropped.
     let other = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Oboe.onnx");
     lib.remember(&other);

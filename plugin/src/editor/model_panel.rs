@@ -131,20 +131,19 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
     let mut picked: Option<ModelChoice> = None;
     egui::ScrollArea::vertical().id_salt("library").max_height(170.0).show(ui, |ui| {
         for entry in model.library.entries() {
-            let choice = entry.choice();
-            let playing = status.choice.as_ref() == Some(&choice);
+            let playing = status.choice.as_ref() == Some(&entry.choice);
             let origin = match entry.origin {
                 EntryOrigin::BuiltIn => "built in",
                 EntryOrigin::Recent => "recent",
                 _ => "folder",
             };
             let label = ui.selectable_label(playing, format!("{}  ·  {origin}", entry.name));
-            let label = match &entry.path {
+            let label = match entry.path() {
                 Some(path) => label.on_hover_text(path.display().to_string()),
                 None => label,
             };
             if label.clicked() && !playing {
-                picked = Some(choice);
+                picked = Some(entry.choice.clone());
             }
         }
     });
