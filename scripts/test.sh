@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-# The build below needs several GB (dev target, bundles; measured figure in the README). A linker
+# The build below needs several GB (dev target, bundles; the README's first screen has the figure). A linker
 # killed by SIGBUS on a full disk says nothing about space, so say it here.
 echo "== free disk where target/ goes: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 
