@@ -7,18 +7,19 @@
 #
 # Work files go to ${DDSP_WORK:-target/training} (rendered audio, datasets, runs); every stage is
 # cached or resumes, so an interrupted run continues where it stopped. Two instruments train at a
-# time, one thread each. STEPS, LEVEL_STEPS, BATCH and CLIP_SECONDS override the training length.
+# time, one thread each. The recipe is `training/make.py`'s (the one `python -m training make` uses);
+# STEPS (the spectral phase), LEVEL_STEPS, BATCH and CLIP_SECONDS override it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_training.sh
+PY=.venv-train/bin/python
 WORK="${DDSP_WORK:-target/training}"
-STEPS="${STEPS:-1750}"
-LEVEL_STEPS="${LEVEL_STEPS:-400}"
-BATCH="${BATCH:-4}"
-CLIP_SECONDS="${CLIP_SECONDS:-1.0}"
+read -r RECIPE_SPECTRAL RECIPE_LEVEL < <($PY -c 'from training.make import STEPS, LEVEL_STEPS as L; print(STEPS - L, L)')
+read -r -a RECIPE_FLAGS <<< "$($PY -c 'from training.make import train_flags; print(train_flags())')"
+STEPS="${STEPS:-$RECIPE_SPECTRAL}"
+LEVEL_STEPS="${LEVEL_STEPS:-$RECIPE_LEVEL}"
 INSTRUMENTS=("${@:-violin cello flute trumpet}")
 read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
-PY=.venv-train/bin/python
 
 pipeline() {
   local name="$1"
@@ -26,7 +27,7 @@ pipeline() {
   $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
   # Phase 1: the spectral loss alone; phase 2 (the recipe of the shipped models, found on the way):
   # with the A-weighted level loss too, which removed a 1.3-2.4 dB level deficit.
-  local common=(--batch-size "$BATCH" --clip-seconds "$CLIP_SECONDS" --learning-rate 2e-3 --decay-steps 1250 --threads 1)
+  local common=("${RECIPE_FLAGS[@]}" ${BATCH:+--batch-size "$BATCH"} ${CLIP_SECONDS:+--clip-seconds "$CLIP_SECONDS"} --threads 1)
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps "$STEPS" --level-weight 0 \
     --checkpoint-every 250 "${common[@]}"
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps $((STEPS + LEVEL_STEPS)) \

@@ -3,8 +3,10 @@ import argparse
 import json
 import sys
 
+from .make import LEVEL_STEPS, STEPS
 
-def main(argv=None):
+
+def parser():
     ap = argparse.ArgumentParser(prog="python -m training", description=__import__("training").__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -58,9 +60,9 @@ def main(argv=None):
     p.add_argument("--name", required=True, help='the model\'s name in the library, e.g. "My Cello"')
     p.add_argument("-o", "--out", help="model path (default: the plugin's model folder, NAME.onnx)")
     p.add_argument("--work", help="analysis, checkpoints, samples (default: ~/.cache/ddsp-instrument/training/NAME)")
-    p.add_argument("--steps", type=int, default=2150, help="total training steps (the last --level-steps with "
-                                                           "the level loss); ~40 min on one CPU core")
-    p.add_argument("--level-steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=STEPS, help="total training steps (the last --level-steps with "
+                                                            "the level loss); ~40 min on one CPU core")
+    p.add_argument("--level-steps", type=int, default=LEVEL_STEPS)
     p.add_argument("--max-minutes", type=float, help="stop training after this much time and export what is there")
     p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
     p.add_argument("--holdout", default="*heldout*", help="glob of held-out files (none: each recording's tail)")
@@ -78,8 +80,11 @@ def main(argv=None):
     p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
     p.add_argument("--png-dir", help="write a spectrogram (original vs resynthesis) per model here")
     p.add_argument("--json", help="write the results here")
+    return ap
 
-    args = ap.parse_args(argv)
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     if getattr(args, "threads", None):
         import torch
         torch.set_num_threads(args.threads)

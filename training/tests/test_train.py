@@ -53,3 +53,17 @@ def test_a_folder_without_held_out_files_still_validates(tmp_path, make_tone):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 10 and log[-1]["validation_loss"] > 0
     assert (run / "samples/step000010.wav").exists()
+
+
+def test_the_shipped_recipe_reads_the_same_through_every_door():
+    """`scripts/make_models.sh` trains with `train_flags()` through the `train` command, `make` with
+    RECIPE directly: both must come out as the same hyper-parameters, and `make`'s step defaults as
+    STEPS/LEVEL_STEPS (the spectral phase the script runs is their difference)."""
+    from training.__main__ import parser
+    from training.make import LEVEL_STEPS, RECIPE, STEPS, train_flags
+
+    args = parser().parse_args(["train", "DATASET", "RUN", *train_flags().split()])
+    assert {key: getattr(args, key) for key in RECIPE} == RECIPE
+    assert all(type(getattr(args, key)) is type(value) for key, value in RECIPE.items())
+    make = parser().parse_args(["make", "FOLDER", "--name", "X"])
+    assert (make.steps, make.level_steps) == (STEPS, LEVEL_STEPS) == (2150, 400)
