@@ -149,6 +149,8 @@ def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_thre
         if same_settings and prev and prev.get("key") == key and (
                 prev["status"] != "ok" or (out_dir / prev["clip"]).exists()):
             entries[rel] = prev
+            if prev["status"] != "ok":  # said on every run, not only the one that found it
+                tqdm.write(f"skipped {path}: {prev['reason']}")
             continue
         bar.set_postfix_str(path.name[-30:])
         try:

@@ -50,10 +50,7 @@ def make(source, name, out=None, work=None, steps=STEPS, level_steps=LEVEL_STEPS
     work = Path(work) if work else Path.home() / ".cache" / "ddsp-instrument" / "training" / slug(name)
     out = Path(out) if out else library_folder() / f"{slug(name)}.onnx"
     dataset, run = work / "dataset", work / "run"
-    manifest = build(source, dataset, crepe, holdout, progress=progress)
-    for file, entry in manifest["files"].items():
-        if entry["status"] != "ok":
-            print(f"skipped {file}: {entry['reason']}", flush=True)
+    manifest = build(source, dataset, crepe, holdout, progress=progress)  # says what it skips, and why
     if not manifest["seconds"]["train"]:
         raise SystemExit(f"{source}: no usable recordings (see the reasons above)")
     common = dict(RECIPE, checkpoint_every=checkpoint_every, max_minutes=max_minutes, threads=threads,

@@ -54,7 +54,10 @@ def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     expected = 10 * np.log10(72 * 0.3 ** 2 / 2) + a_weighting_db(220.0)
     assert abs(np.median(clip.loudness_db[mid]) - expected) < 0.3
 
-    # a second run resumes from the cache: nothing is analysed again
+    for bad in ("silent.flac", "corrupt.wav", "truncated.flac"):
+        assert out.count(f"skipped {src / bad}:") == 1, f"{bad} not reported exactly once"
+
+    # a second run resumes from the cache: nothing is analysed again, the skipped files said again once
     def fail(*_args, **_kw):
         raise AssertionError("re-analysed a cached file")
     original = dataset.analyse
@@ -64,4 +67,7 @@ def test_corrupt_silent_and_stereo_files(tmp_path, make_tone, capsys):
     finally:
         dataset.analyse = original
     assert again["files"] == files
+    out = capsys.readouterr().out + capsys.readouterr().err
+    for bad in ("silent.flac", "corrupt.wav", "truncated.flac"):
+        assert out.count(f"skipped {src / bad}: {files[bad]['reason']}") == 1, f"{bad} not reported once"
     assert json.loads((tmp_path / "ds/manifest.json").read_text())["seconds"]["train"] > 1.9
