@@ -46,7 +46,7 @@ impl ModelRef {
     /// The reference that brings `choice` back. Reads (hashes) a file.
     pub fn to_choice(choice: &ModelChoice) -> std::io::Result<Self> {
         match choice {
-            ModelChoice::BuiltIn(name) => Ok(Self::to_built_in(name)),
+            ModelChoice::BuiltIn(model) => Ok(Self::to_built_in(model.name)),
             ModelChoice::File(path) => Self::to_file(path),
         }
     }
@@ -55,29 +55,23 @@ impl ModelRef {
 /// A model the user picks: one built into the binary, or a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelChoice {
-    BuiltIn(&'static str),
+    BuiltIn(&'static BuiltInModel),
     File(PathBuf),
 }
 
 impl ModelChoice {
-    /// The choice that `source` came from.
-    pub fn of(source: &ModelSource) -> Self {
+    /// The choice that `source` came from; none for a model made from bytes that is not built in.
+    pub fn of(source: &ModelSource) -> Option<Self> {
         match source {
-            ModelSource::Embedded(name) => Self::BuiltIn(name),
-            ModelSource::File(path) => Self::File(path.clone()),
+            ModelSource::Embedded(name) => BuiltInModel::find(name).map(Self::BuiltIn),
+            ModelSource::File(path) => Some(Self::File(path.clone())),
         }
     }
 
     /// Loads and validates it. Allocates and reads files: never on the audio thread.
     pub fn load(&self) -> Result<Model, ModelLoadError> {
         match self {
-            Self::BuiltIn(name) => match BuiltInModel::find(name) {
-                Some(built_in) => Ok(built_in.load()),
-                None => Err(ModelLoadError {
-                    path: PathBuf::from(name),
-                    error: crate::ModelError::Unsupported(format!("no built-in model is named '{name}'")),
-                }),
-            },
+            Self::BuiltIn(model) => Ok(model.load()),
             Self::File(path) => Model::load(path),
         }
     }
@@ -86,7 +80,7 @@ impl ModelChoice {
 impl std::fmt::Display for ModelChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::BuiltIn(name) => write!(f, "{name} (built in)"),
+            Self::BuiltIn(model) => write!(f, "{} (built in)", model.name),
             Self::File(path) => write!(f, "{}", path.display()),
         }
     }
@@ -218,7 +212,7 @@ impl ModelLibrary {
             .iter()
             .map(|m| LibraryEntry {
                 name: m.name.to_owned(),
-                choice: ModelChoice::BuiltIn(m.name),
+                choice: ModelChoice::BuiltIn(m),
                 origin: EntryOrigin::BuiltIn,
             })
             .collect();

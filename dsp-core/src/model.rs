@@ -40,10 +40,24 @@ pub static EMBEDDED_DEFAULT_ONNX: &[u8] = include_bytes!("../../models/flute.onn
 
 /// A shipped model compiled into the binary, so a fresh install plays every instrument with no
 /// files to copy. `name` is the model's own `ddsp.name`, which the library lists and finds.
-#[derive(Debug, PartialEq, Eq)]
 pub struct BuiltInModel {
     pub name: &'static str,
     pub onnx: &'static [u8],
+}
+
+/// Built-in models are told apart by name (unique, tested), not by comparing megabytes.
+impl PartialEq for BuiltInModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for BuiltInModel {}
+
+impl std::fmt::Debug for BuiltInModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BuiltInModel({:?}, {} bytes)", self.name, self.onnx.len())
+    }
 }
 
 /// The shipped models (`models/`), the embedded default first. The test suite loads each one with

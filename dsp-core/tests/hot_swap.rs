@@ -81,7 +81,7 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     use ddsp_core::swap::ModelLoader;
     let tflite = data_path("ddsp-vst/model_a.tflite");
     let embedded = Arc::new(Model::embedded_default());
-    let violin = ddsp_core::ModelChoice::BuiltIn("Violin");
+    let violin = ddsp_core::ModelChoice::BuiltIn(ddsp_core::BuiltInModel::find("Violin").unwrap());
     let steady = steady_max_step(&embedded)
         .max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())))
         .max(steady_max_step(&Arc::new(violin.load().unwrap())));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use ddsp_core::library::{EntryOrigin, ModelChoice, ModelLibrary, ModelRef, Resolution};
+use ddsp_core::model::BUILT_IN_MODELS;
 
 struct TempDir(PathBuf);
 
@@ -60,7 +61,7 @@ fn lists_built_in_folder_and_recent_models() {
     assert_eq!(lib.find("VIOLA").unwrap().choice, ModelChoice::File(tmp.0.join("ours/strings/Viola.onnx")));
     // Built-in models are found by name, ahead of a file with the same stem.
     copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("ours"), "cello.onnx");
-    assert_eq!(lib.find("cello").unwrap().choice, ModelChoice::BuiltIn("Cello"));
+    assert_eq!(lib.find("cello").unwrap().choice, ModelChoice::BuiltIn(&BUILT_IN_MODELS[2]));
     assert_eq!(lib.find("cello").unwrap().choice.load().unwrap().meta.name, "Cello");
     // Recents: most recent first, no duplicates, vanished files dropped.
     let other = copy_to(&data_path("decoder_ref.onnx"), &tmp.0.join("downloads"), "Oboe.onnx");

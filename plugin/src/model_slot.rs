@@ -27,7 +27,7 @@ impl ModelStatus {
             playing: model.meta.name.clone(),
             message,
             meta: Some(model.meta.clone()),
-            choice: Some(ModelChoice::of(&model.source)),
+            choice: ModelChoice::of(&model.source),
         }
     }
 }

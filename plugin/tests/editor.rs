@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelRef};
+use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary, ModelRef};
 use ddsp_plugin::editor::{draw, EditorModel, PluginParams};
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::gui_data::GuiData;
@@ -166,7 +166,7 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     let picked = asked.lock().unwrap().clone();
     assert_eq!(
         picked,
-        vec![ModelChoice::File(file), ModelChoice::BuiltIn("Cello")],
+        vec![ModelChoice::File(file), ModelChoice::BuiltIn(BuiltInModel::find("Cello").unwrap())],
         "the playing Flute is not reloaded"
     );
 
