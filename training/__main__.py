@@ -6,6 +6,23 @@ import sys
 from .make import LEVEL_STEPS, STEPS
 
 
+# The decoder's sizes: flag, `ModelConfig` field, default; the same flags for `train` and `make`.
+MODEL_SIZES = (("stack-units", "stack_units", 128), ("stack-layers", "stack_layers", 1),
+               ("gru-units", "gru_units", 192), ("out-units", "out_units", 192), ("out-layers", "out_layers", 2),
+               ("harmonics", "n_harmonics", 64), ("noise-bands", "n_noise_bands", 65))
+
+
+def add_model_sizes(p):
+    for flag, field, default in MODEL_SIZES:
+        p.add_argument(f"--{flag}", dest=field, type=int, default=default)
+
+
+def model_config(args):
+    from .model import ModelConfig
+    return ModelConfig(**{field: getattr(args, field) for _, field, _ in MODEL_SIZES},
+                       reverb_seconds=getattr(args, "reverb_seconds", 0.0))
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="python -m training", description=__import__("training").__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,9 +56,7 @@ def parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the A-weighted level loss (mean |dB| per 4 ms frame) beside the spectral loss")
-    for name, default in (("stack-units", 128), ("stack-layers", 1), ("gru-units", 192), ("out-units", 192),
-                          ("out-layers", 2), ("harmonics", 64), ("noise-bands", 65)):
-        p.add_argument(f"--{name}", type=int, default=default)
+    add_model_sizes(p)
     p.add_argument("--reverb-seconds", type=float, default=0.0,
                    help="learn a reverb impulse response this long (training only; not exported)")
 
@@ -71,9 +86,7 @@ def parser():
     p.add_argument("--description", default="")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--threads", type=int)
-    for name, default in (("stack-units", 128), ("stack-layers", 1), ("gru-units", 192), ("out-units", 192),
-                          ("out-layers", 2), ("harmonics", 64), ("noise-bands", 65)):
-        p.add_argument(f"--{name}", type=int, default=default)
+    add_model_sizes(p)
 
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
     p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
@@ -101,20 +114,14 @@ def main(argv=None):
             from .train import AUTO_HOLDOUT
             print(f"no file matches --holdout '{args.holdout}': `train` will validate on the {AUTO_HOLDOUT}")
     elif args.command == "train":
-        from .model import ModelConfig
         from .train import train
-        config = ModelConfig(args.stack_units, args.stack_layers, args.gru_units, args.out_units, args.out_layers,
-                             args.harmonics, args.noise_bands, args.reverb_seconds)
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
-              args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed, config,
-              level_weight=args.level_weight)
+              args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
+              model_config(args), level_weight=args.level_weight)
     elif args.command == "make":
         from .make import make
-        from .model import ModelConfig
-        config = ModelConfig(args.stack_units, args.stack_layers, args.gru_units, args.out_units, args.out_layers,
-                             args.harmonics, args.noise_bands)
         result = make(args.source, args.name, args.out, args.work, args.steps, args.level_steps, args.crepe,
-                      args.holdout, args.max_minutes, args.threads, config, args.instrument, args.licence,
+                      args.holdout, args.max_minutes, args.threads, model_config(args), args.instrument, args.licence,
                       args.description, args.checkpoint_every)
         print(json.dumps(result))
         print(f"'{args.name}' is ready: {result['path']} (the plugin's library lists its folder)")

@@ -32,10 +32,10 @@ def hold_out_tails(clips):
     train, validation = [], []
     for c in clips:
         n = len(c.f0_hz)
-        held = max(int(round(n * AUTO_HOLDOUT_FRACTION)), min_frames)
         if n < 3 * min_frames:
             train.append(c)
             continue
+        held = max(int(round(n * AUTO_HOLDOUT_FRACTION)), min_frames)
         k = n - held
         train.append(Clip(c.name, c.audio[:k * HOP], c.f0_hz[:k], c.periodicity[:k], c.loudness_db[:k]))
         validation.append(Clip(f"{c.name} (held-out tail)", c.audio[k * HOP:], c.f0_hz[k:], c.periodicity[k:],
@@ -123,8 +123,8 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
         if val_clips:
             print(f"no held-out files in {dataset}: validating on the {validation_split}", flush=True)
         else:
-            print(f"no held-out files in {dataset} and no recording of 6 s or more: no validation loss "
-                  "(name some files *heldout* or record longer takes)", flush=True)
+            print(f"no held-out files in {dataset} and no recording of {3 * AUTO_HOLDOUT_MIN_S:g} s or more: no "
+                  "validation loss (name some files *heldout* or record longer takes)", flush=True)
     if not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)

@@ -277,10 +277,7 @@ impl ModelLibrary {
             };
         }
         if let Some(hash) = &wanted.sha256 {
-            let candidates = self.entries().into_iter().filter_map(|e| match e.choice {
-                ModelChoice::File(path) => Some(path),
-                ModelChoice::BuiltIn(_) => None,
-            });
+            let candidates = self.entries().into_iter().filter_map(|e| e.path().map(Path::to_path_buf));
             // Same file name first: the common case is a moved folder.
             let (same_name, others): (Vec<_>, Vec<_>) = candidates.partition(|p| p.file_name() == path.file_name());
             for candidate in same_name.into_iter().chain(others) {
