@@ -14,7 +14,9 @@ use ddsp_core::model::decoder::{DecoderShape, DecoderWeights};
 use ddsp_core::model::RunMode;
 use ddsp_core::noise::FilteredNoise;
 use ddsp_core::tracking::{PitchSettings, Tracker};
-use ddsp_core::{InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, MonoInstrument};
+use ddsp_core::{
+    Instrument, InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, VoiceMode, MAX_VOICES,
+};
 
 const SAMPLE_RATE: f32 = 48_000.0;
 /// One second of audio per iteration, processed in host-sized blocks.
@@ -50,7 +52,8 @@ fn bench_instrument(c: &mut Criterion) {
     let n = SECONDS * SAMPLE_RATE as usize;
     group.throughput(Throughput::Elements(n as u64));
     for (name, model) in models() {
-        let mut inst = MonoInstrument::new(model, SAMPLE_RATE, InstrumentSettings::default());
+        let settings = InstrumentSettings { mode: VoiceMode::Mono, ..InstrumentSettings::default() };
+        let mut inst = Instrument::new(model, SAMPLE_RATE, settings);
         inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
         inst.handle(InstrumentEvent::ControlChange { cc: 1, value: 0.5 });
         let mut out = vec![0.0f32; n];
@@ -64,6 +67,64 @@ fn bench_instrument(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Voice counts the polyphony benches play.
+const POLY_VOICES: [usize; 5] = [1, 4, 8, 16, 32];
+
+/// The instrument with `voices` notes held (a spread of pitches, each voice its own model state),
+/// in 64-sample blocks; and 16 voices that have finished their release (held-but-silent), beside
+/// no voice at all: idle voices must cost nothing.
+fn bench_polyphony(c: &mut Criterion) {
+    let n = SECONDS * SAMPLE_RATE as usize;
+    for (name, model) in models() {
+        let mut group = c.benchmark_group(format!("poly-48k-64-{name}"));
+        group.throughput(Throughput::Elements(n as u64));
+        let counts: &[usize] = if name == "default-model" { &POLY_VOICES } else { &[1, 16] };
+        for &voices in counts {
+            let settings = InstrumentSettings { voices: MAX_VOICES, ..InstrumentSettings::default() };
+            let mut inst = Instrument::new(model.clone(), SAMPLE_RATE, settings);
+            for v in 0..voices {
+                inst.handle(InstrumentEvent::NoteOn { note: 40 + (v as u8 * 5) % 48, velocity: 0.8 });
+            }
+            let mut out = vec![0.0f32; n];
+            group.bench_function(format!("{voices}-voices"), |b| {
+                b.iter(|| {
+                    for block in out.chunks_mut(BLOCK) {
+                        inst.render(block);
+                    }
+                    black_box(&out);
+                })
+            });
+        }
+        if name == "default-model" {
+            for (label, played) in [("no-voices", 0usize), ("16-released-voices", 16)] {
+                let mut inst = Instrument::new(
+                    model.clone(),
+                    SAMPLE_RATE,
+                    InstrumentSettings { voices: 16, ..InstrumentSettings::default() },
+                );
+                let mut out = vec![0.0f32; n];
+                for v in 0..played {
+                    inst.handle(InstrumentEvent::NoteOn { note: 48 + v as u8, velocity: 0.8 });
+                }
+                inst.render(&mut out);
+                for v in 0..played {
+                    inst.handle(InstrumentEvent::NoteOff { note: 48 + v as u8 });
+                }
+                inst.render(&mut out); // past the release and the idle gate
+                group.bench_function(label, |b| {
+                    b.iter(|| {
+                        for block in out.chunks_mut(BLOCK) {
+                            inst.render(block);
+                        }
+                        black_box(&out);
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
 }
 
 /// The genuine DDSP-VST export used by the parity tests, imported from its `.tflite`.
@@ -227,6 +288,7 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .sample_size(20);
     bench_instrument(&mut c);
+    bench_polyphony(&mut c);
     bench_inference(&mut c);
     bench_harmonic_bank(&mut c);
     bench_noise(&mut c);
@@ -234,11 +296,20 @@ fn main() {
     bench_master(&mut c);
     c.final_summary();
 
-    println!("\nAVX2+FMA kernels in use: {}", ddsp_core::model::kernels::has_avx2_fma());
+    println!("\nAVX2+FMA kernels in use: {}", ddsp_core::simd::has_avx2_fma());
     let audio_ns = SECONDS as f64 * 1e9;
     println!("\n| benchmark | time | x real time (48 kHz, one core) |");
     println!("|---|---|---|");
     for (group, bench) in [
+        ("poly-48k-64-default-model", "1-voices"),
+        ("poly-48k-64-default-model", "4-voices"),
+        ("poly-48k-64-default-model", "8-voices"),
+        ("poly-48k-64-default-model", "16-voices"),
+        ("poly-48k-64-default-model", "32-voices"),
+        ("poly-48k-64-default-model", "no-voices"),
+        ("poly-48k-64-default-model", "16-released-voices"),
+        ("poly-48k-64-ddsp-vst-sized", "1-voices"),
+        ("poly-48k-64-ddsp-vst-sized", "16-voices"),
         ("instrument-1-voice-48k-64", "default-model"),
         ("instrument-1-voice-48k-64", "ddsp-vst-sized"),
         ("harmonic-bank-60-48k", "simd"),

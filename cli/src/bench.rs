@@ -22,10 +22,10 @@ fn phrase(seconds: f64) -> Phrase {
     let mut events = Vec::new();
     let mut offset = 0.0;
     while offset + period <= seconds.max(period) {
-        events.extend(one.iter().map(|&(t, e)| (t + offset, e)));
+        events.extend(one.iter().map(|&(t, e)| (t + offset, 0, e)));
         offset += period;
     }
-    let notes = events.iter().filter(|(_, e)| matches!(e, ddsp_core::InstrumentEvent::NoteOn { .. })).count();
+    let notes = events.iter().filter(|(_, _, e)| matches!(e, ddsp_core::InstrumentEvent::NoteOn { .. })).count();
     let end_s = events.last().map_or(0.0, |e| e.0);
     Phrase { events, notes, end_s }
 }
@@ -36,7 +36,12 @@ fn options(master: MasterSettings, voices: usize) -> RenderOptions {
         bit_depth: BitDepth::Int24,
         master,
         master_label: String::new(),
-        voices,
+        // One voice: the solo instrument (mono mode); more: poly with that many voices.
+        instrument: ddsp_core::InstrumentSettings {
+            mode: if voices == 1 { ddsp_core::VoiceMode::Mono } else { ddsp_core::VoiceMode::Poly },
+            voices,
+            ..ddsp_core::InstrumentSettings::default()
+        },
         transpose: 0,
         tail_s: Some(1.0),
         selection: Selection::default(),

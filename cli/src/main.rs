@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 use ddsp_core::library::EntryOrigin;
 use ddsp_core::model::RunMode;
 use ddsp_core::{
-    render_with_events, BuiltInModel, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, MonoInstrument,
+    render_with_events, BuiltInModel, Instrument, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, VoiceMode,
 };
 
 #[derive(Parser)]
@@ -52,9 +52,12 @@ enum Command {
         /// draft | standard | professional | mastering: limiter oversampling and reverb density.
         #[arg(long, default_value = "standard")]
         quality: String,
-        /// Voices (1 = monophonic with legato glides; up to 16).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        /// Polyphony: voices for chords (the plugin's default, 8; up to 32).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
         voices: u16,
+        /// One voice with legato glides and last-note priority (solo lines), instead of --voices.
+        #[arg(long)]
+        mono: bool,
         /// Transpose, semitones (MIDI notes; for audio, the pitch the model hears and plays).
         #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-48..=48))]
         transpose: i32,
@@ -186,7 +189,9 @@ pub(crate) fn demo_phrase() -> Vec<(f64, InstrumentEvent)> {
 fn demo(output: &Path, model: Option<&str>, sample_rate: u32) -> Result<()> {
     let model = Arc::new(load_model(model)?);
     let name = model.meta.name.clone();
-    let mut instrument = MonoInstrument::new(model, sample_rate as f32, InstrumentSettings::default());
+    // A solo line: the instrument in mono mode, so the overlapping notes glide.
+    let settings = InstrumentSettings { mode: VoiceMode::Mono, ..InstrumentSettings::default() };
+    let mut instrument = Instrument::new(model, sample_rate as f32, settings);
     let sr = f64::from(sample_rate);
     let events: Vec<(usize, InstrumentEvent)> =
         demo_phrase().into_iter().map(|(t, e)| ((t * sr).round() as usize, e)).collect();
@@ -271,7 +276,7 @@ fn render_command(
     bit_depth: audio_io::BitDepth,
     master: &str,
     quality: &str,
-    voices: u16,
+    voices: (u16, bool),
     transpose: i32,
     tail: Option<f64>,
     selection: (Option<usize>, Option<u8>),
@@ -295,7 +300,11 @@ fn render_command(
         bit_depth,
         master: settings,
         master_label: label,
-        voices: usize::from(voices),
+        instrument: InstrumentSettings {
+            voices: usize::from(voices.0),
+            mode: if voices.1 { VoiceMode::Mono } else { VoiceMode::Poly },
+            ..InstrumentSettings::default()
+        },
         transpose,
         tail_s: tail,
         selection: midi::Selection { track: selection.0, channel: selection.1, transpose },
@@ -319,6 +328,7 @@ fn main() {
             master,
             quality,
             voices,
+            mono,
             transpose,
             tail,
             track,
@@ -332,7 +342,7 @@ fn main() {
             *bit_depth,
             master,
             quality,
-            *voices,
+            (*voices, *mono),
             *transpose,
             *tail,
             (*track, *channel),

@@ -18,9 +18,9 @@ pub struct Selection {
     pub transpose: i32,
 }
 
-/// The events to play, in time order (seconds from the file's start).
+/// The events to play, in time order (seconds from the file's start, MIDI channel 0-based).
 pub struct Phrase {
-    pub events: Vec<(f64, InstrumentEvent)>,
+    pub events: Vec<(f64, u8, InstrumentEvent)>,
     pub notes: usize,
     /// Time of the last event, seconds.
     pub end_s: f64,
@@ -79,7 +79,7 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
                     let wanted = selection.track.is_none_or(|s| s == t)
                         && selection.channel.is_none_or(|c| c == channel.as_int() + 1);
                     if wanted {
-                        timed.push((tick, t, order, message));
+                        timed.push((tick, t, order, channel.as_int(), message));
                     }
                 }
                 _ => {}
@@ -87,7 +87,7 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
         }
     }
     tempo_map.sort_by_key(|&(tick, _)| tick);
-    timed.sort_by_key(|&(tick, t, order, _)| (tick, t, order));
+    timed.sort_by_key(|&(tick, t, order, _, _)| (tick, t, order));
 
     let seconds_at = |tick: u64| -> f64 {
         match smf.header.timing {
@@ -111,7 +111,7 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
     let key = |k: u8| (i32::from(k) + selection.transpose).clamp(0, 127) as u8;
     let mut events = Vec::with_capacity(timed.len());
     let mut notes = 0;
-    for (tick, _, _, message) in timed {
+    for (tick, _, _, channel, message) in timed {
         let event = match message {
             MidiMessage::NoteOn { key: k, vel } if vel.as_int() > 0 => {
                 notes += 1;
@@ -125,9 +125,14 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
                 InstrumentEvent::ControlChange { cc: controller.as_int(), value: unit(value.as_int()) }
             }
             MidiMessage::ChannelAftertouch { vel } => InstrumentEvent::ChannelPressure { value: unit(vel.as_int()) },
+            MidiMessage::Aftertouch { key: k, vel } => InstrumentEvent::NoteExpression {
+                note: key(k.as_int()),
+                expression: ddsp_core::NoteExpression::Pressure,
+                value: unit(vel.as_int()),
+            },
             _ => continue,
         };
-        events.push((seconds_at(tick), event));
+        events.push((seconds_at(tick), channel, event));
     }
     if notes == 0 {
         let scope = match (selection.track, selection.channel) {

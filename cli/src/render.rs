@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{MasterChain, MasterSettings};
-use ddsp_core::{InstrumentSettings, Model, PolyInstrument};
+use ddsp_core::{Engine, Instrument, InstrumentSettings, Model, TimedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_io::{self, Audio, BitDepth, FileKind};
@@ -25,7 +25,8 @@ pub struct RenderOptions {
     pub master: MasterSettings,
     /// Name of the preset and quality, for the report.
     pub master_label: String,
-    pub voices: usize,
+    /// The instrument's voice mode and polyphony (the plugin's defaults unless asked).
+    pub instrument: InstrumentSettings,
     pub transpose: i32,
     /// Seconds rendered after the last event (MIDI) or the end of the input (audio).
     pub tail_s: Option<f64>,
@@ -72,27 +73,30 @@ impl Progress {
 /// The instrument on `phrase`, mastered: stereo when the chain is on, else mono.
 pub fn render_midi(model: Arc<Model>, phrase: &Phrase, options: &RenderOptions, progress: &mut Progress) -> Audio {
     let sr = options.sample_rate;
-    let mut instrument = PolyInstrument::new(model, sr as f32, InstrumentSettings::default(), options.voices);
+    let mut instrument = Instrument::new(model, sr as f32, options.instrument);
     let mut chain = MasterChain::new(sr as f32, options.master);
     chain.set_metering(false);
     let latency = if options.align { (instrument.latency_samples() + chain.latency_samples()) as usize } else { 0 };
     let body = ((phrase.end_s + options.tail_s.unwrap_or(MIDI_TAIL_S)) * f64::from(sr)).ceil() as usize;
     let total = body + latency;
-    let events: Vec<(usize, ddsp_core::InstrumentEvent)> =
-        phrase.events.iter().map(|&(t, e)| ((t * f64::from(sr)).round() as usize, e)).collect();
+    let events: Vec<TimedEvent> = phrase
+        .events
+        .iter()
+        .map(|&(t, channel, event)| TimedEvent { at: (t * f64::from(sr)).round() as usize, channel, event })
+        .collect();
 
     let mut left = vec![0.0f32; total];
     let mut right = if options.master.enabled { vec![0.0f32; total] } else { Vec::new() };
     let mut next_event = 0;
-    let mut block_events = Vec::new();
     for start in (0..total).step_by(BLOCK) {
         let end = (start + BLOCK).min(total);
-        block_events.clear();
-        while next_event < events.len() && events[next_event].0 < end {
-            block_events.push((events[next_event].0.saturating_sub(start), events[next_event].1));
+        let first = next_event;
+        while next_event < events.len() && events[next_event].at < end {
             next_event += 1;
         }
-        ddsp_core::render_with_events(&mut instrument, &mut left[start..end], &block_events);
+        let block_events =
+            events[first..next_event].iter().map(|e| TimedEvent { at: e.at.saturating_sub(start), ..*e });
+        instrument.process(block_events, &mut [&mut left[start..end]]);
         if options.master.enabled {
             right[start..end].copy_from_slice(&left[start..end]);
             chain.process(&mut left[start..end], &mut right[start..end]);
@@ -166,11 +170,11 @@ pub fn render_audio(
         if options.master.enabled {
             let (left, right) = audio.channels.split_at_mut(1);
             let (left, right) = (&mut left[0][start..end], &mut right[0][start..end]);
-            effect.process_in_place(&mut [left, right]);
+            Engine::process(&mut effect, [], &mut [&mut *left, &mut *right]);
             chain.process(left, right);
         } else {
             let mut blocks: Vec<&mut [f32]> = audio.channels.iter_mut().map(|c| &mut c[start..end]).collect();
-            effect.process_in_place(&mut blocks);
+            Engine::process(&mut effect, [], &mut blocks);
         }
         progress.advance(end - start);
     }

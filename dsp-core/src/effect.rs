@@ -21,8 +21,9 @@
 use std::sync::Arc;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
+use crate::swap::{SwapReceiver, VoiceSpec};
 use crate::tracking::{PitchSettings, Tracker, TrackerFrame};
-use crate::voice::{Voice, VoiceLevels, MAX_CHUNK};
+use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 
 /// What the voice does while the input has no pitch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,15 +81,22 @@ const GAIN_SMOOTHING_MS: f32 = 10.0;
 const CONTROL_GLIDE: f32 = 0.5;
 /// Seed of the effect voice's noise (reproducible bounces).
 const EFFECT_SEED: u32 = 0x7E_55E7;
+/// The dry delay line's capacity, seconds: room for any model's latency, so a live model swap
+/// that changes the latency needs no reallocation.
+const MAX_LATENCY_S: f64 = 1.0;
 
 /// Lifecycle: [`TimbreTransfer::new`] allocates; `process`, `set_settings` and `reset` never do.
+/// The model changes live through [`TimbreTransfer::attach_swap_receiver`] (no audio restart);
+/// when the new model's latency differs, [`TimbreTransfer::latency_samples`] says so from then on
+/// and the dry path follows.
 pub struct TimbreTransfer {
     tracker: Tracker,
-    voice: Box<Voice>,
+    voice: LiveVoice,
+    swap: Option<SwapReceiver>,
     settings: EffectSettings,
     sample_rate_hz: f32,
     latency_samples: usize,
-    /// Dry delay lines (rings, one per channel) and the shared write position.
+    /// Dry delay lines (rings of [`MAX_LATENCY_S`], one per channel) and the shared write position.
     dry: [Vec<f32>; MAX_CHANNELS],
     dry_pos: usize,
     frame: TrackerFrame,
@@ -112,21 +120,17 @@ impl TimbreTransfer {
             f0_max_hz: meta.f0_max_hz.max(1_000.0),
             ..PitchSettings::default()
         };
-        let latency_s = 0.002 + 0.5 / f64::from(meta.frame_rate_hz);
-        let latency_samples = (latency_s * f64::from(sample_rate_hz)).round() as usize
-            + (model.latency_frames() as f64 * f64::from(sample_rate_hz) / f64::from(meta.frame_rate_hz)).round()
-                as usize;
+        let latency_samples = Self::model_latency(&model, sample_rate_hz);
+        let capacity = latency_samples.max((MAX_LATENCY_S * f64::from(sample_rate_hz)) as usize) + 1;
+        let spec = Self::spec(sample_rate_hz);
         let mut effect = Self {
             tracker: Tracker::new(sample_rate_hz, pitch),
-            voice: Box::new({
-                let mut voice = Voice::new(model, sample_rate_hz, EFFECT_SEED);
-                voice.set_control_glide(CONTROL_GLIDE);
-                voice
-            }),
+            voice: LiveVoice::new(spec.build(model, 0), sample_rate_hz),
+            swap: None,
             settings,
             sample_rate_hz,
             latency_samples,
-            dry: std::array::from_fn(|_| vec![0.0; latency_samples + 1]),
+            dry: std::array::from_fn(|_| vec![0.0; capacity]),
             dry_pos: 0,
             frame: TrackerFrame::default(),
             held_f0_hz: 0.0,
@@ -141,6 +145,33 @@ impl TimbreTransfer {
         };
         effect.reset();
         effect
+    }
+
+    /// `2 ms + ½ frame` plus a windowed model's own delay (see the module's documentation).
+    fn model_latency(model: &Model, sample_rate_hz: f32) -> usize {
+        let frame_rate_hz = f64::from(model.meta.frame_rate_hz);
+        let latency_s = 0.002 + 0.5 / frame_rate_hz;
+        (latency_s * f64::from(sample_rate_hz)).round() as usize
+            + (model.latency_frames() as f64 * f64::from(sample_rate_hz) / frame_rate_hz).round() as usize
+    }
+
+    fn spec(sample_rate_hz: f32) -> VoiceSpec {
+        VoiceSpec { sample_rate_hz, voices: 1, seed: EFFECT_SEED, control_glide: CONTROL_GLIDE }
+    }
+
+    /// How the effect's voice is built (for a [`crate::swap::ModelLoader`]).
+    pub fn voice_spec(&self) -> VoiceSpec {
+        Self::spec(self.sample_rate_hz)
+    }
+
+    /// Connects the audio-thread end of a [`crate::swap::swap_channel`]: models change live.
+    pub fn attach_swap_receiver(&mut self, receiver: SwapReceiver) {
+        self.swap = Some(receiver);
+    }
+
+    /// True while a model swap is under way.
+    pub fn is_swapping(&self) -> bool {
+        self.swap.as_ref().is_some_and(SwapReceiver::is_busy)
     }
 
     /// Samples between an input change and the output's answer; the dry path is delayed as much.
@@ -159,7 +190,7 @@ impl TimbreTransfer {
 
     /// The voice (its model and current controls, for the editor).
     pub fn voice(&self) -> &Voice {
-        &self.voice
+        self.voice.voice()
     }
 
     /// The latest analysis frame (for meters and the editor).
@@ -201,6 +232,12 @@ impl TimbreTransfer {
         let input_gain_db = if s.input_gain_db.is_finite() { s.input_gain_db.clamp(-60.0, 60.0) } else { 0.0 };
         let gate_step = 1.0 / (GATE_MS * 0.001 * self.sample_rate_hz);
         let smoothing = 1.0 - (-1.0 / (GAIN_SMOOTHING_MS * 0.001 * self.sample_rate_hz)).exp();
+        if let Some(swap) = &mut self.swap {
+            let audible = self.gate > 0.0;
+            if let Some(model) = swap.poll(core::iter::once((&mut self.voice, audible))) {
+                self.latency_samples = Self::model_latency(&model, self.sample_rate_hz).min(self.dry[0].len() - 1);
+            }
+        }
         let fallback_f0 = self.voice.model().meta.f0_min_hz;
         let fold = 1.0 / n_channels as f32;
         let mut start = 0;
@@ -231,17 +268,19 @@ impl TimbreTransfer {
             self.voice.process_shifted(&self.model_f0[..n], &self.synth_f0[..n], &self.loudness[..n], levels, wet);
             let dry_wet_target = if s.dry_wet.is_finite() { s.dry_wet.clamp(0.0, 1.0) } else { 1.0 };
             let gain_target = if s.output_gain.is_finite() { s.output_gain.clamp(0.0, 16.0) } else { 0.0 };
-            let len = self.latency_samples + 1;
+            let len = self.dry[0].len();
+            let delay = self.latency_samples;
             for i in 0..n {
                 let wet_gate = if s.unvoiced == UnvoicedMode::Noise { 1.0 } else { self.gates[i] };
                 self.dry_wet += (dry_wet_target - self.dry_wet) * smoothing;
                 self.output_gain += (gain_target - self.output_gain) * smoothing;
                 let wet = self.dry_wet * self.wet[i] * wet_gate;
                 let next = (self.dry_pos + 1) % len;
+                let read = (self.dry_pos + len - delay) % len;
                 for (channel, ring) in channels.iter_mut().zip(&mut self.dry) {
                     ring[self.dry_pos] = channel[start + i];
-                    // The slot written next holds the sample from `latency` samples ago.
-                    let dry = ring[next];
+                    // The sample from `latency` samples ago.
+                    let dry = ring[read];
                     channel[start + i] = ((1.0 - self.dry_wet) * dry + wet) * self.output_gain;
                 }
                 self.dry_pos = next;

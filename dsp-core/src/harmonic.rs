@@ -113,7 +113,7 @@ impl HarmonicBank {
             ramp_remaining: 0,
             active_vectors: 0,
             targets: vec![f32x8::ZERO; n_vectors],
-            avx2_fma: crate::model::kernels::has_avx2_fma(),
+            avx2_fma: crate::simd::has_avx2_fma(),
         }
     }
 
@@ -291,7 +291,7 @@ impl HarmonicBank {
                 }
             }
             // SAFETY: this function requires AVX2, which implies AVX.
-            *y = unsafe { crate::model::kernels::horizontal_sum_avx(acc) };
+            *y = unsafe { crate::simd::horizontal_sum_avx(acc) };
             self.end_sample(f0, inv_sample_rate);
         }
     }

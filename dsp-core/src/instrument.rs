@@ -1,24 +1,54 @@
 //! The MIDI instrument: notes, velocity, envelope, bend, glide and expression become the per-sample
-//! f0 and loudness a [`Voice`] is conditioned on.
+//! f0 and loudness its voices are conditioned on. One instrument for every host: the plugins,
+//! the standalone, `ddsp render` and `ddsp demo`.
 //!
-//! Monophonic with last-note priority (the way a bowed or blown instrument plays): a note played while
-//! another is held glides to it without restarting the envelope when legato is on; releasing it
-//! returns to the note still held. The loudness fed to the model is
-//! `velocity loudness + envelope (dB) + expression (dB)`, where velocity maps into the loudness range
-//! the model was trained on, so every model is played in its sweet spot.
+//! ```text
+//! events ─ allocation (poly / mono) ─ pedals (CC64, CC66) ─ MPE / note expressions ─┐
+//!   voice 1..N: pitch (glide, bend, vibrato) + loudness (velocity, envelope, pressure)
+//!            ─ live voice (model, harmonic bank, noise, hot-swap) ─ Σ ─ output gain ─ out
+//! ```
 //!
-//! Events are applied at their sample: a host splits its block at each event's timing, calls
-//! [`MonoInstrument::render`] up to it and [`MonoInstrument::handle`] (see [`render_with_events`]).
+//! **Poly** (default, 8 voices, 1–[`MAX_VOICES`]): each note takes a voice of its own, with its own
+//! model state. A new note takes the voice silent longest; when every voice sounds it steals the
+//! oldest released voice, else the quietest held one, fading it out over [`STEAL_FADE_MS`] first.
+//! **Mono**: one voice, last-note priority (the way a bowed or blown instrument plays): a note
+//! played while another is held moves to it, without restarting the envelope when legato is on;
+//! releasing it returns to the note still held. Glide (portamento) happens between overlapping
+//! notes only, unless [`GlideMode::Always`]; its time is the time to arrive (a linear glide in
+//! semitones). The loudness fed to the model is `velocity loudness + envelope (dB) + expression
+//! (dB)`, where velocity maps into the loudness range the model was trained on, so every model is
+//! played in its sweet spot.
+//!
+//! **MPE**: an MPE Configuration Message (RPN 6 on a manager channel, 1 or 16) or the `mpe` setting
+//! turns member channels into per-note channels: their pitch bend (48 semitones by default, RPN 0
+//! changes it), pressure (loudness) and CC74 (brightness: harmonic/noise balance) move only the
+//! notes on that channel; the manager channel's bend and controllers move every note. Host note
+//! expressions ([`InstrumentEvent::NoteExpression`]) do the same per note.
+//!
+//! Events are applied at their sample: [`crate::engine::Engine::process`] splits the block at each
+//! event's timing.
 
 mod envelope;
+mod voice;
 
 use std::sync::Arc;
 
 pub use envelope::{Adsr, AdsrSettings};
+pub use voice::STEAL_FADE_MS;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
-use crate::swap::{SwapReceiver, CROSSFADE_MS, PREROLL_FRAMES};
-use crate::voice::{Voice, VoiceLevels, MAX_CHUNK};
+use crate::swap::{SwapReceiver, VoiceSpec};
+use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
+use voice::{NoteVoice, Pending, Shared};
+
+/// Voices the instrument owns (the polyphony setting chooses how many play).
+pub const MAX_VOICES: usize = 32;
+
+/// Default polyphony.
+pub const DEFAULT_VOICES: usize = 8;
+
+/// Default per-note pitch-bend range on MPE member channels (the MPE specification's), semitones.
+pub const MPE_BEND_RANGE_SEMITONES: f32 = 48.0;
 
 /// Notes remembered for last-note priority; older ones fall off.
 pub const MAX_HELD_NOTES: usize = 16;
@@ -29,13 +59,13 @@ pub const EXPRESSION_RANGE_DB: f32 = 40.0;
 /// Pitch the model is conditioned on before the first note (A4): the model runs while silent too.
 const REST_PITCH: f32 = 69.0;
 
-/// Time constant of the output-gain smoother, ms.
+/// Time constant of the output-gain (and per-note volume) smoother, ms.
 const GAIN_SMOOTHING_MS: f32 = 10.0;
 
-/// Fade time of the idle gate, ms: once the envelope has finished, whatever the model makes of
-/// silence (a trained model's residual hiss, an untrained one's hum) fades out; it opens again on
-/// the next note. The model keeps running either way, so its recurrent state stays continuous.
-const IDLE_FADE_MS: f32 = 5.0;
+/// MIDI controllers the instrument itself answers.
+const SUSTAIN_CC: u8 = 64;
+const SOSTENUTO_CC: u8 = 66;
+const TIMBRE_CC: u8 = 74;
 
 /// What a MIDI controller drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +75,24 @@ pub enum ControlTarget {
     Vibrato,
 }
 
+/// How notes take voices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoiceMode {
+    /// A voice per note (chords).
+    Poly,
+    /// One voice, last-note priority (solo lines).
+    Mono,
+}
+
+/// When the pitch glides from the previous note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlideMode {
+    /// Only into a note played while another is held.
+    Legato,
+    /// Into every note, from the last note played.
+    Always,
+}
+
 /// Everything a user sets. Non-finite values are replaced by defaults when applied.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InstrumentSettings {
@@ -52,9 +100,18 @@ pub struct InstrumentSettings {
     pub velocity_curve: f32,
     pub envelope: AdsrSettings,
     pub pitch_bend_range_semitones: f32,
+    pub mode: VoiceMode,
+    /// Polyphony in [`VoiceMode::Poly`], 1..=[`MAX_VOICES`].
+    pub voices: usize,
+    /// Mono: a note played over a held one keeps the envelope going (off: retrigger it).
     pub legato: bool,
-    /// Portamento time between legato notes (time constant of the pitch glide), ms.
+    /// Portamento: the time a glide takes to arrive, ms (0: none).
     pub glide_ms: f32,
+    pub glide_mode: GlideMode,
+    /// MPE lower zone on channels 2–16 without waiting for a Configuration Message.
+    pub mpe: bool,
+    /// Per-note bend range on MPE member channels, semitones.
+    pub mpe_bend_range_semitones: f32,
     pub vibrato_rate_hz: f32,
     /// Vibrato depth at full controller value, cents.
     pub vibrato_depth_cents: f32,
@@ -72,8 +129,13 @@ impl Default for InstrumentSettings {
             velocity_curve: 0.7,
             envelope: AdsrSettings::default(),
             pitch_bend_range_semitones: 2.0,
+            mode: VoiceMode::Poly,
+            voices: DEFAULT_VOICES,
             legato: true,
             glide_ms: 40.0,
+            glide_mode: GlideMode::Legato,
+            mpe: false,
+            mpe_bend_range_semitones: MPE_BEND_RANGE_SEMITONES,
             vibrato_rate_hz: 5.5,
             vibrato_depth_cents: 30.0,
             mod_wheel_target: ControlTarget::Vibrato,
@@ -94,6 +156,8 @@ impl InstrumentSettings {
         self.envelope = self.envelope.sanitised();
         self.pitch_bend_range_semitones = fix(self.pitch_bend_range_semitones, d.pitch_bend_range_semitones, 0.0, 48.0);
         self.glide_ms = fix(self.glide_ms, d.glide_ms, 0.0, 10_000.0);
+        self.voices = self.voices.clamp(1, MAX_VOICES);
+        self.mpe_bend_range_semitones = fix(self.mpe_bend_range_semitones, d.mpe_bend_range_semitones, 0.0, 96.0);
         self.vibrato_rate_hz = fix(self.vibrato_rate_hz, d.vibrato_rate_hz, 0.0, 20.0);
         self.vibrato_depth_cents = fix(self.vibrato_depth_cents, d.vibrato_depth_cents, 0.0, 200.0);
         self.levels.harmonic_gain = fix(self.levels.harmonic_gain, 1.0, 0.0, 16.0);
@@ -125,104 +189,166 @@ pub enum InstrumentEvent {
     ChannelPressure {
         value: f32,
     },
+    /// Releases every note (CC123 does the same).
     AllNotesOff,
+    /// One note's own expression (CLAP note expressions, VST3 note expression, MIDI polyphonic
+    /// aftertouch): it moves only that note.
+    NoteExpression {
+        note: u8,
+        expression: NoteExpression,
+        value: f32,
+    },
 }
 
-/// Seed of every voice's noise generator, so a bounce is reproducible.
+/// What a [`InstrumentEvent::NoteExpression`] sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteExpression {
+    /// Detune, semitones (added to the note's pitch).
+    Tuning,
+    /// 0..1: the note's loudness position (as velocity is), from when it arrives.
+    Pressure,
+    /// Linear gain, 0..4.
+    Volume,
+    /// 0..1, 0.5 neutral: harmonic/noise balance.
+    Brightness,
+}
+
+/// Noise seed of voice 0 (voice `i`: [`VoiceSpec::seed`]), so a bounce is reproducible.
 pub const VOICE_SEED: u32 = 0x5EED_DD5F;
 
-/// Lifecycle: [`MonoInstrument::new`] allocates; everything else never does.
-pub struct MonoInstrument {
-    voice: Box<Voice>,
-    /// Model hot-swap: the queue end, the voice fading in and how far, and a replaced voice still
-    /// waiting for room in the return queue.
-    swap: Option<SwapReceiver>,
-    incoming: Option<Box<Voice>>,
-    /// Samples into the swap; negative during the silent pre-roll.
-    crossfade_pos: i64,
-    crossfade_len: u32,
-    retiring: Option<Box<Voice>>,
-    crossfade_out: [f32; MAX_CHUNK],
-    settings: InstrumentSettings,
-    sample_rate_hz: f32,
-    held: [(u8, f32); MAX_HELD_NOTES],
-    n_held: usize,
-    /// Sounding pitch in semitones (MIDI numbers), gliding towards `target_pitch`.
-    pitch: f32,
-    target_pitch: f32,
-    velocity_db: f32,
-    envelope: Adsr,
+/// Channel controllers: omni when MPE is off, else the manager channel's.
+#[derive(Clone, Copy, Debug)]
+struct Controllers {
+    /// Pitch bend in [-1, 1].
     bend: f32,
     mod_wheel: f32,
     expression: f32,
     pressure: f32,
-    vibrato_phase: f32,
-    output_gain: f32,
-    /// Idle gate, 0 (closed) to 1 (open), moved linearly by `IDLE_FADE_MS`.
-    idle_gate: f32,
-    f0_hz: [f32; MAX_CHUNK],
-    loudness_db: [f32; MAX_CHUNK],
-    gate: [f32; MAX_CHUNK],
-    last_f0_hz: f32,
-    last_loudness_db: f32,
+    /// CC74, 0..1 (0.5 until one arrives: neutral).
+    timbre: f32,
 }
 
-impl MonoInstrument {
-    /// Allocates the voice for `model` at `sample_rate_hz`.
+impl Default for Controllers {
+    fn default() -> Self {
+        Self { bend: 0.0, mod_wheel: 0.0, expression: 1.0, pressure: 0.0, timbre: 0.5 }
+    }
+}
+
+/// An MPE zone: its manager channel and member channels (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Zone {
+    manager: u8,
+    first: u8,
+    last: u8,
+}
+
+impl Zone {
+    fn is_member(&self, channel: u8) -> bool {
+        (self.first..=self.last).contains(&channel)
+    }
+}
+
+/// RPN "null": no parameter selected.
+const RPN_NULL: (u8, u8) = (127, 127);
+
+/// Lifecycle: [`Instrument::new`] allocates every voice; everything else never does.
+pub struct Instrument {
+    voices: Vec<NoteVoice>,
+    swap: Option<SwapReceiver>,
+    settings: InstrumentSettings,
+    sample_rate_hz: f32,
+    /// Mono: keys held (down or by a pedal), last-note priority; with their velocity and channel.
+    held: [(u8, f32, u8); MAX_HELD_NOTES],
+    n_held: usize,
+    /// Mono: keys released while a pedal holds them.
+    pedal_held: [bool; 128],
+    /// Mono: keys latched by the sostenuto pedal.
+    sostenuto_keys: [bool; 128],
+    sustain_down: bool,
+    sostenuto_down: bool,
+    global: Controllers,
+    /// Per member channel (MPE): the bend in [-1, 1].
+    member_bend: [f32; 16],
+    /// RPN selected on each channel (MSB, LSB).
+    rpn: [(u8, u8); 16],
+    /// Zone set by a Configuration Message (`None`: none received).
+    rpn_zone: Option<Zone>,
+    /// Bend ranges set by RPN 0 (global, members).
+    rpn_bend_range: Option<f32>,
+    rpn_member_bend_range: Option<f32>,
+    /// Event counter, for allocation order.
+    clock: u64,
+    /// Last note started (semitones), where "glide always" starts from.
+    last_pitch: f32,
+    /// Voice that started a note last (the editor's view).
+    last_voice: usize,
+    output_gain: f32,
+}
+
+impl Instrument {
+    /// Allocates [`MAX_VOICES`] voices for `model` at `sample_rate_hz`.
     pub fn new(model: Arc<Model>, sample_rate_hz: f32, settings: InstrumentSettings) -> Self {
         let settings = settings.sanitised();
+        let spec = Self::spec(sample_rate_hz);
+        let voices = (0..MAX_VOICES)
+            .map(|i| {
+                NoteVoice::new(LiveVoice::new(spec.build(model.clone(), i), sample_rate_hz), sample_rate_hz, &settings)
+            })
+            .collect();
         let mut instrument = Self {
-            voice: Box::new(Voice::new(model, sample_rate_hz, VOICE_SEED)),
+            voices,
             swap: None,
-            incoming: None,
-            crossfade_pos: 0,
-            crossfade_len: ((CROSSFADE_MS * 0.001 * sample_rate_hz) as u32).max(1),
-            retiring: None,
-            crossfade_out: [0.0; MAX_CHUNK],
-            sample_rate_hz,
-            held: [(0, 0.0); MAX_HELD_NOTES],
-            n_held: 0,
-            pitch: REST_PITCH,
-            target_pitch: REST_PITCH,
-            velocity_db: LOUDNESS_FLOOR_DB,
-            envelope: Adsr::new(sample_rate_hz, settings.envelope),
-            bend: 0.0,
-            mod_wheel: 0.0,
-            expression: 1.0,
-            pressure: 0.0,
-            vibrato_phase: 0.0,
-            output_gain: settings.output_gain,
-            idle_gate: 0.0,
-            f0_hz: [0.0; MAX_CHUNK],
-            loudness_db: [0.0; MAX_CHUNK],
-            gate: [0.0; MAX_CHUNK],
-            last_f0_hz: 0.0,
-            last_loudness_db: LOUDNESS_FLOOR_DB,
             settings,
+            sample_rate_hz,
+            held: [(0, 0.0, 0); MAX_HELD_NOTES],
+            n_held: 0,
+            pedal_held: [false; 128],
+            sostenuto_keys: [false; 128],
+            sustain_down: false,
+            sostenuto_down: false,
+            global: Controllers::default(),
+            member_bend: [0.0; 16],
+            rpn: [RPN_NULL; 16],
+            rpn_zone: None,
+            rpn_bend_range: None,
+            rpn_member_bend_range: None,
+            clock: 0,
+            last_pitch: REST_PITCH,
+            last_voice: 0,
+            output_gain: settings.output_gain,
         };
         instrument.reset();
         instrument
     }
 
+    fn spec(sample_rate_hz: f32) -> VoiceSpec {
+        VoiceSpec { sample_rate_hz, voices: MAX_VOICES, seed: VOICE_SEED, control_glide: 1.0 }
+    }
+
+    /// How this instrument's voices are built (for a [`crate::swap::ModelLoader`]).
+    pub fn voice_spec(&self) -> VoiceSpec {
+        Self::spec(self.sample_rate_hz)
+    }
+
     pub fn model(&self) -> &Arc<Model> {
-        self.voice.model()
+        self.voices[0].live.model()
     }
 
-    /// The voice playing (its model and current controls, for the editor).
+    /// The voice that started a note last (its model and current controls, for the editor).
     pub fn voice(&self) -> &Voice {
-        &self.voice
+        self.voices[self.last_voice].live.voice()
     }
 
-    /// The pitch (Hz) and loudness (dB) the model was last conditioned on, and whether a note
-    /// sounds: what the editor draws against the model's trained range.
+    /// Bit `i` set: voice `i` is running (sounding, releasing or fading).
+    pub fn voice_activity(&self) -> u32 {
+        self.voices.iter().enumerate().filter(|(_, v)| v.is_active()).fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The pitch (Hz) and loudness (dB) the last-started voice was conditioned on, and whether any
+    /// note sounds: what the editor draws against the model's trained range.
     pub fn played(&self) -> (f32, f32, bool) {
-        (self.last_f0_hz, self.last_loudness_db, self.envelope.is_active())
-    }
-
-    /// A voice for `model` ready to be sent to this instrument through a swap channel. Allocates:
-    /// call it on the loader's thread.
-    pub fn prepare_voice(model: Arc<Model>, sample_rate_hz: f32) -> Box<Voice> {
-        Box::new(Voice::new(model, sample_rate_hz, VOICE_SEED))
+        let v = &self.voices[self.last_voice];
+        (v.last_f0_hz, v.last_loudness_db, self.voices.iter().any(NoteVoice::is_audible))
     }
 
     /// Connects the audio-thread end of a [`crate::swap::swap_channel`].
@@ -230,36 +356,9 @@ impl MonoInstrument {
         self.swap = Some(receiver);
     }
 
-    /// True while a model swap is crossfading.
+    /// True while a model swap is under way.
     pub fn is_swapping(&self) -> bool {
-        self.incoming.is_some()
-    }
-
-    /// Starts a swap if a voice is waiting, and hands back a retired voice when there is room.
-    fn poll_swap(&mut self) {
-        let Some(swap) = &mut self.swap else { return };
-        if let Some(old) = self.retiring.take() {
-            self.retiring = swap.retire(old).err();
-        }
-        if self.incoming.is_none() && self.retiring.is_none() {
-            if let Some(voice) = swap.next_voice() {
-                let preroll = (f64::from(PREROLL_FRAMES) * f64::from(self.sample_rate_hz)
-                    / f64::from(voice.model().meta.frame_rate_hz)) as i64;
-                self.incoming = Some(voice);
-                self.crossfade_pos = -preroll;
-            }
-        }
-    }
-
-    /// Ends the crossfade: the new voice plays, the old one goes back to the loader.
-    fn finish_swap(&mut self) {
-        if let Some(new) = self.incoming.take() {
-            let old = core::mem::replace(&mut self.voice, new);
-            self.retiring = match &mut self.swap {
-                Some(swap) => swap.retire(old).err(),
-                None => Some(old),
-            };
-        }
+        self.swap.as_ref().is_some_and(SwapReceiver::is_busy)
     }
 
     pub fn settings(&self) -> &InstrumentSettings {
@@ -269,99 +368,331 @@ impl MonoInstrument {
     /// Takes effect from the next sample; the output gain and levels glide (no zipper noise).
     pub fn set_settings(&mut self, settings: InstrumentSettings) {
         self.settings = settings.sanitised();
-        self.envelope.set_settings(self.settings.envelope);
+        let s = self.settings;
+        self.voices.iter_mut().for_each(|v| v.set_envelope(&s));
     }
 
     /// Added latency in samples: none for recurrent models (no look-ahead); a windowed model's
     /// fixed delay in frames (see [`crate::model::windowed`]).
     pub fn latency_samples(&self) -> u32 {
-        let model = self.voice.model();
+        let model = self.model();
         (model.latency_frames() as f64 * f64::from(self.sample_rate_hz) / f64::from(model.meta.frame_rate_hz)).round()
             as u32
     }
 
-    /// Silence, no notes, controllers at rest, model state zeroed.
+    /// Silence, no notes, controllers and pedals at rest, model states zeroed.
     pub fn reset(&mut self) {
-        self.finish_swap();
-        self.voice.reset();
-        self.envelope.reset();
+        self.voices.iter_mut().for_each(NoteVoice::reset);
         self.n_held = 0;
-        self.pitch = REST_PITCH;
-        self.target_pitch = REST_PITCH;
-        self.bend = 0.0;
-        self.mod_wheel = 0.0;
-        self.expression = 1.0;
-        self.pressure = 0.0;
-        self.vibrato_phase = 0.0;
+        self.pedal_held = [false; 128];
+        self.sostenuto_keys = [false; 128];
+        (self.sustain_down, self.sostenuto_down) = (false, false);
+        self.global = Controllers::default();
+        self.member_bend = [0.0; 16];
+        self.rpn = [RPN_NULL; 16];
+        (self.rpn_zone, self.rpn_bend_range, self.rpn_member_bend_range) = (None, None, None);
+        self.last_pitch = REST_PITCH;
+        self.last_voice = 0;
         self.output_gain = self.settings.output_gain;
-        self.idle_gate = 0.0;
-        self.velocity_db = LOUDNESS_FLOOR_DB;
     }
 
-    /// Applies one event at the current sample.
+    /// The MPE zone in effect.
+    fn zone(&self) -> Option<Zone> {
+        self.rpn_zone.or(self.settings.mpe.then_some(Zone { manager: 0, first: 1, last: 15 }))
+    }
+
+    /// Applies one event on MIDI channel 0 (see [`Instrument::handle_on`]).
     pub fn handle(&mut self, event: InstrumentEvent) {
+        self.handle_on(0, event);
+    }
+
+    /// Applies one event, from MIDI channel `channel` (0-based), at the current sample.
+    pub fn handle_on(&mut self, channel: u8, event: InstrumentEvent) {
+        let channel = channel & 15;
+        self.clock += 1;
         let unit = |v: f32| if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+        let member = self.zone().filter(|z| z.is_member(channel));
         match event {
-            InstrumentEvent::NoteOn { note, velocity } if velocity > 0.0 => self.note_on(note.min(127), unit(velocity)),
-            InstrumentEvent::NoteOn { note, .. } | InstrumentEvent::NoteOff { note } => self.note_off(note),
+            InstrumentEvent::NoteOn { note, velocity } if velocity > 0.0 && velocity.is_finite() => {
+                self.note_on(note.min(127), channel, unit(velocity))
+            }
+            InstrumentEvent::NoteOn { note, .. } | InstrumentEvent::NoteOff { note } => {
+                self.note_off(note.min(127), channel)
+            }
             InstrumentEvent::PitchBend { value } => {
-                self.bend = if value.is_finite() { value.clamp(-1.0, 1.0) } else { 0.0 }
+                let bend = if value.is_finite() { value.clamp(-1.0, 1.0) } else { 0.0 };
+                match member {
+                    Some(_) => {
+                        self.member_bend[usize::from(channel)] = bend;
+                        let range = self.rpn_member_bend_range.unwrap_or(self.settings.mpe_bend_range_semitones);
+                        self.for_channel(channel, |v| v.note_bend = bend * range);
+                    }
+                    None => self.global.bend = bend,
+                }
             }
-            InstrumentEvent::ControlChange { cc: 1, value } => self.mod_wheel = unit(value),
-            InstrumentEvent::ControlChange { cc: 11, value } => self.expression = unit(value),
-            InstrumentEvent::ControlChange { cc: 120 | 123, .. } | InstrumentEvent::AllNotesOff => {
-                self.n_held = 0;
-                self.envelope.release();
+            InstrumentEvent::ChannelPressure { value } => match member {
+                Some(_) => self.for_channel(channel, |v| v.pressure = unit(value)),
+                None => self.global.pressure = unit(value),
+            },
+            InstrumentEvent::ControlChange { cc: TIMBRE_CC, value } => match member {
+                Some(_) => self.for_channel(channel, |v| v.brightness = unit(value)),
+                None => self.global.timbre = unit(value),
+            },
+            InstrumentEvent::ControlChange { cc, value } => self.control_change(channel, cc, unit(value)),
+            InstrumentEvent::AllNotesOff => self.all_notes_off(),
+            InstrumentEvent::NoteExpression { note, expression, value } => {
+                let value = if value.is_finite() { value } else { return };
+                let note = Some(note.min(127));
+                for v in self.voices.iter_mut().filter(|v| v.note == note && v.channel == channel && v.is_active()) {
+                    match expression {
+                        NoteExpression::Tuning => v.tuning = value.clamp(-120.0, 120.0),
+                        NoteExpression::Pressure => v.pressure = value.clamp(0.0, 1.0),
+                        NoteExpression::Volume => v.volume = value.clamp(0.0, 4.0),
+                        NoteExpression::Brightness => v.brightness = value.clamp(0.0, 1.0),
+                    }
+                }
             }
-            InstrumentEvent::ControlChange { .. } => {}
-            InstrumentEvent::ChannelPressure { value } => self.pressure = unit(value),
         }
     }
 
-    fn note_on(&mut self, note: u8, velocity: f32) {
+    fn for_channel(&mut self, channel: u8, mut f: impl FnMut(&mut NoteVoice)) {
+        self.voices.iter_mut().filter(|v| v.channel == channel && v.note.is_some()).for_each(|v| f(v));
+    }
+
+    fn control_change(&mut self, channel: u8, cc: u8, value: f32) {
+        let ch = usize::from(channel);
+        let value_7bit = (value * 127.0).round() as u8;
+        match cc {
+            1 => self.global.mod_wheel = value,
+            11 => self.global.expression = value,
+            SUSTAIN_CC => {
+                let down = value >= 0.5;
+                if self.sustain_down && !down {
+                    self.sustain_down = false;
+                    self.release_pedalled();
+                }
+                self.sustain_down = down;
+            }
+            SOSTENUTO_CC => {
+                let down = value >= 0.5;
+                if down && !self.sostenuto_down {
+                    // Latch the keys down now: they sound until the pedal lifts.
+                    self.voices.iter_mut().filter(|v| v.key_down && v.note.is_some()).for_each(|v| v.latched = true);
+                    for &(key, _, _) in &self.held[..self.n_held] {
+                        if !self.pedal_held[usize::from(key)] {
+                            self.sostenuto_keys[usize::from(key)] = true;
+                        }
+                    }
+                } else if !down && self.sostenuto_down {
+                    self.voices.iter_mut().for_each(|v| v.latched = false);
+                    self.sostenuto_keys = [false; 128];
+                    self.sostenuto_down = false;
+                    self.release_pedalled();
+                }
+                self.sostenuto_down = down;
+            }
+            101 => self.rpn[ch].0 = value_7bit,
+            100 => self.rpn[ch].1 = value_7bit,
+            6 => self.data_entry(channel, value_7bit),
+            120 => {
+                // All sound off: every voice fades out at once (a few ms, no click).
+                self.n_held = 0;
+                self.pedal_held = [false; 128];
+                self.voices.iter_mut().for_each(|v| {
+                    v.note = None;
+                    v.steal(None);
+                });
+            }
+            123 => self.all_notes_off(),
+            121 => {
+                // Reset all controllers.
+                self.global = Controllers::default();
+                self.member_bend = [0.0; 16];
+            }
+            _ => {}
+        }
+    }
+
+    /// RPN data entry (CC6): pitch-bend sensitivity (RPN 0) and the MPE Configuration Message
+    /// (RPN 6 on channel 1 or 16).
+    fn data_entry(&mut self, channel: u8, value: u8) {
+        match self.rpn[usize::from(channel)] {
+            (0, 0) => {
+                let range = Some(f32::from(value.min(96)));
+                if self.zone().is_some_and(|z| z.is_member(channel)) {
+                    self.rpn_member_bend_range = range;
+                } else {
+                    self.rpn_bend_range = range;
+                }
+            }
+            (0, 6) if channel == 0 || channel == 15 => {
+                let members = value.min(15);
+                self.rpn_zone = match (members, channel) {
+                    (0, _) => None,
+                    (m, 0) => Some(Zone { manager: 0, first: 1, last: m }),
+                    (m, _) => Some(Zone { manager: 15, first: 15 - m, last: 14 }),
+                };
+                // A new configuration starts with the MPE default bend range.
+                self.rpn_member_bend_range = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Releases every note now held only by a pedal that has lifted.
+    fn release_pedalled(&mut self) {
+        let (sustain, sostenuto, clock) = (self.sustain_down, self.sostenuto_down, self.clock);
+        for v in &mut self.voices {
+            if v.note.is_some() && !v.key_down && (v.sustained || v.latched) && !(sustain || sostenuto && v.latched) {
+                v.release(clock);
+            }
+        }
+        for key in 0..128u8 {
+            let k = usize::from(key);
+            if self.pedal_held[k] && !sustain && !(sostenuto && self.sostenuto_keys[k]) {
+                self.pedal_held[k] = false;
+                self.sostenuto_keys[k] = false;
+                self.mono_note_off(key);
+            }
+        }
+    }
+
+    fn all_notes_off(&mut self) {
+        self.n_held = 0;
+        self.pedal_held = [false; 128];
+        self.sostenuto_keys = [false; 128];
+        let clock = self.clock;
+        self.voices.iter_mut().filter(|v| v.note.is_some() && v.is_active()).for_each(|v| {
+            v.pending = None;
+            v.release(clock);
+        });
+    }
+
+    fn shared(&self) -> Shared {
+        let s = self.settings;
+        let (vibrato_amount, _) = self.controller_sum(ControlTarget::Vibrato);
+        let (expression, has_expression) = self.controller_sum(ControlTarget::Loudness);
+        let bend_range = self.rpn_bend_range.unwrap_or(s.pitch_bend_range_semitones);
+        Shared {
+            settings: s,
+            bend_semitones: self.global.bend * bend_range,
+            vibrato_semitones: vibrato_amount * s.vibrato_depth_cents / 100.0,
+            expression_db: if has_expression { -EXPRESSION_RANGE_DB * (1.0 - expression) } else { 0.0 },
+            brightness: self.global.timbre,
+            sample_rate_hz: self.sample_rate_hz,
+        }
+    }
+
+    fn note_on(&mut self, note: u8, channel: u8, velocity: f32) {
+        let shared = self.shared();
+        if self.settings.mode == VoiceMode::Mono {
+            return self.mono_note_on(note, channel, velocity, &shared);
+        }
+        let n = self.settings.voices;
+        let clock = self.clock;
+        // The same key again on its channel: that voice plays it again.
+        let same = (0..n).find(|&i| {
+            let v = &self.voices[i];
+            v.note == Some(note) && v.channel == channel && v.is_held()
+        });
+        let pick = same.unwrap_or_else(|| self.pick_voice(n));
+        let glide_from = (self.settings.glide_mode == GlideMode::Always).then_some(self.last_pitch);
+        let voice = &mut self.voices[pick];
+        if same.is_none() && voice.is_audible() {
+            // Steal: fade the old note out, then start this one (see NoteVoice::steal).
+            voice.steal(Some(Pending { note, channel, velocity, since: clock, glide_from }));
+            (voice.note, voice.channel, voice.since) = (Some(note), channel, clock);
+            (voice.key_down, voice.sustained, voice.latched) = (true, false, false);
+        } else {
+            voice.pending = None;
+            voice.start(note, channel, velocity, clock, glide_from, true, &shared);
+        }
+        self.last_pitch = f32::from(note);
+        self.last_voice = pick;
+    }
+
+    /// A voice for a new note among the first `n`: the one silent longest, else the oldest
+    /// released, else the quietest held (the oldest of equals).
+    fn pick_voice(&self, n: usize) -> usize {
+        let voices = &self.voices[..n];
+        let idle = (0..n).filter(|&i| !voices[i].is_active()).min_by_key(|&i| voices[i].since);
+        let released = || (0..n).filter(|&i| !voices[i].is_held()).min_by_key(|&i| voices[i].since);
+        let quietest = || {
+            (0..n)
+                .min_by(|&a, &b| {
+                    voices[a].level_db().total_cmp(&voices[b].level_db()).then(voices[a].since.cmp(&voices[b].since))
+                })
+                .unwrap_or(0)
+        };
+        idle.or_else(released).unwrap_or_else(quietest)
+    }
+
+    fn note_off(&mut self, note: u8, channel: u8) {
+        let (sustain, sostenuto, clock) = (self.sustain_down, self.sostenuto_down, self.clock);
+        if self.settings.mode == VoiceMode::Mono && self.held[..self.n_held].iter().any(|h| h.0 == note) {
+            let k = usize::from(note);
+            if sustain || sostenuto && self.sostenuto_keys[k] {
+                self.pedal_held[k] = true;
+            } else {
+                self.mono_note_off(note);
+            }
+            return;
+        }
+        for v in &mut self.voices {
+            if v.note == Some(note) && v.channel == channel && v.key_down {
+                if v.pending.is_some() {
+                    // Released before its stolen voice faded: it never sounds.
+                    v.pending = None;
+                    v.key_down = false;
+                } else if sustain || sostenuto && v.latched {
+                    v.key_down = false;
+                    v.sustained = true;
+                } else {
+                    v.release(clock);
+                }
+            }
+        }
+    }
+
+    fn mono_note_on(&mut self, note: u8, channel: u8, velocity: f32, shared: &Shared) {
         let was_playing = self.n_held > 0;
         self.remove_held(note);
+        self.pedal_held[usize::from(note)] = false;
         if self.n_held == MAX_HELD_NOTES {
             self.held.copy_within(1.., 0);
             self.n_held -= 1;
         }
-        self.held[self.n_held] = (note, velocity);
+        self.held[self.n_held] = (note, velocity, channel);
         self.n_held += 1;
-
-        self.velocity_db = self.velocity_loudness_db(velocity);
-        self.target_pitch = f32::from(note);
-        if was_playing && self.settings.legato {
-            return; // glide, keep the envelope
+        let s = self.settings;
+        let voice = &mut self.voices[0];
+        if was_playing && voice.is_active() {
+            // Overlapping notes: legato (no retrigger unless asked), glide if set.
+            voice.channel = channel;
+            voice.legato_to(note, velocity, true, !s.legato, shared);
+        } else {
+            let glide_from = (s.glide_mode == GlideMode::Always).then_some(self.last_pitch);
+            voice.pending = None;
+            voice.start(note, channel, velocity, self.clock, glide_from, true, shared);
         }
-        if !self.envelope.is_active() {
-            self.pitch = self.target_pitch; // a new phrase starts on pitch
-                                            // From silence, the model hears the note now, not at the next frame boundary.
-            self.voice.start_frame_now();
-        }
-        self.envelope.trigger();
+        self.last_pitch = f32::from(note);
+        self.last_voice = 0;
     }
 
-    fn note_off(&mut self, note: u8) {
+    fn mono_note_off(&mut self, note: u8) {
         let was_top = self.n_held > 0 && self.held[self.n_held - 1].0 == note;
         self.remove_held(note);
+        let clock = self.clock;
         if self.n_held == 0 {
-            self.envelope.release();
+            self.voices[0].release(clock);
         } else if was_top {
             // Back to the note still held, at its own velocity.
-            let (prev, velocity) = self.held[self.n_held - 1];
-            self.target_pitch = f32::from(prev);
-            self.velocity_db = self.velocity_loudness_db(velocity);
-            if !self.settings.legato {
-                self.envelope.trigger();
-            }
+            let (prev, velocity, _) = self.held[self.n_held - 1];
+            let shared = self.shared();
+            let retrigger = !self.settings.legato;
+            self.voices[0].legato_to(prev, velocity, true, retrigger, &shared);
+            self.last_pitch = f32::from(prev);
         }
-    }
-
-    /// Where a velocity sits in the loudness range the playing model was trained on.
-    fn velocity_loudness_db(&self, velocity: f32) -> f32 {
-        let meta = &self.voice.model().meta;
-        let position = velocity.powf(self.settings.velocity_curve);
-        meta.loudness_min_db + (meta.loudness_max_db - meta.loudness_min_db) * position
     }
 
     fn remove_held(&mut self, note: u8) {
@@ -378,9 +709,9 @@ impl MonoInstrument {
     fn controller_sum(&self, target: ControlTarget) -> (f32, bool) {
         let s = &self.settings;
         let sources = [
-            (s.mod_wheel_target, self.mod_wheel),
-            (s.expression_target, self.expression),
-            (s.pressure_target, self.pressure),
+            (s.mod_wheel_target, self.global.mod_wheel),
+            (s.expression_target, self.global.expression),
+            (s.pressure_target, self.global.pressure),
         ];
         let mut value: f32 = 0.0;
         let mut any = false;
@@ -397,89 +728,27 @@ impl MonoInstrument {
     pub fn render(&mut self, out: &mut [f32]) {
         let _ftz = crate::denormals::ScopedFlushDenormals::new();
         let sr = self.sample_rate_hz;
-        let s = self.settings;
-        let glide_coeff = if s.glide_ms > 0.0 { 1.0 - (-1.0 / (s.glide_ms * 0.001 * sr)).exp() } else { 1.0 };
         let gain_coeff = 1.0 - (-1.0 / (GAIN_SMOOTHING_MS * 0.001 * sr)).exp();
-        let (vibrato_amount, _) = self.controller_sum(ControlTarget::Vibrato);
-        let vibrato_semitones = vibrato_amount * s.vibrato_depth_cents / 100.0;
-        let (expression, has_expression) = self.controller_sum(ControlTarget::Loudness);
-        let expression_db = if has_expression { -EXPRESSION_RANGE_DB * (1.0 - expression) } else { 0.0 };
-        let bend_semitones = self.bend * s.pitch_bend_range_semitones;
-        let vibrato_step = s.vibrato_rate_hz / sr;
-        let gate_step = 1.0 / (IDLE_FADE_MS * 0.001 * sr);
-        let hop_samples = self.voice.frame_hop_samples() as f32;
-
+        let shared = self.shared();
         for chunk in out.chunks_mut(MAX_CHUNK) {
-            self.poll_swap();
-            let n = chunk.len();
-            for i in 0..n {
-                let gate_target = if self.envelope.is_active() { 1.0 } else { 0.0 };
-                self.gate[i] = self.idle_gate;
-                self.idle_gate += (gate_target - self.idle_gate).clamp(-gate_step, gate_step);
-                self.pitch += (self.target_pitch - self.pitch) * glide_coeff;
-                let vibrato = vibrato_semitones * (core::f32::consts::TAU * self.vibrato_phase).sin();
-                self.vibrato_phase = (self.vibrato_phase + vibrato_step).fract();
-                let semitones = self.pitch + bend_semitones + vibrato;
-                self.f0_hz[i] = 440.0 * ((semitones - 69.0) / 12.0).exp2();
-                // The model's controls glide to their target over one frame: condition it on
-                // where the envelope will be at the frame's end, so the sound is not a frame late.
-                self.envelope.next();
-                let env = self.envelope.predict(hop_samples);
-                let env_db = if env > 1e-6 { 20.0 * env.log10() } else { LOUDNESS_FLOOR_DB };
-                self.loudness_db[i] = (self.velocity_db + env_db + expression_db).max(LOUDNESS_FLOOR_DB);
+            if let Some(swap) = &mut self.swap {
+                swap.poll(self.voices.iter_mut().map(|v| {
+                    let audible = v.is_audible();
+                    (&mut v.live, audible)
+                }));
             }
-            self.voice.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, chunk);
-            (self.last_f0_hz, self.last_loudness_db) = (self.f0_hz[n - 1], self.loudness_db[n - 1]);
-            if let Some(incoming) = &mut self.incoming {
-                // Equal-power crossfade: the two models' outputs are only partly correlated.
-                let fresh = &mut self.crossfade_out[..n];
-                incoming.process(&self.f0_hz[..n], &self.loudness_db[..n], s.levels, fresh);
-                for (y, &x) in chunk.iter_mut().zip(fresh.iter()) {
-                    let t = (self.crossfade_pos as f32 / self.crossfade_len as f32).clamp(0.0, 1.0);
-                    let (new_gain, old_gain) = (core::f32::consts::FRAC_PI_2 * t).sin_cos();
-                    *y = *y * old_gain + x * new_gain;
-                    self.crossfade_pos += 1;
-                }
-                if self.crossfade_pos >= i64::from(self.crossfade_len) {
-                    self.finish_swap();
-                }
+            chunk.fill(0.0);
+            for voice in self.voices.iter_mut().filter(|v| v.is_active()) {
+                voice.render_add(chunk, &shared, |v| {
+                    if let Some(p) = v.pending.take() {
+                        v.start(p.note, p.channel, p.velocity, p.since, p.glide_from, true, &shared);
+                    }
+                });
             }
-            for (y, g) in chunk.iter_mut().zip(&self.gate) {
-                self.output_gain += (s.output_gain - self.output_gain) * gain_coeff;
-                *y *= self.output_gain * g;
+            for y in chunk.iter_mut() {
+                self.output_gain += (shared.settings.output_gain - self.output_gain) * gain_coeff;
+                *y *= self.output_gain;
             }
         }
     }
-}
-
-/// What [`render_with_events`] plays: the monophonic instrument or [`crate::PolyInstrument`].
-pub trait Playable {
-    /// Renders `out.len()` samples (overwriting `out`).
-    fn render(&mut self, out: &mut [f32]);
-    /// Applies one event at the current sample.
-    fn handle(&mut self, event: InstrumentEvent);
-}
-
-impl Playable for MonoInstrument {
-    fn render(&mut self, out: &mut [f32]) {
-        MonoInstrument::render(self, out);
-    }
-    fn handle(&mut self, event: InstrumentEvent) {
-        MonoInstrument::handle(self, event);
-    }
-}
-
-/// Renders `out` with `events` (sorted by sample offset) applied at their sample: the loop every
-/// host shell and the offline renderer share.
-pub fn render_with_events(instrument: &mut impl Playable, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
-    let mut pos = 0;
-    for &(at, event) in events {
-        let at = at.min(out.len());
-        if at > pos {
-            instrument.render(&mut out[pos..at]);
-            pos = at;
-        }
-        instrument.handle(event);
-    }
-    instrument.render(&mut out[pos..]);
 }

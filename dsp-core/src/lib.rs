@@ -1,30 +1,37 @@
 //! ddsp-core: everything that makes sound, with no knowledge of plugins or GUIs.
 //!
-//! Signal path of the instrument:
+//! One engine ([`engine::Engine`]) behind every host: the [`Instrument`] (MIDI in) and the effect
+//! ([`effect::TimbreTransfer`], audio in). Signal path of the instrument:
 //!
 //! ```text
-//! MIDI ─ instrument (notes, envelope, bend, glide, expression) ─ f0, loudness per sample
-//!      ─ voice: model (frame rate) ─ controls ─ harmonic bank + filtered noise ─ out
+//! MIDI ─ instrument: voice allocation, pedals, MPE ─ per voice: f0, loudness per sample
+//!      ─ live voice: model (frame rate) ─ controls ─ harmonic bank + filtered noise ─ Σ ─ out
 //! ```
+//!
+//! Layers, from the ground up: `simd` ─ `harmonic`, `noise`, `model` ─ `voice` ─ `swap` ─
+//! `instrument`, `effect` ─ `engine` (each uses only the layers below it).
 //!
 //! Real-time contract: constructors (`new`, `prepare`) allocate; `process`/`render`/`reset`/`handle`
 //! never allocate, lock, wait or log. Tests check it with an allocation guard.
 
 pub mod denormals;
 pub mod effect;
+pub mod engine;
 pub mod harmonic;
 pub mod instrument;
 pub mod library;
 pub mod master;
 pub mod model;
 pub mod noise;
-pub mod poly;
+pub mod simd;
 pub mod swap;
 pub mod tracking;
 pub mod voice;
 
-pub use instrument::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};
+pub use engine::{render_with_events, Engine, EngineView, TimedEvent};
+pub use instrument::{
+    ControlTarget, GlideMode, Instrument, InstrumentEvent, InstrumentSettings, NoteExpression, VoiceMode, MAX_VOICES,
+};
 pub use library::{ModelChoice, ModelLibrary, ModelRef};
 pub use model::{BuiltInModel, Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
-pub use poly::PolyInstrument;
-pub use voice::{Voice, VoiceLevels};
+pub use voice::{LiveVoice, Voice, VoiceLevels};

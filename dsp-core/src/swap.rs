@@ -1,69 +1,111 @@
-//! Safe model hot-swap: prepared voices travel to the audio thread through a lock-free queue and
-//! the voices they replace travel back to be freed elsewhere.
+//! Safe model hot-swap for every engine: prepared voices travel to the audio thread through a
+//! lock-free queue, and the voices they replace travel back to be freed elsewhere.
 //!
-//! The loader (a GUI or background thread) loads and validates a model, builds a complete
-//! [`Voice`] for the current sample rate (all allocation happens here) and [`SwapSender::send`]s
-//! it. The audio thread's [`MonoInstrument`](crate::MonoInstrument) picks it up at a block
-//! boundary, runs it silently for [`PREROLL_FRAMES`] so its recurrent state catches up with the
-//! note, crossfades from the old voice over [`CROSSFADE_MS`], and pushes the old voice back.
-//! The loader frees it with [`SwapSender::collect_garbage`]. The audio thread only moves boxes
-//! between two single-producer single-consumer ring buffers (rtrb): no allocation, no free, no lock,
-//! no wait. A full queue is never waited on: the sender gets its voice back and retries later, and
-//! the audio thread keeps a retired voice until the return queue has room (starting no new swap
-//! meanwhile), so nothing is ever dropped on the audio thread.
+//! The loader (a GUI or background thread) loads and validates a model and builds a [`VoiceSet`]:
+//! one complete [`Voice`] for each voice of the engine, at its sample rate, with its noise seed
+//! and control glide (all allocation happens here), then [`SwapSender::send`]s it. The engine's
+//! [`SwapReceiver::poll`] hands each voice to its [`LiveVoice`], which pre-rolls and crossfades
+//! it in (or takes it at once when silent), collects the replaced voices back into the same set,
+//! and returns the set once every voice has finished. The loader frees it with
+//! [`SwapSender::collect_garbage`]. The audio thread only moves boxes between two single-producer
+//! single-consumer ring buffers (rtrb): no allocation, no free, no lock, no wait. A full queue is
+//! never waited on: the sender gets its set back and retries later, and the audio thread keeps a
+//! finished set until the return queue has room (starting no new swap meanwhile), so nothing is
+//! ever dropped on the audio thread.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
-use crate::instrument::MonoInstrument;
 use crate::library::ModelChoice;
 use crate::model::{Model, ModelLoadError};
-use crate::voice::Voice;
+use crate::voice::{LiveVoice, Voice};
 
-/// Length of the equal-power crossfade between the old and the new voice.
-pub const CROSSFADE_MS: f32 = 20.0;
+pub use crate::voice::{CROSSFADE_MS, PREROLL_FRAMES};
 
-/// Model frames an incoming voice runs silently, on the pitch and loudness being played, before
-/// it is faded in: its recurrent state starts at zero, and a model's response from a zero state
-/// is a phrase start, not the sustained note the old voice is playing.
-pub const PREROLL_FRAMES: u32 = 12;
-
-/// Voices that may wait in each direction.
+/// Sets that may wait in each direction.
 const QUEUE_CAPACITY: usize = 4;
 
-/// The loader's end. Allocates nothing itself; the voices it sends were built by the caller.
-pub struct SwapSender {
-    voices: Producer<Box<Voice>>,
-    retired: Consumer<Box<Voice>>,
+/// How an engine's voices are built, so a loader builds replacements that sound the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VoiceSpec {
+    pub sample_rate_hz: f32,
+    /// Voices the engine owns (its capacity, not how many sound).
+    pub voices: usize,
+    /// Noise seed of voice 0; voice `i` uses [`VoiceSpec::seed`]`(i)`.
+    pub seed: u32,
+    /// See [`Voice::set_control_glide`].
+    pub control_glide: f32,
 }
 
-/// The audio thread's end, owned by the instrument.
+impl VoiceSpec {
+    /// Voice `i`'s noise seed: distinct per voice, so a chord's noise is not one signal N times.
+    pub fn seed(&self, i: usize) -> u32 {
+        self.seed.wrapping_add((i as u32).wrapping_mul(0x9E37_79B9))
+    }
+
+    /// Voice `i` for `model`. Allocates.
+    pub fn build(&self, model: Arc<Model>, i: usize) -> Voice {
+        let mut voice = Voice::new(model, self.sample_rate_hz, self.seed(i));
+        voice.set_control_glide(self.control_glide);
+        voice
+    }
+}
+
+/// One replacement voice per engine voice; on the way back, the voices they replaced.
+pub struct VoiceSet {
+    voices: Vec<Option<Box<Voice>>>,
+}
+
+impl VoiceSet {
+    /// A voice for each of `spec.voices` voices, playing `model`. Allocates.
+    pub fn build(model: &Arc<Model>, spec: &VoiceSpec) -> Box<Self> {
+        Box::new(Self { voices: (0..spec.voices).map(|i| Some(Box::new(spec.build(model.clone(), i)))).collect() })
+    }
+
+    /// The model of the voices in the set (the new one on the way in).
+    pub fn model(&self) -> Option<&Arc<Model>> {
+        self.voices.iter().flatten().next().map(|v| v.model())
+    }
+}
+
+/// The loader's end. Allocates nothing itself; the sets it sends were built by the caller.
+pub struct SwapSender {
+    sets: Producer<Box<VoiceSet>>,
+    retired: Consumer<Box<VoiceSet>>,
+}
+
+/// The audio thread's end, owned by the engine.
 pub struct SwapReceiver {
-    voices: Consumer<Box<Voice>>,
-    retired: Producer<Box<Voice>>,
+    sets: Consumer<Box<VoiceSet>>,
+    retired: Producer<Box<VoiceSet>>,
+    /// The set being swapped in: it collects the replaced voices until every voice has finished.
+    current: Option<Box<VoiceSet>>,
 }
 
 /// A connected sender/receiver pair. Allocates the two queues.
 pub fn swap_channel() -> (SwapSender, SwapReceiver) {
-    let (voices_tx, voices_rx) = RingBuffer::new(QUEUE_CAPACITY);
+    let (sets_tx, sets_rx) = RingBuffer::new(QUEUE_CAPACITY);
     let (retired_tx, retired_rx) = RingBuffer::new(QUEUE_CAPACITY);
-    (SwapSender { voices: voices_tx, retired: retired_rx }, SwapReceiver { voices: voices_rx, retired: retired_tx })
+    (
+        SwapSender { sets: sets_tx, retired: retired_rx },
+        SwapReceiver { sets: sets_rx, retired: retired_tx, current: None },
+    )
 }
 
 impl SwapSender {
-    /// Queues a prepared voice for the audio thread; gives it back when the queue is full.
-    pub fn send(&mut self, voice: Box<Voice>) -> Result<(), Box<Voice>> {
-        self.voices.push(voice).map_err(|PushError::Full(v)| v)
+    /// Queues a prepared set for the audio thread; gives it back when the queue is full.
+    pub fn send(&mut self, set: Box<VoiceSet>) -> Result<(), Box<VoiceSet>> {
+        self.sets.push(set).map_err(|PushError::Full(v)| v)
     }
 
-    /// Frees the voices the audio thread has finished with; returns how many. Call it from the
+    /// Frees the sets the audio thread has finished with; returns how many. Call it from the
     /// loader's thread, e.g. before each `send` and on a timer.
     pub fn collect_garbage(&mut self) -> usize {
         let mut n = 0;
-        while let Ok(voice) = self.retired.pop() {
-            drop(voice);
+        while let Ok(set) = self.retired.pop() {
+            drop(set);
             n += 1;
         }
         n
@@ -71,14 +113,40 @@ impl SwapSender {
 }
 
 impl SwapReceiver {
-    /// The next prepared voice, if one is waiting. Never blocks or allocates.
-    pub(crate) fn next_voice(&mut self) -> Option<Box<Voice>> {
-        self.voices.pop().ok()
+    /// Moves a swap along; call it once per block, before rendering. `voices` gives each engine
+    /// voice in order with whether it is sounding (a silent voice takes its new model at once).
+    /// Returns the new model when a swap starts. Never blocks, allocates or frees.
+    pub fn poll<'a>(&mut self, voices: impl Iterator<Item = (&'a mut LiveVoice, bool)>) -> Option<Arc<Model>> {
+        if let Some(set) = &mut self.current {
+            let mut busy = false;
+            for (slot, (voice, _)) in set.voices.iter_mut().zip(voices) {
+                if let Some(old) = voice.take_retired() {
+                    *slot = Some(old);
+                }
+                busy |= voice.is_swapping();
+            }
+            if !busy {
+                if let Some(set) = self.current.take() {
+                    self.current = self.retired.push(set).err().map(|PushError::Full(set)| set);
+                }
+            }
+            return None;
+        }
+        let mut set = self.sets.pop().ok()?;
+        let model = set.model().cloned();
+        for (slot, (voice, audible)) in set.voices.iter_mut().zip(voices) {
+            if let Some(new) = slot.take() {
+                // A voice mid-swap cannot be here (the previous set waited for every voice).
+                *slot = voice.begin_swap(new, audible).err();
+            }
+        }
+        self.current = Some(set);
+        model
     }
 
-    /// Hands a replaced voice back; gives it back when the return queue is full.
-    pub(crate) fn retire(&mut self, voice: Box<Voice>) -> Result<(), Box<Voice>> {
-        self.retired.push(voice).map_err(|PushError::Full(v)| v)
+    /// True while a set is being swapped in or waits to go back.
+    pub fn is_busy(&self) -> bool {
+        self.current.is_some()
     }
 }
 
@@ -92,19 +160,20 @@ pub enum LoadError {
 }
 
 /// The loader side of hot-swap, for a GUI or background thread: reads and validates a model,
-/// builds its voice at the engine's sample rate and queues it for the audio thread. Everything
-/// that allocates or frees happens here.
+/// builds its voices the way the engine's are built and queues them for the audio thread.
+/// Everything that allocates or frees happens here.
 pub struct ModelLoader {
     sender: SwapSender,
-    sample_rate_hz: f32,
+    spec: VoiceSpec,
 }
 
 /// How long [`ModelLoader::send`] waits for room in a full queue before giving up.
 const SEND_PATIENCE: Duration = Duration::from_secs(2);
 
 impl ModelLoader {
-    pub fn new(sender: SwapSender, sample_rate_hz: f32) -> Self {
-        Self { sender, sample_rate_hz }
+    /// `spec`: the engine's [`crate::engine::Engine::voice_spec`].
+    pub fn new(sender: SwapSender, spec: VoiceSpec) -> Self {
+        Self { sender, spec }
     }
 
     /// Loads `choice` (a file or a built-in model) and queues it; the previous model keeps playing
@@ -115,18 +184,18 @@ impl ModelLoader {
         Ok(model)
     }
 
-    /// Builds a voice for `model` and queues it, waiting (on this thread, never the audio thread)
-    /// while the queue is full.
+    /// Builds the voices for `model` and queues them, waiting (on this thread, never the audio
+    /// thread) while the queue is full.
     pub fn send(&mut self, model: Arc<Model>) -> Result<(), LoadError> {
-        let mut voice = MonoInstrument::prepare_voice(model, self.sample_rate_hz);
+        let mut set = VoiceSet::build(&model, &self.spec);
         let step = Duration::from_millis(2);
         let mut waited = Duration::ZERO;
         loop {
             self.sender.collect_garbage();
-            match self.sender.send(voice) {
+            match self.sender.send(set) {
                 Ok(()) => return Ok(()),
                 Err(back) if waited < SEND_PATIENCE => {
-                    voice = back;
+                    set = back;
                     std::thread::sleep(step);
                     waited += step;
                 }
@@ -135,7 +204,7 @@ impl ModelLoader {
         }
     }
 
-    /// Frees voices the audio thread has retired; returns how many.
+    /// Frees voices the audio thread has retired; returns how many sets.
     pub fn collect_garbage(&mut self) -> usize {
         self.sender.collect_garbage()
     }

@@ -170,3 +170,148 @@ impl Voice {
         self.noise.set_targets(&self.noise_mags, ramp);
     }
 }
+
+/// Length of the equal-power crossfade between the old and the new model in a live swap.
+pub const CROSSFADE_MS: f32 = 20.0;
+
+/// Model frames an incoming voice runs silently, on the pitch and loudness being played, before
+/// it is faded in: its recurrent state starts at zero, and a model's response from a zero state
+/// is a phrase start, not the sustained note the old voice is playing.
+pub const PREROLL_FRAMES: u32 = 12;
+
+/// A [`Voice`] that changes its model live: the one voice type every engine plays (each voice of
+/// the instrument, the effect's voice). A new voice handed in by [`LiveVoice::begin_swap`] runs
+/// silently for [`PREROLL_FRAMES`] on what is being played, then crossfades in over
+/// [`CROSSFADE_MS`]; the voice it replaces waits in [`LiveVoice::take_retired`] to be sent back to
+/// the loader (see [`crate::swap`]). A voice that is silent swaps at once. Never allocates.
+pub struct LiveVoice {
+    voice: Box<Voice>,
+    incoming: Option<Box<Voice>>,
+    retired: Option<Box<Voice>>,
+    /// Samples into the swap; negative during the silent pre-roll.
+    crossfade_pos: i64,
+    crossfade_len: u32,
+    sample_rate_hz: f32,
+    crossfade_out: [f32; MAX_CHUNK],
+}
+
+impl LiveVoice {
+    pub fn new(voice: Voice, sample_rate_hz: f32) -> Self {
+        Self {
+            voice: Box::new(voice),
+            incoming: None,
+            retired: None,
+            crossfade_pos: 0,
+            crossfade_len: ((CROSSFADE_MS * 0.001 * sample_rate_hz) as u32).max(1),
+            sample_rate_hz,
+            crossfade_out: [0.0; MAX_CHUNK],
+        }
+    }
+
+    /// The voice playing (the outgoing one during a crossfade).
+    pub fn voice(&self) -> &Voice {
+        &self.voice
+    }
+
+    pub fn voice_mut(&mut self) -> &mut Voice {
+        &mut self.voice
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        self.voice.model()
+    }
+
+    /// True while a new model is pre-rolling or crossfading in.
+    pub fn is_swapping(&self) -> bool {
+        self.incoming.is_some()
+    }
+
+    /// Starts replacing the model with `voice`'s. `audible`: the voice is sounding, so the new
+    /// model pre-rolls and crossfades; otherwise it takes over at once. Gives the voice back while
+    /// a swap is under way or the last replaced voice has not been taken yet.
+    pub fn begin_swap(&mut self, voice: Box<Voice>, audible: bool) -> Result<(), Box<Voice>> {
+        if self.incoming.is_some() || self.retired.is_some() {
+            return Err(voice);
+        }
+        let preroll = (f64::from(PREROLL_FRAMES) * f64::from(self.sample_rate_hz)
+            / f64::from(voice.model().meta.frame_rate_hz)) as i64;
+        self.incoming = Some(voice);
+        self.crossfade_pos = -preroll;
+        if !audible {
+            self.finish_swap();
+        }
+        Ok(())
+    }
+
+    /// Ends a swap: the new voice plays, the old one waits in [`Self::take_retired`] (a swap
+    /// cannot start while that slot is full, so nothing is ever dropped here).
+    fn finish_swap(&mut self) {
+        if self.retired.is_none() {
+            if let Some(new) = self.incoming.take() {
+                self.retired = Some(core::mem::replace(&mut self.voice, new));
+            }
+        }
+    }
+
+    /// Finishes a swap under way at once (a voice falling silent needs no crossfade).
+    pub fn complete_swap(&mut self) {
+        self.finish_swap();
+    }
+
+    /// The voice a finished swap replaced, to be handed back to the loader.
+    pub fn take_retired(&mut self) -> Option<Box<Voice>> {
+        self.retired.take()
+    }
+
+    /// Silence, zero model state, clocks at zero; a swap under way completes.
+    pub fn reset(&mut self) {
+        self.finish_swap();
+        self.voice.reset();
+        if let Some(incoming) = &mut self.incoming {
+            incoming.reset();
+            self.crossfade_pos = i64::from(self.crossfade_len);
+        }
+    }
+
+    pub fn start_frame_now(&mut self) {
+        self.voice.start_frame_now();
+        if let Some(incoming) = &mut self.incoming {
+            incoming.start_frame_now();
+        }
+    }
+
+    /// [`Voice::process_shifted`], crossfading to an incoming model while a swap is under way.
+    pub fn process_shifted(
+        &mut self,
+        model_f0_hz: &[f32],
+        synth_f0_hz: &[f32],
+        loudness_db: &[f32],
+        levels: VoiceLevels,
+        out: &mut [f32],
+    ) {
+        for (start, chunk) in (0..).step_by(MAX_CHUNK).zip(out.chunks_mut(MAX_CHUNK)) {
+            let n = chunk.len();
+            let range = start..start + n;
+            let (model_f0, synth_f0, loudness) =
+                (&model_f0_hz[range.clone()], &synth_f0_hz[range.clone()], &loudness_db[range]);
+            self.voice.process_shifted(model_f0, synth_f0, loudness, levels, chunk);
+            let Some(incoming) = &mut self.incoming else { continue };
+            // Equal-power crossfade: the two models' outputs are only partly correlated.
+            let fresh = &mut self.crossfade_out[..n];
+            incoming.process_shifted(model_f0, synth_f0, loudness, levels, fresh);
+            for (y, &x) in chunk.iter_mut().zip(fresh.iter()) {
+                let t = (self.crossfade_pos as f32 / self.crossfade_len as f32).clamp(0.0, 1.0);
+                let (new_gain, old_gain) = (core::f32::consts::FRAC_PI_2 * t).sin_cos();
+                *y = *y * old_gain + x * new_gain;
+                self.crossfade_pos += 1;
+            }
+            if self.crossfade_pos >= i64::from(self.crossfade_len) {
+                self.finish_swap();
+            }
+        }
+    }
+
+    pub fn process(&mut self, f0_hz: &[f32], loudness_db: &[f32], levels: VoiceLevels, out: &mut [f32]) {
+        self.process_shifted(f0_hz, f0_hz, loudness_db, levels, out);
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use ddsp_core::model::{Model, ModelError, ModelSource};
-use ddsp_core::{render_with_events, ControlTarget, InstrumentEvent, InstrumentSettings, MonoInstrument};
+use ddsp_core::{render_with_events, ControlTarget, Instrument, InstrumentEvent, InstrumentSettings};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -78,7 +78,7 @@ fn a_ddsp_vst_model_plays_the_requested_pitch_at_48k() {
     let model = Arc::new(Model::load(fixture("model_a.tflite")).unwrap());
     for (note, hz) in [(57u8, 220.0), (69, 440.0)] {
         let settings = InstrumentSettings { mod_wheel_target: ControlTarget::Off, ..InstrumentSettings::default() };
-        let mut inst = MonoInstrument::new(model.clone(), 48_000.0, settings);
+        let mut inst = Instrument::new(model.clone(), 48_000.0, settings);
         let mut out = vec![0.0; 72_000];
         render_with_events(&mut inst, &mut out, &[(0, InstrumentEvent::NoteOn { note, velocity: 0.9 })]);
         let steady = &out[24_000..];

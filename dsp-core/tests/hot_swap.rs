@@ -1,13 +1,15 @@
-//! Model hot-swap during playback: 100 swaps in a row through the lock-free handoff, with the audio
-//! path under allocation counting and the output checked for clicks.
+//! Model hot-swap during playback, in every engine (the instrument's voices and the effect's): 100
+//! swaps in a row through the lock-free handoff, with the audio path under allocation counting and
+//! the output checked for clicks.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
-use ddsp_core::swap::swap_channel;
-use ddsp_core::{ControlTarget, InstrumentEvent, InstrumentSettings, Model, MonoInstrument};
+use ddsp_core::effect::{EffectSettings, TimbreTransfer};
+use ddsp_core::swap::{swap_channel, VoiceSet};
+use ddsp_core::{ControlTarget, Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, VoiceMode};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -25,7 +27,7 @@ fn max_step(x: &[f32]) -> f32 {
 }
 
 fn steady_max_step(model: &Arc<Model>) -> f32 {
-    let mut inst = MonoInstrument::new(model.clone(), SR, settings());
+    let mut inst = Instrument::new(model.clone(), SR, settings());
     inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
     let mut out = vec![0.0; SR as usize];
     inst.render(&mut out);
@@ -38,7 +40,7 @@ fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
         [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
     let steady = models.iter().map(steady_max_step).fold(0.0, f32::max);
 
-    let mut inst = MonoInstrument::new(models[0].clone(), SR, settings());
+    let mut inst = Instrument::new(models[0].clone(), SR, settings());
     let (mut loader, receiver) = swap_channel();
     inst.attach_swap_receiver(receiver);
     inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
@@ -51,7 +53,7 @@ fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
     while freed < 100 {
         // Loader thread's work: prepare the next voice (allocates), send, free retired voices.
         if sent < 100 && pending.is_none() {
-            pending = Some(MonoInstrument::prepare_voice(models[(sent + 1) % 2].clone(), SR));
+            pending = Some(VoiceSet::build(&models[(sent + 1) % 2], &inst.voice_spec()));
         }
         if let Some(voice) = pending.take() {
             match loader.send(voice) {
@@ -86,7 +88,8 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
         .max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())))
         .max(steady_max_step(&Arc::new(violin.load().unwrap())));
 
-    let mut inst = MonoInstrument::new(embedded.clone(), SR, settings());
+    let mut inst = Instrument::new(embedded.clone(), SR, settings());
+    let spec = inst.voice_spec();
     let (sender, receiver) = swap_channel();
     inst.attach_swap_receiver(receiver);
     inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
@@ -96,7 +99,7 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loader_done = done.clone();
     let loader = std::thread::spawn(move || {
-        let mut loader = ModelLoader::new(sender, SR);
+        let mut loader = ModelLoader::new(sender, spec);
         for i in 0..100 {
             if i % 4 == 0 {
                 loader.load(&ddsp_core::ModelChoice::File(tflite.clone())).expect("the fixture loads");
@@ -131,4 +134,95 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     );
     assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady {steady}");
     assert_eq!(inst.model().meta.name, Model::embedded_default().meta.name, "the last model sent plays");
+}
+
+/// A chord of three notes and a released note in its tail while 40 swaps go through: every voice,
+/// sounding or silent, takes each model, without allocating or clicking.
+#[test]
+fn swaps_reach_every_voice_of_a_chord() {
+    let models =
+        [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
+    let settings = InstrumentSettings { mode: VoiceMode::Poly, ..settings() };
+    let steady = |model: &Arc<Model>| {
+        let mut inst = Instrument::new(model.clone(), SR, settings);
+        for note in [57, 62, 65] {
+            inst.handle(InstrumentEvent::NoteOn { note, velocity: 0.8 });
+        }
+        let mut out = vec![0.0; SR as usize];
+        inst.render(&mut out);
+        max_step(&out[(0.3 * SR) as usize..])
+    };
+    let steady = models.iter().map(steady).fold(0.0, f32::max);
+    let mut inst = Instrument::new(models[0].clone(), SR, settings);
+    let (mut sender, receiver) = swap_channel();
+    inst.attach_swap_receiver(receiver);
+    for note in [57, 62, 65, 69] {
+        inst.handle(InstrumentEvent::NoteOn { note, velocity: 0.8 });
+    }
+    let mut warm_up = vec![0.0; (0.3 * SR) as usize];
+    inst.render(&mut warm_up);
+    inst.handle(InstrumentEvent::NoteOff { note: 69 });
+    let mut output = Vec::with_capacity(SR as usize * 20);
+    let mut block = vec![0.0f32; BLOCK];
+    let (mut sent, mut freed, mut allocations, mut pending) = (0usize, 0usize, 0usize, None);
+    while freed < 40 {
+        if sent < 40 && pending.is_none() {
+            pending = Some(VoiceSet::build(&models[(sent + 1) % 2], &inst.voice_spec()));
+        }
+        if let Some(set) = pending.take() {
+            match sender.send(set) {
+                Ok(()) => sent += 1,
+                Err(set) => pending = Some(set),
+            }
+        }
+        let ((), n) = allocations_in(|| inst.render(&mut block));
+        allocations += n;
+        output.extend_from_slice(&block);
+        freed += sender.collect_garbage();
+        assert!(output.len() < SR as usize * 60, "swaps stalled: {sent} sent, {freed} returned");
+    }
+    assert_eq!(allocations, 0, "allocator calls on the audio thread during 40 swaps of 32 voices");
+    let during = max_step(&output);
+    println!("40 chord swaps: largest step {during:.5} vs steady {steady:.5}");
+    assert!(during <= 1.5 * steady, "click during chord swaps: step {during} vs steady {steady}");
+    assert_eq!(inst.model().meta.name, models[40 % 2].meta.name);
+}
+
+/// The effect changes models live through the same swap (no audio restart): no allocation, no
+/// click, and the new model plays.
+#[test]
+fn the_effect_swaps_models_live() {
+    let models =
+        [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
+    let input: Vec<f32> =
+        (0..SR as usize * 8).map(|i| 0.3 * (core::f32::consts::TAU * 293.66 * i as f32 / SR).sin()).collect();
+    let steady = |model: &Arc<Model>| {
+        let mut fx = TimbreTransfer::new(model.clone(), SR, EffectSettings::default());
+        let mut out = input[..SR as usize].to_vec();
+        Engine::process(&mut fx, [], &mut [&mut out[..]]);
+        max_step(&out[(0.3 * SR) as usize..])
+    };
+    let steady = models.iter().map(steady).fold(0.0, f32::max);
+    let mut fx = TimbreTransfer::new(models[0].clone(), SR, EffectSettings::default());
+    let (mut sender, receiver) = swap_channel();
+    fx.attach_swap_receiver(receiver);
+    let mut output = input.clone();
+    let (mut sent, mut allocations) = (0, 0);
+    for (i, block) in output.chunks_mut(BLOCK).enumerate() {
+        // A new model every 0.5 s, from 0.3 s on.
+        if i >= 30 && (i - 30) % 50 == 0 {
+            sender.collect_garbage();
+            let set = VoiceSet::build(&models[(sent + 1) % 2], &fx.voice_spec());
+            assert!(sender.send(set).is_ok());
+            sent += 1;
+        }
+        let ((), n) = allocations_in(|| Engine::process(&mut fx, [], &mut [block]));
+        allocations += n;
+    }
+    assert_eq!(allocations, 0, "allocator calls on the effect's audio thread during {sent} swaps");
+    assert!(sent >= 10);
+    let during = max_step(&output[(0.3 * SR) as usize..]);
+    println!("effect, {sent} live swaps: largest step {during:.5} vs steady {steady:.5}");
+    assert!(during <= 1.5 * steady, "click during the effect's swaps: step {during} vs steady {steady}");
+    assert_eq!(fx.voice().model().meta.name, models[sent % 2].meta.name, "the last model sent plays");
 }

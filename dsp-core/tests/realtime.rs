@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, Model, MonoInstrument};
+use ddsp_core::{render_with_events, Instrument, InstrumentEvent, InstrumentSettings, Model};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -30,13 +30,13 @@ fn phrase(sample_rate_hz: f32) -> Vec<(usize, InstrumentEvent)> {
     ]
 }
 
-fn instrument(sample_rate_hz: f32) -> MonoInstrument {
-    MonoInstrument::new(Arc::new(Model::embedded_default()), sample_rate_hz, InstrumentSettings::default())
+fn instrument(sample_rate_hz: f32) -> Instrument {
+    Instrument::new(Arc::new(Model::embedded_default()), sample_rate_hz, InstrumentSettings::default())
 }
 
 /// Renders `total` samples in blocks from `sizes`, dispatching events inside each block.
 fn render_in_blocks(
-    inst: &mut MonoInstrument,
+    inst: &mut Instrument,
     events: &[(usize, InstrumentEvent)],
     total: usize,
     sizes: &mut dyn FnMut() -> usize,
@@ -48,7 +48,7 @@ fn render_in_blocks(
 
 /// [`render_in_blocks`] with the per-block event list allocated by the caller (host-side scratch).
 fn render_in_blocks_with(
-    inst: &mut MonoInstrument,
+    inst: &mut Instrument,
     events: &[(usize, InstrumentEvent)],
     total: usize,
     sizes: &mut dyn FnMut() -> usize,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use ddsp_core::model::{Model, ModelFormat, NativeRunner, RunMode, WINDOWED_DELAY_FRAMES};
-use ddsp_core::{render_with_events, InstrumentEvent, InstrumentSettings, MonoInstrument};
+use ddsp_core::{render_with_events, Instrument, InstrumentEvent, InstrumentSettings};
 
 const TOLERANCE: f32 = 1e-4;
 const FRAMES: usize = 120;
@@ -132,7 +132,7 @@ fn real_time_stream_never_allocates_and_delivers_on_time() {
 #[test]
 fn a_windowed_model_plays_a_note_and_reports_its_latency() {
     let model = Arc::new(load().with_run_mode(RunMode::Offline));
-    let mut inst = MonoInstrument::new(model, 48_000.0, InstrumentSettings::default());
+    let mut inst = Instrument::new(model, 48_000.0, InstrumentSettings::default());
     assert_eq!(inst.latency_samples(), (WINDOWED_DELAY_FRAMES * 48_000 / 250) as u32);
     let mut out = vec![0.0; 48_000];
     render_with_events(&mut inst, &mut out, &[(0, InstrumentEvent::NoteOn { note: 57, velocity: 0.9 })]);

@@ -30,6 +30,17 @@ def fundamental_hz(x, sr, expected):
     return peak / max(1, round(peak / expected))
 
 
+def peak_near(x, sr, expected, span_cents=50.0):
+    """One note of a mix: the strongest peak within ±span_cents of `expected` (Hz, dB)."""
+    n = 1 << int(np.ceil(np.log2(len(x) * 4)))
+    mag = np.abs(np.fft.rfft(x * np.hanning(len(x)), n)) + 1e-300
+    ratio = 2 ** (span_cents / 1200)
+    lo, hi = int(expected / ratio * n / sr), int(np.ceil(expected * ratio * n / sr))
+    k = lo + int(np.argmax(mag[lo:hi + 1]))
+    a, b, c = np.log(mag[k - 1:k + 2])
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * sr / n, 20 * np.log10(mag[k])
+
+
 def note(key, velocity=100, length=1.2):
     return [(bytes([0x90, key, velocity]), 0.01), (bytes([0x80, key, 0]), 0.01 + length)]
 
@@ -85,3 +96,22 @@ def test_the_effect_transfers_a_sung_pitch(bundle):
     steady = audio[0, SR // 2:]
     assert 20 * np.log10(np.sqrt(np.mean(steady ** 2))) > -50
     assert abs(cents(fundamental_hz(steady, SR, 220.0), 220.0)) < 5
+
+
+def test_a_chord_plays_every_note_and_a_release_removes_only_its_note(bundle):
+    """Polyphony through the real VST3 (default: poly, 8 voices): C major seventh, E4 released."""
+    plugin = load_plugin(bundle, plugin_name="DDSP Instrument")
+    chord = [60, 64, 67, 71]
+    midi = [(bytes([0x90, k, 100]), 0.01) for k in chord] + [(bytes([0x80, 64, 0]), 1.0)]
+    audio = plugin(midi, duration=1.8, sample_rate=SR, num_channels=2, buffer_size=512)
+    held, after = audio[0, int(0.6 * SR):int(0.8 * SR)], audio[0, int(1.5 * SR):int(1.7 * SR)]
+    for key in chord:
+        expected = 440.0 * 2 ** ((key - 69) / 12)
+        hz, db_held = peak_near(held, SR, expected)
+        _, db_after = peak_near(after, SR, expected)
+        print(f"VST3 chord: note {key} {hz:.2f} Hz ({cents(hz, expected):+.2f} cents), {db_held:.1f} -> {db_after:.1f} dB")
+        assert abs(cents(hz, expected)) < 5.0
+        if key == 64:
+            assert db_held - db_after >= 20.0
+        else:
+            assert abs(db_held - db_after) < 3.0

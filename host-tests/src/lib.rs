@@ -10,7 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::events::event_types::{
+    MidiEvent, NoteExpressionEvent, NoteExpressionType, NoteOffEvent, NoteOnEvent, ParamValueEvent,
+};
 use clack_host::events::{Match, Pckn};
 use clack_host::prelude::*;
 use clack_host::utils::ClapId;
@@ -43,12 +45,21 @@ pub enum TimedEvent {
         at: usize,
         bytes: [u8; 3],
     },
+    /// A CLAP note expression (tuning, in semitones) for one key.
+    Tuning {
+        at: usize,
+        key: u8,
+        semitones: f64,
+    },
 }
 
 impl TimedEvent {
     fn at(&self) -> usize {
         match *self {
-            TimedEvent::NoteOn { at, .. } | TimedEvent::NoteOff { at, .. } | TimedEvent::Midi { at, .. } => at,
+            TimedEvent::NoteOn { at, .. }
+            | TimedEvent::NoteOff { at, .. }
+            | TimedEvent::Midi { at, .. }
+            | TimedEvent::Tuning { at, .. } => at,
         }
     }
 }
@@ -235,6 +246,12 @@ impl ClapInstance {
                                 0.0,
                             )),
                             TimedEvent::Midi { bytes, .. } => event_buffer.push(&MidiEvent::new(t, 0, bytes)),
+                            TimedEvent::Tuning { key, semitones, .. } => event_buffer.push(&NoteExpressionEvent::new(
+                                t,
+                                Pckn::new(0u16, 0u16, u16::from(key), Match::All),
+                                NoteExpressionType::Tuning,
+                                semitones,
+                            )),
                         }
                         next_event += 1;
                     }

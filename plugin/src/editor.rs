@@ -46,14 +46,6 @@ impl PluginParams {
         }
     }
 
-    /// The session's model reference.
-    pub(crate) fn model_ref(&self) -> &std::sync::RwLock<ddsp_core::ModelRef> {
-        match self {
-            Self::Instrument(p) => &p.model,
-            Self::Effect(p) => &p.model,
-        }
-    }
-
     fn title(&self) -> &'static str {
         match self {
             Self::Instrument(_) => "DDSP Instrument",
@@ -71,9 +63,8 @@ pub struct EditorModel {
     pub gui: Arc<GuiData>,
     pub status: Arc<Mutex<ModelStatus>>,
     pub library: ModelLibrary,
-    /// `None`: this plugin changes models when the host restarts audio (the pick is stored in the
-    /// session and a restart requested).
-    pub load: Option<LoadModel>,
+    /// Both plugins load picks live (a crossfade, no audio restart).
+    pub load: LoadModel,
     /// Asks the host to restart audio (set once the editor window exists).
     pub request_restart: Option<Box<dyn Fn() + Send>>,
     pub performance: performance::History,
@@ -86,7 +77,7 @@ impl EditorModel {
         gui: Arc<GuiData>,
         status: Arc<Mutex<ModelStatus>>,
         library: ModelLibrary,
-        load: Option<LoadModel>,
+        load: LoadModel,
     ) -> Self {
         Self {
             params,
@@ -142,7 +133,7 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
     egui::CentralPanel::default().show(ui, |ui| {
         performance::show(ui, &mut model.performance, &model.gui, status.meta.as_ref());
         ui.separator();
-        egui::ScrollArea::vertical().show(ui, |ui| controls::groups(ui, &model.params, setter));
+        egui::ScrollArea::vertical().show(ui, |ui| controls::groups(ui, &model.params, setter, &model.gui));
     });
 }
 

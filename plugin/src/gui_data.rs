@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use ddsp_core::master::MasterMeters;
-use ddsp_core::Voice;
+use ddsp_core::{EngineView, Voice};
 use nice_plug::prelude::AtomicF32;
 
 /// Harmonics and noise bands drawn (more are summed into the last bar).
@@ -26,6 +26,8 @@ pub struct GuiData {
     /// The tracker's confidence (effect) or 1 while a note sounds (instrument).
     pub confidence: AtomicF32,
     pub sounding: AtomicBool,
+    /// Bit `i` set: voice `i` is running (sounding or releasing).
+    pub voice_activity: AtomicU32,
     pub harmonics: [AtomicF32; MAX_DRAWN],
     pub n_harmonics: AtomicUsize,
     pub noise: [AtomicF32; MAX_DRAWN],
@@ -53,6 +55,7 @@ impl Default for GuiData {
             loudness_db: AtomicF32::new(-120.0),
             confidence: AtomicF32::new(0.0),
             sounding: AtomicBool::new(false),
+            voice_activity: AtomicU32::new(0),
             harmonics: std::array::from_fn(|_| AtomicF32::new(0.0)),
             n_harmonics: AtomicUsize::new(0),
             noise: std::array::from_fn(|_| AtomicF32::new(0.0)),
@@ -86,6 +89,12 @@ impl GuiData {
         self.confidence.store(confidence, Ordering::Relaxed);
         self.sounding.store(sounding, Ordering::Relaxed);
         self.frames.fetch_add(1, Ordering::Release);
+    }
+
+    /// What the engine shows (audio thread; stores only).
+    pub fn publish_view(&self, view: &EngineView) {
+        self.voice_activity.store(view.voice_activity, Ordering::Relaxed);
+        self.publish_voice(view.voice, view.f0_hz, view.loudness_db, view.confidence, view.sounding);
     }
 
     pub fn publish_meters(&self, meters: &MasterMeters) {

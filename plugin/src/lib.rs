@@ -10,70 +10,66 @@ pub mod master_params;
 pub mod master_stage;
 pub mod model_slot;
 pub mod params;
+pub mod shell;
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use ddsp_core::effect::TimbreTransfer;
-use ddsp_core::swap::{swap_channel, ModelLoader};
-use ddsp_core::{InstrumentEvent, ModelChoice, ModelRef, MonoInstrument};
+use ddsp_core::Instrument;
 use nice_plug::context::gui::AsyncExecutor;
 use nice_plug::prelude::*;
 
 use editor::{EditorApp, EditorModel, PluginParams};
 use effect_params::EffectParams;
-use gui_data::GuiData;
-use master_stage::MasterStage;
-use model_slot::ModelSlot;
 pub use model_slot::{ModelStatus, MODEL_ENV};
 use nice_plug_egui::{EguiEditor, EguiEditorState};
 use params::InstrumentParams;
+pub use shell::ModelTask;
+use shell::Shell;
 
-/// Work for the background thread (never the audio thread).
-#[derive(Debug, Clone)]
-pub enum ModelTask {
-    /// Load, validate and hot-swap this model (a file or a built-in one) in during playback.
-    Load(ModelChoice),
-}
+/// Both plugins' host identity.
+const VENDOR: &str = "DDSP Instrument developers";
+const URL: &str = "https://example.invalid/ddsp-instrument";
+const EMAIL: &str = "dev@example.invalid";
 
 pub struct DdspInstrument {
     params: Arc<InstrumentParams>,
-    slot: ModelSlot,
-    /// The loader end of the hot-swap channel, used by background tasks; `None` until activated.
-    loader: Arc<Mutex<Option<ModelLoader>>>,
-    /// Built in `activate` (allocates); `None` until then.
-    engine: Option<MonoInstrument>,
-    master: Option<MasterStage>,
-    gui: Arc<GuiData>,
+    shell: Shell<Instrument>,
     editor_state: Arc<EguiEditorState>,
 }
 
 impl Default for DdspInstrument {
     fn default() -> Self {
-        Self {
-            params: Arc::new(InstrumentParams::default()),
-            slot: ModelSlot::default(),
-            loader: Arc::default(),
-            engine: None,
-            master: None,
-            gui: Arc::default(),
-            editor_state: editor::default_state(),
-        }
+        Self { params: Arc::default(), shell: Shell::default(), editor_state: editor::default_state() }
     }
 }
 
 impl DdspInstrument {
     /// Shared model status, for the editor.
     pub fn status(&self) -> Arc<Mutex<ModelStatus>> {
-        self.slot.status.clone()
+        self.shell.slot.status.clone()
     }
+}
+
+/// The editor for either plugin: picks load live through the background task.
+fn make_editor<P: Plugin<BackgroundTask = ModelTask>>(
+    params: PluginParams,
+    shell_gui: &Arc<gui_data::GuiData>,
+    slot: &model_slot::ModelSlot,
+    state: &Arc<EguiEditorState>,
+    async_executor: AsyncExecutor<P>,
+) -> Option<EguiEditor<EditorApp>> {
+    let load: editor::LoadModel = Box::new(move |choice| async_executor.execute_background(ModelTask::Load(choice)));
+    let model = EditorModel::new(params, shell_gui.clone(), slot.status.clone(), slot.library.clone(), load);
+    editor::create(state.clone(), model)
 }
 
 impl Plugin for DdspInstrument {
     const NAME: &'static str = "DDSP Instrument";
-    const VENDOR: &'static str = "DDSP Instrument developers";
-    const URL: &'static str = "https://example.invalid/ddsp-instrument";
-    const EMAIL: &'static str = "dev@example.invalid";
+    const VENDOR: &'static str = VENDOR;
+    const URL: &'static str = URL;
+    const EMAIL: &'static str = EMAIL;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
@@ -91,50 +87,12 @@ impl Plugin for DdspInstrument {
     }
 
     fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        let load: editor::LoadModel =
-            Box::new(move |choice| async_executor.execute_background(ModelTask::Load(choice)));
-        let model = EditorModel::new(
-            PluginParams::Instrument(self.params.clone()),
-            self.gui.clone(),
-            self.slot.status.clone(),
-            self.slot.library.clone(),
-            Some(load),
-        );
-        editor::create(self.editor_state.clone(), model)
+        let params = PluginParams::Instrument(self.params.clone());
+        make_editor(params, &self.shell.gui, &self.shell.slot, &self.editor_state, async_executor)
     }
 
-    /// Runs model loads on nice-plug's background thread: load and validate, build the voice,
-    /// queue it for the audio thread (which crossfades), free what it hands back.
     fn task_executor(&mut self) -> TaskExecutor<Self> {
-        let (loader, params, status, library) =
-            (self.loader.clone(), self.params.clone(), self.slot.status.clone(), self.slot.library.clone());
-        Box::new(move |task| match task {
-            ModelTask::Load(choice) => {
-                let Ok(mut guard) = loader.lock() else { return };
-                let Some(loader) = guard.as_mut() else {
-                    nice_warn!("model {choice} not loaded: the plugin is not active");
-                    return;
-                };
-                let result = loader.load(&choice);
-                let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
-                match result {
-                    Ok(model) => {
-                        if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_choice(&choice), params.model.write()) {
-                            *saved = reference;
-                        }
-                        if let ModelChoice::File(path) = &choice {
-                            library.remember(path);
-                        }
-                        *status = ModelStatus::playing(&model, None);
-                    }
-                    Err(e) => {
-                        let message = format!("{e}; playing '{}' instead", status.playing);
-                        nice_error!("{message}");
-                        status.message = Some(message);
-                    }
-                }
-            }
-        })
+        self.shell.task_executor::<Self>(self.params.model.clone())
     }
 
     fn activate(
@@ -143,29 +101,12 @@ impl Plugin for DdspInstrument {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.slot.sync(&self.params.model);
-        let mut engine =
-            MonoInstrument::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
-        let (sender, receiver) = swap_channel();
-        engine.attach_swap_receiver(receiver);
-        if let Ok(mut loader) = self.loader.lock() {
-            *loader = Some(ModelLoader::new(sender, buffer_config.sample_rate));
-        }
-        let (master, latency) =
-            MasterStage::activate(buffer_config, self.params.master.settings(), engine.latency_samples(), &self.gui);
-        context.set_latency_samples(latency);
-        self.engine = Some(engine);
-        self.master = Some(master);
-        true
+        let p = &self.params;
+        self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context)
     }
 
     fn reset(&mut self) {
-        if let Some(engine) = &mut self.engine {
-            engine.reset();
-        }
-        if let Some(master) = &mut self.master {
-            master.reset();
-        }
+        self.shell.reset();
     }
 
     fn process(
@@ -174,55 +115,9 @@ impl Plugin for DdspInstrument {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        let channels = buffer.as_slice();
-        let (Some(engine), Some(master)) = (&mut self.engine, &mut self.master) else {
-            channels.iter_mut().for_each(|c| c.fill(0.0));
-            return ProcessStatus::Normal;
-        };
-        engine.set_settings(self.params.settings());
-        master.set_settings(self.params.master.settings(), &self.gui);
-        let Some((first, rest)) = channels.split_first_mut() else {
-            return ProcessStatus::Normal;
-        };
-        let n = first.len();
-
-        // Render up to each event's sample, then apply it: sample-accurate note timing.
-        let mut pos = 0;
-        while let Some(event) = context.next_event() {
-            let at = (event.timing() as usize).clamp(pos, n);
-            engine.render(&mut first[pos..at]);
-            pos = at;
-            if let Some(e) = instrument_event(event) {
-                engine.handle(e);
-            }
-        }
-        engine.render(&mut first[pos..]);
-        for channel in rest {
-            channel.copy_from_slice(first);
-        }
-        master.process(channels, &self.gui);
-        if self.gui.is_open() {
-            let (f0_hz, loudness_db, sounding) = engine.played();
-            let confidence = if sounding { 1.0 } else { 0.0 };
-            self.gui.publish_voice(engine.voice(), f0_hz, loudness_db, confidence, sounding);
-        }
+        self.shell.process(buffer, self.params.settings(), &self.params.master, context);
         ProcessStatus::KeepAlive
     }
-}
-
-/// Translates a host note event into the engine's vocabulary (`None`: not ours to play).
-fn instrument_event(event: NoteEvent<()>) -> Option<InstrumentEvent> {
-    Some(match event {
-        NoteEvent::NoteOn { key, velocity, .. } => InstrumentEvent::NoteOn { note: key.number()?, velocity },
-        NoteEvent::NoteOff { key, .. } | NoteEvent::Choke { key, .. } => match key.number() {
-            Some(note) => InstrumentEvent::NoteOff { note },
-            None => InstrumentEvent::AllNotesOff,
-        },
-        NoteEvent::MidiPitchBend { value, .. } => InstrumentEvent::PitchBend { value: (value - 0.5) * 2.0 },
-        NoteEvent::MidiCC { cc, value, .. } => InstrumentEvent::ControlChange { cc, value },
-        NoteEvent::MidiChannelPressure { pressure, .. } => InstrumentEvent::ChannelPressure { value: pressure },
-        _ => return None,
-    })
 }
 
 impl ClapPlugin for DdspInstrument {
@@ -244,39 +139,28 @@ impl Vst3Plugin for DdspInstrument {
 /// model's voice out, with the dry signal delayed by the reported latency.
 pub struct DdspEffect {
     params: Arc<EffectParams>,
-    slot: ModelSlot,
-    /// Built in `activate` (allocates); `None` until then.
-    engine: Option<TimbreTransfer>,
-    master: Option<MasterStage>,
-    gui: Arc<GuiData>,
+    shell: Shell<TimbreTransfer>,
     editor_state: Arc<EguiEditorState>,
 }
 
 impl Default for DdspEffect {
     fn default() -> Self {
-        Self {
-            params: Arc::default(),
-            slot: ModelSlot::default(),
-            engine: None,
-            master: None,
-            gui: Arc::default(),
-            editor_state: editor::default_state(),
-        }
+        Self { params: Arc::default(), shell: Shell::default(), editor_state: editor::default_state() }
     }
 }
 
 impl DdspEffect {
     /// Shared model status, for the editor.
     pub fn status(&self) -> Arc<Mutex<ModelStatus>> {
-        self.slot.status.clone()
+        self.shell.slot.status.clone()
     }
 }
 
 impl Plugin for DdspEffect {
     const NAME: &'static str = "DDSP Effect";
-    const VENDOR: &'static str = "DDSP Instrument developers";
-    const URL: &'static str = "https://example.invalid/ddsp-instrument";
-    const EMAIL: &'static str = "dev@example.invalid";
+    const VENDOR: &'static str = VENDOR;
+    const URL: &'static str = URL;
+    const EMAIL: &'static str = EMAIL;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
@@ -294,21 +178,19 @@ impl Plugin for DdspEffect {
 
     type Editor = EguiEditor<EditorApp>;
     type SysExMessage = ();
-    type BackgroundTask = ();
+    type BackgroundTask = ModelTask;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
     }
 
-    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        let model = EditorModel::new(
-            PluginParams::Effect(self.params.clone()),
-            self.gui.clone(),
-            self.slot.status.clone(),
-            self.slot.library.clone(),
-            None,
-        );
-        editor::create(self.editor_state.clone(), model)
+    fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let params = PluginParams::Effect(self.params.clone());
+        make_editor(params, &self.shell.gui, &self.shell.slot, &self.editor_state, async_executor)
+    }
+
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        self.shell.task_executor::<Self>(self.params.model.clone())
     }
 
     fn activate(
@@ -317,50 +199,21 @@ impl Plugin for DdspEffect {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.slot.sync(&self.params.model);
-        let engine = TimbreTransfer::new(self.slot.model().clone(), buffer_config.sample_rate, self.params.settings());
-        let (master, latency) =
-            MasterStage::activate(buffer_config, self.params.master.settings(), engine.latency_samples(), &self.gui);
-        context.set_latency_samples(latency);
-        self.engine = Some(engine);
-        self.master = Some(master);
-        true
+        let p = &self.params;
+        self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context)
     }
 
     fn reset(&mut self) {
-        if let Some(engine) = &mut self.engine {
-            engine.reset();
-        }
-        if let Some(master) = &mut self.master {
-            master.reset();
-        }
+        self.shell.reset();
     }
 
     fn process(
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        let channels = buffer.as_slice();
-        let (Some(engine), Some(master)) = (&mut self.engine, &mut self.master) else {
-            channels.iter_mut().for_each(|c| c.fill(0.0));
-            return ProcessStatus::Normal;
-        };
-        engine.set_settings(self.params.settings());
-        master.set_settings(self.params.master.settings(), &self.gui);
-        engine.process_in_place(channels);
-        master.process(channels, &self.gui);
-        if self.gui.is_open() {
-            let tracked = *engine.tracked();
-            self.gui.publish_voice(
-                engine.voice(),
-                tracked.f0_hz,
-                tracked.loudness_db,
-                tracked.confidence,
-                tracked.voiced,
-            );
-        }
+        self.shell.process(buffer, self.params.settings(), &self.params.master, context);
         ProcessStatus::Normal
     }
 }

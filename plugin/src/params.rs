@@ -6,7 +6,7 @@
 use std::sync::{Arc, RwLock};
 
 use ddsp_core::instrument::AdsrSettings;
-use ddsp_core::{ControlTarget, InstrumentSettings, ModelRef, VoiceLevels};
+use ddsp_core::{ControlTarget, GlideMode, InstrumentSettings, ModelRef, VoiceLevels, VoiceMode, MAX_VOICES};
 use nice_plug::prelude::*;
 
 /// What a MIDI controller drives (the parameter form of [`ControlTarget`]).
@@ -28,6 +28,26 @@ impl From<ControllerTarget> for ControlTarget {
             ControllerTarget::Vibrato => ControlTarget::Vibrato,
         }
     }
+}
+
+/// Poly (a voice per note) or mono (solo lines: legato, last-note priority).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayMode {
+    #[id = "poly"]
+    Poly,
+    #[id = "mono"]
+    Mono,
+}
+
+/// When glide happens.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlideWhen {
+    #[id = "legato"]
+    #[name = "Legato notes"]
+    Legato,
+    #[id = "always"]
+    #[name = "Always"]
+    Always,
 }
 
 pub(crate) fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) -> FloatParam {
@@ -81,6 +101,15 @@ pub struct InstrumentParams {
     pub sustain: FloatParam,
     #[id = "rel"]
     pub release_ms: FloatParam,
+    // Voices
+    #[id = "mode"]
+    pub mode: EnumParam<PlayMode>,
+    #[id = "voices"]
+    pub voices: IntParam,
+    #[id = "mpe"]
+    pub mpe: BoolParam,
+    #[id = "mpebend"]
+    pub mpe_bend_range: IntParam,
     // Pitch
     #[id = "bendrng"]
     pub bend_range: IntParam,
@@ -88,6 +117,8 @@ pub struct InstrumentParams {
     pub legato: BoolParam,
     #[id = "glide"]
     pub glide_ms: FloatParam,
+    #[id = "glidemode"]
+    pub glide_mode: EnumParam<GlideWhen>,
     #[id = "vibrate"]
     pub vibrato_rate_hz: FloatParam,
     #[id = "vibdep"]
@@ -123,14 +154,24 @@ impl Default for InstrumentParams {
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
                 .with_string_to_value(formatters::s2v_f32_percentage()),
             release_ms: ms_param("Release", d.envelope.release_ms, 10_000.0),
+            mode: EnumParam::new("Voice Mode", PlayMode::Poly),
+            voices: IntParam::new("Voices", d.voices as i32, IntRange::Linear { min: 1, max: MAX_VOICES as i32 }),
+            mpe: BoolParam::new("MPE", d.mpe),
+            mpe_bend_range: IntParam::new(
+                "MPE Bend Range",
+                d.mpe_bend_range_semitones as i32,
+                IntRange::Linear { min: 1, max: 96 },
+            )
+            .with_unit(" st"),
             bend_range: IntParam::new(
                 "Pitch Bend Range",
                 d.pitch_bend_range_semitones as i32,
                 IntRange::Linear { min: 0, max: 48 },
             )
             .with_unit(" st"),
-            legato: BoolParam::new("Legato", d.legato),
+            legato: BoolParam::new("Legato (Mono)", d.legato),
             glide_ms: ms_param("Glide", d.glide_ms, 2_000.0),
+            glide_mode: EnumParam::new("Glide Mode", GlideWhen::Legato),
             vibrato_rate_hz: FloatParam::new(
                 "Vibrato Rate",
                 d.vibrato_rate_hz,
@@ -164,8 +205,19 @@ impl InstrumentParams {
                 release_ms: self.release_ms.value(),
             },
             pitch_bend_range_semitones: self.bend_range.value() as f32,
+            mode: match self.mode.value() {
+                PlayMode::Poly => VoiceMode::Poly,
+                PlayMode::Mono => VoiceMode::Mono,
+            },
+            voices: self.voices.value() as usize,
             legato: self.legato.value(),
             glide_ms: self.glide_ms.value(),
+            glide_mode: match self.glide_mode.value() {
+                GlideWhen::Legato => GlideMode::Legato,
+                GlideWhen::Always => GlideMode::Always,
+            },
+            mpe: self.mpe.value(),
+            mpe_bend_range_semitones: self.mpe_bend_range.value() as f32,
             vibrato_rate_hz: self.vibrato_rate_hz.value(),
             vibrato_depth_cents: self.vibrato_depth_cents.value(),
             mod_wheel_target: self.mod_wheel.value().into(),

@@ -1,13 +1,13 @@
 //! The editor drawn headless (egui_kittest, queried through its accessibility tree): the model
 //! panel, the model card, the performance view, meters, every parameter group of both plugins;
 //! a mastering preset sets the parameters through the host context; picking a model in the library
-//! (built in or a file) asks the instrument to load it, and the effect to load it at restart.
+//! (built in or a file) asks the plugin, instrument or effect, to load it live.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary, ModelRef};
+use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary};
 use ddsp_plugin::editor::{draw, EditorModel, PluginParams};
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::gui_data::GuiData;
@@ -43,6 +43,13 @@ impl GuiContextInner for ImmediateHost {
     }
     fn set_state(&self, _state: PluginState) {}
     fn request_restart(&self) {}
+}
+
+/// A model loader that only records what it was asked to load.
+fn recording_loader() -> (ddsp_plugin::editor::LoadModel, Arc<Mutex<Vec<ModelChoice>>>) {
+    let asked: Arc<Mutex<Vec<ModelChoice>>> = Arc::default();
+    let record = asked.clone();
+    (Box::new(move |choice| record.lock().unwrap().push(choice)), asked)
 }
 
 fn status() -> Arc<Mutex<ModelStatus>> {
@@ -82,7 +89,8 @@ fn instrument_editor_draws_every_panel_and_group() {
     gui.sounding.store(true, Ordering::Relaxed);
     gui.frames.store(1, Ordering::Release);
     let library = ModelLibrary { folders: Vec::new(), recents_file: None };
-    let model = EditorModel::new(PluginParams::Instrument(params.clone()), gui, status(), library, None);
+    let model =
+        EditorModel::new(PluginParams::Instrument(params.clone()), gui, status(), library, recording_loader().0);
     let mut harness = harness(model);
     harness.run();
     assert_labels(&harness, &["DDSP Instrument", "Model", "Model card", "Pitch range", "Licence", "Load model file"]);
@@ -116,10 +124,11 @@ fn instrument_editor_draws_every_panel_and_group() {
 }
 
 #[test]
-fn effect_editor_draws_its_groups_and_says_how_it_changes_models() {
+fn effect_editor_draws_its_groups_and_loads_picked_models_live() {
     let params = Arc::new(EffectParams::default());
     let library = ModelLibrary { folders: Vec::new(), recents_file: None };
-    let model = EditorModel::new(PluginParams::Effect(params), Arc::new(GuiData::default()), status(), library, None);
+    let (load, asked) = recording_loader();
+    let model = EditorModel::new(PluginParams::Effect(params), Arc::new(GuiData::default()), status(), library, load);
     let mut harness = harness(model);
     harness.run();
     assert_labels(&harness, &["DDSP Effect", "Model card", "Performance", "now: silent"]);
@@ -129,12 +138,11 @@ fn effect_editor_draws_its_groups_and_says_how_it_changes_models() {
     assert!(!present(&harness, "Envelope"), "the effect has no envelope");
     assert_labels(&harness, &["Input Pitch", "Pitch Shift", "Dry/Wet"]);
 
-    // Picking a model stores it in the session for the restart that loads it, and says so.
+    // Picking a model asks the effect to load it live, as the instrument does (no audio restart).
     harness.get_by_label("Trumpet  ·  built in").click();
     harness.run();
-    let PluginParams::Effect(params) = &harness.state().params else { unreachable!() };
-    assert_eq!(*params.model.read().unwrap(), ModelRef::to_built_in("Trumpet"));
-    assert_labels(&harness, &["Trumpet (built in) loads when the host restarts audio."]);
+    let trumpet = ModelChoice::BuiltIn(BuiltInModel::find("Trumpet").unwrap());
+    assert_eq!(*asked.lock().unwrap(), vec![trumpet]);
 }
 
 #[test]
@@ -149,7 +157,7 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     let load: ddsp_plugin::editor::LoadModel = Box::new(move |path| record.lock().unwrap().push(path));
     let params = Arc::new(InstrumentParams::default());
     let model =
-        EditorModel::new(PluginParams::Instrument(params), Arc::new(GuiData::default()), status(), library, Some(load));
+        EditorModel::new(PluginParams::Instrument(params), Arc::new(GuiData::default()), status(), library, load);
     let mut harness = harness(model);
     harness.run();
     // The built-in models are listed first, the playing one (the default) marked.
@@ -195,7 +203,7 @@ fn parameter_groups_never_overlap_at_any_editor_width() {
     for width in [760.0, 1040.0, 1300.0, 1700.0] {
         let library = ModelLibrary { folders: Vec::new(), recents_file: None };
         let params = PluginParams::Instrument(Arc::new(InstrumentParams::default()));
-        let model = EditorModel::new(params, Arc::new(GuiData::default()), status(), library, None);
+        let model = EditorModel::new(params, Arc::new(GuiData::default()), status(), library, recording_loader().0);
         let mut harness = sized_harness(model, egui::Vec2::new(width, 2400.0));
         harness.run();
         let widgets = parameter_widgets(&harness);

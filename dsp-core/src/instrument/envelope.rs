@@ -66,6 +66,11 @@ impl Adsr {
         self.stage != Stage::Idle
     }
 
+    /// The current level (linear, 0..1).
+    pub fn level(&self) -> f32 {
+        self.level
+    }
+
     fn per_sample(&self, distance: f32, ms: f32) -> f32 {
         let samples = ms * 0.001 * self.sample_rate_hz;
         if samples < 1.0 {

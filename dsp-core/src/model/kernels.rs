@@ -8,6 +8,10 @@
 
 use wide::f32x8;
 
+pub use crate::simd::has_avx2_fma;
+#[cfg(target_arch = "x86_64")]
+use crate::simd::horizontal_sum_avx;
+
 const LANES: usize = 8;
 
 /// `y = W·x + b` with `W` stored `[n_out][n_in_padded]`.
@@ -20,18 +24,6 @@ pub struct Dense {
     bias: Vec<f32>,
     /// The CPU has AVX2 and FMA (detected at construction).
     avx2_fma: bool,
-}
-
-/// Whether this CPU runs the AVX2 + FMA kernels.
-pub fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 impl Dense {
@@ -139,21 +131,6 @@ impl Dense {
     pub fn macs(&self) -> usize {
         self.n_in * self.n_out
     }
-}
-
-/// The sum of the eight lanes of an AVX register (shared by the AVX2 kernels here and in the
-/// harmonic bank).
-///
-/// # Safety
-/// The CPU must support AVX.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[inline]
-pub(crate) unsafe fn horizontal_sum_avx(v: core::arch::x86_64::__m256) -> f32 {
-    use core::arch::x86_64::*;
-    let sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-    _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps::<0b01>(sum2, sum2)))
 }
 
 /// Layer normalisation over the last axis: `(x - mean) / sqrt(var + eps) · scale + bias`.

@@ -158,3 +158,23 @@ pub fn patch(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert!(at > 0, "pattern {from} present");
     out
 }
+
+/// The strongest peak within ±`span_cents` of `expected_hz` (Hann window, FFT of `fft_len`,
+/// parabolic refinement): its frequency and level in dB. One note of a chord, measured alone.
+pub fn peak_near(x: &[f32], sample_rate_hz: f64, expected_hz: f64, span_cents: f64, fft_len: usize) -> (f64, f64) {
+    let window: Vec<f64> =
+        (0..x.len()).map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / x.len() as f64).cos()).collect();
+    let mag = magnitude_spectrum(x, &window, fft_len);
+    let bin = |hz: f64| (hz * fft_len as f64 / sample_rate_hz).round() as usize;
+    let ratio = 2f64.powf(span_cents / 1200.0);
+    let (lo, hi) = (bin(expected_hz / ratio).max(1), bin(expected_hz * ratio).min(mag.len() - 2));
+    let k = (lo..=hi).max_by(|&a, &b| mag[a].total_cmp(&mag[b])).unwrap();
+    let (a, b, c) = (mag[k - 1].max(1e-300).ln(), mag[k].max(1e-300).ln(), mag[k + 1].max(1e-300).ln());
+    let delta = 0.5 * (a - c) / (a - 2.0 * b + c);
+    let delta = if delta.is_finite() { delta.clamp(-0.5, 0.5) } else { 0.0 };
+    ((k as f64 + delta) * sample_rate_hz / fft_len as f64, 20.0 * mag[k].max(1e-300).log10())
+}
+
+pub fn midi_hz(note: f64) -> f64 {
+    440.0 * 2f64.powf((note - 69.0) / 12.0)
+}

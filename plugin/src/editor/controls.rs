@@ -29,29 +29,59 @@ fn group(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
 /// ("Compressor Attack", 80 px, "-18.0 dBTP"). Narrower than two of these, the groups stack.
 const GROUP_COLUMN_MIN_WIDTH: f32 = 310.0;
 
-pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
     if ui.available_width() >= 2.0 * GROUP_COLUMN_MIN_WIDTH {
         ui.columns(2, |columns| {
             let (left, right) = columns.split_at_mut(1);
-            left_groups(&mut left[0], params, setter);
+            left_groups(&mut left[0], params, setter, gui);
             right_groups(&mut right[0], params, setter);
         });
     } else {
-        left_groups(ui, params, setter);
+        left_groups(ui, params, setter, gui);
         right_groups(ui, params, setter);
     }
 }
 
-/// What the voice does with its input (Input, Synth, Envelope), then the EQ.
-fn left_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+/// One square per voice the polyphony allows, lit while that voice runs (sounds or releases).
+fn voice_activity(ui: &mut egui::Ui, active: u32, voices: usize) {
+    ui.label("Playing");
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        for i in 0..voices.min(32) {
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(7.0, 10.0), egui::Sense::hover());
+            let lit = active & (1 << i) != 0;
+            let colour = if lit { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
+            ui.painter().rect_filled(rect, 1.0, colour);
+        }
+    })
+    .response
+    .on_hover_text(format!("{} of {voices} voices running", active.count_ones()));
+    ui.end_row();
+}
+
+/// What the voice does with its input (Voices, Input, Synth, Envelope), then the EQ.
+fn left_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
     match params {
         PluginParams::Instrument(p) => {
+            group(ui, "Voices", |ui| {
+                slider(ui, &p.mode, setter);
+                slider(ui, &p.voices, setter);
+                slider(ui, &p.legato, setter);
+                slider(ui, &p.glide_ms, setter);
+                slider(ui, &p.glide_mode, setter);
+                slider(ui, &p.mpe, setter);
+                slider(ui, &p.mpe_bend_range, setter);
+                let voices = match p.mode.value() {
+                    crate::params::PlayMode::Poly => p.voices.value() as usize,
+                    crate::params::PlayMode::Mono => 1,
+                };
+                voice_activity(ui, gui.voice_activity.load(Ordering::Relaxed), voices);
+            });
             group(ui, "Input", |ui| {
-                for param in [&p.velocity_curve, &p.glide_ms, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
+                for param in [&p.velocity_curve, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
                     slider(ui, param, setter);
                 }
                 slider(ui, &p.bend_range, setter);
-                slider(ui, &p.legato, setter);
                 slider(ui, &p.mod_wheel, setter);
                 slider(ui, &p.expression, setter);
                 slider(ui, &p.pressure, setter);

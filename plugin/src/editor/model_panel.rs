@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ddsp_core::library::EntryOrigin;
-use ddsp_core::{ModelChoice, ModelRef};
+use ddsp_core::ModelChoice;
 
 use super::EditorModel;
 use crate::model_slot::ModelStatus;
@@ -100,26 +100,6 @@ impl FileBrowser {
     }
 }
 
-/// The effect builds its tracker and voice around the model at activation: the pick goes into the
-/// session and the host is asked to restart audio, which loads it (the message stays until then).
-fn change_at_restart(model: &EditorModel, choice: &ModelChoice) {
-    let message = match ModelRef::to_choice(choice) {
-        Ok(reference) => {
-            if let Ok(mut saved) = model.params.model_ref().write() {
-                *saved = reference;
-            }
-            if let Some(restart) = &model.request_restart {
-                restart();
-            }
-            format!("{choice} loads when the host restarts audio.")
-        }
-        Err(e) => format!("{choice} cannot be read: {e}"),
-    };
-    if let Ok(mut status) = model.status.lock() {
-        status.message = Some(message);
-    }
-}
-
 fn is_model_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -157,10 +137,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
         }
     }
     if let Some(choice) = picked {
-        match &model.load {
-            Some(load) => load(choice),
-            None => change_at_restart(model, &choice),
-        }
+        (model.load)(choice);
     }
 
     ui.separator();
