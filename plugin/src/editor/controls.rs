@@ -42,21 +42,28 @@ pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gu
     }
 }
 
-/// One square per voice the polyphony allows, lit while that voice runs (sounds or releases).
+/// One square per voice the polyphony allows, lit while that voice runs (sounds or releases),
+/// and how many run.
 fn voice_activity(ui: &mut egui::Ui, active: u32, voices: usize) {
     ui.label("Playing");
-    ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing.x = 2.0;
-        for i in 0..voices.min(32) {
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(7.0, 10.0), egui::Sense::hover());
+    ui.horizontal(|ui| {
+        let voices = voices.min(32);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(voices as f32 * 9.0 / 2.0, 20.0), egui::Sense::hover());
+        // Two rows of squares, voice 1 top left.
+        for i in 0..voices {
+            let (col, row) = ((i / 2) as f32, (i % 2) as f32);
+            let square = egui::Rect::from_min_size(rect.min + egui::vec2(col * 9.0, row * 10.0), egui::vec2(7.0, 8.0));
             let lit = active & (1 << i) != 0;
             let colour = if lit { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
-            ui.painter().rect_filled(rect, 1.0, colour);
+            ui.painter().rect_filled(square, 1.0, colour);
         }
-    })
-    .response
-    .on_hover_text(format!("{} of {voices} voices running", active.count_ones()));
+        ui.label(format!("{} of {voices}", (active & voice_mask(voices)).count_ones()));
+    });
     ui.end_row();
+}
+
+fn voice_mask(voices: usize) -> u32 {
+    if voices >= 32 { u32::MAX } else { (1u32 << voices) - 1 }
 }
 
 /// What the voice does with its input (Voices, Input, Synth, Envelope), then the EQ.
