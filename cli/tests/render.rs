@@ -393,3 +393,66 @@ fn malformed_input_is_a_one_line_error_and_leaves_no_file() {
         "flac stores integers",
     );
 }
+
+/// A one-track file at 480 ticks a quarter, 120 BPM (a tick is 1/960 s): (tick, message), channel 1.
+fn simple_midi(events: &[(u32, MidiMessage)]) -> Vec<u8> {
+    let ev = |delta: u32, kind| TrackEvent { delta: u28::new(delta), kind };
+    let mut track = Vec::new();
+    let mut last = 0;
+    for &(tick, message) in events {
+        track.push(ev(tick - last, TrackEventKind::Midi { channel: u4::new(0), message }));
+        last = tick;
+    }
+    track.push(ev(0, TrackEventKind::Meta(MetaMessage::EndOfTrack)));
+    let smf = Smf { header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(TPB))), tracks: vec![track] };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes).unwrap();
+    bytes
+}
+
+fn level_db(x: &[f32], sr: u32, from_s: f64, to_s: f64) -> f64 {
+    let w = &x[(from_s * f64::from(sr)) as usize..(to_s * f64::from(sr)) as usize];
+    10.0 * (w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / w.len() as f64).max(1e-30).log10()
+}
+
+#[test]
+fn the_sustain_pedal_holds_notes_in_every_mode_and_chords_keep_every_note() {
+    let on = |key: u8| MidiMessage::NoteOn { key: u7::new(key), vel: u7::new(100) };
+    let pedal = |value: u8| MidiMessage::Controller { controller: u7::new(64), value: u7::new(value) };
+    let note_off = |key: u8| MidiMessage::NoteOff { key: u7::new(key), vel: u7::new(0) };
+    // Pedal down, a note released at 0.5 s, pedal up at 1.5 s (ticks: 960 a second).
+    let mid = tmp("render", "pedal.mid");
+    std::fs::write(&mid, simple_midi(&[(0, pedal(127)), (48, on(62)), (480, note_off(62)), (1440, pedal(0))]))
+        .unwrap();
+    for mode in [&[][..], &["--mono"][..], &["--voices", "1"][..]] {
+        let wav = tmp("render", "pedal.wav");
+        let mut args = vec!["render", path_str(&mid), "-o", path_str(&wav), "--master", "off", "--bit-depth", "32f"];
+        args.extend_from_slice(mode);
+        ddsp_ok(&args);
+        let (channels, sr) = read_wav(&wav);
+        let (playing, held, lifted) = (
+            level_db(&channels[0], sr, 0.2, 0.4),
+            level_db(&channels[0], sr, 1.1, 1.4),
+            level_db(&channels[0], sr, 2.0, 2.4),
+        );
+        println!("ddsp render {mode:?}: playing {playing:.1} dB, held by the pedal {held:.1} dB, after it lifts {lifted:.1} dB");
+        assert!(playing - held < 3.0, "{mode:?}: the pedal did not hold the note");
+        assert!(playing - lifted > 60.0, "{mode:?}: the note did not end when the pedal lifted");
+    }
+    // The default (8 voices) keeps every note of a chord: the old default of one voice kept one.
+    let chord = tmp("render", "chord.mid");
+    let keys = [60u8, 64, 67, 71];
+    let mut events: Vec<(u32, MidiMessage)> = keys.iter().map(|&k| (48, on(k))).collect();
+    events.extend(keys.iter().map(|&k| (1440, note_off(k))));
+    std::fs::write(&chord, simple_midi(&events)).unwrap();
+    let wav = tmp("render", "chord.wav");
+    ddsp_ok(&["render", path_str(&chord), "-o", path_str(&wav), "--master", "off", "--bit-depth", "32f"]);
+    let (channels, sr) = read_wav(&wav);
+    let steady = &channels[0][sr as usize / 2..sr as usize];
+    for key in keys {
+        let expected = expected_hz(key, 0.0);
+        let hz = dft_peak_hz(steady, sr, expected);
+        println!("chord through ddsp render: note {key} at {hz:.2} Hz ({:+.2} cents)", cents(hz, expected));
+        assert!(cents(hz, expected).abs() < 5.0, "note {key} of the chord: {hz:.2} Hz");
+    }
+}

@@ -54,7 +54,7 @@ pub enum TimedEvent {
 }
 
 impl TimedEvent {
-    fn at(&self) -> usize {
+    pub fn at(&self) -> usize {
         match *self {
             TimedEvent::NoteOn { at, .. }
             | TimedEvent::NoteOff { at, .. }

@@ -129,3 +129,37 @@ fn the_plugin_and_ddsp_render_play_the_same_samples() {
     assert!(worst <= 1e-6, "the plugin and ddsp render differ by up to {worst:e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn thirty_two_voices_and_hostile_midi_play_without_allocating() {
+    // The bundle is built with `assert_process_allocs`: any allocation in process() aborts this
+    // host. 40 notes on 32 voices (8 steals), the pedal, an MPE configuration and member-channel
+    // bends, NaN-free garbage (note-offs without note-ons), then all-sound-off.
+    let rms_db = host_tests::analysis::rms_db;
+    let mut session = Session::new(SR, 128, 2.0);
+    session.params.push(("Voices".into(), "32".into()));
+    session.events.push(TimedEvent::Midi { at: 0, bytes: [0xB0, 101, 0] });
+    session.events.push(TimedEvent::Midi { at: 0, bytes: [0xB0, 100, 6] });
+    session.events.push(TimedEvent::Midi { at: 0, bytes: [0xB0, 6, 15] });
+    session.events.push(TimedEvent::Midi { at: 0, bytes: [0xB0, 64, 127] });
+    for i in 0..40u8 {
+        session.events.push(TimedEvent::NoteOn { at: 200 + usize::from(i) * 100, key: 36 + i, velocity: 0.6 });
+        session.events.push(TimedEvent::Midi { at: 300 + usize::from(i) * 100, bytes: [0xE0 | (i % 16), 0, 0x50] });
+        session.events.push(TimedEvent::NoteOff { at: 400 + usize::from(i) * 100, key: 100 + i % 20 });
+    }
+    session.events.push(TimedEvent::Midi { at: at(1.2), bytes: [0xB0, 64, 0] });
+    session.events.push(TimedEvent::Midi { at: at(1.5), bytes: [0xB0, 120, 0] });
+    session.events.sort_by_key(TimedEvent::at);
+    let out = run_clap(&instrument_bundle(), INSTRUMENT_ID, &session).unwrap();
+    let x = &out.channels[0];
+    assert!(x.iter().all(|v| v.is_finite()));
+    let full = rms_db(&x[at(0.6)..at(1.1)]);
+    let silent = rms_db(&x[at(1.6)..]);
+
+    let mut one = Session::new(SR, 128, 1.0);
+    one.events.push(TimedEvent::NoteOn { at: 200, key: 60, velocity: 0.6 });
+    let single = rms_db(&run_clap(&instrument_bundle(), INSTRUMENT_ID, &one).unwrap().channels[0][at(0.6)..]);
+    println!("32 voices: {full:.1} dBFS (one note {single:.1} dBFS); after all-sound-off {silent:.1} dBFS");
+    assert!(full > single + 9.0, "32 sounding voices should be far louder than one note");
+    assert!(silent < -100.0, "sound after all-sound-off: {silent:.1} dBFS");
+}
