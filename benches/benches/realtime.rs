@@ -82,20 +82,27 @@ fn bench_polyphony(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         let counts: &[usize] = if name == "default-model" { &POLY_VOICES } else { &[1, 16] };
         for &voices in counts {
-            let settings = InstrumentSettings { voices: MAX_VOICES, ..InstrumentSettings::default() };
-            let mut inst = Instrument::new(model.clone(), SAMPLE_RATE, settings);
-            for v in 0..voices {
-                inst.handle(InstrumentEvent::NoteOn { note: 40 + (v as u8 * 5) % 48, velocity: 0.8 });
+            // Batched (the default) and voice by voice, where batching can matter.
+            let modes: &[bool] = if voices >= 4 { &[true, false] } else { &[true] };
+            for &batched in modes {
+                let settings = InstrumentSettings { voices: MAX_VOICES, ..InstrumentSettings::default() };
+                let mut inst = Instrument::new(model.clone(), SAMPLE_RATE, settings);
+                inst.set_batched_inference(batched);
+                for v in 0..voices {
+                    inst.handle(InstrumentEvent::NoteOn { note: 40 + (v as u8 * 5) % 48, velocity: 0.8 });
+                }
+                let mut out = vec![0.0f32; n];
+                let label =
+                    if batched { format!("{voices}-voices") } else { format!("{voices}-voices-voice-by-voice") };
+                group.bench_function(label, |b| {
+                    b.iter(|| {
+                        for block in out.chunks_mut(BLOCK) {
+                            inst.render(block);
+                        }
+                        black_box(&out);
+                    })
+                });
             }
-            let mut out = vec![0.0f32; n];
-            group.bench_function(format!("{voices}-voices"), |b| {
-                b.iter(|| {
-                    for block in out.chunks_mut(BLOCK) {
-                        inst.render(block);
-                    }
-                    black_box(&out);
-                })
-            });
         }
         if name == "default-model" {
             for (label, played) in [("no-voices", 0usize), ("16-released-voices", 16)] {
@@ -303,13 +310,18 @@ fn main() {
     for (group, bench) in [
         ("poly-48k-64-default-model", "1-voices"),
         ("poly-48k-64-default-model", "4-voices"),
+        ("poly-48k-64-default-model", "4-voices-voice-by-voice"),
         ("poly-48k-64-default-model", "8-voices"),
+        ("poly-48k-64-default-model", "8-voices-voice-by-voice"),
         ("poly-48k-64-default-model", "16-voices"),
+        ("poly-48k-64-default-model", "16-voices-voice-by-voice"),
         ("poly-48k-64-default-model", "32-voices"),
+        ("poly-48k-64-default-model", "32-voices-voice-by-voice"),
         ("poly-48k-64-default-model", "no-voices"),
         ("poly-48k-64-default-model", "16-released-voices"),
         ("poly-48k-64-ddsp-vst-sized", "1-voices"),
         ("poly-48k-64-ddsp-vst-sized", "16-voices"),
+        ("poly-48k-64-ddsp-vst-sized", "16-voices-voice-by-voice"),
         ("instrument-1-voice-48k-64", "default-model"),
         ("instrument-1-voice-48k-64", "ddsp-vst-sized"),
         ("harmonic-bank-60-48k", "simd"),

@@ -422,8 +422,7 @@ fn the_sustain_pedal_holds_notes_in_every_mode_and_chords_keep_every_note() {
     let note_off = |key: u8| MidiMessage::NoteOff { key: u7::new(key), vel: u7::new(0) };
     // Pedal down, a note released at 0.5 s, pedal up at 1.5 s (ticks: 960 a second).
     let mid = tmp("render", "pedal.mid");
-    std::fs::write(&mid, simple_midi(&[(0, pedal(127)), (48, on(62)), (480, note_off(62)), (1440, pedal(0))]))
-        .unwrap();
+    std::fs::write(&mid, simple_midi(&[(0, pedal(127)), (48, on(62)), (480, note_off(62)), (1440, pedal(0))])).unwrap();
     for mode in [&[][..], &["--mono"][..], &["--voices", "1"][..]] {
         let wav = tmp("render", "pedal.wav");
         let mut args = vec!["render", path_str(&mid), "-o", path_str(&wav), "--master", "off", "--bit-depth", "32f"];

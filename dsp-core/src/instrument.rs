@@ -37,7 +37,7 @@ pub use envelope::{Adsr, AdsrSettings};
 pub use voice::STEAL_FADE_MS;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
-use crate::swap::{SwapReceiver, VoiceSpec};
+use crate::swap::{ModelBatch, SwapReceiver, VoiceSpec};
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 use voice::{NoteVoice, Pending, Shared};
 
@@ -283,6 +283,13 @@ pub struct Instrument {
     /// Voice that started a note last (the editor's view).
     last_voice: usize,
     output_gain: f32,
+    /// Samples rendered since the last reset: the clock of the shared frame grid.
+    sample_clock: u64,
+    /// The model whose frames voices run together, and the scratch to do it (see `run_batch`).
+    batch: Option<ModelBatch>,
+    batching: bool,
+    /// Voice frames run in batches since the instrument was built (a measure, for tests).
+    batched_frames: u64,
 }
 
 impl Instrument {
@@ -316,6 +323,10 @@ impl Instrument {
             last_pitch: REST_PITCH,
             last_voice: 0,
             output_gain: settings.output_gain,
+            sample_clock: 0,
+            batch: model.new_batch(MAX_VOICES).map(|b| (model.clone(), b)),
+            batching: true,
+            batched_frames: 0,
         };
         instrument.reset();
         instrument
@@ -349,6 +360,17 @@ impl Instrument {
     pub fn played(&self) -> (f32, f32, bool) {
         let v = &self.voices[self.last_voice];
         (v.last_f0_hz, v.last_loudness_db, self.voices.iter().any(NoteVoice::is_audible))
+    }
+
+    /// Batched inference on (the default) or off (each voice runs its own model step). The output
+    /// is the same bit for bit; only the cost differs (benchmarks compare the two).
+    pub fn set_batched_inference(&mut self, enabled: bool) {
+        self.batching = enabled;
+    }
+
+    /// Voice frames that ran as part of a batch since the instrument was built.
+    pub fn batched_frames(&self) -> u64 {
+        self.batched_frames
     }
 
     /// Connects the audio-thread end of a [`crate::swap::swap_channel`].
@@ -394,6 +416,7 @@ impl Instrument {
         self.last_pitch = REST_PITCH;
         self.last_voice = 0;
         self.output_gain = self.settings.output_gain;
+        self.sample_clock = 0;
     }
 
     /// The MPE zone in effect.
@@ -605,7 +628,7 @@ impl Instrument {
             (voice.key_down, voice.sustained, voice.latched) = (true, false, false);
         } else {
             voice.pending = None;
-            voice.start(note, channel, velocity, clock, glide_from, true, &shared);
+            voice.start(note, channel, velocity, clock, glide_from, true, &shared, self.sample_clock);
         }
         self.last_pitch = f32::from(note);
         self.last_voice = pick;
@@ -673,7 +696,7 @@ impl Instrument {
         } else {
             let glide_from = (s.glide_mode == GlideMode::Always).then_some(self.last_pitch);
             voice.pending = None;
-            voice.start(note, channel, velocity, self.clock, glide_from, true, shared);
+            voice.start(note, channel, velocity, self.clock, glide_from, true, shared, self.sample_clock);
         }
         self.last_pitch = f32::from(note);
         self.last_voice = 0;
@@ -725,30 +748,94 @@ impl Instrument {
     }
 
     /// Renders `out.len()` samples (overwriting `out`) with the current notes and controllers.
+    ///
+    /// Rendered in chunks that end on the frame grid: every voice's frames start on grid samples
+    /// (see [`Voice::start_frame_aligned`]), so at each grid sample the voices starting a frame run
+    /// their model step as one batch (`run_batch`), reading each weight matrix once.
     pub fn render(&mut self, out: &mut [f32]) {
         let _ftz = crate::denormals::ScopedFlushDenormals::new();
-        let sr = self.sample_rate_hz;
-        let gain_coeff = 1.0 - (-1.0 / (GAIN_SMOOTHING_MS * 0.001 * sr)).exp();
+        let gain_coeff = 1.0 - (-1.0 / (GAIN_SMOOTHING_MS * 0.001 * self.sample_rate_hz)).exp();
         let shared = self.shared();
-        for chunk in out.chunks_mut(MAX_CHUNK) {
+        let mut pos = 0;
+        while pos < out.len() {
             if let Some(swap) = &mut self.swap {
-                swap.poll(self.voices.iter_mut().map(|v| {
+                let started = swap.poll(self.voices.iter_mut().map(|v| {
                     let audible = v.is_audible();
                     (&mut v.live, audible)
                 }));
+                if started.is_some() {
+                    swap.exchange_batch(&mut self.batch);
+                }
             }
+            let to_grid = (self.next_grid_sample() - self.sample_clock) as usize;
+            let n = (out.len() - pos).min(MAX_CHUNK).min(to_grid.max(1));
+            let chunk = &mut out[pos..pos + n];
             chunk.fill(0.0);
-            for voice in self.voices.iter_mut().filter(|v| v.is_active()) {
-                voice.render_add(chunk, &shared, |v| {
-                    if let Some(p) = v.pending.take() {
-                        v.start(p.note, p.channel, p.velocity, p.since, p.glide_from, true, &shared);
-                    }
-                });
+            let clock = self.sample_clock;
+            let mut start_pending = |v: &mut NoteVoice, at: usize| {
+                if let Some(p) = v.pending.take() {
+                    v.start(p.note, p.channel, p.velocity, p.since, p.glide_from, true, &shared, clock + at as u64);
+                }
+            };
+            // Every running voice conditions its first span, the frames starting now run as one
+            // batch, then each voice renders (and goes on alone past an early stop).
+            let mut ends = [0usize; MAX_VOICES];
+            for (v, end) in self.voices.iter_mut().zip(ends.iter_mut()) {
+                *end = v.condition_span(0, n, &shared, &mut start_pending);
+            }
+            self.run_batch(&ends);
+            for (v, &end) in self.voices.iter_mut().zip(ends.iter()) {
+                if end > 0 {
+                    v.render_span(chunk, 0, end, &shared);
+                    v.render_add(chunk, end, &shared, &mut start_pending);
+                }
             }
             for y in chunk.iter_mut() {
                 self.output_gain += (shared.settings.output_gain - self.output_gain) * gain_coeff;
                 *y *= self.output_gain;
             }
+            self.sample_clock += n as u64;
+            pos += n;
+        }
+    }
+
+    /// The next sample after now where a frame of the grid starts (frame `k` at `round(k · hop)`).
+    fn next_grid_sample(&self) -> u64 {
+        let hop = self.voices[0].live.voice().frame_hop_samples();
+        let mut k = (self.sample_clock as f64 / hop).floor() as u64 + 1;
+        while ((k as f64) * hop).round() as u64 <= self.sample_clock {
+            k += 1;
+        }
+        ((k as f64) * hop).round() as u64
+    }
+
+    /// The voices whose frame starts at this chunk's first sample (`ends[i] > 0`: voice `i` has
+    /// conditioned a span) on the batch's model run their model step together; each then uses
+    /// its results instead of running the model itself. Bit-identical to one step per voice.
+    fn run_batch(&mut self, ends: &[usize; MAX_VOICES]) {
+        let Some((model, batch)) = self.batch.as_mut().filter(|_| self.batching) else { return };
+        let mut slots = [0usize; MAX_VOICES];
+        let mut n = 0;
+        for (i, (v, &end)) in self.voices.iter().zip(ends.iter()).enumerate() {
+            let voice = v.live.voice();
+            if end > 0 && voice.frame_due() && Arc::ptr_eq(voice.model(), model) {
+                let (f0_hz, loudness_db) = v.conditioning_at(0);
+                if model.batch_load(batch, n, f0_hz, loudness_db, voice.model_state()) {
+                    slots[n] = i;
+                    n += 1;
+                }
+            }
+        }
+        // One voice gains nothing from a batch: it runs the model itself.
+        if n < 2 {
+            return;
+        }
+        model.infer_batch(batch, n);
+        self.batched_frames += n as u64;
+        for (slot, &i) in slots[..n].iter().enumerate() {
+            let voice = self.voices[i].live.voice_mut();
+            model.batch_store(batch, slot, voice.model_state_mut());
+            voice.mark_frame_prepared();
         }
     }
 }

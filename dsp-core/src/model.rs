@@ -24,7 +24,7 @@ pub mod windowed;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use decoder::{DecoderState, DecoderWeights, FrameControls};
+pub use decoder::{DecoderBatch, DecoderState, DecoderWeights, FrameControls};
 pub use meta::ModelMeta;
 pub use windowed::{RunMode, WindowedGraph, WINDOWED_DELAY_FRAMES};
 
@@ -357,17 +357,93 @@ impl Model {
         }
     }
 
+    /// Scratch to run up to `capacity` voices' frames as one batch ([`Model::infer_batch`]);
+    /// `None` for windowed models, which run on their own threads. Allocates.
+    pub fn new_batch(&self, capacity: usize) -> Option<DecoderBatch> {
+        match &self.network {
+            Network::Native(decoder) => Some(decoder.new_batch(capacity)),
+            Network::Windowed(_) => None,
+        }
+    }
+
+    /// The inputs [`Model::infer`] actually runs on: f0 (non-finite or ≤ 0 → the bottom of the
+    /// trained range) and loudness (non-finite → the floor), in DDSP's scaled units.
+    fn scaled_inputs(&self, f0_hz: f32, loudness_db: f32) -> (f32, f32) {
+        let f0_hz = if f0_hz.is_finite() && f0_hz > 0.0 { f0_hz } else { self.meta.f0_min_hz };
+        let loudness_db = if loudness_db.is_finite() { loudness_db.max(LOUDNESS_FLOOR_DB) } else { LOUDNESS_FLOOR_DB };
+        (scale_f0(f0_hz), scale_loudness(loudness_db))
+    }
+
+    /// Puts one voice's frame into row `slot` of `batch`; false when this state cannot be batched
+    /// (a windowed model's), and the voice then runs [`Model::infer`] itself.
+    pub fn batch_load(
+        &self,
+        batch: &mut DecoderBatch,
+        slot: usize,
+        f0_hz: f32,
+        loudness_db: f32,
+        state: &ModelState,
+    ) -> bool {
+        let StateInner::Native(d) = &state.inner else { return false };
+        if !matches!(self.network, Network::Native(_)) || slot >= batch.capacity() {
+            return false;
+        }
+        let (f0, ld) = self.scaled_inputs(f0_hz, loudness_db);
+        batch.load(slot, f0, ld, d);
+        true
+    }
+
+    /// Runs the first `n` rows of `batch` as one batch: every weight matrix is read once for all
+    /// of them. Bit-identical to [`Model::infer`] per voice. Never allocates.
+    pub fn infer_batch(&self, batch: &mut DecoderBatch, n: usize) {
+        if let Network::Native(decoder) = &self.network {
+            decoder.forward_batch(batch, n);
+        }
+    }
+
+    /// Row `slot`'s results into the voice's state (recurrent state and controls), with
+    /// [`Model::infer_scaled`]'s guard against a non-finite state.
+    pub fn batch_store(&self, batch: &DecoderBatch, slot: usize, state: &mut ModelState) {
+        if let (Network::Native(decoder), StateInner::Native(d)) = (&self.network, &mut state.inner) {
+            batch.store(slot, decoder, d);
+            Self::guard(d);
+        }
+    }
+
+    /// The controls of the last frame `state` ran.
+    pub fn last_controls<'s>(&self, state: &'s ModelState) -> Option<&'s FrameControls> {
+        match &state.inner {
+            StateInner::Native(d) => Some(&d.controls),
+            StateInner::Windowed(_) => None,
+        }
+    }
+
+    /// Should the state ever turn non-finite it is zeroed and the frame is silent.
+    fn guard(state: &mut DecoderState) {
+        let c = &mut state.controls;
+        let finite = c.amplitude.is_finite()
+            && state.hidden.iter().all(|h| h.is_finite())
+            && c.harmonic_distribution.iter().chain(&c.noise_magnitudes).all(|v| v.is_finite());
+        if !finite {
+            state.hidden.iter_mut().for_each(|h| *h = 0.0);
+            c.amplitude = 0.0;
+            c.harmonic_distribution.iter_mut().chain(c.noise_magnitudes.iter_mut()).for_each(|v| *v = 0.0);
+        }
+    }
+
     /// Runs one frame: f0 in Hz and A-weighted loudness in dB in, controls out. Never allocates.
     /// Non-finite inputs are replaced (f0 by the bottom of the trained range, loudness by the floor),
     /// then the frame runs through [`Model::infer_scaled`].
     pub fn infer<'s>(&self, f0_hz: f32, loudness_db: f32, state: &'s mut ModelState) -> &'s FrameControls {
-        let f0_hz = if f0_hz.is_finite() && f0_hz > 0.0 { f0_hz } else { self.meta.f0_min_hz };
-        let loudness_db = if loudness_db.is_finite() { loudness_db.max(LOUDNESS_FLOOR_DB) } else { LOUDNESS_FLOOR_DB };
         if matches!(state.inner, StateInner::Windowed(_)) {
+            let f0_hz = if f0_hz.is_finite() && f0_hz > 0.0 { f0_hz } else { self.meta.f0_min_hz };
+            let loudness_db =
+                if loudness_db.is_finite() { loudness_db.max(LOUDNESS_FLOOR_DB) } else { LOUDNESS_FLOOR_DB };
             let StateInner::Windowed(stream) = &mut state.inner else { unreachable!() };
             return stream.push(f0_hz, loudness_db);
         }
-        self.infer_scaled(scale_f0(f0_hz), scale_loudness(loudness_db), state)
+        let (f0, ld) = self.scaled_inputs(f0_hz, loudness_db);
+        self.infer_scaled(f0, ld, state)
     }
 
     /// One frame from inputs already in DDSP's scaled units (`f0_scaled = MIDI/127`,
@@ -388,15 +464,7 @@ impl Model {
             (Network::Windowed(_), StateInner::Native(_)) => unreachable!("a state belongs to its model"),
         };
         decoder.forward(f0_scaled, loudness_scaled, state);
-        let c = &mut state.controls;
-        let finite = c.amplitude.is_finite()
-            && state.hidden.iter().all(|h| h.is_finite())
-            && c.harmonic_distribution.iter().chain(&c.noise_magnitudes).all(|v| v.is_finite());
-        if !finite {
-            state.hidden.iter_mut().for_each(|h| *h = 0.0);
-            c.amplitude = 0.0;
-            c.harmonic_distribution.iter_mut().chain(c.noise_magnitudes.iter_mut()).for_each(|v| *v = 0.0);
-        }
+        Self::guard(state);
         &state.controls
     }
 

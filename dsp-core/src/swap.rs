@@ -19,7 +19,7 @@ use std::time::Duration;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
 use crate::library::ModelChoice;
-use crate::model::{Model, ModelLoadError};
+use crate::model::{DecoderBatch, Model, ModelLoadError};
 use crate::voice::{LiveVoice, Voice};
 
 pub use crate::voice::{CROSSFADE_MS, PREROLL_FRAMES};
@@ -53,15 +53,24 @@ impl VoiceSpec {
     }
 }
 
-/// One replacement voice per engine voice; on the way back, the voices they replaced.
+/// A model and the scratch to run its frames for many voices as one batch.
+pub type ModelBatch = (Arc<Model>, DecoderBatch);
+
+/// One replacement voice per engine voice, and (for engines of several voices) the new model's
+/// batch scratch; on the way back, the voices and the batch they replaced.
 pub struct VoiceSet {
     voices: Vec<Option<Box<Voice>>>,
+    batch: Option<ModelBatch>,
 }
 
 impl VoiceSet {
     /// A voice for each of `spec.voices` voices, playing `model`. Allocates.
     pub fn build(model: &Arc<Model>, spec: &VoiceSpec) -> Box<Self> {
-        Box::new(Self { voices: (0..spec.voices).map(|i| Some(Box::new(spec.build(model.clone(), i)))).collect() })
+        let batch = if spec.voices > 1 { model.new_batch(spec.voices).map(|b| (model.clone(), b)) } else { None };
+        Box::new(Self {
+            voices: (0..spec.voices).map(|i| Some(Box::new(spec.build(model.clone(), i)))).collect(),
+            batch,
+        })
     }
 
     /// The model of the voices in the set (the new one on the way in).
@@ -142,6 +151,16 @@ impl SwapReceiver {
         }
         self.current = Some(set);
         model
+    }
+
+    /// Trades the engine's batch scratch for the one that came with the set being swapped in
+    /// (call it when [`SwapReceiver::poll`] returns a model); the old one goes back with the set.
+    pub fn exchange_batch(&mut self, batch: &mut Option<ModelBatch>) {
+        if let Some(set) = &mut self.current {
+            if set.batch.is_some() {
+                core::mem::swap(&mut set.batch, batch);
+            }
+        }
     }
 
     /// True while a set is being swapped in or waits to go back.

@@ -40,10 +40,14 @@ pub struct Voice {
     /// Host samples per model frame (may be fractional).
     frame_hop_samples: f64,
     clock_samples: u64,
-    /// Frames started since `frame_origin` (the sample the frame grid was last aligned to).
+    /// The frame grid: frame `k` starts at `grid_shift + round(k · hop)` on this voice's clock;
+    /// `frames_started` is the index of the last frame started.
     frames_started: u64,
-    frame_origin: u64,
+    grid_shift: i64,
     next_frame_at: u64,
+    /// The frame about to start was already run (in a batch with other voices, see
+    /// [`Voice::mark_frame_prepared`]): its controls are in the model state.
+    prepared: bool,
     /// Fraction of a frame over which the controls glide to a new frame's values (1 = the whole
     /// frame: smoothest; less answers sooner, then holds).
     glide_fraction: f32,
@@ -63,8 +67,9 @@ impl Voice {
             frame_hop_samples: f64::from(sample_rate_hz) / f64::from(meta.frame_rate_hz),
             clock_samples: 0,
             frames_started: 0,
-            frame_origin: 0,
+            grid_shift: 0,
             next_frame_at: 0,
+            prepared: false,
             glide_fraction: 1.0,
             harmonic_amps: vec![0.0; meta.n_harmonics],
             noise_mags: vec![0.0; meta.n_noise_bands],
@@ -86,8 +91,9 @@ impl Voice {
         self.noise.reset();
         self.clock_samples = 0;
         self.frames_started = 0;
-        self.frame_origin = 0;
+        self.grid_shift = 0;
         self.next_frame_at = 0;
+        self.prepared = false;
     }
 
     /// The current frame's controls, for the editor: each harmonic's amplitude (after the
@@ -111,8 +117,42 @@ impl Voice {
     /// grid continues from there (one frame is shortened; the model does not see time).
     pub fn start_frame_now(&mut self) {
         self.next_frame_at = self.clock_samples;
-        self.frame_origin = self.clock_samples;
+        self.grid_shift = self.clock_samples as i64;
         self.frames_started = 0;
+        self.prepared = false;
+    }
+
+    /// Like [`Voice::start_frame_now`], then joins a shared frame grid (frame `k` at
+    /// `round(k · hop)` on a clock that reads `shared_clock` now): from the next frame on, this
+    /// voice's frames start on the same samples as every other voice aligned to that grid, so
+    /// their model steps can run as one batch. The first frame lasts ½ to 1½ frames.
+    pub fn start_frame_aligned(&mut self, shared_clock: u64) {
+        let hop = self.frame_hop_samples;
+        let k = (shared_clock as f64 / hop + 0.5).ceil().max(1.0) as u64;
+        self.next_frame_at = self.clock_samples;
+        self.grid_shift = self.clock_samples as i64 - shared_clock as i64;
+        self.frames_started = k - 1;
+        self.prepared = false;
+    }
+
+    /// A frame starts at the next sample processed.
+    pub fn frame_due(&self) -> bool {
+        self.clock_samples >= self.next_frame_at
+    }
+
+    /// The model state, for running this voice's frame in a batch ([`crate::model::Model::batch_load`]).
+    pub fn model_state(&self) -> &ModelState {
+        &self.state
+    }
+
+    pub fn model_state_mut(&mut self) -> &mut ModelState {
+        &mut self.state
+    }
+
+    /// The frame about to start has been run in a batch and its results stored in the model
+    /// state: the voice uses them instead of running the model.
+    pub fn mark_frame_prepared(&mut self) {
+        self.prepared = true;
     }
 
     /// Renders `out.len()` samples (overwriting `out`); `f0_hz` and `loudness_db` give the pitch and
@@ -153,12 +193,21 @@ impl Voice {
 
     fn start_frame(&mut self, f0_hz: f32, loudness_db: f32, levels: VoiceLevels) {
         self.frames_started += 1;
-        self.next_frame_at = self.frame_origin + (self.frames_started as f64 * self.frame_hop_samples).round() as u64;
+        let next = self.grid_shift + (self.frames_started as f64 * self.frame_hop_samples).round() as i64;
+        self.next_frame_at = (next.max(self.clock_samples as i64 + 1)) as u64;
         let frame_samples = (self.next_frame_at - self.clock_samples) as f32;
         let ramp = ((frame_samples * self.glide_fraction).round() as u32).max(1);
 
         let f0_hz = if f0_hz.is_finite() { f0_hz.max(0.0) } else { 0.0 };
-        let controls = self.model.infer(f0_hz, loudness_db, &mut self.state);
+        let prepared = core::mem::take(&mut self.prepared) && self.model.last_controls(&self.state).is_some();
+        let controls = if prepared {
+            match self.model.last_controls(&self.state) {
+                Some(controls) => controls,
+                None => unreachable!("checked above"),
+            }
+        } else {
+            self.model.infer(f0_hz, loudness_db, &mut self.state)
+        };
         harmonic_amplitudes(controls, f0_hz, self.model.meta.sample_rate_hz, &mut self.harmonic_amps);
         let gain = |g: f32| if g.is_finite() { g.max(0.0) } else { 0.0 };
         let (harmonic_gain, noise_gain) = (gain(levels.harmonic_gain), gain(levels.noise_gain));
@@ -275,6 +324,14 @@ impl LiveVoice {
 
     pub fn start_frame_now(&mut self) {
         self.voice.start_frame_now();
+        if let Some(incoming) = &mut self.incoming {
+            incoming.start_frame_now();
+        }
+    }
+
+    /// [`Voice::start_frame_aligned`] (the incoming voice of a swap starts now, unaligned).
+    pub fn start_frame_aligned(&mut self, shared_clock: u64) {
+        self.voice.start_frame_aligned(shared_clock);
         if let Some(incoming) = &mut self.incoming {
             incoming.start_frame_now();
         }

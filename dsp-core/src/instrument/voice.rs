@@ -165,6 +165,8 @@ impl NoteVoice {
 
     /// Starts `note` now. `glide_from`: the pitch to glide from (else it starts on pitch);
     /// `retrigger`: restart the envelope (from wherever it is, so no click).
+    /// `clock`: the instrument's sample clock now (the voice joins its frame grid).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         note: u8,
@@ -174,6 +176,7 @@ impl NoteVoice {
         glide_from: Option<f32>,
         retrigger: bool,
         shared: &Shared,
+        clock: u64,
     ) {
         let was_sounding = self.active && self.envelope.is_active();
         if !was_sounding {
@@ -186,8 +189,9 @@ impl NoteVoice {
         self.target_pitch = f32::from(note);
         self.retarget(glide_from, shared);
         if !self.active || !self.envelope.is_active() {
-            // From silence, the model hears the note now, not at the next frame boundary.
-            self.live.start_frame_now();
+            // From silence, the model hears the note now, not at the next frame boundary; from
+            // the next frame on, it runs on the instrument's frame grid, batched with the others.
+            self.live.start_frame_aligned(clock);
             self.active = true;
         }
         if retrigger || !self.envelope.is_active() {
@@ -246,42 +250,75 @@ impl NoteVoice {
         (self.key_down, self.sustained, self.latched) = (false, false, false);
     }
 
-    /// Renders `out.len()` (≤ [`MAX_CHUNK`]) samples of this voice into `self.out` and adds them
-    /// to `out`. `start_pending(self)` is called at the sample a pending note may start.
-    pub fn render_add(&mut self, out: &mut [f32], shared: &Shared, mut start_pending: impl FnMut(&mut Self)) {
-        let n = out.len();
-        let mut pos = 0;
-        while pos < n && self.active {
-            if !self.fading {
-                if self.pending.is_some() {
-                    start_pending(self);
-                }
-            }
-            let end = self.condition(pos, n, shared);
-            let levels = self.levels(shared);
-            let span = pos..end;
-            self.live.process(
-                &self.f0_hz[span.clone()],
-                &self.loudness_db[span.clone()],
-                levels,
-                &mut self.out[span.clone()],
-            );
-            for ((y, &v), &g) in out[span.clone()].iter_mut().zip(&self.out[span.clone()]).zip(&self.gain[span]) {
-                *y += v * g;
-            }
-            (self.last_f0_hz, self.last_loudness_db) = (self.f0_hz[end - 1], self.loudness_db[end - 1]);
-            pos = end;
-            if self.fading && self.fade <= 0.0 {
-                // The stolen note has faded out: start the pending one (next turn) or stop.
-                self.silence();
-                self.active = self.pending.is_some();
-            } else if !self.envelope.is_active() && self.idle_gate <= 0.0 && self.pending.is_none() {
-                self.active = false;
-            }
-            if !self.active {
-                self.live.complete_swap();
-            }
+    /// First half of a span from `pos`: a pending note starts (`start_pending(self, pos)`), the
+    /// conditioning is filled up to `n` or the sample where the voice falls silent or its steal
+    /// fade ends. Returns the span's end (`pos` when the voice is not running).
+    pub fn condition_span(
+        &mut self,
+        pos: usize,
+        n: usize,
+        shared: &Shared,
+        start_pending: &mut impl FnMut(&mut Self, usize),
+    ) -> usize {
+        if pos >= n || !self.active {
+            return pos;
         }
+        if !self.fading && self.pending.is_some() {
+            start_pending(self, pos);
+        }
+        self.condition(pos, n, shared)
+    }
+
+    /// Second half: renders the conditioned span `pos..end` and adds it to `out`.
+    pub fn render_span(&mut self, out: &mut [f32], pos: usize, end: usize, shared: &Shared) {
+        if end <= pos {
+            return;
+        }
+        let levels = self.levels(shared);
+        let span = pos..end;
+        self.live.process(
+            &self.f0_hz[span.clone()],
+            &self.loudness_db[span.clone()],
+            levels,
+            &mut self.out[span.clone()],
+        );
+        for ((y, &v), &g) in out[span.clone()].iter_mut().zip(&self.out[span.clone()]).zip(&self.gain[span]) {
+            *y += v * g;
+        }
+        (self.last_f0_hz, self.last_loudness_db) = (self.f0_hz[end - 1], self.loudness_db[end - 1]);
+        if self.fading && self.fade <= 0.0 {
+            // The stolen note has faded out: start the pending one (next span) or stop.
+            self.silence();
+            self.active = self.pending.is_some();
+        } else if !self.envelope.is_active() && self.idle_gate <= 0.0 && self.pending.is_none() {
+            self.active = false;
+        }
+        if !self.active {
+            self.live.complete_swap();
+        }
+    }
+
+    /// Renders this voice from `pos` to the end of `out` (≤ [`MAX_CHUNK`]), adding it to `out`.
+    pub fn render_add(
+        &mut self,
+        out: &mut [f32],
+        mut pos: usize,
+        shared: &Shared,
+        start_pending: &mut impl FnMut(&mut Self, usize),
+    ) {
+        let n = out.len();
+        while pos < n && self.active {
+            let end = self.condition_span(pos, n, shared, start_pending);
+            self.render_span(out, pos, end, shared);
+            pos = end;
+        }
+    }
+
+    /// The conditioning at the start of the span just filled, for running this voice's frame in
+    /// a batch: (f0, loudness) at `pos`.
+    pub fn conditioning_at(&self, pos: usize) -> (f32, f32) {
+        let f0 = self.f0_hz[pos];
+        (if f0.is_finite() { f0.max(0.0) } else { 0.0 }, self.loudness_db[pos])
     }
 
     /// Fills the conditioning for `pos..` up to `n`, stopping early at the sample where the voice

@@ -169,7 +169,11 @@ impl DecoderWeights {
         a[nf + nl..nf + nl + nh].copy_from_slice(&hidden[..nh]);
         self.run_stack(&self.out_stack, a, b, out_features);
         self.head.forward(out_features, logits);
+        self.controls_from_logits(logits, controls);
+    }
 
+    /// The head's logits as controls: amplitude, harmonic distribution, noise magnitudes.
+    fn controls_from_logits(&self, logits: &[f32], controls: &mut FrameControls) {
         let k = self.n_harmonics;
         controls.amplitude = exp_sigmoid(logits[0]);
         for (d, &l) in controls.harmonic_distribution.iter_mut().zip(&logits[1..1 + k]) {
@@ -180,6 +184,152 @@ impl DecoderWeights {
         }
     }
 
+    /// Scratch for running up to `capacity` voices' frames as one batch. Allocates.
+    pub fn new_batch(&self, capacity: usize) -> DecoderBatch {
+        let one = self.new_state();
+        let (sw, pf, pl, po) =
+            (one.a.len(), one.f0_features.len(), one.loudness_features.len(), one.out_features.len());
+        let (ph, pg, pz) = (one.hidden.len(), one.gates_x.len(), one.logits.len());
+        let c = capacity.max(1);
+        DecoderBatch {
+            capacity: c,
+            f0_scaled: vec![0.0; c],
+            loudness_scaled: vec![0.0; c],
+            widths: [sw, pf, pl, po, ph, pg, pz],
+            a: vec![0.0; c * sw],
+            b: vec![0.0; c * sw],
+            f0_features: vec![0.0; c * pf],
+            loudness_features: vec![0.0; c * pl],
+            out_features: vec![0.0; c * po],
+            hidden: vec![0.0; c * ph],
+            gates_x: vec![0.0; c * pg],
+            gates_h: vec![0.0; c * pg],
+            logits: vec![0.0; c * pz],
+        }
+    }
+
+    /// [`Self::run_stack`] on `n` rows of `a` (each `widths[0]` long), rows of `out` at `out_stride`.
+    fn run_stack_batch(
+        &self,
+        stack: &[FcLayer],
+        a: &mut [f32],
+        b: &mut [f32],
+        sw: usize,
+        out: &mut [f32],
+        out_stride: usize,
+        n: usize,
+    ) {
+        let (mut src, mut dst) = (a, b);
+        for layer in stack {
+            let m = layer.dense.n_out;
+            layer.dense.forward_batch(src, sw, dst, sw, n);
+            for row in dst.chunks_mut(sw).take(n) {
+                layer.norm.forward_in_place(&mut row[..m]);
+                leaky_relu_in_place(&mut row[..m], self.leaky_relu_alpha);
+                row[m..padded(m)].iter_mut().for_each(|v| *v = 0.0);
+            }
+            core::mem::swap(&mut src, &mut dst);
+        }
+        let k = out_stride.min(sw);
+        for (o, s) in out.chunks_mut(out_stride).zip(src.chunks(sw)).take(n) {
+            o[..k].copy_from_slice(&s[..k]);
+        }
+    }
+
+    /// [`Self::forward`] for the first `n` rows of `batch` (inputs and hidden states loaded by
+    /// [`DecoderBatch::load`]): each weight matrix is read once for the whole batch. Bit-identical
+    /// to `n` calls of `forward`. Never allocates.
+    pub fn forward_batch(&self, batch: &mut DecoderBatch, n: usize) {
+        let n = n.min(batch.capacity);
+        let [sw, pf, pl, po, ph, pg, pz] = batch.widths;
+        let DecoderBatch {
+            f0_scaled,
+            loudness_scaled,
+            a,
+            b,
+            f0_features,
+            loudness_features,
+            out_features,
+            hidden,
+            gates_x,
+            gates_h,
+            logits,
+            ..
+        } = batch;
+        let _ = pg;
+        for (row, &x) in a.chunks_mut(sw).zip(f0_scaled.iter()).take(n) {
+            row.iter_mut().for_each(|v| *v = 0.0);
+            row[0] = x;
+        }
+        self.run_stack_batch(&self.f0_stack, a, b, sw, f0_features, pf, n);
+        for (row, &x) in a.chunks_mut(sw).zip(loudness_scaled.iter()).take(n) {
+            row.iter_mut().for_each(|v| *v = 0.0);
+            row[0] = x;
+        }
+        self.run_stack_batch(&self.loudness_stack, a, b, sw, loudness_features, pl, n);
+
+        let nf = Self::stack_width(&self.f0_stack, 1);
+        let nl = Self::stack_width(&self.loudness_stack, 1);
+        for r in 0..n {
+            let (f0f, ldf) = (&f0_features[r * pf..r * pf + nf], &loudness_features[r * pl..r * pl + nl]);
+            let (first, second) = if self.loudness_first { (ldf, f0f) } else { (f0f, ldf) };
+            let row = &mut a[r * sw..(r + 1) * sw];
+            row.iter_mut().for_each(|v| *v = 0.0);
+            row[..first.len()].copy_from_slice(first);
+            row[first.len()..nf + nl].copy_from_slice(second);
+        }
+        self.gru.step_batch(a, sw, hidden, ph, gates_x, gates_h, n);
+        let nh = self.gru.n_hidden;
+        for r in 0..n {
+            a[r * sw + nf + nl..r * sw + nf + nl + nh].copy_from_slice(&hidden[r * ph..r * ph + nh]);
+        }
+        self.run_stack_batch(&self.out_stack, a, b, sw, out_features, po, n);
+        self.head.forward_batch(out_features, po, logits, pz, n);
+    }
+}
+
+/// Scratch for [`DecoderWeights::forward_batch`]: every buffer of [`DecoderState`], one row per
+/// voice, contiguous so each layer runs as one matrix × matrix product.
+#[derive(Clone, Debug)]
+pub struct DecoderBatch {
+    capacity: usize,
+    f0_scaled: Vec<f32>,
+    loudness_scaled: Vec<f32>,
+    /// Row widths: scratch, f0 features, loudness features, out features, hidden, gates, logits.
+    widths: [usize; 7],
+    a: Vec<f32>,
+    b: Vec<f32>,
+    f0_features: Vec<f32>,
+    loudness_features: Vec<f32>,
+    out_features: Vec<f32>,
+    hidden: Vec<f32>,
+    gates_x: Vec<f32>,
+    gates_h: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl DecoderBatch {
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Row `slot`: this frame's scaled inputs and the voice's recurrent state.
+    pub fn load(&mut self, slot: usize, f0_scaled: f32, loudness_scaled: f32, state: &DecoderState) {
+        let ph = self.widths[4];
+        self.f0_scaled[slot] = f0_scaled;
+        self.loudness_scaled[slot] = loudness_scaled;
+        self.hidden[slot * ph..(slot + 1) * ph].copy_from_slice(&state.hidden[..ph]);
+    }
+
+    /// Row `slot`'s results back into the voice's state: the new recurrent state and the controls.
+    pub fn store(&self, slot: usize, weights: &DecoderWeights, state: &mut DecoderState) {
+        let (ph, pz) = (self.widths[4], self.widths[6]);
+        state.hidden[..ph].copy_from_slice(&self.hidden[slot * ph..(slot + 1) * ph]);
+        weights.controls_from_logits(&self.logits[slot * pz..(slot + 1) * pz], &mut state.controls);
+    }
+}
+
+impl DecoderWeights {
     /// Multiply-accumulates per frame (dense and GRU matrices), for cost reports.
     pub fn macs_per_frame(&self) -> usize {
         let stacks: usize =

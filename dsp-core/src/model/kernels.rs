@@ -122,6 +122,82 @@ impl Dense {
         }
     }
 
+    /// `y_b = W·x_b + b` for `n` inputs at once: `x_b` is `x[b·x_stride..]` (at least
+    /// `n_in_padded` entries, zeros past `n_in`), `y_b` is `y[b·y_stride..][..n_out]`. Each weight
+    /// row is read once for up to four inputs, so a batch of voices reads the matrix once instead
+    /// of once per voice. Every output is summed in exactly the order [`Dense::forward`] sums it:
+    /// the results are bit-identical to `n` calls of `forward`.
+    pub fn forward_batch(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
+        if n == 0 {
+            return;
+        }
+        assert!(x_stride >= self.n_in_padded && y_stride >= self.n_out);
+        assert!(x.len() >= (n - 1) * x_stride + self.n_in_padded && y.len() >= (n - 1) * y_stride + self.n_out);
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_fma {
+            // SAFETY: `avx2_fma` is only true when the CPU reported AVX2 and FMA; the lengths were
+            // checked above against every row the kernel reads and writes.
+            unsafe { self.forward_batch_avx2_fma(x, x_stride, y, y_stride, n) };
+            return;
+        }
+        for b in 0..n {
+            self.forward_portable(&x[b * x_stride..], &mut y[b * y_stride..]);
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `x` and `y` hold `n` rows at their strides (checked by
+    /// [`Dense::forward_batch`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn forward_batch_avx2_fma(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
+        use core::arch::x86_64::*;
+        const GROUP: usize = 4;
+        let len = self.n_in_padded;
+        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+        for (o, &bias) in self.bias.iter().enumerate().take(self.n_out) {
+            let rp = self.weights[o * len..(o + 1) * len].as_ptr();
+            let mut first = 0;
+            while first < n {
+                let m = (n - first).min(GROUP);
+                // Two accumulators per input, as in `forward_avx2_fma`: the same sums, in the
+                // same order, while each weight vector loaded serves up to four inputs.
+                let mut acc0 = [_mm256_setzero_ps(); GROUP];
+                let mut acc1 = [_mm256_setzero_ps(); GROUP];
+                let mut i = 0;
+                while i + 16 <= len {
+                    // SAFETY: i + 16 <= len, the row's length and every input's readable length.
+                    unsafe {
+                        let (w0, w1) = (_mm256_loadu_ps(rp.add(i)), _mm256_loadu_ps(rp.add(i + 8)));
+                        for g in 0..m {
+                            let xg = xp.add((first + g) * x_stride + i);
+                            acc0[g] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xg), acc0[g]);
+                            acc1[g] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xg.add(8)), acc1[g]);
+                        }
+                    }
+                    i += 16;
+                }
+                if i < len {
+                    // SAFETY: len is a multiple of 8, so exactly 8 remain.
+                    unsafe {
+                        let w0 = _mm256_loadu_ps(rp.add(i));
+                        for g in 0..m {
+                            acc0[g] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xp.add((first + g) * x_stride + i)), acc0[g]);
+                        }
+                    }
+                }
+                for g in 0..m {
+                    // SAFETY: (first + g) < n rows of y at y_stride, o < n_out <= y_stride.
+                    unsafe {
+                        *yp.add((first + g) * y_stride + o) =
+                            horizontal_sum_avx(_mm256_add_ps(acc0[g], acc1[g])) + bias;
+                    }
+                }
+                first += m;
+            }
+        }
+    }
+
     /// True when every weight and bias is finite.
     pub fn is_finite(&self) -> bool {
         self.weights.iter().chain(&self.bias).all(|v| v.is_finite())
@@ -197,14 +273,42 @@ impl Gru {
     /// padded to `recurrent.padded_input_len()` with zeros.
     #[inline]
     pub fn step(&self, x: &[f32], h: &mut [f32], gates_x: &mut [f32], gates_h: &mut [f32]) {
-        let n = self.n_hidden;
         self.input.forward(x, gates_x);
         self.recurrent.forward(h, gates_h);
+        self.update(h, gates_x, gates_h);
+    }
+
+    /// The gate arithmetic after the two projections: `h` updated in place.
+    #[inline]
+    fn update(&self, h: &mut [f32], gates_x: &[f32], gates_h: &[f32]) {
+        let n = self.n_hidden;
         for j in 0..n {
             let z = sigmoid(gates_x[j] + gates_h[j]);
             let r = sigmoid(gates_x[n + j] + gates_h[n + j]);
             let candidate = (gates_x[2 * n + j] + r * gates_h[2 * n + j]).tanh();
             h[j] = (1.0 - z) * candidate + z * h[j];
+        }
+    }
+
+    /// [`Gru::step`] for `n` rows at once (inputs `x`, states `h`, gate scratch, each at its
+    /// stride); bit-identical to `n` calls of `step`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_batch(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        h: &mut [f32],
+        h_stride: usize,
+        gates_x: &mut [f32],
+        gates_h: &mut [f32],
+        n: usize,
+    ) {
+        let g = 3 * self.n_hidden;
+        self.input.forward_batch(x, x_stride, gates_x, g, n);
+        self.recurrent.forward_batch(h, h_stride, gates_h, g, n);
+        for b in 0..n {
+            let (gx, gh) = (&gates_x[b * g..(b + 1) * g], &gates_h[b * g..(b + 1) * g]);
+            self.update(&mut h[b * h_stride..(b + 1) * h_stride], gx, gh);
         }
     }
 }

@@ -63,7 +63,11 @@ fn voice_activity(ui: &mut egui::Ui, active: u32, voices: usize) {
 }
 
 fn voice_mask(voices: usize) -> u32 {
-    if voices >= 32 { u32::MAX } else { (1u32 << voices) - 1 }
+    if voices >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << voices) - 1
+    }
 }
 
 /// What the voice does with its input (Voices, Input, Synth, Envelope), then the EQ.
