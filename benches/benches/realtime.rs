@@ -165,6 +165,33 @@ fn bench_inference(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // 16 voices' frames: one batch (each weight row read once for four voices) vs 16 single
+    // steps; the time is per batch of 16 voice frames.
+    let mut group = c.benchmark_group("inference-16-voices");
+    for (name, model) in models() {
+        let mut states: Vec<_> = (0..16).map(|_| model.new_state()).collect();
+        let Some(mut batch) = model.new_batch(16) else { continue };
+        group.bench_function(format!("{name}-batched"), |b| {
+            b.iter(|| {
+                for (slot, state) in states.iter().enumerate() {
+                    model.batch_load(&mut batch, slot, 220.0 + slot as f32, -30.0, state);
+                }
+                model.infer_batch(&mut batch, 16);
+                for (slot, state) in states.iter_mut().enumerate() {
+                    model.batch_store(&batch, slot, state);
+                }
+            })
+        });
+        group.bench_function(format!("{name}-voice-by-voice"), |b| {
+            b.iter(|| {
+                for (slot, state) in states.iter_mut().enumerate() {
+                    black_box(model.infer(220.0 + slot as f32, -30.0, state).amplitude);
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
 fn bench_harmonic_bank(c: &mut Criterion) {
@@ -342,6 +369,11 @@ fn main() {
     ] {
         if let Some(ns) = mean_ns(group, bench) {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);
+        }
+    }
+    for bench in ["default-model-batched", "default-model-voice-by-voice", "ddsp-vst-sized-batched", "ddsp-vst-sized-voice-by-voice"] {
+        if let Some(ns) = mean_ns("inference-16-voices", bench) {
+            println!("| inference-16-voices/{bench} | {:.1} µs per voice frame | |", ns / 1e3 / 16.0);
         }
     }
     let inference = [
