@@ -371,7 +371,12 @@ fn main() {
             println!("| {group}/{bench} | {:.2} ms per s of audio | {:.0}x |", ns / 1e6, audio_ns / ns);
         }
     }
-    for bench in ["default-model-batched", "default-model-voice-by-voice", "ddsp-vst-sized-batched", "ddsp-vst-sized-voice-by-voice"] {
+    for bench in [
+        "default-model-batched",
+        "default-model-voice-by-voice",
+        "ddsp-vst-sized-batched",
+        "ddsp-vst-sized-voice-by-voice",
+    ] {
         if let Some(ns) = mean_ns("inference-16-voices", bench) {
             println!("| inference-16-voices/{bench} | {:.1} µs per voice frame | |", ns / 1e3 / 16.0);
         }

@@ -596,7 +596,18 @@ impl Instrument {
         let (vibrato_amount, _) = self.controller_sum(ControlTarget::Vibrato);
         let (expression, has_expression) = self.controller_sum(ControlTarget::Loudness);
         let bend_range = self.rpn_bend_range.unwrap_or(s.pitch_bend_range_semitones);
+        let member_range = self.rpn_member_bend_range.unwrap_or(s.mpe_bend_range_semitones);
+        let zone = self.zone();
+        let member_bend_semitones = std::array::from_fn(|ch| {
+            let member = zone.is_some_and(|z| z.is_member(ch as u8));
+            if member {
+                self.member_bend[ch] * member_range
+            } else {
+                0.0
+            }
+        });
         Shared {
+            member_bend_semitones,
             settings: s,
             bend_semitones: self.global.bend * bend_range,
             vibrato_semitones: vibrato_amount * s.vibrato_depth_cents / 100.0,

@@ -147,6 +147,13 @@ fn mpe_bend_and_pressure_move_only_their_note() {
     };
     events.push(note_on(0.05, 1, 60));
     events.push(note_on(0.05, 2, 67));
+    // A bend sent before its note (as MPE controllers do for the initial pitch): G3 starts at A3.
+    events.push(TimedEvent {
+        at: (0.04 * SR) as usize,
+        channel: 3,
+        event: InstrumentEvent::PitchBend { value: 2.0 / 48.0 },
+    });
+    events.push(note_on(0.05, 3, 55));
     // Channel 2's note bends +1 semitone (48-semitone range: 1/48 of full scale) at 0.7 s...
     let bend = 1.0 / 48.0;
     events.push(TimedEvent { at: (0.7 * SR) as usize, channel: 1, event: InstrumentEvent::PitchBend { value: bend } });
@@ -161,6 +168,9 @@ fn mpe_bend_and_pressure_move_only_their_note() {
 
     let (c_before, c_db_before) = note_peak(&out, 0.4, 60);
     let (g_before, g_db_before) = note_peak(&out, 0.4, 67);
+    let (a3, _) = note_peak(&out, 0.4, 57);
+    println!("G3 with a +2 st bend sent before it: {a3:.2} Hz");
+    assert!(cents(a3, midi_hz(57.0)).abs() < 10.0, "the pre-note bend was lost: {a3:.2} Hz");
     let (c_bent, _) = note_peak(&out, 1.0, 61);
     let (g_after_bend, _) = note_peak(&out, 1.0, 67);
     println!("before: {c_before:.2} / {g_before:.2} Hz; after the bend: {c_bent:.2} / {g_after_bend:.2} Hz");

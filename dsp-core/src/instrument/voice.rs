@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub expression_db: f32,
     /// Brightness (0..1, 0.5 neutral) from a channel-wide CC74.
     pub brightness: f32,
+    /// MPE: each member channel's bend, semitones (0 on channels that are not members), so a
+    /// note starts at the bend its channel was given before the note-on.
+    pub member_bend_semitones: [f32; 16],
     pub sample_rate_hz: f32,
 }
 
@@ -184,6 +187,7 @@ impl NoteVoice {
         }
         self.note = Some(note);
         self.channel = channel;
+        self.note_bend = shared.member_bend_semitones[usize::from(channel & 15)];
         (self.key_down, self.sustained, self.latched, self.since) = (true, false, false, since);
         self.velocity = velocity;
         self.target_pitch = f32::from(note);
