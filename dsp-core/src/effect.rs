@@ -151,8 +151,7 @@ impl TimbreTransfer {
     fn model_latency(model: &Model, sample_rate_hz: f32) -> usize {
         let frame_rate_hz = f64::from(model.meta.frame_rate_hz);
         let latency_s = 0.002 + 0.5 / frame_rate_hz;
-        (latency_s * f64::from(sample_rate_hz)).round() as usize
-            + (model.latency_frames() as f64 * f64::from(sample_rate_hz) / frame_rate_hz).round() as usize
+        (latency_s * f64::from(sample_rate_hz)).round() as usize + model.latency_samples(sample_rate_hz) as usize
     }
 
     fn spec(sample_rate_hz: f32) -> VoiceSpec {

@@ -397,9 +397,7 @@ impl Instrument {
     /// Added latency in samples: none for recurrent models (no look-ahead); a windowed model's
     /// fixed delay in frames (see [`crate::model::windowed`]).
     pub fn latency_samples(&self) -> u32 {
-        let model = self.model();
-        (model.latency_frames() as f64 * f64::from(self.sample_rate_hz) / f64::from(model.meta.frame_rate_hz)).round()
-            as u32
+        self.model().latency_samples(self.sample_rate_hz)
     }
 
     /// Silence, no notes, controllers and pedals at rest, model states zeroed.

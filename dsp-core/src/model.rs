@@ -339,6 +339,11 @@ impl Model {
         }
     }
 
+    /// [`Model::latency_frames`] in samples at `sample_rate_hz`.
+    pub fn latency_samples(&self, sample_rate_hz: f32) -> u32 {
+        (self.latency_frames() as f64 * f64::from(sample_rate_hz) / f64::from(self.meta.frame_rate_hz)).round() as u32
+    }
+
     /// A zeroed state for one voice (for a windowed model in real-time mode this starts the voice's
     /// worker thread). Allocates.
     pub fn new_state(&self) -> ModelState {

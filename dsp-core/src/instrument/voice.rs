@@ -319,10 +319,9 @@ impl NoteVoice {
     }
 
     /// The conditioning at the start of the span just filled, for running this voice's frame in
-    /// a batch: (f0, loudness) at `pos`.
+    /// a batch: (f0, loudness) at `pos` (`Model::batch_load` cleans them as `Model::infer` does).
     pub fn conditioning_at(&self, pos: usize) -> (f32, f32) {
-        let f0 = self.f0_hz[pos];
-        (if f0.is_finite() { f0.max(0.0) } else { 0.0 }, self.loudness_db[pos])
+        (self.f0_hz[pos], self.loudness_db[pos])
     }
 
     /// Fills the conditioning for `pos..` up to `n`, stopping early at the sample where the voice
