@@ -10,7 +10,7 @@ use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
 use ddsp_core::Model;
 
 use crate::audio_io::{Audio, BitDepth};
-use crate::midi::{Phrase, Selection};
+use ddsp_engine::midi::{Phrase, Selection};
 use crate::render::{self, Progress, RenderOptions};
 
 const SAMPLE_RATE: u32 = 48_000;

@@ -6,7 +6,6 @@
 mod audio_io;
 mod bench;
 mod infer;
-mod midi;
 mod render;
 mod track;
 
@@ -133,15 +132,7 @@ enum Command {
 /// A model by file path, library name (built-in models included) or `default`; offline run mode
 /// (reproducible renders).
 fn load_model(spec: Option<&str>) -> Result<Model> {
-    let model = match spec {
-        None | Some("default") => Model::embedded_default(),
-        Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
-        Some(name) => match ModelLibrary::standard().find(name) {
-            Some(entry) => entry.choice.load()?,
-            None => anyhow::bail!("no model file or library model named '{name}' (see `ddsp models`)"),
-        },
-    };
-    Ok(model.with_run_mode(RunMode::Offline))
+    ddsp_engine::offline::load_model(spec, RunMode::Offline)
 }
 
 fn models() -> Result<()> {
@@ -307,7 +298,7 @@ fn render_command(
         },
         transpose,
         tail_s: tail,
-        selection: midi::Selection { track: selection.0, channel: selection.1, transpose },
+        selection: ddsp_engine::midi::Selection { track: selection.0, channel: selection.1, transpose },
         align: !no_align,
     };
     // Read the input before loading the model: a bad input is reported as such, quickly.

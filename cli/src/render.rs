@@ -7,16 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ddsp_core::effect::{EffectSettings, TimbreTransfer};
-use ddsp_core::master::{MasterChain, MasterSettings};
-use ddsp_core::{Engine, Instrument, InstrumentSettings, Model, TimedEvent};
+use ddsp_core::effect::EffectSettings;
+use ddsp_core::master::MasterSettings;
+use ddsp_core::{InstrumentSettings, Model};
+use ddsp_engine::midi::{self, Phrase, Selection};
+use ddsp_engine::offline::{self, RenderSettings, MIDI_TAIL_S};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_io::{self, Audio, BitDepth, FileKind};
-use crate::midi::{self, Phrase, Selection};
-
-/// Samples per engine call: events are still applied at their exact sample.
-const BLOCK: usize = 4096;
 
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
@@ -35,8 +33,19 @@ pub struct RenderOptions {
     pub align: bool,
 }
 
-/// Default tail after the last MIDI event: release and reverb.
-const MIDI_TAIL_S: f64 = 2.0;
+impl RenderOptions {
+    /// What the shared offline renderer needs of these options.
+    fn offline(&self) -> RenderSettings {
+        RenderSettings {
+            sample_rate: self.sample_rate,
+            master: self.master,
+            instrument: self.instrument,
+            effect: EffectSettings::default(),
+            tail_s: self.tail_s,
+            align: self.align,
+        }
+    }
+}
 
 /// A progress bar that appears only once a job has run for a second (short renders stay quiet).
 pub struct Progress {
@@ -72,45 +81,8 @@ impl Progress {
 
 /// The instrument on `phrase`, mastered: stereo when the chain is on, else mono.
 pub fn render_midi(model: Arc<Model>, phrase: &Phrase, options: &RenderOptions, progress: &mut Progress) -> Audio {
-    let sr = options.sample_rate;
-    let mut instrument = Instrument::new(model, sr as f32, options.instrument);
-    let mut chain = MasterChain::new(sr as f32, options.master);
-    chain.set_metering(false);
-    let latency = if options.align { (instrument.latency_samples() + chain.latency_samples()) as usize } else { 0 };
-    let body = ((phrase.end_s + options.tail_s.unwrap_or(MIDI_TAIL_S)) * f64::from(sr)).ceil() as usize;
-    let total = body + latency;
-    let events: Vec<TimedEvent> = phrase
-        .events
-        .iter()
-        .map(|&(t, channel, event)| TimedEvent { at: (t * f64::from(sr)).round() as usize, channel, event })
-        .collect();
-
-    let mut left = vec![0.0f32; total];
-    let mut right = if options.master.enabled { vec![0.0f32; total] } else { Vec::new() };
-    let mut next_event = 0;
-    for start in (0..total).step_by(BLOCK) {
-        let end = (start + BLOCK).min(total);
-        let first = next_event;
-        while next_event < events.len() && events[next_event].at < end {
-            next_event += 1;
-        }
-        let block_events =
-            events[first..next_event].iter().map(|e| TimedEvent { at: e.at.saturating_sub(start), ..*e });
-        instrument.process(block_events, &mut [&mut left[start..end]]);
-        if options.master.enabled {
-            right[start..end].copy_from_slice(&left[start..end]);
-            chain.process(&mut left[start..end], &mut right[start..end]);
-        }
-        progress.advance(end - start);
-    }
-    let mut channels = vec![left];
-    if options.master.enabled {
-        channels.push(right);
-    }
-    for channel in &mut channels {
-        channel.drain(..latency);
-    }
-    Audio { channels, sample_rate: sr }
+    let channels = offline::render_midi(model, phrase, &options.offline(), &mut |n| progress.advance(n));
+    Audio { channels, sample_rate: options.sample_rate }
 }
 
 /// Resamples every channel to `rate` (rubato's FFT resampler, its delay trimmed).
@@ -140,48 +112,23 @@ pub fn render_audio(
     options: &RenderOptions,
     progress: &mut Progress,
 ) -> Result<Audio> {
-    let sr = options.sample_rate;
     let mut input = input;
     if input.channels.len() > 2 {
         input.channels = vec![input.mono()];
     }
-    let mut audio = resample(input, sr)?;
+    let audio = resample(input, options.sample_rate)?;
     let transpose = options.transpose as f32;
-    let settings = EffectSettings {
-        // The model hears the transposed pitch too, so it plays the register it is asked for.
-        input_pitch_semitones: transpose,
-        pitch_shift_semitones: transpose,
-        ..EffectSettings::default()
+    let settings = RenderSettings {
+        effect: EffectSettings {
+            // The model hears the transposed pitch too, so it plays the register it is asked for.
+            input_pitch_semitones: transpose,
+            pitch_shift_semitones: transpose,
+            ..EffectSettings::default()
+        },
+        ..options.offline()
     };
-    let mut effect = TimbreTransfer::new(model, sr as f32, settings);
-    let mut chain = MasterChain::new(sr as f32, options.master);
-    chain.set_metering(false);
-    let latency = if options.align { (effect.latency_samples() + chain.latency_samples()) as usize } else { 0 };
-    let tail = (options.tail_s.unwrap_or(0.0) * f64::from(sr)).round() as usize;
-    let total = audio.frames() + tail + latency;
-    for channel in &mut audio.channels {
-        channel.resize(total, 0.0);
-    }
-    if options.master.enabled && audio.channels.len() == 1 {
-        audio.channels.push(vec![0.0; total]);
-    }
-    for start in (0..total).step_by(BLOCK) {
-        let end = (start + BLOCK).min(total);
-        if options.master.enabled {
-            let (left, right) = audio.channels.split_at_mut(1);
-            let (left, right) = (&mut left[0][start..end], &mut right[0][start..end]);
-            Engine::process(&mut effect, [], &mut [&mut *left, &mut *right]);
-            chain.process(left, right);
-        } else {
-            let mut blocks: Vec<&mut [f32]> = audio.channels.iter_mut().map(|c| &mut c[start..end]).collect();
-            Engine::process(&mut effect, [], &mut blocks);
-        }
-        progress.advance(end - start);
-    }
-    for channel in &mut audio.channels {
-        channel.drain(..latency);
-    }
-    Ok(audio)
+    let channels = offline::render_audio(model, audio.channels, &settings, &mut |n| progress.advance(n));
+    Ok(Audio { channels, sample_rate: options.sample_rate })
 }
 
 /// The `render` command: read, render, write, report.

@@ -1,7 +1,8 @@
 //! ddsp-core: everything that makes sound, with no knowledge of plugins or GUIs.
 //!
-//! One engine ([`engine::Engine`]) behind every host: the [`Instrument`] (MIDI in) and the effect
-//! ([`effect::TimbreTransfer`], audio in). Signal path of the instrument:
+//! One engine ([`engine::Engine`]) behind every host: the [`Instrument`] (MIDI in), the effect
+//! ([`effect::TimbreTransfer`], audio in) and direct control ([`direct::Direct`], pitch and loudness
+//! set by an embedding application). Signal path of the instrument:
 //!
 //! ```text
 //! MIDI ─ instrument: voice allocation, pedals, MPE ─ per voice: f0, loudness per sample
@@ -9,12 +10,13 @@
 //! ```
 //!
 //! Layers, from the ground up: `simd` ─ `harmonic`, `noise`, `model` ─ `voice` ─ `swap` ─
-//! `instrument`, `effect` ─ `engine` (each uses only the layers below it).
+//! `instrument`, `effect`, `direct` ─ `engine` (each uses only the layers below it).
 //!
 //! Real-time contract: constructors (`new`, `prepare`) allocate; `process`/`render`/`reset`/`handle`
 //! never allocate, lock, wait or log. Tests check it with an allocation guard.
 
 pub mod denormals;
+pub mod direct;
 pub mod effect;
 pub mod engine;
 pub mod harmonic;

@@ -1,0 +1,395 @@
+//! The C ABI (`include/ddsp.h`, generated from this file by cbindgen): a thin layer over
+//! [`crate::Pipeline`]. Every function accepts NULL handles and pointers (doing nothing, or
+//! returning an error), NaN and out-of-range numbers, and never unwinds into C.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ddsp_core::InstrumentEvent;
+
+use crate::pipeline::{ModelInfo, Pipeline};
+
+/// `ddsp_pipeline_new_with_flags`: models run every frame to completion, however long it takes,
+/// for renders faster than real time (without it a slow windowed model skips frames rather than
+/// stall the audio thread).
+pub const DDSP_OFFLINE: u32 = 1;
+
+/// Return value of the calls that can fail.
+pub const DDSP_OK: c_int = 0;
+pub const DDSP_ERROR: c_int = -1;
+
+/// A pipeline: the direct voice (f0 and loudness), the instrument (notes), timbre transfer
+/// (audio in) and the mastering chain. Opaque.
+pub struct DdspPipeline {
+    inner: Pipeline,
+}
+
+/// A model's card. Strings are UTF-8, NUL-terminated, cut to fit.
+#[repr(C)]
+pub struct DdspModelInfo {
+    pub name: [c_char; 64],
+    pub instrument: [c_char; 64],
+    /// Rate the model was trained at, Hz.
+    pub sample_rate_hz: f32,
+    /// Control frames per second.
+    pub frame_rate_hz: f32,
+    pub n_harmonics: u32,
+    pub n_noise_bands: u32,
+    /// The pitch range the model was trained on, Hz.
+    pub f0_min_hz: f32,
+    pub f0_max_hz: f32,
+    /// The A-weighted loudness range the model was trained on, dB (what loudness_norm 0..1 spans).
+    pub loudness_min_db: f32,
+    pub loudness_max_db: f32,
+    /// The model's own delay (windowed models), samples at the pipeline's rate.
+    pub latency_samples: u32,
+}
+
+fn copy_str(dst: &mut [c_char; 64], src: &str) {
+    let mut end = src.len().min(dst.len() - 1);
+    while !src.is_char_boundary(end) {
+        end -= 1;
+    }
+    for (d, &b) in dst.iter_mut().zip(&src.as_bytes()[..end]) {
+        *d = b as c_char;
+    }
+    dst[end] = 0;
+}
+
+fn fill_info(info: &ModelInfo, sample_rate_hz: f32, out: &mut DdspModelInfo) {
+    copy_str(&mut out.name, &info.name);
+    copy_str(&mut out.instrument, &info.instrument);
+    out.sample_rate_hz = info.sample_rate_hz;
+    out.frame_rate_hz = info.frame_rate_hz;
+    out.n_harmonics = info.n_harmonics as u32;
+    out.n_noise_bands = info.n_noise_bands as u32;
+    out.f0_min_hz = info.f0_min_hz;
+    out.f0_max_hz = info.f0_max_hz;
+    out.loudness_min_db = info.loudness_min_db;
+    out.loudness_max_db = info.loudness_max_db;
+    out.latency_samples =
+        (info.latency_frames as f64 * f64::from(sample_rate_hz) / f64::from(info.frame_rate_hz)).round() as u32;
+}
+
+fn pipeline<'a>(p: *const DdspPipeline) -> Option<&'a Pipeline> {
+    // SAFETY: a non-NULL handle comes from `ddsp_pipeline_new*` and is not yet freed (the
+    // caller's contract).
+    unsafe { p.as_ref() }.map(|p| &p.inner)
+}
+
+/// A C string as UTF-8, or the reason it is not one.
+fn text<'a>(s: *const c_char, what: &str) -> Result<&'a str, String> {
+    if s.is_null() {
+        return Err(format!("{what} is NULL"));
+    }
+    // SAFETY: a non-NULL pointer to a NUL-terminated string (the caller's contract).
+    unsafe { CStr::from_ptr(s) }.to_str().map_err(|_| format!("{what} is not valid UTF-8"))
+}
+
+/// A pipeline at `sample_rate` Hz (8000..384000) for blocks of up to `max_block` samples
+/// (1..65536), playing the embedded default model; NULL on bad arguments. Allocates: call it off
+/// the audio thread.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_new(sample_rate: f64, max_block: u32) -> *mut DdspPipeline {
+    ddsp_pipeline_new_with_flags(sample_rate, max_block, 0)
+}
+
+/// As `ddsp_pipeline_new`, with flags (`DDSP_OFFLINE`).
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_new_with_flags(sample_rate: f64, max_block: u32, flags: u32) -> *mut DdspPipeline {
+    let made = catch_unwind(|| Pipeline::new(sample_rate, max_block, flags & DDSP_OFFLINE != 0));
+    match made {
+        Ok(Ok(inner)) => Box::into_raw(Box::new(DdspPipeline { inner })),
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// Frees a pipeline (NULL is fine; freeing twice is not). No other call on it may be running.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_free(p: *mut DdspPipeline) {
+    if !p.is_null() {
+        // SAFETY: a handle from `ddsp_pipeline_new*`, freed once (the caller's contract).
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// Loads a model file (.onnx, .tflite) or a library name (`ddsp_model_names`; `default` = the
+/// embedded default) and hands it to the playing pipeline: it takes over at the next block,
+/// crossfading where a voice sounds. 0 on success; non-zero on failure, with the reason in
+/// `ddsp_pipeline_last_error`, and the previous model keeps playing. Reads files, allocates and
+/// may block: call it from any thread but the audio thread.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_load_model(p: *mut DdspPipeline, path_or_name: *const c_char) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    let spec = match text(path_or_name, "the model path") {
+        Ok(spec) => spec,
+        Err(e) => {
+            p.set_last_error(&e);
+            return DDSP_ERROR;
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| p.load_model(spec))) {
+        Ok(Ok(_)) => DDSP_OK,
+        Ok(Err(_)) => DDSP_ERROR,
+        Err(_) => {
+            p.set_last_error("the model could not be loaded (internal error)");
+            DDSP_ERROR
+        }
+    }
+}
+
+/// The reason the last call that failed on `p` failed (UTF-8, "" when none), valid until the next
+/// call on `p`. Never NULL.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_last_error(p: *const DdspPipeline) -> *const c_char {
+    match pipeline(p) {
+        Some(p) => p.with_last_error(|e| e.as_ptr()),
+        None => c"invalid pipeline (NULL)".as_ptr(),
+    }
+}
+
+/// The card of the model last loaded into `p`. 0 on success.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_model_info(p: *const DdspPipeline, out: *mut DdspModelInfo) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    // SAFETY: a valid, writable `DdspModelInfo` (the caller's contract).
+    let Some(out) = (unsafe { out.as_mut() }) else { return DDSP_ERROR };
+    fill_info(&p.model_info(), p.sample_rate_hz(), out);
+    DDSP_OK
+}
+
+/// The direct voice's pitch, Hz. Any thread; never blocks. NaN and infinities are ignored.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_f0_hz(p: *mut DdspPipeline, hz: f32) {
+    if let Some(p) = pipeline(p) {
+        p.set_f0_hz(hz);
+    }
+}
+
+/// The direct voice's loudness, 0..1 over the model's trained range (linear in dB); 0 or less is
+/// silence. Any thread; never blocks. NaN is ignored.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_loudness_norm(p: *mut DdspPipeline, norm: f32) {
+    if let Some(p) = pipeline(p) {
+        p.set_loudness_norm(norm);
+    }
+}
+
+/// The direct voice's A-weighted loudness in dB (-120 = silence .. 0). Any thread; never blocks.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_loudness_db(p: *mut DdspPipeline, db: f32) {
+    if let Some(p) = pipeline(p) {
+        p.set_loudness_db(db);
+    }
+}
+
+/// The mastering chain: `preset` one of "off", "flat", "cello", "violin", "flute", "brass";
+/// `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
+/// Applies from the next block. Any thread; never blocks. 0 on success.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_master(p: *mut DdspPipeline, preset: *const c_char, quality: *const c_char) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    let quality = if quality.is_null() { Ok("standard") } else { text(quality, "the quality") };
+    let result = text(preset, "the preset").and_then(|preset| {
+        quality.and_then(|quality| p.set_master(preset, quality).map_err(|e| format!("{e:#}")))
+    });
+    match result {
+        Ok(()) => DDSP_OK,
+        Err(e) => {
+            p.set_last_error(&e);
+            DDSP_ERROR
+        }
+    }
+}
+
+fn event(p: *mut DdspPipeline, offset: u32, channel: u8, e: InstrumentEvent) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    // SAFETY: event calls come from one thread at a time (the header's threading contract).
+    if unsafe { p.event_shared(offset, channel, e) } {
+        DDSP_OK
+    } else {
+        DDSP_ERROR
+    }
+}
+
+/// Starts `note` (0..127) at `velocity` (0..1) on channel 1, at the start of the next block.
+/// Event calls: one thread at a time; never block. 0 on success, non-zero when the event queue
+/// (1024 events between blocks) is full.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_note_on(p: *mut DdspPipeline, note: u8, velocity: f32) -> c_int {
+    let velocity = if velocity.is_finite() { velocity.clamp(0.0, 1.0) } else { 0.0 };
+    event(p, 0, 0, InstrumentEvent::NoteOn { note: note.min(127), velocity })
+}
+
+/// Releases `note` on channel 1.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_note_off(p: *mut DdspPipeline, note: u8) -> c_int {
+    event(p, 0, 0, InstrumentEvent::NoteOff { note: note.min(127) })
+}
+
+/// Pitch bend on channel 1, -1..1 (the instrument's bend range, 2 semitones by default).
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_pitch_bend(p: *mut DdspPipeline, bend: f32) -> c_int {
+    let value = if bend.is_finite() { bend.clamp(-1.0, 1.0) } else { 0.0 };
+    event(p, 0, 0, InstrumentEvent::PitchBend { value })
+}
+
+/// A controller on channel 1 (`value` 0..1): 1 mod wheel (vibrato), 11 expression, 64 sustain,
+/// 66 sostenuto, 74 brightness, 120/123 sound/notes off.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_control_change(p: *mut DdspPipeline, cc: u8, value: f32) -> c_int {
+    let value = if value.is_finite() { value.clamp(0.0, 1.0) } else { 0.0 };
+    event(p, 0, 0, InstrumentEvent::ControlChange { cc: cc.min(127), value })
+}
+
+/// A raw MIDI channel message (note on/off, poly/channel pressure, CC, pitch bend; any channel,
+/// MPE included) applied `offset` samples into the next block. 0 when queued; non-zero for a
+/// message the instrument does not play, NULL, or a full queue.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_midi(p: *mut DdspPipeline, bytes: *const u8, len: u32, offset: u32) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    if bytes.is_null() {
+        return DDSP_ERROR;
+    }
+    // SAFETY: `len` readable bytes (the caller's contract).
+    let bytes = unsafe { std::slice::from_raw_parts(bytes, len.min(3) as usize) };
+    // SAFETY: event calls come from one thread at a time (the header's threading contract).
+    if unsafe { p.midi_shared(bytes, offset) } {
+        DDSP_OK
+    } else {
+        DDSP_ERROR
+    }
+}
+
+/// Polyphony of the instrument: 1 = one voice with legato glides, 2..32 voices (default 8).
+/// An event call (applies at the next block).
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_polyphony(p: *mut DdspPipeline, voices: u32) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    // SAFETY: event calls come from one thread at a time (the header's threading contract).
+    if unsafe { p.polyphony_shared(voices) } {
+        DDSP_OK
+    } else {
+        DDSP_ERROR
+    }
+}
+
+/// Silences every engine and clears its state at the next block. An event call.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_reset(p: *mut DdspPipeline) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    // SAFETY: event calls come from one thread at a time (the header's threading contract).
+    if unsafe { p.reset_shared() } {
+        DDSP_OK
+    } else {
+        DDSP_ERROR
+    }
+}
+
+/// Runs one audio call, writing silence where the engine cannot run.
+fn audio_call(p: *mut DdspPipeline, input: *const f32, left: *mut f32, right: *mut f32, n: u32) {
+    if left.is_null() || n == 0 {
+        return;
+    }
+    let n = n as usize;
+    // SAFETY: `n` writable floats at each non-NULL output, `n` readable at a non-NULL input, not
+    // overlapping (the caller's contract).
+    let left = unsafe { std::slice::from_raw_parts_mut(left, n) };
+    let mut right = (!right.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(right, n) });
+    let input = (!input.is_null()).then(|| unsafe { std::slice::from_raw_parts(input, n) });
+    let Some(p) = pipeline(p) else {
+        left.fill(0.0);
+        if let Some(r) = right.as_deref_mut() {
+            r.fill(0.0);
+        }
+        return;
+    };
+    // SAFETY: process calls come from one audio thread (the header's threading contract).
+    let ran = catch_unwind(AssertUnwindSafe(|| unsafe { p.process_shared(input, left, right.as_deref_mut()) }));
+    if ran.is_err() {
+        // Never reached in a correct engine; never unwinds into C either.
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(left.as_mut_ptr(), n) }.fill(0.0);
+    }
+}
+
+/// Renders `n` mono samples into `out` (the direct voice plus the instrument, mastered when the
+/// chain is on). Real-time safe: never allocates, locks or waits. Any `n` (blocks longer than
+/// `max_block` are processed in parts); 0 applies the queued events only.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_process(p: *mut DdspPipeline, out: *mut f32, n: u32) {
+    audio_call(p, std::ptr::null(), out, std::ptr::null_mut(), n);
+}
+
+/// As `ddsp_pipeline_process`, into a stereo pair (the mastering chain's reverb is stereo).
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_process_stereo(p: *mut DdspPipeline, left: *mut f32, right: *mut f32, n: u32) {
+    if right.is_null() {
+        audio_call(p, std::ptr::null(), left, right, 0);
+        return;
+    }
+    audio_call(p, std::ptr::null(), left, right, n);
+}
+
+/// Timbre transfer: `input` (mono, `n` samples) is tracked and played by the model; the result is
+/// added to the direct voice and the instrument in `out`. Real-time safe. `input` and `out` may be
+/// the same buffer.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_process_audio(p: *mut DdspPipeline, input: *const f32, out: *mut f32, n: u32) {
+    if input.is_null() {
+        audio_call(p, input, out, std::ptr::null_mut(), n);
+        return;
+    }
+    if std::ptr::eq(input, out) {
+        // In place: the engine reads the input per block before writing; keep it apart anyway.
+        let p2 = p;
+        let mut done = 0u32;
+        let mut scratch = [0.0f32; 256];
+        while done < n {
+            let len = (n - done).min(256);
+            // SAFETY: `n` floats at `input`/`out` (the caller's contract).
+            let src = unsafe { std::slice::from_raw_parts(input.add(done as usize), len as usize) };
+            scratch[..len as usize].copy_from_slice(src);
+            audio_call(p2, scratch.as_ptr(), unsafe { out.add(done as usize) }, std::ptr::null_mut(), len);
+            done += len;
+        }
+        return;
+    }
+    audio_call(p, input, out, std::ptr::null_mut(), n);
+}
+
+/// Samples from a note or control to the output's answer (the mastering limiter's look-ahead, a
+/// windowed model's delay), as of the last block.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_latency_samples(p: *const DdspPipeline) -> u32 {
+    pipeline(p).map_or(0, Pipeline::latency_samples)
+}
+
+/// Samples from `ddsp_pipeline_process_audio`'s input to its answer in the output (tracking, half
+/// a model frame, the mastering look-ahead), as of the last block.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_audio_latency_samples(p: *const DdspPipeline) -> u32 {
+    pipeline(p).map_or(0, Pipeline::audio_latency_samples)
+}
+
+/// The library's model names (built-in models, then the model folders'), one per line, written
+/// into `buf` (NUL-terminated, cut to `capacity`). Returns the length the full list needs
+/// (without the NUL), as snprintf does: call it with NULL, 0 to size the buffer.
+#[no_mangle]
+pub extern "C" fn ddsp_model_names(buf: *mut c_char, capacity: usize) -> usize {
+    let list = catch_unwind(|| crate::model_names().join("\n")).unwrap_or_default();
+    if !buf.is_null() && capacity > 0 {
+        let n = list.len().min(capacity - 1);
+        // SAFETY: `capacity` writable bytes at `buf` (the caller's contract).
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), capacity) };
+        dst[..n].copy_from_slice(&list.as_bytes()[..n]);
+        dst[n] = 0;
+    }
+    list.len()
+}
+
+/// The library's version ("0.1.0"), static.
+#[no_mangle]
+pub extern "C" fn ddsp_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

@@ -1,0 +1,630 @@
+//! The real-time pipeline an application embeds: the plugins' three engines behind one object.
+//!
+//! ```text
+//! set_f0_hz, set_loudness_* (atomics) ─ direct voice ──────────┐
+//! note / CC / bend / MIDI (lock-free queue) ─ instrument ──────┤
+//! audio in (process_audio) ─ timbre transfer ───────────────── Σ ─ mastering (optional) ─ out (mono or stereo)
+//! load_model (any thread): model → voices for each engine ─ swap queues ─ live crossfade
+//! ```
+//!
+//! Threading: the `process*` calls belong to one audio thread; event calls (`note_on`, `midi`, …)
+//! to one thread at a time (the audio thread or a control thread) — they travel through a
+//! single-producer queue and apply at their sample offset in the next `process`; `set_f0_hz`,
+//! `set_loudness_*`, `set_master` are atomic stores, safe from any thread; `load_model` may run on
+//! any thread while audio plays (it allocates and may block; the audio thread never does).
+
+use std::cell::UnsafeCell;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Result};
+use ddsp_core::direct::{Direct, DirectSettings};
+use ddsp_core::effect::{EffectSettings, TimbreTransfer};
+use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
+use ddsp_core::model::RunMode;
+use ddsp_core::swap::{swap_channel, ModelLoader};
+use ddsp_core::{Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, TimedEvent, VoiceMode, MAX_VOICES};
+
+use crate::offline::load_model;
+
+/// Events that may wait for the next `process` call.
+pub const EVENT_CAPACITY: usize = 1024;
+/// Largest block a pipeline is built for (longer `process` calls run in blocks of `max_block`).
+pub const MAX_BLOCK: u32 = 1 << 16;
+/// Sample rates a pipeline accepts, Hz.
+pub const SAMPLE_RATES_HZ: std::ops::RangeInclusive<f64> = 8_000.0..=384_000.0;
+
+/// What the pipeline's queue carries to the audio thread.
+#[derive(Clone, Copy, Debug)]
+enum Message {
+    Event(TimedEvent),
+    Polyphony { voices: u8, mono: bool },
+    Reset,
+}
+
+/// A model's card, as the embedding API reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub instrument: String,
+    /// Rate the model was trained at, Hz.
+    pub sample_rate_hz: f32,
+    pub frame_rate_hz: f32,
+    pub n_harmonics: usize,
+    pub n_noise_bands: usize,
+    pub f0_min_hz: f32,
+    pub f0_max_hz: f32,
+    pub loudness_min_db: f32,
+    pub loudness_max_db: f32,
+    /// The model's own delay (windowed models), frames.
+    pub latency_frames: usize,
+}
+
+impl ModelInfo {
+    pub fn of(model: &Model) -> Self {
+        let m = &model.meta;
+        Self {
+            name: m.name.clone(),
+            instrument: m.instrument.clone(),
+            sample_rate_hz: m.sample_rate_hz,
+            frame_rate_hz: m.frame_rate_hz,
+            n_harmonics: m.n_harmonics,
+            n_noise_bands: m.n_noise_bands,
+            f0_min_hz: m.f0_min_hz,
+            f0_max_hz: m.f0_max_hz,
+            loudness_min_db: m.loudness_min_db,
+            loudness_max_db: m.loudness_max_db,
+            latency_frames: model.latency_frames(),
+        }
+    }
+}
+
+/// Controls set from any thread: plain atomic stores the audio thread reads once per block.
+struct Controls {
+    f0_hz: AtomicU32,
+    /// Loudness as a position over the playing model's trained range (`by_norm`) or in dB.
+    loudness: AtomicU32,
+    by_norm: AtomicBool,
+    gate: AtomicBool,
+    /// [`master_code`] of the chain asked for.
+    master: AtomicU32,
+    latency: AtomicU32,
+    audio_latency: AtomicU32,
+    dropped_events: AtomicU32,
+}
+
+/// Mastering as one number: 0 = off, else 1 + preset · 4 + quality.
+fn master_code(settings: Option<(MasterPreset, Quality)>) -> u32 {
+    settings.map_or(0, |(p, q)| {
+        let p = MasterPreset::ALL.iter().position(|&x| x == p).unwrap_or(0) as u32;
+        let q = Quality::ALL.iter().position(|&x| x == q).unwrap_or(0) as u32;
+        1 + p * 4 + q
+    })
+}
+
+fn master_of(code: u32) -> MasterSettings {
+    if code == 0 {
+        return MasterSettings::off();
+    }
+    let (p, q) = (((code - 1) / 4) as usize, ((code - 1) % 4) as usize);
+    MasterPreset::ALL[p.min(MasterPreset::ALL.len() - 1)].settings(Quality::ALL[q.min(Quality::ALL.len() - 1)])
+}
+
+/// Everything the audio thread owns.
+struct Audio {
+    direct: Direct,
+    instrument: Instrument,
+    effect: TimbreTransfer,
+    master: MasterChain,
+    master_code: u32,
+    queue: rtrb::Consumer<Message>,
+    pending: Vec<TimedEvent>,
+    mix: Vec<f32>,
+    part: Vec<f32>,
+    right: Vec<f32>,
+}
+
+/// The loading side: the engines' model loaders and the model last loaded.
+struct Loader {
+    loaders: [ModelLoader; 3],
+    model: Arc<Model>,
+    run_mode: RunMode,
+    last_error: CString,
+}
+
+/// The embeddable real-time pipeline. `&mut self` methods are the single-threaded API; the C ABI
+/// (`crate::capi`) shares one pipeline between an audio thread and others under the contract in
+/// the module's documentation.
+pub struct Pipeline {
+    audio: UnsafeCell<Audio>,
+    queue: UnsafeCell<rtrb::Producer<Message>>,
+    controls: Controls,
+    loader: Mutex<Loader>,
+    sample_rate_hz: f32,
+    max_block: usize,
+}
+
+// SAFETY: the cells are reached through `&mut self`, or by the C ABI under its documented
+// contract (one audio thread for `audio`, one thread at a time for `queue`); everything else is
+// atomics or behind the mutex.
+unsafe impl Sync for Pipeline {}
+unsafe impl Send for Pipeline {}
+
+fn engines(model: &Arc<Model>, sample_rate_hz: f32, instrument: InstrumentSettings) -> (Direct, Instrument, TimbreTransfer, [ModelLoader; 3]) {
+    let mut direct = Direct::new(model.clone(), sample_rate_hz, DirectSettings::default());
+    let mut instrument = Instrument::new(model.clone(), sample_rate_hz, instrument);
+    let mut effect = TimbreTransfer::new(model.clone(), sample_rate_hz, EffectSettings::default());
+    let mut loaders = Vec::with_capacity(3);
+    let mut connect = |engine: &mut dyn DynSwap| {
+        let (sender, receiver) = swap_channel();
+        let spec = engine.spec();
+        engine.attach(receiver);
+        loaders.push(ModelLoader::new(sender, spec));
+    };
+    connect(&mut direct);
+    connect(&mut instrument);
+    connect(&mut effect);
+    let Ok(loaders) = <[ModelLoader; 3]>::try_from(loaders) else { unreachable!("three engines") };
+    (direct, instrument, effect, loaders)
+}
+
+/// The swap plumbing of any engine, object-safe.
+trait DynSwap {
+    fn spec(&self) -> ddsp_core::swap::VoiceSpec;
+    fn attach(&mut self, receiver: ddsp_core::swap::SwapReceiver);
+}
+
+impl<E: Engine> DynSwap for E {
+    fn spec(&self) -> ddsp_core::swap::VoiceSpec {
+        self.voice_spec()
+    }
+    fn attach(&mut self, receiver: ddsp_core::swap::SwapReceiver) {
+        self.attach_swap_receiver(receiver);
+    }
+}
+
+impl Pipeline {
+    /// A pipeline at `sample_rate_hz` for blocks of up to `max_block` samples, playing the
+    /// embedded default model. `offline`: models run every frame to completion (renders faster
+    /// than real time); otherwise a slow windowed model skips frames rather than stall audio.
+    pub fn new(sample_rate_hz: f64, max_block: u32, offline: bool) -> Result<Self> {
+        if !SAMPLE_RATES_HZ.contains(&sample_rate_hz) {
+            bail!("sample rate {sample_rate_hz} Hz is outside 8000..384000 Hz");
+        }
+        if max_block == 0 || max_block > MAX_BLOCK {
+            bail!("max_block {max_block} is outside 1..{MAX_BLOCK}");
+        }
+        let run_mode = if offline { RunMode::Offline } else { RunMode::RealTime };
+        let model = Arc::new(load_model(None, run_mode)?);
+        let sr = sample_rate_hz as f32;
+        let (direct, instrument, effect, loaders) = engines(&model, sr, InstrumentSettings::default());
+        let (producer, consumer) = rtrb::RingBuffer::new(EVENT_CAPACITY);
+        let n = max_block as usize;
+        let master = MasterChain::new(sr, MasterSettings::off());
+        let audio = Audio {
+            master_code: 0,
+            queue: consumer,
+            pending: Vec::with_capacity(EVENT_CAPACITY),
+            mix: vec![0.0; n],
+            part: vec![0.0; n],
+            right: vec![0.0; n],
+            direct,
+            instrument,
+            effect,
+            master,
+        };
+        let controls = Controls {
+            f0_hz: AtomicU32::new(440f32.to_bits()),
+            loudness: AtomicU32::new(0f32.to_bits()),
+            by_norm: AtomicBool::new(true),
+            gate: AtomicBool::new(false),
+            master: AtomicU32::new(0),
+            latency: AtomicU32::new(0),
+            audio_latency: AtomicU32::new(0),
+            dropped_events: AtomicU32::new(0),
+        };
+        let pipeline = Self {
+            audio: UnsafeCell::new(audio),
+            queue: UnsafeCell::new(producer),
+            controls,
+            loader: Mutex::new(Loader { loaders, model, run_mode, last_error: CString::default() }),
+            sample_rate_hz: sr,
+            max_block: n,
+        };
+        pipeline.publish_latency(pipeline.audio_ref());
+        Ok(pipeline)
+    }
+
+    fn audio_ref(&self) -> &Audio {
+        // SAFETY: only called where no audio-thread call can run (construction, `&mut self`).
+        unsafe { &*self.audio.get() }
+    }
+
+    pub fn sample_rate_hz(&self) -> f32 {
+        self.sample_rate_hz
+    }
+
+    pub fn max_block(&self) -> usize {
+        self.max_block
+    }
+
+    // ---- controls: any thread -------------------------------------------------------------
+
+    /// The direct voice's pitch, Hz; NaN and infinities are ignored, the rest clamped to
+    /// 1 Hz .. Nyquist.
+    pub fn set_f0_hz(&self, hz: f32) {
+        if hz.is_finite() {
+            self.controls.f0_hz.store(hz.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// The direct voice's loudness as a position in the playing model's trained range (0 = its
+    /// quietest, 1 = its loudest, linear in dB); 0 or less is silence (a 10 ms fade, then the voice
+    /// stops). NaN is ignored; values above 1 are 1.
+    pub fn set_loudness_norm(&self, norm: f32) {
+        if norm.is_nan() {
+            return;
+        }
+        let norm = norm.min(1.0);
+        self.controls.loudness.store(norm.to_bits(), Ordering::Relaxed);
+        self.controls.by_norm.store(true, Ordering::Relaxed);
+        self.controls.gate.store(norm > 0.0, Ordering::Release);
+    }
+
+    /// The direct voice's A-weighted loudness in dB, as the model is conditioned (−120 = its
+    /// silence; clamped to −120..0); at −120 or below the voice fades out and stops. NaN is ignored.
+    pub fn set_loudness_db(&self, db: f32) {
+        if db.is_nan() {
+            return;
+        }
+        let db = db.clamp(ddsp_core::model::LOUDNESS_FLOOR_DB, 0.0);
+        self.controls.loudness.store(db.to_bits(), Ordering::Relaxed);
+        self.controls.by_norm.store(false, Ordering::Relaxed);
+        self.controls.gate.store(db > ddsp_core::model::LOUDNESS_FLOOR_DB, Ordering::Release);
+    }
+
+    /// The mastering chain: a preset (`off`, `flat`, `cello`, `violin`, `flute`, `brass`) at a
+    /// quality (`draft`, `standard`, `professional`, `mastering`). Applies from the next block.
+    pub fn set_master(&self, preset: &str, quality: &str) -> Result<()> {
+        let settings = crate::offline::master_settings(preset, quality)?;
+        let code = if settings.enabled {
+            let preset = MasterPreset::from_name(preset).unwrap_or(MasterPreset::Flat);
+            master_code(Some((preset, Quality::from_name(quality).unwrap_or(Quality::Standard))))
+        } else {
+            0
+        };
+        self.controls.master.store(code, Ordering::Release);
+        Ok(())
+    }
+
+    /// Samples from a note, control or model change to the output (the mastering limiter's
+    /// look-ahead and a windowed model's delay), as of the last block processed.
+    pub fn latency_samples(&self) -> u32 {
+        self.controls.latency.load(Ordering::Relaxed)
+    }
+
+    /// Samples from the audio input of [`Pipeline::process_audio`] to its answer in the output.
+    pub fn audio_latency_samples(&self) -> u32 {
+        self.controls.audio_latency.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped because the queue was full (more than [`EVENT_CAPACITY`] between blocks).
+    pub fn dropped_events(&self) -> u32 {
+        self.controls.dropped_events.load(Ordering::Relaxed)
+    }
+
+    // ---- models: any thread, may block ------------------------------------------------------
+
+    /// Loads a model file (.onnx, .tflite) or library name (built-in names too; `default` = the
+    /// embedded default) and hands it to every engine: it plays from the next block, crossfading
+    /// live where a voice is sounding. On failure the previous model keeps playing.
+    pub fn load_model(&self, spec: &str) -> Result<ModelInfo> {
+        let mut loader = self.loader.lock().unwrap_or_else(|e| e.into_inner());
+        let result = (|| {
+            let model = Arc::new(load_model(Some(spec), loader.run_mode)?);
+            for l in &mut loader.loaders {
+                l.send(model.clone())?;
+            }
+            Ok(model)
+        })();
+        match result {
+            Ok(model) => {
+                loader.model = model.clone();
+                loader.last_error = CString::default();
+                Ok(ModelInfo::of(&model))
+            }
+            Err(e) => {
+                let e: anyhow::Error = e;
+                loader.last_error = CString::new(format!("{e:#}").replace('\0', " ")).unwrap_or_default();
+                Err(e)
+            }
+        }
+    }
+
+    /// The model last loaded (it plays once the audio thread has taken it).
+    pub fn model_info(&self) -> ModelInfo {
+        ModelInfo::of(&self.loader.lock().unwrap_or_else(|e| e.into_inner()).model)
+    }
+
+    /// Runs `f` on the last load error ("" after a successful load).
+    pub(crate) fn with_last_error<R>(&self, f: impl FnOnce(&CString) -> R) -> R {
+        f(&self.loader.lock().unwrap_or_else(|e| e.into_inner()).last_error)
+    }
+
+    pub(crate) fn set_last_error(&self, message: &str) {
+        let mut loader = self.loader.lock().unwrap_or_else(|e| e.into_inner());
+        loader.last_error = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    }
+
+    // ---- events: one thread at a time -----------------------------------------------------
+
+    /// Queues `message`; false when the queue is full (the event is dropped and counted).
+    ///
+    /// # Safety
+    /// No other thread may be in an event call on this pipeline at the same time.
+    unsafe fn push_shared(&self, message: Message) -> bool {
+        // SAFETY: the caller guarantees a single producer at a time.
+        let queue = unsafe { &mut *self.queue.get() };
+        let ok = queue.push(message).is_ok();
+        if !ok {
+            self.controls.dropped_events.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// An instrument event on MIDI `channel` (0..15), applied `offset` samples into the next
+    /// block. See [`Pipeline::push_shared`] for the contract.
+    ///
+    /// # Safety
+    /// No other thread may be in an event call on this pipeline at the same time.
+    pub(crate) unsafe fn event_shared(&self, offset: u32, channel: u8, event: InstrumentEvent) -> bool {
+        let event = TimedEvent { at: offset as usize, channel: channel & 15, event };
+        unsafe { self.push_shared(Message::Event(event)) }
+    }
+
+    /// # Safety
+    /// As [`Pipeline::event_shared`].
+    pub(crate) unsafe fn polyphony_shared(&self, voices: u32) -> bool {
+        let mono = voices <= 1;
+        let voices = voices.clamp(1, MAX_VOICES as u32) as u8;
+        unsafe { self.push_shared(Message::Polyphony { voices, mono }) }
+    }
+
+    /// # Safety
+    /// As [`Pipeline::event_shared`].
+    pub(crate) unsafe fn reset_shared(&self) -> bool {
+        unsafe { self.push_shared(Message::Reset) }
+    }
+
+    /// Queues an instrument event; false when the queue is full.
+    pub fn event(&mut self, offset: u32, channel: u8, event: InstrumentEvent) -> bool {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.event_shared(offset, channel, event) }
+    }
+
+    /// A raw MIDI message (note on/off, CC, pitch bend, pressure, poly aftertouch); false when it
+    /// is not one the instrument plays or the queue is full.
+    pub fn midi(&mut self, bytes: &[u8], offset: u32) -> bool {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.midi_shared(bytes, offset) }
+    }
+
+    /// # Safety
+    /// As [`Pipeline::event_shared`].
+    pub(crate) unsafe fn midi_shared(&self, bytes: &[u8], offset: u32) -> bool {
+        match decode_midi(bytes) {
+            Some((channel, event)) => unsafe { self.event_shared(offset, channel, event) },
+            None => false,
+        }
+    }
+
+    /// Polyphony: 1 = one voice with legato glides (mono), 2..32 voices for chords.
+    pub fn set_polyphony(&mut self, voices: u32) -> bool {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.polyphony_shared(voices) }
+    }
+
+    /// Silence every engine and clear their state at the next block.
+    pub fn reset(&mut self) -> bool {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.reset_shared() }
+    }
+
+    // ---- audio: the audio thread ----------------------------------------------------------
+
+    /// Renders mono `out` (the sum of the direct voice and the instrument, mastered when the chain
+    /// is on). Never allocates, locks or waits.
+    pub fn process(&mut self, out: &mut [f32]) {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.process_shared(None, out, None) }
+    }
+
+    /// Renders a stereo pair (`left` and `right` of equal length).
+    pub fn process_stereo(&mut self, left: &mut [f32], right: &mut [f32]) {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.process_shared(None, left, Some(right)) }
+    }
+
+    /// Like [`Pipeline::process`], with `input` (mono) played through timbre transfer and added.
+    pub fn process_audio(&mut self, input: &[f32], out: &mut [f32]) {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.process_shared(Some(input), out, None) }
+    }
+
+    /// Loads a model and rebuilds the engines on it at once (state cleared): the single-threaded
+    /// API's load, for a pipeline driven offline, where no audio thread is there to take a swap.
+    pub fn load_model_now(&mut self, spec: &str) -> Result<ModelInfo> {
+        let run_mode = self.loader.get_mut().unwrap_or_else(|e| e.into_inner()).run_mode;
+        let model = match load_model(Some(spec), run_mode) {
+            Ok(model) => Arc::new(model),
+            Err(e) => {
+                self.set_last_error(&format!("{e:#}"));
+                return Err(e);
+            }
+        };
+        let audio = self.audio.get_mut();
+        let settings = *audio.instrument.settings();
+        let (direct, instrument, effect, loaders) = engines(&model, self.sample_rate_hz, settings);
+        (audio.direct, audio.instrument, audio.effect) = (direct, instrument, effect);
+        let loader = self.loader.get_mut().unwrap_or_else(|e| e.into_inner());
+        (loader.loaders, loader.model, loader.last_error) = (loaders, model.clone(), CString::default());
+        self.publish_latency(self.audio_ref());
+        Ok(ModelInfo::of(&model))
+    }
+
+    fn publish_latency(&self, audio: &Audio) {
+        let master = audio.master.latency_samples();
+        let notes = audio.instrument.latency_samples().max(Engine::latency_samples(&audio.direct));
+        self.controls.latency.store(notes + master, Ordering::Relaxed);
+        self.controls.audio_latency.store(audio.effect.latency_samples() + master, Ordering::Relaxed);
+    }
+
+    /// The one processing routine. `right`: stereo output; `input`: timbre transfer's input.
+    ///
+    /// # Safety
+    /// Only one thread may process a pipeline at a time.
+    pub(crate) unsafe fn process_shared(&self, input: Option<&[f32]>, left: &mut [f32], mut right: Option<&mut [f32]>) {
+        // SAFETY: the caller guarantees a single audio thread.
+        let a = unsafe { &mut *self.audio.get() };
+        let mut n = left.len();
+        if let Some(r) = &right {
+            n = n.min(r.len());
+        }
+        if let Some(i) = input {
+            n = n.min(i.len());
+        }
+        self.apply_controls(a);
+        // Events for this call, in time order (a stable insertion sort: no allocation, and events
+        // on one sample keep their order).
+        while let Ok(message) = a.queue.pop() {
+            match message {
+                Message::Event(e) if a.pending.len() < a.pending.capacity() => {
+                    let at = a.pending.partition_point(|p| p.at <= e.at);
+                    a.pending.insert(at, e);
+                }
+                Message::Event(_) => {
+                    self.controls.dropped_events.fetch_add(1, Ordering::Relaxed);
+                }
+                Message::Polyphony { voices, mono } => {
+                    let mut s = *a.instrument.settings();
+                    s.voices = usize::from(voices);
+                    s.mode = if mono { VoiceMode::Mono } else { VoiceMode::Poly };
+                    a.instrument.set_settings(s);
+                }
+                Message::Reset => {
+                    a.direct.reset();
+                    Engine::reset(&mut a.instrument);
+                    a.effect.reset();
+                    a.master.reset();
+                    a.pending.clear();
+                }
+            }
+        }
+        if n == 0 {
+            for e in a.pending.drain(..) {
+                a.instrument.handle_on(e.channel, e.event);
+            }
+        }
+        let mut start = 0;
+        while start < n {
+            let len = (n - start).min(self.max_block);
+            let end = start + len;
+            let last = end == n;
+            // Events up to this block's end (all that are left, in the last block).
+            let due = if last { a.pending.len() } else { a.pending.partition_point(|e| e.at < end) };
+            let mix = &mut a.mix[..len];
+            let events = a.pending[..due].iter().map(|e| TimedEvent { at: e.at.saturating_sub(start), ..*e });
+            a.instrument.process(events, &mut [&mut *mix]);
+            a.pending.drain(..due);
+            let part = &mut a.part[..len];
+            a.direct.render(part);
+            mix.iter_mut().zip(part.iter()).for_each(|(m, p)| *m += p);
+            if let Some(input) = input {
+                part.copy_from_slice(&input[start..end]);
+                a.effect.process_in_place(&mut [&mut *part]);
+                mix.iter_mut().zip(part.iter()).for_each(|(m, p)| *m += p);
+            }
+            let out_l = &mut left[start..end];
+            if a.master_code != 0 {
+                let r = &mut a.right[..len];
+                r.copy_from_slice(mix);
+                a.master.process(mix, r);
+                match right.as_deref_mut() {
+                    Some(out_r) => {
+                        out_l.copy_from_slice(mix);
+                        out_r[start..end].copy_from_slice(r);
+                    }
+                    None => out_l.iter_mut().zip(mix.iter().zip(r.iter())).for_each(|(o, (l, r))| *o = 0.5 * (l + r)),
+                }
+            } else {
+                out_l.copy_from_slice(mix);
+                if let Some(out_r) = right.as_deref_mut() {
+                    out_r[start..end].copy_from_slice(mix);
+                }
+            }
+            start = end;
+        }
+        // An embedder's mixer must never see NaN or infinities.
+        let clean = |x: &mut f32| {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        };
+        left[..n].iter_mut().for_each(clean);
+        if let Some(r) = right {
+            r[..n].iter_mut().for_each(clean);
+        }
+        self.publish_latency(a);
+    }
+
+    /// Reads the atomic controls into the engines.
+    fn apply_controls(&self, a: &mut Audio) {
+        let c = &self.controls;
+        let gate = c.gate.load(Ordering::Acquire);
+        a.direct.set_f0_hz(f32::from_bits(c.f0_hz.load(Ordering::Relaxed)));
+        let loudness = f32::from_bits(c.loudness.load(Ordering::Relaxed));
+        let db = if c.by_norm.load(Ordering::Relaxed) {
+            let m = &a.direct.model().meta;
+            m.loudness_min_db + loudness.clamp(0.0, 1.0) * (m.loudness_max_db - m.loudness_min_db)
+        } else {
+            loudness
+        };
+        a.direct.set_loudness_db(db);
+        a.direct.set_gate(gate);
+        let code = c.master.load(Ordering::Acquire);
+        if code != a.master_code {
+            let was_on = a.master_code != 0;
+            a.master.set_settings(master_of(code));
+            if !was_on {
+                a.master.reset();
+            }
+            a.master_code = code;
+        }
+    }
+}
+
+/// A MIDI channel message as (channel, event); None for anything the instrument does not play.
+pub fn decode_midi(bytes: &[u8]) -> Option<(u8, InstrumentEvent)> {
+    let (&status, data) = bytes.split_first()?;
+    let channel = status & 0x0F;
+    let d = |i: usize| data.get(i).copied().filter(|&b| b < 0x80);
+    let unit = |v: u8| f32::from(v) / 127.0;
+    let event = match status & 0xF0 {
+        0x90 if d(1)? > 0 => InstrumentEvent::NoteOn { note: d(0)?, velocity: unit(d(1)?) },
+        0x80 | 0x90 => InstrumentEvent::NoteOff { note: d(0)? },
+        0xA0 => InstrumentEvent::NoteExpression {
+            note: d(0)?,
+            expression: ddsp_core::NoteExpression::Pressure,
+            value: unit(d(1)?),
+        },
+        0xB0 => InstrumentEvent::ControlChange { cc: d(0)?, value: unit(d(1)?) },
+        0xD0 => InstrumentEvent::ChannelPressure { value: unit(d(0)?) },
+        0xE0 => {
+            let raw = u16::from(d(0)?) | (u16::from(d(1)?) << 7);
+            InstrumentEvent::PitchBend { value: ((f32::from(raw) - 8192.0) / 8192.0).max(-1.0) }
+        }
+        _ => return None,
+    };
+    Some((channel, event))
+}
