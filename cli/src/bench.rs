@@ -10,8 +10,8 @@ use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
 use ddsp_core::Model;
 
 use crate::audio_io::{Audio, BitDepth};
-use ddsp_engine::midi::{Phrase, Selection};
 use crate::render::{self, Progress, RenderOptions};
+use ddsp_engine::midi::{Phrase, Selection};
 
 const SAMPLE_RATE: u32 = 48_000;
 

@@ -150,7 +150,8 @@ impl Direct {
         let ms = if self.settings.smoothing_ms.is_finite() { self.settings.smoothing_ms.max(0.0) } else { 5.0 };
         let glide = if ms > 0.0 { 1.0 - (-1.0 / (ms * 0.001 * sr)).exp() } else { 1.0 };
         let gate_step = 1.0 / (GATE_MS * 0.001 * sr);
-        let target_gain = if self.settings.output_gain.is_finite() { self.settings.output_gain.clamp(0.0, 16.0) } else { 0.0 };
+        let target_gain =
+            if self.settings.output_gain.is_finite() { self.settings.output_gain.clamp(0.0, 16.0) } else { 0.0 };
         let gain_glide = 1.0 - (-1.0 / (10.0 * 0.001 * sr)).exp();
         let idle_after = (IDLE_AFTER_MS * 0.001 * sr) as u32;
         let target_log_f0 = self.target_f0_hz.log2();

@@ -187,12 +187,15 @@ pub extern "C" fn ddsp_pipeline_set_loudness_db(p: *mut DdspPipeline, db: f32) {
 /// `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 /// Applies from the next block. Any thread; never blocks. 0 on success.
 #[no_mangle]
-pub extern "C" fn ddsp_pipeline_set_master(p: *mut DdspPipeline, preset: *const c_char, quality: *const c_char) -> c_int {
+pub extern "C" fn ddsp_pipeline_set_master(
+    p: *mut DdspPipeline,
+    preset: *const c_char,
+    quality: *const c_char,
+) -> c_int {
     let Some(p) = pipeline(p) else { return DDSP_ERROR };
     let quality = if quality.is_null() { Ok("standard") } else { text(quality, "the quality") };
-    let result = text(preset, "the preset").and_then(|preset| {
-        quality.and_then(|quality| p.set_master(preset, quality).map_err(|e| format!("{e:#}")))
-    });
+    let result = text(preset, "the preset")
+        .and_then(|preset| quality.and_then(|quality| p.set_master(preset, quality).map_err(|e| format!("{e:#}"))));
     match result {
         Ok(()) => DDSP_OK,
         Err(e) => {

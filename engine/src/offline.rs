@@ -29,6 +29,11 @@ pub fn load_model(spec: Option<&str>, mode: RunMode) -> Result<Model> {
     let model = match spec.map(str::trim) {
         None | Some("" | "default") => Model::embedded_default(),
         Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
+        Some(spec)
+            if spec.contains(std::path::MAIN_SEPARATOR) || spec.ends_with(".onnx") || spec.ends_with(".tflite") =>
+        {
+            bail!("model file not found: {spec}")
+        }
         Some(name) => match ModelLibrary::standard().find(name) {
             Some(entry) => entry.choice.load()?,
             None => bail!("no model file or library model named '{name}' (see `ddsp models`)"),

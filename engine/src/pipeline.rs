@@ -151,7 +151,11 @@ pub struct Pipeline {
 unsafe impl Sync for Pipeline {}
 unsafe impl Send for Pipeline {}
 
-fn engines(model: &Arc<Model>, sample_rate_hz: f32, instrument: InstrumentSettings) -> (Direct, Instrument, TimbreTransfer, [ModelLoader; 3]) {
+fn engines(
+    model: &Arc<Model>,
+    sample_rate_hz: f32,
+    instrument: InstrumentSettings,
+) -> (Direct, Instrument, TimbreTransfer, [ModelLoader; 3]) {
     let mut direct = Direct::new(model.clone(), sample_rate_hz, DirectSettings::default());
     let mut instrument = Instrument::new(model.clone(), sample_rate_hz, instrument);
     let mut effect = TimbreTransfer::new(model.clone(), sample_rate_hz, EffectSettings::default());
@@ -480,11 +484,14 @@ impl Pipeline {
         self.controls.audio_latency.store(audio.effect.latency_samples() + master, Ordering::Relaxed);
     }
 
-    /// The one processing routine. `right`: stereo output; `input`: timbre transfer's input.
+    /// The one processing routine, for a pipeline shared between threads (`Arc<Pipeline>`: an
+    /// audio thread processes while others set controls and load models). `right`: stereo output;
+    /// `input`: timbre transfer's input.
     ///
     /// # Safety
-    /// Only one thread may process a pipeline at a time.
-    pub(crate) unsafe fn process_shared(&self, input: Option<&[f32]>, left: &mut [f32], mut right: Option<&mut [f32]>) {
+    /// Only one thread may process a pipeline at a time, and none may make event calls meanwhile
+    /// through `&mut` (which a shared pipeline cannot anyway).
+    pub unsafe fn process_shared(&self, input: Option<&[f32]>, left: &mut [f32], mut right: Option<&mut [f32]>) {
         // SAFETY: the caller guarantees a single audio thread.
         let a = unsafe { &mut *self.audio.get() };
         let mut n = left.len();

@@ -1,0 +1,185 @@
+//! The embeddable pipeline against references: the pitch it plays (an FFT peak, not our tracker),
+//! MIDI from the pipeline equal to the instrument's own render, the real-time contract (no
+//! allocation in process or in any event or control call), live loads from another thread, and
+//! bad input.
+
+#[path = "../../dsp-core/tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use common::{allocations_in, cents, peak_near, rms, CountingAllocator};
+use ddsp::Pipeline;
+use ddsp_core::{Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, TimedEvent};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const SR: f64 = 48_000.0;
+const BLOCK: usize = 256;
+
+fn render(p: &mut Pipeline, seconds: f64) -> Vec<f32> {
+    let mut out = vec![0.0; (seconds * SR) as usize];
+    for block in out.chunks_mut(BLOCK) {
+        p.process(block);
+    }
+    out
+}
+
+#[test]
+fn direct_control_plays_the_pitch_and_follows_the_loudness() {
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    let info = p.load_model_now("Violin").unwrap();
+    assert_eq!(info.n_harmonics, 64);
+    assert!(render(&mut p, 0.2).iter().all(|&x| x == 0.0), "silent until a loudness is set");
+    p.set_f0_hz(523.25);
+    let mut levels = Vec::new();
+    for norm in [0.25, 0.5, 0.75, 1.0] {
+        p.set_loudness_norm(norm);
+        let out = render(&mut p, 0.5);
+        let steady = &out[12_000..];
+        let (hz, _) = peak_near(steady, SR, 523.25, 60.0, 1 << 14);
+        assert!(cents(hz, 523.25).abs() < 5.0, "loudness {norm}: {hz} Hz");
+        levels.push(20.0 * rms(steady).log10());
+    }
+    assert!(levels.windows(2).all(|w| w[1] > w[0] + 2.0), "level rises with loudness: {levels:?}");
+    p.set_loudness_norm(0.0);
+    let out = render(&mut p, 0.3);
+    assert!(out[(0.02 * SR) as usize..].iter().all(|&x| x == 0.0), "0 fades out within 10 ms and stays silent");
+}
+
+#[test]
+fn notes_through_the_pipeline_are_the_instruments_samples() {
+    // The same events through the pipeline (queued MIDI bytes with sample offsets) and through the
+    // instrument directly: identical output.
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    let mut out = vec![0.0f32; 24_000];
+    let mut reference = vec![0.0f32; 24_000];
+    let events = [(100usize, [0x90u8, 60, 100]), (130, [0x90, 64, 90]), (9_000, [0x80, 60, 0]), (9_001, [0xE0, 0, 80])];
+    for (i, block) in out.chunks_mut(BLOCK).enumerate() {
+        for (at, bytes) in &events {
+            if at / BLOCK == i {
+                assert!(p.midi(bytes, (at % BLOCK) as u32));
+            }
+        }
+        p.process(block);
+    }
+    let model = Arc::new(Model::embedded_default());
+    let mut instrument = Instrument::new(model, SR as f32, InstrumentSettings::default());
+    let timed: Vec<TimedEvent> = events
+        .iter()
+        .map(|(at, bytes)| {
+            let (channel, event) = ddsp::decode_midi(bytes).unwrap();
+            TimedEvent { at: *at, channel, event }
+        })
+        .collect();
+    instrument.process(timed, &mut [&mut reference]);
+    assert!(rms(&out) > 1e-3);
+    assert_eq!(out, reference);
+}
+
+#[test]
+fn process_and_every_event_and_control_call_never_allocate() {
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    p.set_master("violin", "professional").unwrap();
+    let input: Vec<f32> = (0..BLOCK).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let mut out = vec![0.0f32; BLOCK];
+    let mut right = vec![0.0f32; BLOCK];
+    // Warm up: the first blocks start voices and the mastering chain.
+    for _ in 0..20 {
+        p.process_audio(&input, &mut out);
+    }
+    let ((), allocations) = allocations_in(|| {
+        for i in 0..400u32 {
+            p.set_f0_hz(220.0 + i as f32);
+            p.set_loudness_norm(0.5 + 0.001 * i as f32);
+            p.set_loudness_db(f32::NAN);
+            if i % 20 == 0 {
+                p.event(3, 0, InstrumentEvent::NoteOn { note: 48 + (i / 20 % 30) as u8, velocity: 0.7 });
+                p.midi(&[0xB0, 64, 127], 10);
+                p.midi(&[0xE1, 0, 70], 5);
+            }
+            if i % 30 == 0 {
+                p.event(0, 0, InstrumentEvent::AllNotesOff);
+            }
+            match i % 3 {
+                0 => p.process(&mut out),
+                1 => p.process_stereo(&mut out, &mut right),
+                _ => p.process_audio(&input, &mut out),
+            }
+        }
+        p.set_polyphony(32);
+        p.reset();
+        p.process(&mut out);
+        p.set_master("off", "draft").unwrap();
+        p.process(&mut out[..0]);
+    });
+    assert_eq!(allocations, 0, "process / events / controls allocated");
+}
+
+#[test]
+fn a_model_loaded_on_another_thread_takes_over_while_audio_plays() {
+    let p = Arc::new(Pipeline::new(SR, BLOCK as u32, false).unwrap());
+    p.set_f0_hz(330.0);
+    p.set_loudness_norm(0.7);
+    let loader = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let cello = p.load_model("Cello").map(|i| i.name);
+            let bad = p.load_model("/nowhere/x.onnx").is_err();
+            (cello, bad)
+        })
+    };
+    let mut played = Vec::new();
+    let mut block = [0.0f32; BLOCK];
+    let started = std::time::Instant::now();
+    while !loader.is_finished() || played.len() < 48_000 {
+        // SAFETY: this thread is the only one processing.
+        unsafe { p.process_shared(None, &mut block, None) };
+        played.extend_from_slice(&block);
+        if started.elapsed().as_secs() > 60 {
+            panic!("the load never finished");
+        }
+    }
+    let (cello, bad) = loader.join().unwrap();
+    assert_eq!(cello.unwrap(), "Cello");
+    assert!(bad, "a missing file fails");
+    assert_eq!(p.model_info().name, "Cello", "a failed load keeps the previous model");
+    assert!(played.iter().all(|x| x.is_finite()));
+    // No gap: every 10 ms window after the onset sounds.
+    for window in played[2_400..].chunks(480) {
+        assert!(rms(window) > 1e-4, "a silent window across the swap");
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_or_ignored() {
+    assert!(Pipeline::new(0.0, 256, false).is_err());
+    assert!(Pipeline::new(10e6, 256, false).is_err());
+    assert!(Pipeline::new(f64::NAN, 256, false).is_err());
+    assert!(Pipeline::new(SR, 0, false).is_err());
+    let mut p = Pipeline::new(SR, 64, false).unwrap();
+    for f in [f32::NAN, f32::INFINITY, -5.0, 0.0, 1e9] {
+        p.set_f0_hz(f);
+    }
+    for l in [f32::NAN, f32::NEG_INFINITY, -3.0, 40.0] {
+        p.set_loudness_norm(l);
+        p.set_loudness_db(l);
+    }
+    assert!(p.set_master("nope", "standard").is_err());
+    assert!(p.set_master("flat", "nope").is_err());
+    assert!(!p.midi(&[], 0));
+    assert!(!p.midi(&[0xF8], 0), "clock is not an instrument message");
+    assert!(!p.midi(&[0x90, 200, 1], 0), "data bytes above 127");
+    p.set_loudness_norm(0.8);
+    p.set_f0_hz(f32::NAN); // ignored: 440 Hz stays
+    let mut out = vec![0.0f32; 1000]; // longer than max_block
+    p.process(&mut out);
+    p.event(u32::MAX, 0, InstrumentEvent::NoteOn { note: 60, velocity: 1.0 }); // past the block: at its end
+    p.process(&mut out);
+    assert!(out.iter().all(|x| x.is_finite()) && rms(&out) > 1e-4);
+    let err = p.load_model_now("no-such-model").unwrap_err().to_string();
+    assert!(err.contains("no-such-model"), "{err}");
+    assert_eq!(p.model_info().name, "Flute", "the default keeps playing");
+}
