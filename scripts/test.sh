@@ -26,6 +26,17 @@ cargo test --workspace --exclude xtask --locked --no-fail-fast
 echo "== VST3 bundle in pedalboard (JUCE's VST3 host)"
 .venv/bin/python -m pytest host-tests/python -q
 
+echo "== Python package in a fresh venv: one wheel (dev profile, reusing the build above), installed, pytest"
+rm -rf target/py-test-venv target/wheels
+python3 -m venv target/py-test-venv
+target/py-test-venv/bin/pip install -q --disable-pip-version-check -r bindings/python/requirements-test.txt
+MATURIN_PEP517_ARGS="--profile dev --locked" \
+  target/py-test-venv/bin/pip wheel -q --disable-pip-version-check --no-deps -w target/wheels ./bindings/python
+target/py-test-venv/bin/pip install -q --disable-pip-version-check target/wheels/ddsp_instrument-*.whl
+DDSP_BIN="$PWD/target/debug/ddsp" target/py-test-venv/bin/python -m pytest bindings/python/tests -q
+# The trainer's evaluation plays models through the same engine.
+.venv-train/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall target/wheels/ddsp_instrument-*.whl
+
 echo "== trainer: loudness vs the A-weighting standard, dataset on bad files, synths, and the smoke test"
 echo "   (train a tiny model, export it, the Rust runtime reproduces it within 1e-4)"
 DDSP_BIN="$PWD/target/debug/ddsp" .venv-train/bin/python -m pytest training/tests -q
