@@ -115,6 +115,10 @@ void ddsp_pipeline_set_loudness_norm(struct DdspPipeline *p, float norm);
 // The direct voice's A-weighted loudness in dB (-120 = silence .. 0). Any thread; never blocks.
 void ddsp_pipeline_set_loudness_db(struct DdspPipeline *p, float db);
 
+// How long the direct voice's pitch and loudness glide to a new value, ms (5 by default; 0 =
+// steps, for controls already smooth at the model's frame rate). Any thread; never blocks.
+void ddsp_pipeline_set_smoothing_ms(struct DdspPipeline *p, float ms);
+
 // The mastering chain: `preset` one of "off", "flat", "cello", "violin", "flute", "brass";
 // `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 // Applies from the next block. Any thread; never blocks. 0 on success.

@@ -73,6 +73,7 @@ public:
     void setF0Hz(float hz) { ddsp_pipeline_set_f0_hz(p_, hz); }
     void setLoudnessNorm(float norm) { ddsp_pipeline_set_loudness_norm(p_, norm); }
     void setLoudnessDb(float db) { ddsp_pipeline_set_loudness_db(p_, db); }
+    void setSmoothingMs(float ms) { ddsp_pipeline_set_smoothing_ms(p_, ms); }
     /// preset: off, flat, cello, violin, flute, brass; quality: draft, standard, professional, mastering.
     bool setMaster(const std::string &preset, const std::string &quality = "standard") {
         return ddsp_pipeline_set_master(p_, preset.c_str(), quality.c_str()) == 0;

@@ -1,8 +1,9 @@
 """Fidelity benchmark: resynthesise each model's held-out phrases from the phrases' own f0 and
 loudness, and measure the output against the original recording.
 
-* the model is the exported ONNX file run frame by frame by onnxruntime with its state carried (what
-  the plugin streams), through the runtime's synthesisers (`training.model`);
+* the model is the exported ONNX file played by the engine users hear (`ddsp_instrument`, the plugins'
+  Rust runtime and synthesiser; `pip install ./bindings/python`), conditioned on the phrase's f0 and
+  loudness frame by frame;
 * **f0 error**: CREPE on the output vs the phrase's f0, median |cents| over frames voiced in both;
 * **loudness error**: `training.loudness` on the output vs the phrase's loudness, mean |dB| over the
   frames inside the model's trained loudness range;
@@ -20,22 +21,9 @@ import torch
 from . import HOP, SAMPLE_RATE
 from .dataset import crepe_f0, load_split
 from .loudness import DDSP_OFFSET_DB, a_weighting_db, frame_loudness
-from .model import harmonic_synth, multiscale_spectral_loss, noise_synth
+from .model import harmonic_synth, multiscale_spectral_loss
 
 VOICED = 0.5
-
-
-def onnx_controls(path, f0, ld):
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    hidden = sess.get_inputs()[2].shape[1]
-    state = np.zeros((1, hidden), np.float32)
-    amp, dist, noise = [], [], []
-    for a, b in zip(f0, ld):
-        out = sess.run(["amplitude", "harmonic_distribution", "noise_magnitudes", "state_out"],
-                       {"f0_hz": [[a]], "loudness_db": [[b]], "state_in": state})
-        amp.append(out[0][0]); dist.append(out[1][0]); noise.append(out[2][0]); state = out[3]
-    return np.array(amp), np.array(dist), np.array(noise)
 
 
 def model_meta(path):
@@ -43,14 +31,22 @@ def model_meta(path):
     return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
 
 
-def resynthesise(path, clip, seed=0):
-    amp, dist, noise = onnx_controls(path, clip.f0_hz, clip.loudness_db)
-    t = lambda x: torch.from_numpy(np.asarray(x, np.float32))[None]
-    with torch.no_grad():
-        n = len(clip.f0_hz) * HOP
-        audio = harmonic_synth(t(clip.f0_hz), t(amp), t(dist))
-        audio = audio + noise_synth(t(noise), n, torch.Generator().manual_seed(seed))
-    return audio[0].numpy()
+def resynthesise(path, clip):
+    """The phrase's f0 and loudness, one frame every HOP samples, through the engine users hear."""
+    try:
+        import ddsp_instrument
+    except ImportError as e:
+        raise SystemExit("the fidelity benchmark plays models through the real engine: "
+                         "pip install ./bindings/python (scripts/test.sh installs it into .venv-train)") from e
+    pipeline = ddsp_instrument.Pipeline(SAMPLE_RATE, HOP, offline=True)
+    pipeline.load_model(str(path))
+    pipeline.set_smoothing_ms(0.0)  # the controls are already frame-rate values: no extra glide
+    out = np.zeros(len(clip.f0_hz) * HOP, np.float32)
+    for i, (f0, ld) in enumerate(zip(clip.f0_hz, clip.loudness_db)):
+        pipeline.set_f0_hz(float(max(f0, 1.0)))
+        pipeline.set_loudness_db(float(ld))
+        out[i * HOP:(i + 1) * HOP] = pipeline.process(HOP)
+    return out
 
 
 def average_spectrum(clips, k=64, frames_per_clip=400, n_fft=4096, seed=0):

@@ -49,6 +49,8 @@ class Pipeline:
         """The direct voice's loudness, 0..1 over the model's trained range (linear in dB); 0 is silence."""
     def set_loudness_db(self, db: float) -> None:
         """The direct voice's A-weighted loudness in dB (-120 = silence .. 0), as the model is conditioned."""
+    def set_smoothing_ms(self, ms: float) -> None:
+        """The direct voice's pitch/loudness glide, ms (5 by default; 0 = steps, for frame-rate controls)."""
     def set_master(self, preset: str, quality: str = "standard") -> None:
         """Mastering: off, flat, cello, violin, flute, brass; quality draft, standard, professional, mastering."""
     def note_on(self, note: int, velocity: float = 0.8, channel: int = 0, offset: int = 0) -> None: ...

@@ -183,6 +183,15 @@ pub extern "C" fn ddsp_pipeline_set_loudness_db(p: *mut DdspPipeline, db: f32) {
     }
 }
 
+/// How long the direct voice's pitch and loudness glide to a new value, ms (5 by default; 0 =
+/// steps, for controls already smooth at the model's frame rate). Any thread; never blocks.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_smoothing_ms(p: *mut DdspPipeline, ms: f32) {
+    if let Some(p) = pipeline(p) {
+        p.set_smoothing_ms(ms);
+    }
+}
+
 /// The mastering chain: `preset` one of "off", "flat", "cello", "violin", "flute", "brass";
 /// `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 /// Applies from the next block. Any thread; never blocks. 0 on success.

@@ -89,6 +89,8 @@ struct Controls {
     gate: AtomicBool,
     /// [`master_code`] of the chain asked for.
     master: AtomicU32,
+    /// The direct voice's control glide, ms (f32 bits).
+    smoothing_ms: AtomicU32,
     latency: AtomicU32,
     audio_latency: AtomicU32,
     dropped_events: AtomicU32,
@@ -224,6 +226,7 @@ impl Pipeline {
             by_norm: AtomicBool::new(true),
             gate: AtomicBool::new(false),
             master: AtomicU32::new(0),
+            smoothing_ms: AtomicU32::new(DirectSettings::default().smoothing_ms.to_bits()),
             latency: AtomicU32::new(0),
             audio_latency: AtomicU32::new(0),
             dropped_events: AtomicU32::new(0),
@@ -286,6 +289,15 @@ impl Pipeline {
         self.controls.loudness.store(db.to_bits(), Ordering::Relaxed);
         self.controls.by_norm.store(false, Ordering::Relaxed);
         self.controls.gate.store(db > ddsp_core::model::LOUDNESS_FLOOR_DB, Ordering::Release);
+    }
+
+    /// How long the direct voice's pitch and loudness glide to a new value (a one-pole time
+    /// constant, ms; 5 by default, 0 = steps, for controls already smooth at the model's frame
+    /// rate). Non-finite or negative values are ignored; at most 1000.
+    pub fn set_smoothing_ms(&self, ms: f32) {
+        if ms.is_finite() && ms >= 0.0 {
+            self.controls.smoothing_ms.store(ms.min(1000.0).to_bits(), Ordering::Relaxed);
+        }
     }
 
     /// The mastering chain: a preset (`off`, `flat`, `cello`, `violin`, `flute`, `brass`) at a
@@ -599,6 +611,10 @@ impl Pipeline {
         };
         a.direct.set_loudness_db(db);
         a.direct.set_gate(gate);
+        let smoothing_ms = f32::from_bits(c.smoothing_ms.load(Ordering::Relaxed));
+        if a.direct.settings().smoothing_ms != smoothing_ms {
+            a.direct.set_settings(DirectSettings { smoothing_ms, ..*a.direct.settings() });
+        }
         let code = c.master.load(Ordering::Acquire);
         if code != a.master_code {
             let was_on = a.master_code != 0;

@@ -69,6 +69,14 @@ def test_train_export_and_rust_parity(tmp_path, make_tone):
     print(f"Rust runtime vs trainer: max |diff| {worst:.2e} over {ref.size} values")
     assert worst < 1e-4
 
+    # The fidelity benchmark plays the export through the engine users hear (ddsp_instrument) and
+    # measures it against the held-out recording (CREPE on the output vs the phrase's f0).
+    from training import fidelity
+    result, _ = fidelity.measure(model, ds, "tiny")
+    print(result)
+    assert result["heldout_phrases"] == 1 and result["heldout_seconds"] > 1
+    assert result["f0_error_cents_median"] < 25, "the engine does not play the phrase's pitch"
+
 
 def test_make_turns_a_folder_into_a_model_the_library_lists(tmp_path, make_tone, monkeypatch):
     """`python -m training make`: two takes with no held-out files -> a model in the plugin's model

@@ -18,7 +18,12 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-create_exception!(ddsp_instrument, DdspError, PyRuntimeError, "An engine error: a model that does not load, a file that cannot be rendered.");
+create_exception!(
+    ddsp_instrument,
+    DdspError,
+    PyRuntimeError,
+    "An engine error: a model that does not load, a file that cannot be rendered."
+);
 
 fn engine_error(e: anyhow::Error) -> PyErr {
     DdspError::new_err(format!("{e:#}"))
@@ -59,7 +64,8 @@ fn check_mono(shape: &[usize]) -> PyResult<()> {
         [0] => Err(PyValueError::new_err("audio is empty")),
         [_] => Ok(()),
         _ => Err(PyValueError::new_err(format!(
-            "audio must be 1-D (mono), got {}-D shape {shape:?}; fold channels with audio.mean(axis=0)", shape.len()
+            "audio must be 1-D (mono), got {}-D shape {shape:?}; fold channels with audio.mean(axis=0)",
+            shape.len()
         ))),
     }
 }
@@ -179,6 +185,15 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The direct voice's control glide, ms (5 by default; 0 = steps).
+    fn set_smoothing_ms(&mut self, ms: f32) -> PyResult<()> {
+        if !(ms.is_finite() && (0.0..=1000.0).contains(&ms)) {
+            return Err(PyValueError::new_err(format!("smoothing must be 0..1000 ms, got {ms}")));
+        }
+        self.inner.set_smoothing_ms(ms);
+        Ok(())
+    }
+
     /// Mastering: preset off/flat/cello/violin/flute/brass, quality draft/standard/professional/mastering.
     #[pyo3(signature = (preset, quality = "standard"))]
     fn set_master(&mut self, preset: &str, quality: &str) -> PyResult<()> {
@@ -224,7 +239,9 @@ impl Pipeline {
         if self.inner.midi(message, offset) {
             Ok(())
         } else {
-            Err(PyValueError::new_err(format!("not a MIDI message the instrument plays (or the queue is full): {message:?}")))
+            Err(PyValueError::new_err(format!(
+                "not a MIDI message the instrument plays (or the queue is full): {message:?}"
+            )))
         }
     }
 
@@ -260,7 +277,11 @@ impl Pipeline {
 
     /// Timbre transfer of `audio` (1-D float32/float64 at the pipeline's rate), added to the
     /// other sources; as many samples out as in.
-    fn process_audio<'py>(&mut self, py: Python<'py>, audio: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    fn process_audio<'py>(
+        &mut self,
+        py: Python<'py>,
+        audio: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let input = mono_audio(audio)?;
         let mut out = vec![0.0f32; input.len()];
         let inner = &mut self.inner;
@@ -373,7 +394,12 @@ fn track<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let input = mono_audio(audio)?;
     check_rate(sample_rate)?;
-    if !(f0_min.is_finite() && f0_max.is_finite() && 20.0 <= f0_min && f0_min < f0_max && f0_max <= 0.45 * sample_rate as f32) {
+    if !(f0_min.is_finite()
+        && f0_max.is_finite()
+        && 20.0 <= f0_min
+        && f0_min < f0_max
+        && f0_max <= 0.45 * sample_rate as f32)
+    {
         return Err(PyValueError::new_err(format!(
             "need 20 <= f0_min < f0_max <= 0.45 * sample_rate, got {f0_min}..{f0_max}"
         )));
