@@ -545,6 +545,11 @@ impl Pipeline {
                 a.instrument.handle_on(e.channel, e.event);
             }
         }
+        if input.is_none() {
+            // The effect takes its model swaps even while no audio comes in (an empty block only
+            // polls its swap queue), so loads never pile up in its queue.
+            a.effect.process_in_place(&mut [&mut a.part[..0]]);
+        }
         let mut start = 0;
         while start < n {
             let len = (n - start).min(self.max_block);

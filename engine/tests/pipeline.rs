@@ -126,6 +126,11 @@ fn a_model_loaded_on_another_thread_takes_over_while_audio_plays() {
         let p = p.clone();
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(50));
+            // More loads than any swap queue holds: each engine takes every one (the effect too,
+            // though no audio comes in), so none waits or fails.
+            for name in ["Trumpet", "Violin", "Flute", "Trumpet", "Violin"] {
+                assert_eq!(p.load_model(name).unwrap().name, name);
+            }
             let cello = p.load_model("Cello").map(|i| i.name);
             let bad = p.load_model("/nowhere/x.onnx").is_err();
             (cello, bad)
