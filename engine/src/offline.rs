@@ -32,7 +32,7 @@ pub fn load_model(spec: Option<&str>, mode: RunMode) -> Result<Model> {
         Some(spec)
             if spec.contains(std::path::MAIN_SEPARATOR) || spec.ends_with(".onnx") || spec.ends_with(".tflite") =>
         {
-            bail!("model file not found: {spec}")
+            bail!("no model file at {spec} (not found)")
         }
         Some(name) => match ModelLibrary::standard().find(name) {
             Some(entry) => entry.choice.load()?,
