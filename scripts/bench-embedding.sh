@@ -4,7 +4,7 @@
 # Pipeline.process — the same held Violin note, 48 kHz, 256-sample blocks, release builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p ddsp-engine --example speed
+cargo build --release --locked -p ddsp-engine --lib --example speed
 cc -O2 -std=c99 -D_POSIX_C_SOURCE=199309L -Iinclude examples/c/pipeline.c -Ltarget/release -lddsp -lm -o target/release/pipeline-c
 rm -rf target/bench-venv target/wheels-release
 python3 -m venv target/bench-venv

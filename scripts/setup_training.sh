@@ -15,3 +15,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The fidelity benchmark plays models through the real engine (the Python package, a release build).
+if ! .venv-train/bin/python -c "import ddsp_instrument" 2>/dev/null; then
+  .venv-train/bin/pip install -q --disable-pip-version-check ./bindings/python
+fi

@@ -123,10 +123,14 @@ int main(int argc, char **argv) {
     /* Speed: 10 s of a held note in 256-sample blocks, mastering off. */
     ddsp_pipeline_set_f0_hz(p, (float)f0);
     ddsp_pipeline_set_loudness_norm(p, 0.7f);
-    double t0 = now_s();
-    render(p, buf, 10.0);
-    double elapsed = now_s() - t0;
-    printf("speed: %.1fx real time (10 s at 48 kHz in 256-sample blocks, %.3f s)\n", 10.0 / elapsed, elapsed);
+    double elapsed = 1e9;
+    for (int run = 0; run < 5; run++) { /* best of five: the machine is shared */
+        double t0 = now_s();
+        render(p, buf, 10.0);
+        double t = now_s() - t0;
+        if (t < elapsed) elapsed = t;
+    }
+    printf("speed: %.1fx real time (10 s at 48 kHz in 256-sample blocks, best of 5: %.3f s)\n", 10.0 / elapsed, elapsed);
 
     ddsp_pipeline_free(p);
     free(buf);
