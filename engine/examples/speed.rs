@@ -48,5 +48,9 @@ fn main() {
     }
     let x = |s: f64| f64::from(SECONDS) / s;
     println!("engine (dsp-core direct voice): {:>7.1}x real time", x(engine_best));
-    println!("ddsp::Pipeline::process:        {:>7.1}x real time ({:+.1} % time vs the engine)", x(pipeline_best), 100.0 * (pipeline_best / engine_best - 1.0));
+    println!(
+        "ddsp::Pipeline::process:        {:>7.1}x real time ({:+.1} % time vs the engine)",
+        x(pipeline_best),
+        100.0 * (pipeline_best / engine_best - 1.0)
+    );
 }
