@@ -14,8 +14,8 @@ bash scripts/setup.sh
 # killed by SIGBUS on a full disk says nothing about space, so say it here.
 echo "== free disk where target/ goes: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 
-echo "== build (dev profile, shared by tests and bundles)"
-cargo build --workspace --exclude xtask --bins --tests --locked
+echo "== build (dev profile, shared by tests and bundles; --lib: libddsp.so/.a for the C and C++ examples)"
+cargo build --workspace --exclude xtask --lib --bins --tests --locked
 
 echo "== bundle the plugin with allocation assertions (an allocation in process() aborts the host)"
 cargo xtask bundle ddsp_plugin --features assert_process_allocs
