@@ -116,7 +116,11 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     // The audio thread: blocks at roughly real-time pace, watched for allocations.
     let mut block = vec![0.0f32; BLOCK];
     let (mut output, mut allocations) = (Vec::with_capacity(SR as usize * 60), 0);
-    while !done.load(std::sync::atomic::Ordering::Acquire) || inst.is_swapping() {
+    // After the loader is done, sets may still wait in the queue between two swaps: play on until
+    // no swap has been under way for 10 blocks.
+    let mut idle_blocks = 0;
+    while !done.load(std::sync::atomic::Ordering::Acquire) || idle_blocks < 10 {
+        idle_blocks = if inst.is_swapping() { 0 } else { idle_blocks + 1 };
         let ((), n) = allocations_in(|| inst.render(&mut block));
         allocations += n;
         output.extend_from_slice(&block);
