@@ -119,8 +119,9 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     // After the loader is done, sets may still wait in the queue between two swaps: play on until
     // no swap has been under way for 10 blocks.
     let mut idle_blocks = 0;
-    while !done.load(std::sync::atomic::Ordering::Acquire) || idle_blocks < 10 {
-        idle_blocks = if inst.is_swapping() { 0 } else { idle_blocks + 1 };
+    while idle_blocks < 10 {
+        let finished = done.load(std::sync::atomic::Ordering::Acquire);
+        idle_blocks = if finished && !inst.is_swapping() { idle_blocks + 1 } else { 0 };
         let ((), n) = allocations_in(|| inst.render(&mut block));
         allocations += n;
         output.extend_from_slice(&block);
