@@ -116,20 +116,25 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     // The audio thread: blocks at roughly real-time pace, watched for allocations.
     let mut block = vec![0.0f32; BLOCK];
     let (mut output, mut allocations) = (Vec::with_capacity(SR as usize * 60), 0);
-    // After the loader is done, sets may still wait in the queue between two swaps: play on until
-    // no swap has been under way for 10 blocks.
-    let mut idle_blocks = 0;
-    while idle_blocks < 10 {
-        let finished = done.load(std::sync::atomic::Ordering::Acquire);
-        idle_blocks = if finished && !inst.is_swapping() { idle_blocks + 1 } else { 0 };
+    while !done.load(std::sync::atomic::Ordering::Acquire) {
         let ((), n) = allocations_in(|| inst.render(&mut block));
         allocations += n;
         output.extend_from_slice(&block);
         std::thread::sleep(std::time::Duration::from_millis(1));
         assert!(output.len() < SR as usize * 600, "the loader stalled");
     }
+    // The loader is done, but sets may still wait in the queue between two swaps: play on (freeing
+    // what comes back, as the loader's thread would) until no swap has run for 10 blocks.
     let mut loader = loader.join().unwrap();
-    inst.render(&mut block); // hands the last retired voice back
+    let mut idle_blocks = 0;
+    while idle_blocks < 10 {
+        idle_blocks = if inst.is_swapping() { 0 } else { idle_blocks + 1 };
+        let ((), n) = allocations_in(|| inst.render(&mut block));
+        allocations += n;
+        output.extend_from_slice(&block);
+        loader.collect_garbage();
+        assert!(output.len() < SR as usize * 600, "the queued swaps never finished");
+    }
     loader.collect_garbage();
     assert_eq!(allocations, 0, "allocator calls on the audio thread");
     let during = max_step(&output);
