@@ -218,13 +218,9 @@ impl crate::engine::Engine for Direct {
     }
     /// Pitch and loudness come from [`Direct::set_f0_hz`] and [`Direct::set_loudness_db`], not MIDI.
     fn handle(&mut self, _channel: u8, _event: crate::InstrumentEvent) {}
+    /// Renders mono into the first channel and copies it to the others.
     fn process_range(&mut self, channels: &mut [&mut [f32]], range: Range<usize>) {
-        let Some((first, rest)) = channels.split_first_mut() else { return };
-        let first = &mut first[range.clone()];
-        self.render(first);
-        for channel in rest {
-            channel[range.clone()].copy_from_slice(first);
-        }
+        crate::engine::render_mono(channels, range, |out| self.render(out));
     }
     fn voice_spec(&self) -> VoiceSpec {
         Direct::voice_spec(self)

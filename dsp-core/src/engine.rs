@@ -106,6 +106,17 @@ pub trait Engine: Send {
     }
 }
 
+/// A mono engine's `process_range`: `render` writes `range` of the first channel, which is copied
+/// to the others.
+pub(crate) fn render_mono(channels: &mut [&mut [f32]], range: Range<usize>, render: impl FnOnce(&mut [f32])) {
+    let Some((first, rest)) = channels.split_first_mut() else { return };
+    let first = &mut first[range.clone()];
+    render(first);
+    for channel in rest {
+        channel[range.clone()].copy_from_slice(first);
+    }
+}
+
 /// Renders mono `out` with `events` (sample offset, event on channel 0) applied at their sample.
 pub fn render_with_events(engine: &mut impl Engine, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
     engine.process(events.iter().map(|&(at, event)| TimedEvent::new(at, event)), &mut [out]);
@@ -131,12 +142,7 @@ impl Engine for Instrument {
     }
     /// Renders mono into the first channel and copies it to the others.
     fn process_range(&mut self, channels: &mut [&mut [f32]], range: Range<usize>) {
-        let Some((first, rest)) = channels.split_first_mut() else { return };
-        let first = &mut first[range.clone()];
-        self.render(first);
-        for channel in rest {
-            channel[range.clone()].copy_from_slice(first);
-        }
+        render_mono(channels, range, |out| self.render(out));
     }
     fn voice_spec(&self) -> VoiceSpec {
         Instrument::voice_spec(self)
