@@ -46,6 +46,7 @@ fn options(master: MasterSettings, voices: usize) -> RenderOptions {
         tail_s: Some(1.0),
         selection: Selection::default(),
         align: true,
+        max_length_s: ddsp_engine::offline::MAX_LENGTH_S,
     }
 }
 
@@ -65,19 +66,19 @@ pub fn run(seconds: f64) -> Result<()> {
         model.meta.name,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let midi = |label: &str, master: MasterSettings, voices: usize| -> Audio {
+    let midi = |label: &str, master: MasterSettings, voices: usize| -> Result<Audio> {
         let started = Instant::now();
         let mut progress = Progress::new(0, "");
-        let audio = render::render_midi(Arc::clone(&model), &phrase, &options(master, voices), &mut progress);
+        let audio = render::render_midi(Arc::clone(&model), &phrase, &options(master, voices), &mut progress)?;
         report(label, audio.frames() as f64 / f64::from(SAMPLE_RATE), started);
-        audio
+        Ok(audio)
     };
-    let dry = midi("render MIDI, 1 voice, master off", MasterSettings::off(), 1);
+    let dry = midi("render MIDI, 1 voice, master off", MasterSettings::off(), 1)?;
     for quality in Quality::ALL {
         let label = format!("render MIDI, 1 voice, master flat/{}", quality.name());
-        midi(&label, MasterPreset::Flat.settings(quality), 1);
+        midi(&label, MasterPreset::Flat.settings(quality), 1)?;
     }
-    midi("render MIDI, 4 voices, master flat/standard", MasterPreset::Flat.settings(Quality::Standard), 4);
+    midi("render MIDI, 4 voices, master flat/standard", MasterPreset::Flat.settings(Quality::Standard), 4)?;
 
     let started = Instant::now();
     let mut progress = Progress::new(0, "");

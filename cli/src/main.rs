@@ -3,11 +3,12 @@
 //! library), `info` (a model's card and tensors), `track` (pitch and loudness of a file), `infer`
 //! (a model's native tensors frame by frame from CSV), `bench` (x-real-time figures).
 
-mod audio_io;
 mod bench;
 mod infer;
 mod render;
 mod track;
+
+use ddsp_cli::audio_io;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,6 +73,10 @@ enum Command {
         /// Keep the engine's latency (the real-time path's delay) instead of aligning output to input.
         #[arg(long)]
         no_align: bool,
+        /// The longest render accepted, seconds (default 6 hours): a file whose tempo map or a
+        /// stray event puts a note days away is refused before any work.
+        #[arg(long, default_value_t = ddsp_engine::offline::MAX_LENGTH_S)]
+        max_length: f64,
     },
     /// Print this machine's x-real-time figures for the engine: instrument, voices, mastering
     /// qualities, timbre transfer, and a 60 s render with mastering.
@@ -189,34 +194,35 @@ fn demo(output: &Path, model: Option<&str>, sample_rate: u32) -> Result<()> {
     let mut audio = vec![0.0f32; (4.5 * sr) as usize];
     render_with_events(&mut instrument, &mut audio, &events);
 
-    // Write next to the target and rename, so a failed run never leaves a partial file.
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let tmp = output.with_extension("wav.partial");
-    let mut writer = hound::WavWriter::create(&tmp, spec).with_context(|| format!("cannot write {}", tmp.display()))?;
-    for &s in &audio {
-        writer.write_sample(s)?;
-    }
-    writer.finalize()?;
-    std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
     let peak = audio.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let seconds = audio.len() as f64 / sr;
+    let channels = vec![audio];
+    audio_io::write(output, &audio_io::Audio { channels, sample_rate }, audio_io::BitDepth::Float32)?;
     println!(
-        "rendered {:.1} s with '{name}' at {sample_rate} Hz to {} (peak {:.1} dBFS)",
-        audio.len() as f64 / sr,
+        "rendered {seconds:.1} s with '{name}' at {sample_rate} Hz to {} (peak {:.1} dBFS)",
         output.display(),
         20.0 * peak.max(1e-9).log10()
     );
     Ok(())
 }
 
+/// Text from a model file, printable: control characters (an escape sequence in a name would
+/// drive the terminal) shown escaped, everything else as written.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 fn info(spec: Option<&str>) -> Result<()> {
     let model = load_model(spec)?;
     let m = &model.meta;
-    println!("name:        {}", m.name);
-    println!("instrument:  {}", m.instrument);
-    println!("licence:     {}", m.licence);
-    println!("source:      {:?}", model.source);
-    println!("description: {}", m.description);
+    println!("name:        {}", printable(&m.name));
+    println!("instrument:  {}", printable(&m.instrument));
+    println!("licence:     {}", printable(&m.licence));
+    match &model.source {
+        ddsp_core::ModelSource::File(path) => println!("file:        {}", printable(&path.display().to_string())),
+        ddsp_core::ModelSource::Embedded(name) => println!("source:      built in ({})", printable(name)),
+    }
+    println!("description: {}", printable(&m.description));
     println!("sample rate: {} Hz, {} frames/s", m.sample_rate_hz, m.frame_rate_hz);
     println!("harmonics:   {}, noise bands: {}", m.n_harmonics, m.n_noise_bands);
     println!("f0 range:    {} .. {} Hz", m.f0_min_hz, m.f0_max_hz);
@@ -242,7 +248,7 @@ fn info(spec: Option<&str>) -> Result<()> {
     let io = model.native_io();
     let list = |label: &str, tensors: &[ddsp_core::model::TensorSpec]| {
         for t in tensors {
-            println!("{label:<12} {} {:?}", t.name, t.shape);
+            println!("{label:<12} {} {:?}", printable(&t.name), t.shape);
         }
     };
     list("input:", &io.inputs);
@@ -272,6 +278,7 @@ fn render_command(
     tail: Option<f64>,
     selection: (Option<usize>, Option<u8>),
     no_align: bool,
+    max_length_s: f64,
 ) -> Result<()> {
     use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
     let quality = Quality::from_name(quality)
@@ -286,6 +293,10 @@ fn render_command(
     if let Some(t) = tail {
         anyhow::ensure!(t.is_finite() && (0.0..=600.0).contains(&t), "--tail must be 0..600 seconds");
     }
+    anyhow::ensure!(
+        max_length_s.is_finite() && max_length_s > 0.0,
+        "--max-length must be a positive number of seconds"
+    );
     let options = render::RenderOptions {
         sample_rate,
         bit_depth,
@@ -300,15 +311,27 @@ fn render_command(
         tail_s: tail,
         selection: ddsp_engine::midi::Selection { track: selection.0, channel: selection.1, transpose },
         align: !no_align,
+        max_length_s,
     };
-    // Read the input before loading the model: a bad input is reported as such, quickly.
+    // Check the input and the output before loading the model: a bad path is reported as such,
+    // quickly, and a render never overwrites its input or its model.
     let kind = audio_io::sniff(input)?;
+    let model_path = model.map(Path::new).filter(|p| p.is_file());
+    audio_io::check_output(output, bit_depth, &[Some(input), model_path].into_iter().flatten().collect::<Vec<_>>())?;
     let model = Arc::new(load_model(model)?);
     render::run(input, kind, output, model, &options)
 }
 
 fn main() {
+    // SAFETY: called first, before any thread exists; restores the default action of SIGPIPE
+    // (Rust ignores it), so a closed pipe (`ddsp info | head`) ends the process like any Unix tool
+    // instead of making `println!` panic.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
+    render::handle_interrupts();
     let result = match &cli.command {
         Command::Render {
             input,
@@ -325,6 +348,7 @@ fn main() {
             track,
             channel,
             no_align,
+            max_length,
         } => render_command(
             input,
             output,
@@ -338,6 +362,7 @@ fn main() {
             *tail,
             (*track, *channel),
             *no_align,
+            *max_length,
         ),
         Command::Bench { seconds } => bench::run(*seconds),
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),

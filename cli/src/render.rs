@@ -3,6 +3,7 @@
 //! models in `RunMode::Offline`, seeded noise and dither, so two renders are byte-identical.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use ddsp_core::effect::EffectSettings;
 use ddsp_core::master::MasterSettings;
 use ddsp_core::{InstrumentSettings, Model};
 use ddsp_engine::midi::{self, Phrase, Selection};
-use ddsp_engine::offline::{self, RenderSettings, MIDI_TAIL_S};
+use ddsp_engine::offline::{self, RenderSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_io::{self, Audio, BitDepth, FileKind};
@@ -31,6 +32,8 @@ pub struct RenderOptions {
     pub selection: Selection,
     /// Remove the engine's latency so the output lines up with the input.
     pub align: bool,
+    /// The longest render accepted, seconds.
+    pub max_length_s: f64,
 }
 
 impl RenderOptions {
@@ -43,6 +46,7 @@ impl RenderOptions {
             effect: EffectSettings::default(),
             tail_s: self.tail_s,
             align: self.align,
+            max_length_s: self.max_length_s,
         }
     }
 }
@@ -79,89 +83,290 @@ impl Progress {
     }
 }
 
-/// The instrument on `phrase`, mastered: stereo when the chain is on, else mono.
-pub fn render_midi(model: Arc<Model>, phrase: &Phrase, options: &RenderOptions, progress: &mut Progress) -> Audio {
-    let channels = offline::render_midi(model, phrase, &options.offline(), &mut |n| progress.advance(n));
-    Audio { channels, sample_rate: options.sample_rate }
+/// Set by Ctrl-C / SIGTERM while a render runs: the render stops at its next block and its
+/// temporary file is removed (outside a render the signal ends the process at once).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static RENDERING: AtomicBool = AtomicBool::new(false);
+
+/// Installs the SIGINT/SIGTERM handler (once, at start-up).
+pub fn handle_interrupts() {
+    let _ = ctrlc::set_handler(|| {
+        if RENDERING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            return; // the render loop stops and cleans up
+        }
+        std::process::exit(130);
+    });
 }
 
-/// Resamples every channel to `rate` (rubato's FFT resampler, its delay trimmed).
-fn resample(audio: Audio, rate: u32) -> Result<Audio> {
-    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
-    use rubato::Resampler;
-
-    if audio.sample_rate == rate {
-        return Ok(audio);
+fn check_interrupt() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted: nothing written");
     }
-    let (channels, frames) = (audio.channels.len(), audio.frames());
-    let mut resampler =
-        rubato::Fft::<f32>::new(audio.sample_rate as usize, rate as usize, 1024, channels, rubato::FixedSync::Input)
-            .context("cannot set up the resampler")?;
-    let input = SequentialSliceOfVecs::new(&audio.channels, channels, frames).context("resampler input")?;
-    let output = resampler.process_all(&input, frames, None).context("resampling failed")?;
-    let data = output.take_data();
-    let out_frames = data.len() / channels;
-    let planar = (0..channels).map(|c| (0..out_frames).map(|i| data[i * channels + c]).collect()).collect();
-    Ok(Audio { channels: planar, sample_rate: rate })
+    Ok(())
 }
 
-/// Timbre transfer of `input` (any rate, any channels; more than two are folded to mono), mastered.
+/// The instrument on `phrase`, mastered: stereo when the chain is on, else mono (in memory).
+pub fn render_midi(
+    model: Arc<Model>,
+    phrase: &Phrase,
+    options: &RenderOptions,
+    progress: &mut Progress,
+) -> Result<Audio> {
+    let channels = offline::render_midi(model, phrase, &options.offline(), &mut |n| progress.advance(n))?;
+    Ok(Audio { channels, sample_rate: options.sample_rate })
+}
+
+/// Streaming sample-rate conversion (rubato's FFT resampler): blocks in, blocks out, its start-up
+/// delay trimmed and its tail flushed, so the output is the input at the new rate, sample-aligned.
+struct StreamResampler {
+    resampler: rubato::Fft<f32>,
+    ratio: f64,
+    pending: Vec<Vec<f32>>,
+    out: Vec<Vec<f32>>,
+    to_trim: usize,
+    frames_in: u64,
+    frames_out: u64,
+}
+
+impl StreamResampler {
+    fn new(from: u32, to: u32, channels: usize) -> Result<Self> {
+        use rubato::Resampler;
+        let resampler = rubato::Fft::<f32>::new(from as usize, to as usize, 1024, channels, rubato::FixedSync::Input)
+            .context("cannot set up the resampler")?;
+        let to_trim = resampler.output_delay();
+        let out_max = resampler.output_frames_max();
+        Ok(Self {
+            ratio: f64::from(to) / f64::from(from),
+            pending: vec![Vec::new(); channels],
+            out: vec![vec![0.0; out_max]; channels],
+            to_trim,
+            frames_in: 0,
+            frames_out: 0,
+            resampler,
+        })
+    }
+
+    fn push(&mut self, input: &[Vec<f32>], emit: &mut dyn FnMut(&[&[f32]]) -> Result<()>) -> Result<()> {
+        use rubato::Resampler;
+        for (pending, part) in self.pending.iter_mut().zip(input) {
+            pending.extend_from_slice(part);
+        }
+        self.frames_in += input.first().map_or(0, Vec::len) as u64;
+        while self.pending[0].len() >= self.resampler.input_frames_next() {
+            let used = self.chunk(None, emit)?;
+            self.pending.iter_mut().for_each(|p| drop(p.drain(..used)));
+        }
+        Ok(())
+    }
+
+    /// Flushes what is left: the last partial chunk, then zeros until every frame the input
+    /// implies has come out.
+    fn finish(mut self, emit: &mut dyn FnMut(&[&[f32]]) -> Result<()>) -> Result<()> {
+        let expected = (self.ratio * self.frames_in as f64).ceil() as u64;
+        let partial = self.pending[0].len();
+        self.chunk(Some(partial), emit)?;
+        while self.frames_out < expected {
+            self.chunk(Some(0), emit)?;
+        }
+        Ok(())
+    }
+
+    /// One resampler call on the pending input; emits what is past the start-up delay and within
+    /// the expected length (once known). Returns the input frames consumed.
+    fn chunk(&mut self, partial: Option<usize>, emit: &mut dyn FnMut(&[&[f32]]) -> Result<()>) -> Result<usize> {
+        use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+        use rubato::Resampler;
+        let channels = self.pending.len();
+        let need = self.resampler.input_frames_next();
+        let available = self.pending[0].len();
+        // rubato reads a whole chunk even when told only part of it is valid: pad with zeros.
+        self.pending.iter_mut().for_each(|p| p.resize(available.max(need), 0.0));
+        let input =
+            SequentialSliceOfVecs::new(&self.pending, channels, available.max(need)).context("resampler input")?;
+        let out_len = self.out[0].len();
+        let mut output =
+            SequentialSliceOfVecs::new_mut(&mut self.out, channels, out_len).context("resampler output")?;
+        let indexing =
+            rubato::Indexing { input_offset: 0, output_offset: 0, active_channels_mask: None, partial_len: partial };
+        let (used, written) =
+            self.resampler.process_into_buffer(&input, &mut output, Some(&indexing)).context("resampling failed")?;
+        self.pending.iter_mut().for_each(|p| p.truncate(available));
+        let trim = self.to_trim.min(written);
+        self.to_trim -= trim;
+        let mut end = written;
+        if partial.is_some() {
+            let expected = (self.ratio * self.frames_in as f64).ceil() as u64;
+            end = end.min(trim + (expected - self.frames_out.min(expected)) as usize);
+        }
+        if end > trim {
+            let block: Vec<&[f32]> = self.out.iter().map(|c| &c[trim..end]).collect();
+            emit(&block)?;
+            self.frames_out += (end - trim) as u64;
+        }
+        Ok(used.min(available))
+    }
+}
+
+/// Timbre transfer of `input` (any rate, any channels; more than two are folded to mono),
+/// mastered, in memory (`ddsp bench`).
 pub fn render_audio(
     model: Arc<Model>,
     input: Audio,
     options: &RenderOptions,
     progress: &mut Progress,
 ) -> Result<Audio> {
-    let mut input = input;
-    if input.channels.len() > 2 {
-        input.channels = vec![input.mono()];
-    }
-    let audio = resample(input, options.sample_rate)?;
+    let mut out: Vec<Vec<f32>> = Vec::new();
+    let channels = input.channels.len();
+    let blocks = std::iter::once(Ok(input.channels));
+    transfer(model, blocks, channels, input.sample_rate, options, &mut |block| {
+        out.resize_with(block.len(), Vec::new);
+        for (all, part) in out.iter_mut().zip(block) {
+            all.extend_from_slice(part);
+        }
+        progress.advance(block[0].len());
+        Ok(())
+    })?;
+    Ok(Audio { channels: out, sample_rate: options.sample_rate })
+}
+
+/// The effect's settings for a render: the model hears the transposed pitch too, so it plays the
+/// register it is asked for.
+fn transfer_settings(options: &RenderOptions) -> RenderSettings {
     let transpose = options.transpose as f32;
-    let settings = RenderSettings {
+    RenderSettings {
         effect: EffectSettings {
-            // The model hears the transposed pitch too, so it plays the register it is asked for.
             input_pitch_semitones: transpose,
             pitch_shift_semitones: transpose,
             ..EffectSettings::default()
         },
         ..options.offline()
-    };
-    let channels = offline::render_audio(model, audio.channels, &settings, &mut |n| progress.advance(n));
-    Ok(Audio { channels, sample_rate: options.sample_rate })
+    }
 }
 
-/// The `render` command: read, render, write, report.
-/// `kind`: what [`audio_io::sniff`] found `input` to be.
+/// Output channels of a transfer of `in_channels`.
+fn transfer_channels(in_channels: usize, options: &RenderOptions) -> usize {
+    if options.master.enabled {
+        2
+    } else if in_channels > 2 {
+        1
+    } else {
+        in_channels
+    }
+}
+
+/// Timbre transfer of planar `blocks` (`in_channels` each, at `rate`): folded to mono above two
+/// channels, resampled to the render rate, through the effect and the chain, to `sink`.
+fn transfer(
+    model: Arc<Model>,
+    blocks: impl Iterator<Item = Result<Vec<Vec<f32>>>>,
+    in_channels: usize,
+    rate: u32,
+    options: &RenderOptions,
+    sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
+) -> Result<()> {
+    let fold = in_channels > 2;
+    let channels = if fold { 1 } else { in_channels };
+    let mut render = offline::AudioRender::new(model, channels, &transfer_settings(options))?;
+    let mut resampler = if rate == options.sample_rate {
+        None
+    } else {
+        Some(StreamResampler::new(rate, options.sample_rate, channels)?)
+    };
+    let mut to_engine = |block: &[&[f32]]| render.push(block, sink);
+    let mut folded = vec![Vec::new()];
+    for block in blocks {
+        let mut block = block?;
+        if fold {
+            let scale = 1.0 / block.len() as f32;
+            folded[0].clear();
+            folded[0].extend((0..block[0].len()).map(|i| block.iter().map(|c| c[i]).sum::<f32>() * scale));
+            std::mem::swap(&mut block, &mut folded);
+        }
+        match resampler.as_mut() {
+            Some(r) => r.push(&block, &mut to_engine)?,
+            None => to_engine(&block.iter().map(Vec::as_slice).collect::<Vec<_>>())?,
+        }
+        if fold {
+            std::mem::swap(&mut block, &mut folded);
+        }
+    }
+    if let Some(r) = resampler {
+        r.finish(&mut to_engine)?;
+    }
+    render.finish(sink)
+}
+
+/// The `render` command: read, render and write block by block, report. `kind`: what
+/// [`audio_io::sniff`] found `input` to be. Memory does not grow with the piece's length; an
+/// error or an interrupt leaves no file behind.
 pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
     let started = Instant::now();
     let model_name = model.meta.name.clone();
-    let (audio, what) = match kind {
-        FileKind::Midi => {
-            let phrase = midi::read(input, options.selection)?;
-            let seconds = phrase.end_s + options.tail_s.unwrap_or(MIDI_TAIL_S);
-            let mut progress = Progress::new((seconds * f64::from(options.sample_rate)) as usize, "rendering");
-            let audio = render_midi(model, &phrase, options, &mut progress);
-            progress.finish();
-            (audio, format!("{} notes", phrase.notes))
+    let settings = options.offline();
+    RENDERING.store(true, Ordering::SeqCst);
+    let result = (|| -> Result<(audio_io::Writer, String)> {
+        match kind {
+            FileKind::Midi => {
+                let phrase = midi::read(input, options.selection)?;
+                let frames = offline::midi_render_frames(&phrase, &settings)?;
+                let channels = if options.master.enabled { 2 } else { 1 };
+                let mut writer =
+                    audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames as u64)?;
+                let mut progress = Progress::new(frames, "rendering");
+                offline::render_midi_to(model, &phrase, &settings, &mut |block| {
+                    check_interrupt()?;
+                    progress.advance(block[0].len());
+                    writer.write(block)
+                })?;
+                progress.finish();
+                Ok((writer, format!("{} notes", phrase.notes)))
+            }
+            FileKind::Wav | FileKind::Flac => {
+                let mut reader = audio_io::Reader::open(input)?;
+                let what = format!("{}-channel {} Hz audio", reader.channels(), reader.sample_rate());
+                let in_seconds = reader.frames() as f64 / f64::from(reader.sample_rate());
+                let seconds = in_seconds + options.tail_s.unwrap_or(0.0);
+                offline::check_length(seconds, &settings, || "the input and its tail".to_owned())?;
+                let frames = (seconds * f64::from(options.sample_rate)).ceil() as u64;
+                let channels = transfer_channels(reader.channels(), options);
+                let mut writer =
+                    audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames)?;
+                let mut progress = Progress::new(frames as usize, "transferring");
+                let (in_channels, rate) = (reader.channels(), reader.sample_rate());
+                let mut read_frames = 0u64;
+                let blocks = std::iter::from_fn(|| {
+                    let mut block = Vec::new();
+                    match reader.read_block(&mut block).with_context(|| format!("cannot read {}", input.display())) {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            read_frames += n as u64;
+                            Some(Ok(block))
+                        }
+                        Err(e) => Some(Err(e)),
+                    }
+                });
+                transfer(model, blocks, in_channels, rate, options, &mut |block| {
+                    check_interrupt()?;
+                    progress.advance(block[0].len());
+                    writer.write(block)
+                })?;
+                progress.finish();
+                if read_frames == 0 {
+                    bail!("{}: no audio in the file", input.display());
+                }
+                Ok((writer, what))
+            }
         }
-        FileKind::Wav | FileKind::Flac => {
-            let source = audio_io::read(input)?;
-            let what = format!("{}-channel {} Hz audio", source.channels.len(), source.sample_rate);
-            let seconds = source.frames() as f64 / f64::from(source.sample_rate);
-            let mut progress = Progress::new((seconds * f64::from(options.sample_rate)) as usize, "transferring");
-            let audio = render_audio(model, source, options, &mut progress)?;
-            progress.finish();
-            (audio, what)
-        }
-    };
-    if audio.frames() == 0 {
+    })();
+    RENDERING.store(false, Ordering::SeqCst);
+    let (writer, what) = result?;
+    if writer.frames() == 0 {
         bail!("nothing to render");
     }
-    audio_io::write(output, &audio, options.bit_depth)?;
-    let seconds = audio.frames() as f64 / f64::from(audio.sample_rate);
+    let (frames, peak) = (writer.frames(), writer.peak());
+    writer.finish()?;
+    let seconds = frames as f64 / f64::from(options.sample_rate);
     let elapsed = started.elapsed().as_secs_f64();
-    let peak = audio.channels.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
     println!(
         "rendered {seconds:.2} s ({what}) with '{model_name}', {} Hz {:?}, master {}: peak {:.1} dBFS, to {} in {elapsed:.2} s ({:.0}x real time)",
         options.sample_rate,

@@ -379,7 +379,7 @@ fn malformed_input_is_a_one_line_error_and_leaves_no_file() {
     expect_failure(&["render", path_str(&phrase), "-o", &out_str, "--model", "/no/such/model.onnx"], &out, "no model");
 
     let unwritable = Path::new("/no/such/folder/out.wav");
-    expect_failure(&["render", path_str(&phrase), "-o", path_str(unwritable)], unwritable, "cannot write");
+    expect_failure(&["render", path_str(&phrase), "-o", path_str(unwritable)], unwritable, "no folder");
 
     let as_dir = tmp("render-bad", "a-folder.wav");
     std::fs::create_dir_all(&as_dir).unwrap();

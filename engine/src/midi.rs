@@ -1,6 +1,7 @@
 //! Standard MIDI files (type 0, 1 and 2) to timed instrument events: tempo map, notes, velocity,
 //! pitch bend, CC1/CC11/CC64 and channel pressure, all tracks and channels merged or one selected.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -52,14 +53,32 @@ fn check_chunks(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The largest MIDI file read: far above any real piece (a 100k-note file is ~1 MB).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads and parses a standard MIDI file; special files (FIFO, device, directory) are refused
+/// before opening, and no more than [`MAX_FILE_BYTES`] are read whatever the file system says.
 pub fn read(path: &Path, selection: Selection) -> Result<Phrase> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!("{}: larger than {} MB, not a MIDI file we play", path.display(), MAX_FILE_BYTES >> 20);
+    }
     parse(&bytes, selection).with_context(|| format!("{}", path.display()))
 }
 
 pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
     check_chunks(bytes)?;
     let smf = Smf::parse(bytes).map_err(|e| anyhow::anyhow!("invalid MIDI file: {e}"))?;
+    if let Timing::Timecode(fps, 0) = smf.header.timing {
+        bail!("invalid MIDI file: SMPTE time division ({} frames/s) with 0 ticks per frame", fps.as_f32());
+    }
     if let Some(track) = selection.track {
         if track >= smf.tracks.len() {
             bail!("no track {track}: the file has {} (0..{})", smf.tracks.len(), smf.tracks.len() - 1);

@@ -57,6 +57,11 @@ pub fn master_settings(preset: &str, quality: &str) -> Result<MasterSettings> {
     }
 }
 
+/// The longest render by default: six hours. Longer pieces are refused before anything is
+/// allocated (a file whose tempo map or a stray event puts a note days away would otherwise
+/// ask for that much audio).
+pub const MAX_LENGTH_S: f64 = 6.0 * 3600.0;
+
 /// What an offline render plays with.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderSettings {
@@ -68,6 +73,8 @@ pub struct RenderSettings {
     pub tail_s: Option<f64>,
     /// Remove the engine's latency so the output lines up with the input.
     pub align: bool,
+    /// The longest output accepted, seconds (default [`MAX_LENGTH_S`]).
+    pub max_length_s: f64,
 }
 
 impl Default for RenderSettings {
@@ -79,108 +86,249 @@ impl Default for RenderSettings {
             effect: EffectSettings::default(),
             tail_s: None,
             align: true,
+            max_length_s: MAX_LENGTH_S,
         }
     }
 }
 
-/// The instrument on `phrase`, mastered: stereo when the chain is on, else mono. `progress` hears
-/// the samples done after each block.
-pub fn render_midi(
-    model: Arc<Model>,
-    phrase: &Phrase,
-    settings: &RenderSettings,
-    progress: &mut dyn FnMut(usize),
-) -> Vec<Vec<f32>> {
+/// Receives a render block by block: one slice per output channel, all the same length, the
+/// engine's latency already removed when aligned.
+pub type Sink<'a> = dyn FnMut(&[&[f32]]) -> Result<()> + 'a;
+
+fn hms(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "forever".to_owned();
+    }
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Output frames of `phrase` rendered with `settings` (the tail included), refused when it is
+/// longer than `settings.max_length_s`.
+pub fn midi_render_frames(phrase: &Phrase, settings: &RenderSettings) -> Result<usize> {
+    let seconds = phrase.end_s + settings.tail_s.unwrap_or(MIDI_TAIL_S);
+    check_length(seconds, settings, || format!("its last event is at {}", hms(phrase.end_s)))?;
+    Ok((seconds * f64::from(settings.sample_rate)).ceil() as usize)
+}
+
+/// Refuses a render of `seconds` over the limit; `why` says where the length comes from.
+pub fn check_length(seconds: f64, settings: &RenderSettings, why: impl Fn() -> String) -> Result<()> {
+    if !(seconds.is_finite() && seconds <= settings.max_length_s) {
+        bail!(
+            "the render would last {} ({}), longer than the limit of {} (--max-length, seconds)",
+            hms(seconds),
+            why(),
+            hms(settings.max_length_s)
+        );
+    }
+    Ok(())
+}
+
+/// The instrument on `phrase`, mastered (stereo when the chain is on, else mono), handed to `sink`
+/// block by block: memory does not depend on the phrase's length. Returns the frames rendered.
+pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSettings, sink: &mut Sink) -> Result<usize> {
+    let body = midi_render_frames(phrase, settings)?;
     let sr = settings.sample_rate;
     let mut instrument = Instrument::new(model, sr as f32, settings.instrument);
     let mut chain = MasterChain::new(sr as f32, settings.master);
     chain.set_metering(false);
     let latency = if settings.align { (instrument.latency_samples() + chain.latency_samples()) as usize } else { 0 };
-    let body = ((phrase.end_s + settings.tail_s.unwrap_or(MIDI_TAIL_S)) * f64::from(sr)).ceil() as usize;
     let total = body + latency;
-    let events: Vec<TimedEvent> = phrase
-        .events
-        .iter()
-        .map(|&(t, channel, event)| TimedEvent { at: (t * f64::from(sr)).round() as usize, channel, event })
-        .collect();
+    let at = |t: f64| (t * f64::from(sr)).round() as usize;
 
     let mastered = settings.master.enabled;
-    let mut left = vec![0.0f32; total];
-    let mut right = if mastered { vec![0.0f32; total] } else { Vec::new() };
+    let mut left = vec![0.0f32; BLOCK];
+    let mut right = vec![0.0f32; if mastered { BLOCK } else { 0 }];
     let mut next_event = 0;
     for start in (0..total).step_by(BLOCK) {
         let end = (start + BLOCK).min(total);
+        let n = end - start;
         let first = next_event;
-        while next_event < events.len() && events[next_event].at < end {
+        while next_event < phrase.events.len() && at(phrase.events[next_event].0) < end {
             next_event += 1;
         }
-        let block_events =
-            events[first..next_event].iter().map(|e| TimedEvent { at: e.at.saturating_sub(start), ..*e });
-        instrument.process(block_events, &mut [&mut left[start..end]]);
+        let block_events = phrase.events[first..next_event].iter().map(|&(t, channel, event)| TimedEvent {
+            at: at(t).saturating_sub(start),
+            channel,
+            event,
+        });
+        left[..n].fill(0.0);
+        instrument.process(block_events, &mut [&mut left[..n]]);
         if mastered {
-            right[start..end].copy_from_slice(&left[start..end]);
-            chain.process(&mut left[start..end], &mut right[start..end]);
+            right[..n].copy_from_slice(&left[..n]);
+            chain.process(&mut left[..n], &mut right[..n]);
         }
-        progress(end - start);
+        let from = latency.saturating_sub(start).min(n);
+        if from < n {
+            if mastered {
+                sink(&[&left[from..n], &right[from..n]])?;
+            } else {
+                sink(&[&left[from..n]])?;
+            }
+        }
     }
-    let mut channels = vec![left];
-    if mastered {
-        channels.push(right);
+    Ok(body)
+}
+
+/// [`render_midi_to`] collected in memory; `progress` hears the frames done after each block.
+pub fn render_midi(
+    model: Arc<Model>,
+    phrase: &Phrase,
+    settings: &RenderSettings,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<f32>>> {
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    render_midi_to(model, phrase, settings, &mut |block| {
+        collect(&mut channels, block);
+        progress(block[0].len());
+        Ok(())
+    })?;
+    Ok(channels)
+}
+
+fn collect(channels: &mut Vec<Vec<f32>>, block: &[&[f32]]) {
+    channels.resize_with(block.len(), Vec::new);
+    for (all, part) in channels.iter_mut().zip(block) {
+        all.extend_from_slice(part);
     }
-    for channel in &mut channels {
-        channel.drain(..latency);
+}
+
+/// Timbre transfer fed block by block: [`AudioRender::push`] the input as it is read,
+/// [`AudioRender::finish`] at its end; the output goes to a sink as it is made. Memory does not
+/// depend on the input's length.
+pub struct AudioRender {
+    effect: TimbreTransfer,
+    chain: MasterChain,
+    mastered: bool,
+    in_channels: usize,
+    /// Output samples still to drop: the engine's latency, when aligned.
+    skip: usize,
+    latency: usize,
+    tail: usize,
+    buffers: [Vec<f32>; 2],
+}
+
+impl AudioRender {
+    /// Input of `in_channels` (1 or 2; fold more to mono first) at `settings.sample_rate`.
+    pub fn new(model: Arc<Model>, in_channels: usize, settings: &RenderSettings) -> Result<Self> {
+        if !(1..=2).contains(&in_channels) {
+            bail!("timbre transfer takes 1 or 2 channels, not {in_channels}");
+        }
+        let sr = settings.sample_rate;
+        let effect = TimbreTransfer::new(model, sr as f32, settings.effect);
+        let mut chain = MasterChain::new(sr as f32, settings.master);
+        chain.set_metering(false);
+        let latency = if settings.align { (effect.latency_samples() + chain.latency_samples()) as usize } else { 0 };
+        let tail = settings.tail_s.unwrap_or(0.0);
+        if !(tail.is_finite() && tail >= 0.0) {
+            bail!("the tail must be a positive number of seconds, not {tail}");
+        }
+        Ok(Self {
+            effect,
+            chain,
+            mastered: settings.master.enabled,
+            in_channels,
+            skip: latency,
+            latency,
+            tail: (tail * f64::from(sr)).round() as usize,
+            buffers: [vec![0.0; BLOCK], vec![0.0; BLOCK]],
+        })
     }
-    channels
+
+    /// Output channels: the input's, or two when the mastering chain is on.
+    pub fn channels(&self) -> usize {
+        if self.mastered {
+            2
+        } else {
+            self.in_channels
+        }
+    }
+
+    /// Processes `input` (`in_channels` slices of equal length, any length).
+    pub fn push(&mut self, input: &[&[f32]], sink: &mut Sink) -> Result<()> {
+        let frames = input.first().map_or(0, |c| c.len());
+        for start in (0..frames).step_by(BLOCK) {
+            let end = (start + BLOCK).min(frames);
+            let [left, right] = &mut self.buffers;
+            left[..end - start].copy_from_slice(&input[0][start..end]);
+            match input.get(1) {
+                Some(second) => right[..end - start].copy_from_slice(&second[start..end]),
+                None => right[..end - start].fill(0.0),
+            }
+            self.run(end - start, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Plays the tail and the latency out of the engine.
+    pub fn finish(mut self, sink: &mut Sink) -> Result<()> {
+        let mut left = self.tail + self.latency;
+        while left > 0 {
+            let n = left.min(BLOCK);
+            self.buffers.iter_mut().for_each(|b| b[..n].fill(0.0));
+            self.run(n, sink)?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, n: usize, sink: &mut Sink) -> Result<()> {
+        let stereo_out = self.channels() == 2;
+        let [left, right] = &mut self.buffers;
+        let (left, right) = (&mut left[..n], &mut right[..n]);
+        match (self.mastered, self.in_channels) {
+            (true, _) => {
+                Engine::process(&mut self.effect, [], &mut [&mut *left, &mut *right]);
+                self.chain.process(left, right);
+            }
+            (false, 1) => Engine::process(&mut self.effect, [], &mut [&mut *left]),
+            (false, _) => Engine::process(&mut self.effect, [], &mut [&mut *left, &mut *right]),
+        }
+        let from = self.skip.min(n);
+        self.skip -= from;
+        if from < n {
+            let (left, right) = (&left[from..], &right[from..]);
+            if stereo_out {
+                sink(&[left, right])?;
+            } else {
+                sink(&[left])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Timbre transfer of `channels` (one or two, at `settings.sample_rate`; more are folded to mono),
-/// mastered (a mono input comes out stereo when the chain is on).
+/// mastered (a mono input comes out stereo when the chain is on), in memory.
 pub fn render_audio(
     model: Arc<Model>,
     mut channels: Vec<Vec<f32>>,
     settings: &RenderSettings,
     progress: &mut dyn FnMut(usize),
-) -> Vec<Vec<f32>> {
-    let sr = settings.sample_rate;
+) -> Result<Vec<Vec<f32>>> {
     if channels.len() > 2 {
         let n = channels.iter().map(Vec::len).min().unwrap_or(0);
         let scale = 1.0 / channels.len() as f32;
         channels = vec![(0..n).map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()];
     }
     if channels.is_empty() {
-        return channels;
+        return Ok(channels);
     }
-    let mut effect = TimbreTransfer::new(model, sr as f32, settings.effect);
-    let mut chain = MasterChain::new(sr as f32, settings.master);
-    chain.set_metering(false);
-    let latency = if settings.align { (effect.latency_samples() + chain.latency_samples()) as usize } else { 0 };
-    let tail = (settings.tail_s.unwrap_or(0.0) * f64::from(sr)).round() as usize;
     let frames = channels.iter().map(Vec::len).min().unwrap_or(0);
-    let total = frames + tail + latency;
-    for channel in &mut channels {
-        channel.resize(total, 0.0);
-    }
-    let mastered = settings.master.enabled;
-    if mastered && channels.len() == 1 {
-        channels.push(vec![0.0; total]);
-    }
-    for start in (0..total).step_by(BLOCK) {
-        let end = (start + BLOCK).min(total);
-        if mastered {
-            let (left, right) = channels.split_at_mut(1);
-            let (left, right) = (&mut left[0][start..end], &mut right[0][start..end]);
-            Engine::process(&mut effect, [], &mut [&mut *left, &mut *right]);
-            chain.process(left, right);
-        } else {
-            let mut blocks: Vec<&mut [f32]> = channels.iter_mut().map(|c| &mut c[start..end]).collect();
-            Engine::process(&mut effect, [], &mut blocks);
-        }
-        progress(end - start);
-    }
-    for channel in &mut channels {
-        channel.drain(..latency);
-    }
-    channels
+    let seconds = (frames as f64 + settings.tail_s.unwrap_or(0.0) * f64::from(settings.sample_rate))
+        / f64::from(settings.sample_rate);
+    check_length(seconds, settings, || "the input and its tail".to_owned())?;
+    let mut render = AudioRender::new(model, channels.len(), settings)?;
+    let mut out: Vec<Vec<f32>> = Vec::new();
+    let mut sink = |block: &[&[f32]]| {
+        collect(&mut out, block);
+        progress(block[0].len());
+        Ok(())
+    };
+    let input: Vec<&[f32]> = channels.iter().map(|c| &c[..frames]).collect();
+    render.push(&input, &mut sink)?;
+    render.finish(&mut sink)?;
+    Ok(out)
 }
 
 /// The effect's real-time tracker over mono `audio`: one frame per hop, each stamped with the

@@ -351,7 +351,7 @@ fn render_midi<'py>(
     }
     let phrase = ddsp_engine::midi::read(Path::new(path), Default::default()).map_err(engine_error)?;
     let model = load(py, model)?;
-    let channels = py.detach(|| offline::render_midi(model, &phrase, &settings, &mut |_| {}));
+    let channels = py.detach(|| offline::render_midi(model, &phrase, &settings, &mut |_| {})).map_err(engine_error)?;
     channels_array(py, channels)
 }
 
@@ -376,7 +376,8 @@ fn render_audio<'py>(
     settings.effect.input_pitch_semitones = transpose;
     settings.effect.pitch_shift_semitones = transpose;
     let model = load(py, model)?;
-    let channels = py.detach(|| offline::render_audio(model, vec![input], &settings, &mut |_| {}));
+    let channels =
+        py.detach(|| offline::render_audio(model, vec![input], &settings, &mut |_| {})).map_err(engine_error)?;
     channels_array(py, channels)
 }
 
