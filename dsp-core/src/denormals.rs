@@ -39,3 +39,16 @@ impl Drop for ScopedFlushDenormals {
         }
     }
 }
+
+/// Writes 0 over every subnormal sample (|x| < `f32::MIN_POSITIVE`) of `channels`: the last step
+/// of every output path, so no host ever receives one (FTZ covers arithmetic, not a sample copied
+/// straight through, such as a subnormal input in the effect's dry path). Never allocates.
+pub fn flush_subnormals(channels: &mut [&mut [f32]]) {
+    for channel in channels.iter_mut() {
+        for x in channel.iter_mut() {
+            if x.abs() < f32::MIN_POSITIVE {
+                *x = 0.0;
+            }
+        }
+    }
+}

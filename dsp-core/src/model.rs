@@ -18,6 +18,7 @@ pub mod decoder;
 pub mod kernels;
 pub mod meta;
 pub mod onnx;
+pub mod pace;
 pub mod tflite;
 pub mod windowed;
 
@@ -26,10 +27,18 @@ use std::sync::Arc;
 
 pub use decoder::{DecoderBatch, DecoderState, DecoderWeights, FrameControls};
 pub use meta::ModelMeta;
+pub use pace::{HostPace, PaceClock};
 pub use windowed::{RunMode, WindowedGraph, WINDOWED_DELAY_FRAMES};
 
 /// Largest model file accepted: DDSP-VST's biggest exports are ~20 MB, so 200 MB is a broken file.
 pub const MAX_MODEL_BYTES: u64 = 200 * 1024 * 1024;
+
+/// Frames the validation render at load runs ([`Model::check_sounds`]): past a windowed model's
+/// delay, and enough for a recurrent state to settle.
+pub const SOUND_CHECK_FRAMES: usize = 12;
+
+/// Loudest control (linear amplitude) below which a validation render counts as silence: −120 dB.
+pub const SOUND_CHECK_FLOOR: f32 = 1e-6;
 
 /// Native kernels and tract must agree this closely on every output at load.
 pub const VERIFY_TOLERANCE: f32 = 1e-4;
@@ -96,12 +105,18 @@ pub enum ModelError {
     Empty,
     #[error("the file is {actual} bytes; a model may have at most {max}")]
     TooLarge { actual: u64, max: u64 },
+    #[error("not a regular file but a {kind}")]
+    NotAFile { kind: &'static str },
     #[error("not an ONNX model ({0})")]
     NotOnnx(String),
     #[error("not a TensorFlow Lite model ({0})")]
     NotTflite(String),
     #[error("metadata '{key}' is missing")]
     MissingMetadata { key: &'static str },
+    #[error("its DDSP-VST metadata ({what}) is missing or damaged, so its pitch and loudness ranges are unknown (a truncated file?)")]
+    DamagedMetadata { what: String },
+    #[error("it cannot produce sound: {frames} frames at its own trained pitch ({f0_hz} Hz) and loudness ({loudness_db} dB) gave {why}")]
+    Silent { frames: usize, f0_hz: f32, loudness_db: f32, why: &'static str },
     #[error("metadata '{key}' has an invalid value '{value}'")]
     BadMetadata { key: &'static str, value: String },
     #[error("tensor '{name}' is missing")]
@@ -202,6 +217,8 @@ pub struct Model {
     io: NativeIo,
     network: Network,
     run_mode: RunMode,
+    /// The host's pace, for windowed models' real-time streams (`None`: never wait for a worker).
+    pace: Option<Arc<HostPace>>,
 }
 
 impl std::fmt::Debug for Model {
@@ -260,21 +277,53 @@ impl Model {
         if bytes.len() as u64 > MAX_MODEL_BYTES {
             return Err(ModelError::TooLarge { actual: bytes.len() as u64, max: MAX_MODEL_BYTES });
         }
-        if tflite::is_tflite(bytes) {
+        let model = if tflite::is_tflite(bytes) {
             let name = match &source {
                 ModelSource::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
                 ModelSource::Embedded(name) => Some((*name).to_owned()),
             };
-            return tflite::load(bytes, source, name.as_deref().unwrap_or("DDSP-VST model"));
+            tflite::load(bytes, source, name.as_deref().unwrap_or("DDSP-VST model"))?
+        } else {
+            onnx::load(bytes, source, true)?
+        };
+        model.check_sounds()?;
+        Ok(model)
+    }
+
+    /// The validation render: [`SOUND_CHECK_FRAMES`] frames at the middle of the model's own
+    /// trained pitch and loudness ranges must give finite controls, and sound (some frame with a
+    /// harmonic amplitude or a noise magnitude above [`SOUND_CHECK_FLOOR`]). A file that parses but
+    /// cannot make a sound (zeroed or truncated weights) is refused like a broken file, so the
+    /// previous model keeps playing. Allocates (windowed models run inline).
+    pub fn check_sounds(&self) -> Result<(), ModelError> {
+        let f0_hz = (self.meta.f0_min_hz.max(1.0) * self.meta.f0_max_hz.max(1.0)).sqrt();
+        let loudness_db = 0.5 * (self.meta.loudness_min_db + self.meta.loudness_max_db);
+        let silent = |why| ModelError::Silent { frames: SOUND_CHECK_FRAMES, f0_hz, loudness_db, why };
+        let model = self.clone().with_run_mode(RunMode::Offline);
+        let mut state = model.new_state();
+        let mut loudest = 0.0f32;
+        for _ in 0..SOUND_CHECK_FRAMES {
+            let c = model.infer(f0_hz, loudness_db, &mut state);
+            let values = std::iter::once(c.amplitude).chain(c.harmonic_distribution.iter().copied());
+            if !values.clone().chain(c.noise_magnitudes.iter().copied()).all(f32::is_finite) {
+                return Err(silent("NaN or infinite controls"));
+            }
+            let harmonic = c.amplitude * c.harmonic_distribution.iter().fold(0.0f32, |m, &d| m.max(d));
+            let noise = c.noise_magnitudes.iter().fold(0.0f32, |m, &n| m.max(n));
+            loudest = loudest.max(harmonic).max(noise);
         }
-        onnx::load(bytes, source, true)
+        if loudest > SOUND_CHECK_FLOOR {
+            Ok(())
+        } else {
+            Err(silent("silence (no harmonic amplitude or noise magnitude above -120 dB)"))
+        }
     }
 
     /// Builds a model from weights already in memory (benchmarks, importers), with the native
     /// interface of `models/FORMAT.md`. Allocates.
     pub fn from_parts(meta: ModelMeta, decoder: DecoderWeights, source: ModelSource) -> Self {
         let io = onnx::native_io(&meta, decoder.n_hidden());
-        Self { meta, source, io, network: Network::Native(Box::new(decoder)), run_mode: RunMode::RealTime }
+        Self { meta, source, io, network: Network::Native(Box::new(decoder)), run_mode: RunMode::RealTime, pace: None }
     }
 
     /// A windowed model (tract runs it; see [`windowed`]).
@@ -285,7 +334,7 @@ impl Model {
             outputs: graph.outputs().to_vec(),
             state: vec![],
         };
-        Self { meta, source, io, network: Network::Windowed(Arc::new(graph)), run_mode: RunMode::RealTime }
+        Self { meta, source, io, network: Network::Windowed(Arc::new(graph)), run_mode: RunMode::RealTime, pace: None }
     }
 
     /// The same model with another native interface description (importers).
@@ -298,6 +347,14 @@ impl Model {
     /// [`RunMode::Offline`]: reproducible output; only windowed models differ).
     pub fn with_run_mode(mut self, mode: RunMode) -> Self {
         self.run_mode = mode;
+        self
+    }
+
+    /// The same model with its real-time voices following `pace`: a windowed model's stream then
+    /// waits for its worker when the host renders offline or evidently faster than real time
+    /// (see [`pace`]). Native models never wait and ignore it.
+    pub fn with_pace(mut self, pace: Arc<HostPace>) -> Self {
+        self.pace = Some(pace);
         self
     }
 
@@ -349,7 +406,9 @@ impl Model {
     pub fn new_state(&self) -> ModelState {
         let inner = match &self.network {
             Network::Native(d) => StateInner::Native(d.new_state()),
-            Network::Windowed(g) => StateInner::Windowed(windowed::WindowedStream::new(g.clone(), self.run_mode)),
+            Network::Windowed(g) => {
+                StateInner::Windowed(windowed::WindowedStream::new(g.clone(), self.run_mode, self.pace.clone()))
+            }
         };
         ModelState { inner }
     }
@@ -607,10 +666,48 @@ pub fn harmonic_amplitudes(controls: &FrameControls, f0_hz: f32, model_sample_ra
     amplitudes.iter_mut().for_each(|a| *a *= scale);
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, ModelError> {
-    let len = std::fs::metadata(path)?.len();
-    if len > MAX_MODEL_BYTES {
-        return Err(ModelError::TooLarge { actual: len, max: MAX_MODEL_BYTES });
+/// What kind of thing a path that is not a regular file is.
+fn not_a_file(file_type: std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        return None;
     }
-    Ok(std::fs::read(path)?)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("FIFO");
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return Some("device");
+        }
+        if file_type.is_socket() {
+            return Some("socket");
+        }
+    }
+    Some(if file_type.is_dir() { "directory" } else { "special file" })
+}
+
+/// Reads a model file, at most [`MAX_MODEL_BYTES`]: special files (FIFO, device, directory) are
+/// refused before opening (a FIFO would block, `/dev/zero` never ends), and the read itself is
+/// bounded, not trusting the size the file system reports.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ModelError> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path)?;
+    if let Some(kind) = not_a_file(metadata.file_type()) {
+        return Err(ModelError::NotAFile { kind });
+    }
+    if metadata.len() > MAX_MODEL_BYTES {
+        return Err(ModelError::TooLarge { actual: metadata.len(), max: MAX_MODEL_BYTES });
+    }
+    let file = std::fs::File::open(path)?;
+    // Replaced between the check and the open: check what was opened.
+    if let Some(kind) = not_a_file(file.metadata()?.file_type()) {
+        return Err(ModelError::NotAFile { kind });
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(ModelError::TooLarge { actual: bytes.len() as u64, max: MAX_MODEL_BYTES });
+    }
+    Ok(bytes)
 }

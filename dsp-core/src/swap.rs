@@ -19,7 +19,7 @@ use std::time::Duration;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
 use crate::library::ModelChoice;
-use crate::model::{DecoderBatch, Model, ModelLoadError};
+use crate::model::{DecoderBatch, HostPace, Model, ModelLoadError};
 use crate::voice::{LiveVoice, Voice};
 
 pub use crate::voice::{CROSSFADE_MS, PREROLL_FRAMES};
@@ -184,6 +184,8 @@ pub enum LoadError {
 pub struct ModelLoader {
     sender: SwapSender,
     spec: VoiceSpec,
+    /// The engine's host pace, given to every model loaded (see [`Model::with_pace`]).
+    pace: Option<Arc<HostPace>>,
 }
 
 /// How long [`ModelLoader::send`] waits for room in a full queue before giving up.
@@ -192,13 +194,24 @@ const SEND_PATIENCE: Duration = Duration::from_secs(2);
 impl ModelLoader {
     /// `spec`: the engine's [`crate::engine::Engine::voice_spec`].
     pub fn new(sender: SwapSender, spec: VoiceSpec) -> Self {
-        Self { sender, spec }
+        Self { sender, spec, pace: None }
+    }
+
+    /// Models loaded from now on follow the host's `pace` (windowed models wait for their worker
+    /// when the host renders offline or faster than real time).
+    pub fn with_pace(mut self, pace: Arc<HostPace>) -> Self {
+        self.pace = Some(pace);
+        self
     }
 
     /// Loads `choice` (a file or a built-in model) and queues it; the previous model keeps playing
     /// if anything fails.
     pub fn load(&mut self, choice: &ModelChoice) -> Result<Arc<Model>, LoadError> {
-        let model = Arc::new(choice.load()?);
+        let model = choice.load()?;
+        let model = Arc::new(match &self.pace {
+            Some(pace) if model.windowed_graph().is_some() => model.with_pace(pace.clone()),
+            _ => model,
+        });
         self.send(model.clone())?;
         Ok(model)
     }

@@ -128,9 +128,13 @@ fn bad_windowed_models_say_what_is_wrong() {
     // A declared format that is not ours.
     let e = load_err(&patch(&good, "ddsp-windowed/1", "ddsp-windowed/7"));
     assert!(matches!(e, ModelError::Unsupported(_)), "{e}");
-    // A declared window that contradicts the graph's.
-    let e = load_err(&patch(&good, "ddsp.frame_rate_hz", "ddsp.window_frames")); // value "250" ≠ 16
+    // A declared window that contradicts the graph's (in a file without `ddsp.format`, which may
+    // leave out its frame rate; one that declares its format must declare every range).
+    let undeclared = patch(&good, "ddsp.format", "xdsp.format");
+    let e = load_err(&patch(&undeclared, "ddsp.frame_rate_hz", "ddsp.window_frames")); // value "250" ≠ 16
     assert!(matches!(e, ModelError::ShapeMismatch { .. }), "{e}");
+    let e = load_err(&patch(&good, "ddsp.frame_rate_hz", "ddsp.window_frames"));
+    assert!(matches!(e, ModelError::MissingMetadata { key: "ddsp.frame_rate_hz" }), "{e}");
 }
 
 #[test]

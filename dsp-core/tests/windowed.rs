@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ddsp_core::model::{Model, ModelFormat, NativeRunner, RunMode, WINDOWED_DELAY_FRAMES};
+use ddsp_core::model::{HostPace, Model, ModelFormat, NativeRunner, PaceClock, RunMode, WINDOWED_DELAY_FRAMES};
 use ddsp_core::{render_with_events, Instrument, InstrumentEvent, InstrumentSettings};
 
 const TOLERANCE: f32 = 1e-4;
@@ -142,4 +142,56 @@ fn a_windowed_model_plays_a_note_and_reports_its_latency() {
     let peak = peak_frequency_hz(steady, 48_000.0, 1 << 18);
     let f0 = peak / (peak / 220.0).round().max(1.0);
     assert!(cents(f0, 220.0).abs() < 5.0, "{f0} Hz");
+}
+
+/// Renders a phrase through the instrument in 512-sample blocks as fast as the machine allows,
+/// telling `pace` about every block the way the plugin shell does; counts allocations.
+fn render_back_to_back(model: Arc<Model>, pace: &HostPace, seconds: f64) -> (Vec<f32>, usize) {
+    let mut inst = Instrument::new(model, 48_000.0, InstrumentSettings::default());
+    let mut clock = PaceClock::default();
+    let mut out = vec![0.0f32; (seconds * 48_000.0) as usize];
+    let mut allocations = 0;
+    for (b, block) in out.chunks_mut(512).enumerate() {
+        let events: &[(usize, InstrumentEvent)] = match b {
+            0 => &[(0, InstrumentEvent::NoteOn { note: 57, velocity: 0.9 })],
+            150 => &[(0, InstrumentEvent::NoteOn { note: 64, velocity: 0.7 })],
+            _ => &[],
+        };
+        let ((), n) = allocations_in(|| {
+            clock.begin_block(pace, block.len(), 48_000.0);
+            render_with_events(&mut inst, block, events);
+        });
+        allocations += n;
+    }
+    (out, allocations)
+}
+
+#[test]
+fn an_offline_host_gets_the_offline_render_exactly_without_allocating() {
+    let reference = render_back_to_back(Arc::new(load().with_run_mode(RunMode::Offline)), &HostPace::default(), 2.0).0;
+    let pace = Arc::new(HostPace::default());
+    pace.set_offline(true);
+    let started = std::time::Instant::now();
+    let (out, allocations) = render_back_to_back(Arc::new(load().with_pace(pace.clone())), &pace, 2.0);
+    println!("2 s through the worker in step: {:.2} s", started.elapsed().as_secs_f64());
+
+    assert_eq!(allocations, 0, "the audio thread allocated");
+    assert!(20.0 * rms(&out[12_000..]).log10() > -60.0, "audible");
+    let first = out.iter().zip(&reference).position(|(a, b)| a != b);
+    assert_eq!(first, None, "differs from the offline render at sample {first:?}");
+}
+
+#[test]
+fn a_real_time_host_rendering_fast_gets_the_offline_render_once_recognised_as_fast() {
+    let reference = render_back_to_back(Arc::new(load().with_run_mode(RunMode::Offline)), &HostPace::default(), 3.0).0;
+    let pace = Arc::new(HostPace::default());
+    let (out, allocations) = render_back_to_back(Arc::new(load().with_pace(pace.clone())), &pace, 3.0);
+    assert_eq!(allocations, 0, "the audio thread allocated");
+    // Recognised after FAST_HOST_LEAD_S of audio; the window (16 frames) and the control glide
+    // then hold only frames computed in step: from 1 s on the render is the offline one.
+    let worst = out[48_000..].iter().zip(&reference[48_000..]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    println!("fast real-time host vs offline render after 1 s: max |diff| {worst:e}");
+    assert_eq!(worst, 0.0);
+    // Before that, as in real time, late results hold the previous controls (silence at first).
+    assert!(20.0 * rms(&out[48_000..]).log10() > -60.0, "audible");
 }

@@ -13,7 +13,9 @@
 //!
 //! Inputs are matched by name (`*f0_scaled*`, `*pw_scaled*`, `*state*`) and outputs by their
 //! `:0`..`:3` suffix (amplitude, harmonic distribution, noise magnitudes, state). The metadata
-//! DDSP-VST appends as a ZIP (`metadata.json`) is read when present; defaults apply otherwise.
+//! DDSP-VST appends as a ZIP (`metadata.json`) is required: without it the model's trained pitch
+//! and loudness ranges are unknown, and guessed ranges would condition it wrongly, so a file whose
+//! ZIP tail is missing or damaged (a truncated download) is refused, saying so.
 
 mod flatbuffer;
 
@@ -40,10 +42,6 @@ mod op {
 }
 
 const TFLITE_FLOAT32: u8 = 0;
-
-/// DDSP-VST's defaults when a file carries no metadata (the 16 kHz "predict controls" recipe).
-const DEFAULT_SAMPLE_RATE_HZ: f32 = 16_000.0;
-const DEFAULT_FRAME_RATE_HZ: f32 = 50.0;
 
 pub fn is_tflite(bytes: &[u8]) -> bool {
     bytes.get(4..8) == Some(b"TFL3")
@@ -285,13 +283,15 @@ fn read_stack(g: &Graph, mut fc: usize, buffers: &[Table]) -> Result<Stack, Mode
     }
 }
 
-/// `metadata.json` from the ZIP DDSP-VST appends to the flatbuffer, if there is one.
-fn zip_metadata(bytes: &[u8]) -> Option<serde_json::Value> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
-    let file = archive.by_name("metadata.json").ok()?;
+/// `metadata.json` from the ZIP DDSP-VST appends to the flatbuffer, or what is wrong with it.
+fn zip_metadata(bytes: &[u8]) -> Result<serde_json::Value, ModelError> {
+    let damaged = |what: String| ModelError::DamagedMetadata { what };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| damaged(format!("no readable ZIP archive at the end of the file: {e}")))?;
+    let file = archive.by_name("metadata.json").map_err(|e| damaged(format!("metadata.json in its ZIP: {e}")))?;
     let mut text = String::new();
-    file.take(1 << 20).read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
+    file.take(1 << 20).read_to_string(&mut text).map_err(|e| damaged(format!("metadata.json: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| damaged(format!("metadata.json is not JSON: {e}")))
 }
 
 pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model, ModelError> {
@@ -427,29 +427,33 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         .transpose()?
         .unwrap_or(0.0);
 
-    let metadata = zip_metadata(bytes);
-    let number = |key: &str| metadata.as_ref().and_then(|m| m.get(key)).and_then(|v| v.as_f64()).map(|v| v as f32);
+    let metadata = zip_metadata(bytes)?;
+    let number = |key: &'static str| -> Result<f32, ModelError> {
+        match metadata.get(key) {
+            None => Err(ModelError::MissingMetadata { key }),
+            Some(v) => v
+                .as_f64()
+                .map(|v| v as f32)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| ModelError::BadMetadata { key, value: v.to_string() }),
+        }
+    };
     let meta = ModelMeta {
         name: file_name.to_owned(),
         instrument: "DDSP-VST model".into(),
         licence: String::new(),
         description: format!(
             "DDSP-VST predict-controls model{}",
-            metadata
-                .as_ref()
-                .and_then(|m| m.get("version"))
-                .and_then(|v| v.as_str())
-                .map(|v| format!(" (ddsp {v})"))
-                .unwrap_or_default()
+            metadata.get("version").and_then(|v| v.as_str()).map(|v| format!(" (ddsp {v})")).unwrap_or_default()
         ),
-        sample_rate_hz: number("sample_rate").unwrap_or(DEFAULT_SAMPLE_RATE_HZ),
-        frame_rate_hz: number("frame_rate").unwrap_or(DEFAULT_FRAME_RATE_HZ),
+        sample_rate_hz: number("sample_rate")?,
+        frame_rate_hz: number("frame_rate")?,
         n_harmonics,
         n_noise_bands: n_noise,
-        f0_min_hz: number("mean_min_pitch_note_hz").unwrap_or(30.0),
-        f0_max_hz: number("mean_max_pitch_note_hz").unwrap_or(2000.0),
-        loudness_min_db: number("mean_min_power_note").unwrap_or(-60.0),
-        loudness_max_db: number("mean_max_power_note").unwrap_or(-10.0),
+        f0_min_hz: number("mean_min_pitch_note_hz")?,
+        f0_max_hz: number("mean_max_pitch_note_hz")?,
+        loudness_min_db: number("mean_min_power_note")?,
+        loudness_max_db: number("mean_max_power_note")?,
     };
     meta.check()?;
     let decoder = DecoderWeights {

@@ -6,9 +6,14 @@
 //! our native kernels; tract runs it, and tract allocates inside `run()`. On the real-time path each
 //! voice therefore owns a worker thread: the audio thread pushes each frame's f0 and loudness into a
 //! lock-free ring, the worker slides the window, runs the graph and pushes the last frame's controls
-//! back. The audio thread uses the controls of frame `n − WINDOWED_DELAY_FRAMES` at frame `n` and
-//! never waits: a late result (a missed deadline) holds the previous controls and is counted. The
-//! delay is part of the model's reported latency.
+//! back. The audio thread uses the controls of frame `n − WINDOWED_DELAY_FRAMES` at frame `n` and,
+//! in real time, never waits: a late result (a missed deadline) holds the previous controls and is
+//! counted. The delay is part of the model's reported latency.
+//!
+//! A host that renders offline, or evidently faster than real time, would otherwise get nothing
+//! but late results (a silent export): given a [`HostPace`] the stream waits for each result, in
+//! step with the audio, as long as the pace allows (see [`super::pace`]). The worker then computes
+//! exactly what the inline offline mode computes, and the audio thread still never allocates.
 //!
 //! Offline (the renderer, `ddsp infer`, tests) the graph runs inline with the same delay, so an
 //! offline render equals a real-time one that met every deadline, and is reproducible.
@@ -17,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 use tract_onnx::pb;
@@ -25,6 +30,7 @@ use tract_onnx::prelude::*;
 
 use super::decoder::FrameControls;
 use super::meta::{keys, ModelMeta};
+use super::pace::HostPace;
 use super::{guarded, within_deadline, ModelError, TensorSpec, LOUDNESS_FLOOR_DB};
 
 /// Frames between a frame's inputs and the use of its controls on the real-time path.
@@ -117,8 +123,13 @@ fn windowed_meta(proto: &pb::ModelProto) -> Result<(ModelMeta, Option<usize>), M
             )));
         }
     }
+    // A model that declares its format declares its ranges too: one without them lost its
+    // metadata (a file truncated among its metadata entries still parses) and is refused rather
+    // than conditioned with guessed ranges. Seed-layout files without `ddsp.format` get the defaults.
+    let declared = get(keys::FORMAT).is_some();
     let number = |key: &'static str, default: f32| -> Result<f32, ModelError> {
         match get(key) {
+            None if declared => Err(ModelError::MissingMetadata { key }),
             None => Ok(default),
             Some(v) => v
                 .parse::<f32>()
@@ -392,9 +403,13 @@ pub enum RunMode {
     Offline,
 }
 
-/// Input ring messages: (f0 Hz, loudness dB); a NaN f0 asks the worker to clear its window.
-type InputPacket = [f32; 2];
-const INPUT_CAPACITY: usize = 64;
+/// Input ring messages: (f0 Hz, loudness dB, the frame's index as `f32` bits); a NaN f0 asks the
+/// worker to clear its window. The index travels with the frame, so a frame lost to a full ring
+/// never shifts the results of the frames after it.
+type InputPacket = [f32; 3];
+/// Frames the input ring holds: more than a fast host pushes before it is recognised as fast
+/// ([`super::pace::FAST_HOST_LEAD_S`] of frames at 250 frames/s), so none is lost meanwhile.
+const INPUT_CAPACITY: usize = 256;
 /// Frames of results the output ring can hold.
 const OUTPUT_FRAMES: usize = 8;
 const WORKER_POLL: Duration = Duration::from_micros(250);
@@ -406,6 +421,10 @@ pub struct WindowedStream {
     /// Frames pushed so far (the index of the next one).
     frame: u64,
     engine: StreamEngine,
+    /// How long the audio thread may wait for the worker (`None`: never).
+    pace: Option<Arc<HostPace>>,
+    /// A wait timed out: no more waiting until a result arrives on time again.
+    stalled: bool,
 }
 
 enum StreamEngine {
@@ -432,8 +451,9 @@ impl Drop for Worker {
 }
 
 impl WindowedStream {
-    /// A stream at silence. `RealTime` spawns the voice's worker thread. Allocates.
-    pub fn new(graph: Arc<WindowedGraph>, mode: RunMode) -> Self {
+    /// A stream at silence. `RealTime` spawns the voice's worker thread; `pace` says when its
+    /// results may be waited for (`None`: never). Allocates.
+    pub fn new(graph: Arc<WindowedGraph>, mode: RunMode, pace: Option<Arc<HostPace>>) -> Self {
         let controls = graph.silent_controls();
         let engine = match mode {
             RunMode::Offline => StreamEngine::Inline {
@@ -442,7 +462,7 @@ impl WindowedStream {
             },
             RunMode::RealTime => StreamEngine::Worker(Worker::spawn(graph.clone())),
         };
-        Self { graph, controls, frame: 0, engine }
+        Self { graph, controls, frame: 0, engine, pace, stalled: false }
     }
 
     /// Frames whose result came too late and were held over (real-time mode).
@@ -470,13 +490,14 @@ impl WindowedStream {
             }
             StreamEngine::Worker(w) => {
                 // Lost only if the ring is full, in which case the worker is far behind anyway.
-                let _ = w.inputs.push([f32::NAN, 0.0]);
+                let _ = w.inputs.push([f32::NAN, 0.0, 0.0]);
             }
         }
     }
 
     /// Feeds one frame and returns the controls of frame `n − WINDOWED_DELAY_FRAMES`. In real-time
-    /// mode it never allocates or waits; offline it runs the graph inline.
+    /// mode it never allocates, and waits for the worker only as long as the [`HostPace`] allows;
+    /// offline it runs the graph inline.
     pub fn push(&mut self, f0_hz: f32, loudness_db: f32) -> &FrameControls {
         let index = self.frame;
         self.frame += 1;
@@ -493,11 +514,23 @@ impl WindowedStream {
                 delayed.push_back(fresh);
             }
             StreamEngine::Worker(w) => {
-                if w.inputs.push([f0_hz, loudness_db]).is_err() {
+                let deadline = self.pace.as_deref().and_then(HostPace::wait_deadline).filter(|_| !self.stalled);
+                if w.inputs.push([f0_hz, loudness_db, f32::from_bits(index as u32)]).is_err() {
                     w.missed.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(wanted) = (index + 1).checked_sub(WINDOWED_DELAY_FRAMES as u64 + 1) {
-                    if !w.take(wanted, self.graph.packet_len(), &mut self.controls) {
+                if deadline.is_some() {
+                    w.wake();
+                }
+                if let Some(wanted) = index.checked_sub(WINDOWED_DELAY_FRAMES as u64) {
+                    let packet = self.graph.packet_len();
+                    let mut taken = w.take(wanted, packet, &mut self.controls);
+                    if let (Some(deadline), Take::NotYet) = (deadline, taken) {
+                        taken = w.wait_for(wanted, packet, &mut self.controls, deadline);
+                        self.stalled = taken == Take::NotYet;
+                    } else if taken == Take::Got {
+                        self.stalled = false;
+                    }
+                    if taken != Take::Got {
                         w.missed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -520,9 +553,8 @@ impl Worker {
             .spawn(move || {
                 let mut window = Window::new(&graph);
                 let mut controls = graph.silent_controls();
-                let mut index: u64 = 0;
                 while !worker_stop.load(Ordering::Acquire) {
-                    let Ok([f0, ld]) = worker_inputs.pop() else {
+                    let Ok([f0, ld, index]) = worker_inputs.pop() else {
                         std::thread::park_timeout(WORKER_POLL);
                         continue;
                     };
@@ -531,6 +563,11 @@ impl Worker {
                         continue;
                     }
                     window.push(f0, ld);
+                    // Far behind (a fast host before it was recognised as such): this frame's
+                    // result is no longer wanted, only its place in the window.
+                    if worker_inputs.slots() > WINDOWED_DELAY_FRAMES + 2 {
+                        continue;
+                    }
                     if let Ok(frame) = window.run(&graph) {
                         graph.controls_into(&frame, &mut controls);
                     }
@@ -542,7 +579,7 @@ impl Worker {
                     }
                     let Ok(mut chunk) = worker_results.write_chunk_uninit(packet) else { continue };
                     let (a, b) = chunk.as_mut_slices();
-                    let values = [f32::from_bits(index as u32), controls.amplitude]
+                    let values = [index, controls.amplitude]
                         .into_iter()
                         .chain(controls.harmonic_distribution.iter().copied())
                         .chain(controls.noise_magnitudes.iter().copied());
@@ -551,21 +588,39 @@ impl Worker {
                     }
                     // SAFETY: all `packet` slots were written just above.
                     unsafe { chunk.commit_all() };
-                    index += 1;
                 }
             })
             .expect("spawning the model worker thread");
         Self { inputs, results, stop, missed, thread: Some(thread) }
     }
 
-    /// Copies the result for frame `wanted` into `controls`, dropping older ones; false if it has
-    /// not arrived. Never blocks or allocates.
-    fn take(&mut self, wanted: u64, packet: usize, controls: &mut FrameControls) -> bool {
+    /// Wakes the worker now rather than at its next poll (a syscall: only when about to wait).
+    fn wake(&self) {
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+    }
+
+    /// [`Worker::take`], retried until the result arrives or `deadline` passes. Waits (yielding
+    /// the core to the worker); never allocates.
+    fn wait_for(&mut self, wanted: u64, packet: usize, controls: &mut FrameControls, deadline: Instant) -> Take {
+        loop {
+            let taken = self.take(wanted, packet, controls);
+            if taken != Take::NotYet || Instant::now() >= deadline {
+                return taken;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Copies the result for frame `wanted` into `controls`, dropping older ones. Never blocks or
+    /// allocates.
+    fn take(&mut self, wanted: u64, packet: usize, controls: &mut FrameControls) -> Take {
         while let Ok(chunk) = self.results.read_chunk(packet) {
             let (a, b) = chunk.as_slices();
             let index = u64::from(a.first().or(b.first()).map_or(0, |v| v.to_bits()));
             if index > wanted as u32 as u64 {
-                return false;
+                return Take::Gone;
             }
             if index == wanted as u32 as u64 {
                 let mut values = a.iter().chain(b).skip(1).copied();
@@ -576,10 +631,20 @@ impl Worker {
                     *dst = v;
                 }
                 chunk.commit_all();
-                return true;
+                return Take::Got;
             }
             chunk.commit_all();
         }
-        false
+        Take::NotYet
     }
+}
+
+/// What [`Worker::take`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Take {
+    Got,
+    /// Not computed yet.
+    NotYet,
+    /// Never will be: a later frame's result came first (the frame was lost or skipped).
+    Gone,
 }
