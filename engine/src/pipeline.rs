@@ -589,9 +589,10 @@ impl Pipeline {
             }
             start = end;
         }
-        // An embedder's mixer must never see NaN or infinities.
+        // An embedder's mixer must never see NaN, infinities or subnormals (the effect's dry path
+        // can pass a subnormal input straight through).
         let clean = |x: &mut f32| {
-            if !x.is_finite() {
+            if !x.is_finite() || x.abs() < f32::MIN_POSITIVE {
                 *x = 0.0;
             }
         };

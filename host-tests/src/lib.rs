@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{
     MidiEvent, NoteExpressionEvent, NoteExpressionType, NoteOffEvent, NoteOnEvent, ParamValueEvent,
@@ -78,11 +79,23 @@ pub struct Session {
     pub state: Option<Vec<u8>>,
     /// Audio into the plugin's main input, one buffer per channel (empty: no input port used).
     pub input: Vec<Vec<f32>>,
+    /// Tell the plugin it renders offline (CLAP render extension) before activating. Either way
+    /// the blocks are processed back to back, as fast as the plugin allows.
+    pub offline: bool,
 }
 
 impl Session {
     pub fn new(sample_rate_hz: f64, block: usize, seconds: f64) -> Self {
-        Self { sample_rate_hz, block, seconds, events: Vec::new(), params: Vec::new(), state: None, input: Vec::new() }
+        Self {
+            sample_rate_hz,
+            block,
+            seconds,
+            events: Vec::new(),
+            params: Vec::new(),
+            state: None,
+            input: Vec::new(),
+            offline: false,
+        }
     }
 }
 
@@ -199,6 +212,15 @@ impl ClapInstance {
             );
         }
 
+        {
+            let handle = instance.plugin_handle();
+            if let Some(render) = handle.get_extension::<PluginRender>() {
+                let mode = if session.offline { RenderMode::Offline } else { RenderMode::Realtime };
+                render.set(&handle, mode).map_err(|e| format!("render mode: {e}"))?;
+            } else if session.offline {
+                return Err("the plugin has no render extension".into());
+            }
+        }
         let config = PluginAudioConfiguration {
             sample_rate: session.sample_rate_hz,
             min_frames_count: 1,

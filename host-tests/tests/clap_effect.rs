@@ -96,3 +96,27 @@ fn an_input_melody_comes_out_with_the_same_pitch_contour() {
     }
     assert!(worst < 20.0, "the output contour is {worst:.1} cents off the input's");
 }
+
+#[test]
+fn no_subnormal_sample_leaves_the_effect() {
+    // A saw decaying into near-silence (the voice's tail decays through the subnormal range), then
+    // subnormal input itself (what clap-validator's fuzzer fed the dry path).
+    let n = (2.0 * SR) as usize;
+    let saw = &stereo_saw(2.0)[0];
+    let input: Vec<f32> = (0..n)
+        .map(|i| match i {
+            0..24_000 => saw[i],
+            24_000..60_000 => saw[i] * (-((i - 24_000) as f32) / 400.0).exp(),
+            _ => ((i % 7) as f32 - 3.0) * 0.6e-38,
+        })
+        .collect();
+    assert!(input[60_000..].iter().any(|x| x.abs() < f32::MIN_POSITIVE && *x != 0.0));
+    for mix in ["0%", "50%", "100%"] {
+        let mut s = session(&[("Dry/Wet", mix)]);
+        s.input = vec![input.clone(), input.clone()];
+        s.seconds = 2.0;
+        let out = run_clap(&instrument_bundle(), EFFECT_ID, &s).unwrap();
+        let subnormal = out.channels.iter().flatten().filter(|x| **x != 0.0 && x.abs() < f32::MIN_POSITIVE).count();
+        assert_eq!(subnormal, 0, "dry/wet {mix}: {subnormal} subnormal output samples");
+    }
+}

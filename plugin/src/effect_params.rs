@@ -44,6 +44,9 @@ pub struct EffectParams {
     /// The session's model: path and content hash (`None` path: the embedded default).
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
+    /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
+    #[persist = "load_error"]
+    pub load_error: Arc<RwLock<Option<String>>>,
 
     /// The mastering chain after the mix.
     #[nested(group = "Master")]
@@ -78,6 +81,7 @@ impl Default for EffectParams {
         let d = EffectSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            load_error: Arc::default(),
             master: crate::master_params::MasterParams::default(),
             input_pitch: semitones("Input Pitch"),
             input_gain: FloatParam::new("Input Gain", d.input_gain_db, FloatRange::Linear { min: -24.0, max: 24.0 })

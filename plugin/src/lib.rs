@@ -10,6 +10,7 @@ pub mod master_params;
 pub mod master_stage;
 pub mod model_slot;
 pub mod params;
+pub mod session;
 pub mod shell;
 
 use std::num::NonZeroU32;
@@ -102,7 +103,13 @@ impl Plugin for DdspInstrument {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let p = &self.params;
-        self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context)
+        let active = self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context);
+        self.shell.report_load_error(&p.load_error);
+        active
+    }
+
+    fn filter_state(state: &mut PluginState) {
+        session::filter(state, &InstrumentParams::default(), Self::NAME, Self::VERSION);
     }
 
     fn reset(&mut self) {
@@ -200,7 +207,13 @@ impl Plugin for DdspEffect {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let p = &self.params;
-        self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context)
+        let active = self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context);
+        self.shell.report_load_error(&p.load_error);
+        active
+    }
+
+    fn filter_state(state: &mut PluginState) {
+        session::filter(state, &EffectParams::default(), Self::NAME, Self::VERSION);
     }
 
     fn reset(&mut self) {

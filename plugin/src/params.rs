@@ -76,6 +76,9 @@ pub struct InstrumentParams {
     /// The session's model: path and content hash (`None` path: the embedded default).
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
+    /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
+    #[persist = "load_error"]
+    pub load_error: Arc<RwLock<Option<String>>>,
 
     /// The mastering chain after the voice.
     #[nested(group = "Master")]
@@ -137,6 +140,7 @@ impl Default for InstrumentParams {
         let d = InstrumentSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            load_error: Arc::default(),
             master: crate::master_params::MasterParams::default(),
             output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),

@@ -9,8 +9,10 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
+use ddsp_core::denormals::flush_subnormals;
+use ddsp_core::model::{HostPace, PaceClock};
 use ddsp_core::swap::{swap_channel, ModelLoader};
-use ddsp_core::{Engine, ModelChoice, ModelRef, TimedEvent};
+use ddsp_core::{Engine, Model, ModelChoice, ModelRef, TimedEvent};
 use nice_plug::prelude::*;
 
 use crate::gui_data::GuiData;
@@ -35,6 +37,11 @@ pub struct Shell<E: Engine> {
     pub gui: Arc<GuiData>,
     /// The latency last reported to the host.
     reported_latency: u32,
+    /// Whether the host renders offline and how far ahead of the wall clock: windowed models'
+    /// voices wait for their workers accordingly (see `ddsp_core::model::pace`).
+    pace: Arc<HostPace>,
+    clock: PaceClock,
+    sample_rate_hz: f32,
 }
 
 impl<E: Engine> Default for Shell<E> {
@@ -46,11 +53,27 @@ impl<E: Engine> Default for Shell<E> {
             master: None,
             gui: Arc::default(),
             reported_latency: 0,
+            pace: Arc::default(),
+            clock: PaceClock::default(),
+            sample_rate_hz: 48_000.0,
         }
     }
 }
 
 impl<E: Engine> Shell<E> {
+    /// Shows why the last state load was refused or changed (the log line was written when it
+    /// was loaded) in the editor's status, until the next model message. Main thread.
+    pub fn report_load_error(&self, field: &RwLock<Option<String>>) {
+        if let Some(message) = crate::session::take_load_error(field) {
+            if let Ok(mut status) = self.slot.status.lock() {
+                status.message = Some(match status.message.take() {
+                    Some(model_message) => format!("{model_message}; {message}"),
+                    None => message,
+                });
+            }
+        }
+    }
+
     /// Builds the engine for the session's model, its swap channel and the mastering stage, and
     /// reports the latency. Allocates: `activate` only.
     pub fn activate<P: Plugin>(
@@ -62,11 +85,21 @@ impl<E: Engine> Shell<E> {
         context: &mut impl ActivateContext<P>,
     ) -> bool {
         self.slot.sync(model);
-        let mut engine = E::prepare(self.slot.model().clone(), buffer_config.sample_rate, settings);
+        // An offline host (export, bounce) gets every windowed model frame in step; a change of
+        // mode restarts the plugin, so it is read here.
+        self.pace.set_offline(buffer_config.process_mode == ProcessMode::Offline);
+        self.clock = PaceClock::default();
+        self.sample_rate_hz = buffer_config.sample_rate;
+        let model = self.slot.model();
+        let model = match model.windowed_graph() {
+            Some(_) => Arc::new(Model::clone(model).with_pace(self.pace.clone())),
+            None => model.clone(),
+        };
+        let mut engine = E::prepare(model, buffer_config.sample_rate, settings);
         let (sender, receiver) = swap_channel();
         engine.attach_swap_receiver(receiver);
         if let Ok(mut loader) = self.loader.lock() {
-            *loader = Some(ModelLoader::new(sender, engine.voice_spec()));
+            *loader = Some(ModelLoader::new(sender, engine.voice_spec()).with_pace(self.pace.clone()));
         }
         let (stage, latency) =
             MasterStage::activate(buffer_config, master.settings(), engine.latency_samples(), &self.gui);
@@ -86,8 +119,10 @@ impl<E: Engine> Shell<E> {
         }
     }
 
-    /// Runs the engine with the host's events at their samples, then the mastering chain; tells
-    /// the host when a live model swap changed the latency. Never allocates.
+    /// Runs the engine with the host's events at their samples, then the mastering chain, and
+    /// flushes subnormal samples to 0; tells the host when a live model swap changed the latency.
+    /// Never allocates; waits only where [`HostPace`] allows (an offline or evidently faster than
+    /// real time host, windowed models).
     pub fn process<P: Plugin>(
         &mut self,
         buffer: &mut Buffer,
@@ -100,11 +135,14 @@ impl<E: Engine> Shell<E> {
             channels.iter_mut().for_each(|c| c.fill(0.0));
             return;
         };
+        let samples = channels.iter().map(|c| c.len()).min().unwrap_or(0);
+        self.clock.begin_block(&self.pace, samples, self.sample_rate_hz);
         engine.set_settings(settings);
         stage.set_settings(master.settings(), &self.gui);
         let events = std::iter::from_fn(|| context.next_event()).flat_map(engine_event);
         engine.process(events, channels);
         stage.process(channels, &self.gui);
+        flush_subnormals(channels);
         let latency = engine.latency_samples() + stage.latency_samples();
         if latency != self.reported_latency {
             self.reported_latency = latency;
