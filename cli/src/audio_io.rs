@@ -166,7 +166,10 @@ impl Reader {
         let spec = reader.spec();
         let frames = u64::from(reader.duration());
         let samples: Box<dyn Iterator<Item = hound::Result<f32>>> = match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Float, 32) => Box::new(reader.into_samples::<f32>()),
+            // A float file may hold NaN or infinities: silence there, as a player would make.
+            (hound::SampleFormat::Float, 32) => {
+                Box::new(reader.into_samples::<f32>().map(|s| s.map(|v| if v.is_finite() { v } else { 0.0 })))
+            }
             (hound::SampleFormat::Int, bits @ 8..=32) => {
                 let scale = 1.0 / (1u64 << (bits - 1)) as f32;
                 Box::new(reader.into_samples::<i32>().map(move |s| s.map(|v| v as f32 * scale)))
@@ -317,6 +320,12 @@ pub fn check_output(path: &Path, depth: BitDepth, inputs: &[&Path]) -> Result<()
         Some("flac") => {}
         _ => bail!("{}: the output must end in .wav or .flac", path.display()),
     }
+    check_destination(path, inputs)
+}
+
+/// Checks a path about to be written (any format): its folder exists, it is no special file, and
+/// it is none of `inputs`, also through symbolic or hard links.
+pub fn check_destination(path: &Path, inputs: &[&Path]) -> Result<()> {
     let dir = output_dir(path);
     if !dir.is_dir() {
         bail!("{}: no folder {}", path.display(), dir.display());

@@ -379,10 +379,14 @@ fn main() {
                     f0_max_hz,
                     ..ddsp_core::tracking::PitchSettings::default()
                 };
+                audio_io::check_destination(output, &[input])?;
                 track::run(input, output, settings)
             })
         }
-        Command::Infer { model, raw, output } => load_model(Some(model)).and_then(|m| infer::run(&m, raw, output)),
+        Command::Infer { model, raw, output } => audio_io::check_regular_file(raw)
+            .and_then(|()| audio_io::check_destination(output, &[raw]))
+            .and_then(|()| load_model(Some(model)))
+            .and_then(|m| infer::run(&m, raw, output)),
     };
     if let Err(e) = result {
         eprintln!("ddsp: {e:#}");

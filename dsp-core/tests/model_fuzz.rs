@@ -4,100 +4,35 @@
 //! Also the bad-input classes not covered beside each loader's parity tests.
 
 mod common;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "common/mutate.rs"]
+mod mutate;
 
 use common::*;
 use ddsp_core::model::{Model, ModelError, ModelSource};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-
-/// One way of breaking a file.
-#[derive(Clone, Debug)]
-enum Mutation {
-    /// Overwrite bytes at (position fraction, value).
-    Flip(Vec<(f64, u8)>),
-    Truncate(f64),
-    /// Insert random bytes at a position.
-    Insert(f64, Vec<u8>),
-    /// Copy a block of the file over another place.
-    Splice {
-        from: f64,
-        to: f64,
-        len: usize,
-    },
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let at = 0.0..1.0f64;
-    prop_oneof![
-        4 => proptest::collection::vec((at.clone(), any::<u8>()), 1..16).prop_map(Mutation::Flip),
-        1 => at.clone().prop_map(Mutation::Truncate),
-        1 => (at.clone(), proptest::collection::vec(any::<u8>(), 1..64)).prop_map(|(a, b)| Mutation::Insert(a, b)),
-        1 => (at.clone(), at, 1..256usize).prop_map(|(from, to, len)| Mutation::Splice { from, to, len }),
-    ]
-}
-
-fn apply(good: &[u8], m: &Mutation) -> Vec<u8> {
-    let mut bytes = good.to_vec();
-    let pos = |f: f64, n: usize| ((f * n as f64) as usize).min(n.saturating_sub(1));
-    match m {
-        Mutation::Flip(flips) => flips.iter().for_each(|&(f, v)| {
-            let i = pos(f, bytes.len());
-            bytes[i] = v;
-        }),
-        Mutation::Truncate(f) => bytes.truncate(pos(*f, good.len())),
-        Mutation::Insert(f, extra) => {
-            let i = pos(*f, bytes.len());
-            bytes.splice(i..i, extra.iter().copied());
-        }
-        Mutation::Splice { from, to, len } => {
-            let (a, b) = (pos(*from, bytes.len()), pos(*to, bytes.len()));
-            let len = (*len).min(bytes.len() - a.max(b));
-            let block = bytes[a..a + len].to_vec();
-            bytes[b..b + len].copy_from_slice(&block);
-        }
-    }
-    bytes
-}
-
-fn cases() -> u32 {
-    std::env::var("DDSP_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
-}
 
 fn fuzz(file: &str) {
     let good = std::fs::read(data_path(file)).unwrap();
-    let (tried, loaded) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    // A fixed seed: CI tries the same inputs every run (`DDSP_FUZZ_SEED` explores others).
-    let seed: u64 = std::env::var("DDSP_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20261121);
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = Config { cases: cases(), failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
-    runner
-        .run(&mutation(), |m| {
-            let bytes = apply(&good, &m);
-            tried.fetch_add(1, Ordering::Relaxed);
-            match Model::from_bytes(&bytes, ModelSource::Embedded("fuzz")) {
-                Ok(model) => {
-                    loaded.fetch_add(1, Ordering::Relaxed);
-                    // A mutated file that still loads must still play finite controls.
-                    let mut state = model.clone().with_run_mode(ddsp_core::model::RunMode::Offline).new_state();
-                    for f0 in [55.0, 440.0, 1760.0] {
-                        let c = model.infer(f0, -30.0, &mut state);
-                        prop_assert!(c.amplitude.is_finite());
-                    }
+    let (mut tried, mut loaded) = (0, 0);
+    mutate::run(&good, mutate::cases(300), |bytes| {
+        tried += 1;
+        match Model::from_bytes(bytes, ModelSource::Embedded("fuzz")) {
+            Ok(model) => {
+                loaded += 1;
+                // A mutated file that still loads must still play finite controls.
+                let mut state = model.clone().with_run_mode(ddsp_core::model::RunMode::Offline).new_state();
+                for f0 in [55.0, 440.0, 1760.0] {
+                    let c = model.infer(f0, -30.0, &mut state);
+                    prop_assert!(c.amplitude.is_finite());
                 }
-                Err(e) => prop_assert!(!e.to_string().is_empty()),
             }
-            Ok(())
-        })
-        .unwrap();
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        Ok(())
+    });
     println!(
-        "fuzz {file}: {} mutated files tried, {} loaded (still valid), {} rejected with a typed error, 0 crashes",
-        tried.load(Ordering::Relaxed),
-        loaded.load(Ordering::Relaxed),
-        tried.load(Ordering::Relaxed) - loaded.load(Ordering::Relaxed)
+        "fuzz {file}: {tried} mutated files tried, {loaded} loaded (still valid), {} rejected with a typed error, 0 crashes",
+        tried - loaded
     );
 }
 

@@ -36,6 +36,14 @@ fn check_chunks(bytes: &[u8]) -> Result<()> {
     if bytes.len() < 14 || &bytes[..4] != b"MThd" {
         bail!("not a standard MIDI file (no MThd header)");
     }
+    // An SMPTE division names its frame rate as a negative byte: -24, -25, -29 (29.97) or -30.
+    // (Checked here: midly negates the byte first, which overflows on -128.)
+    if bytes[12] & 0x80 != 0 && ![0xE8, 0xE7, 0xE3, 0xE2].contains(&bytes[12]) {
+        bail!(
+            "invalid MIDI file: SMPTE time division with frame rate byte 0x{:02x} (not 24, 25, 29.97 or 30)",
+            bytes[12]
+        );
+    }
     let mut pos = 0;
     let mut index = 0;
     while pos < bytes.len() {
@@ -80,8 +88,10 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
         bail!("invalid MIDI file: SMPTE time division ({} frames/s) with 0 ticks per frame", fps.as_f32());
     }
     if let Some(track) = selection.track {
-        if track >= smf.tracks.len() {
-            bail!("no track {track}: the file has {} (0..{})", smf.tracks.len(), smf.tracks.len() - 1);
+        match smf.tracks.len() {
+            0 => bail!("no track {track}: the file has no tracks"),
+            n if track >= n => bail!("no track {track}: the file has {n} (0..{})", n - 1),
+            _ => {}
         }
     }
 
@@ -108,20 +118,21 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
     tempo_map.sort_by_key(|&(tick, _)| tick);
     timed.sort_by_key(|&(tick, t, order, _, _)| (tick, t, order));
 
-    let seconds_at = |tick: u64| -> f64 {
+    // Seconds at a tick, for ticks in increasing order: one walk along the tempo map, so a file
+    // with many tempo changes costs events + tempos, not their product.
+    let mut tempo_at = 0; // tempo_map entries already passed
+    let (mut tempo_seconds, mut tempo_tick, mut tempo_us) = (0.0, 0u64, DEFAULT_TEMPO_US);
+    let mut seconds_at = |tick: u64| -> f64 {
         match smf.header.timing {
             Timing::Timecode(fps, subframes) => tick as f64 / (f64::from(fps.as_f32()) * f64::from(subframes)),
             Timing::Metrical(tpb) => {
-                let tpb = f64::from(tpb.as_int().max(1));
-                let (mut seconds, mut last_tick, mut tempo) = (0.0, 0u64, DEFAULT_TEMPO_US);
-                for &(at, us) in &tempo_map {
-                    if at >= tick {
-                        break;
-                    }
-                    seconds += (at - last_tick) as f64 * tempo / tpb * 1e-6;
-                    (last_tick, tempo) = (at, us);
+                let seconds_per_tick = |us: f64| us / f64::from(tpb.as_int().max(1)) * 1e-6;
+                while let Some(&(at, us)) = tempo_map.get(tempo_at).filter(|&&(at, _)| at < tick) {
+                    tempo_seconds += (at - tempo_tick) as f64 * seconds_per_tick(tempo_us);
+                    (tempo_tick, tempo_us) = (at, us);
+                    tempo_at += 1;
                 }
-                seconds + (tick - last_tick) as f64 * tempo / tpb * 1e-6
+                tempo_seconds + (tick - tempo_tick) as f64 * seconds_per_tick(tempo_us)
             }
         }
     };
