@@ -99,8 +99,10 @@ fn an_input_melody_comes_out_with_the_same_pitch_contour() {
 
 #[test]
 fn no_subnormal_sample_leaves_the_effect() {
-    // A saw decaying into near-silence (the voice's tail decays through the subnormal range), then
-    // subnormal input itself (what clap-validator's fuzzer fed the dry path).
+    // A saw decaying into near-silence, then subnormal input itself, through the dry path, the
+    // voice and both mixed (stereo layout). The source clap-validator's fuzzer found, the mono
+    // layout's fold of the reverb, is provoked in `plugin/src/master_stage.rs`'s test; the shell's
+    // final flush is the backstop for any path, this checks it end to end.
     let n = (2.0 * SR) as usize;
     let saw = &stereo_saw(2.0)[0];
     let input: Vec<f32> = (0..n)

@@ -71,6 +71,9 @@ impl MasterStage {
 
     /// Runs the chain over the bus in place.
     pub fn process(&mut self, channels: &mut [&mut [f32]], gui: &GuiData) {
+        // The mono fold below runs outside the chain's own FTZ scope; two opposite tiny samples
+        // of a decaying reverb tail would average to a subnormal (clap-validator's fuzzer found one).
+        let _ftz = ddsp_core::denormals::ScopedFlushDenormals::new();
         let open = gui.is_open();
         self.chain.set_metering(open);
         match channels {
@@ -95,5 +98,37 @@ impl MasterStage {
                 self.meter_countdown -= n;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mono bus through the reverb: its stereo return folds back to mono as `(l + r) / 2`, which
+    /// two opposite tiny samples of a decaying tail make subnormal unless it runs under FTZ.
+    #[test]
+    fn the_mono_fold_of_a_decaying_reverb_emits_no_subnormal() {
+        let mut settings = MasterSettings::default();
+        settings.reverb.enabled = true;
+        settings.reverb.width = 1.0;
+        let mut stage = MasterStage::new(48_000.0, 512, settings);
+        let gui = GuiData::default();
+        let mut subnormal = 0;
+        let mut rng = 1u32;
+        for block in 0..2_000 {
+            // Noise decaying by 12 dB per block (1 dB per ~43 samples) through and below the
+            // subnormal range, then silence: the reverb's tail follows it down.
+            let level = if block < 40 { 0.5 * 10f32.powf(-0.6 * block as f32) } else { 0.0 };
+            let mut mono: Vec<f32> = (0..512)
+                .map(|_| {
+                    rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    level * ((rng >> 8) as f32 / (1u32 << 24) as f32 - 0.5)
+                })
+                .collect();
+            stage.process(&mut [&mut mono], &gui);
+            subnormal += mono.iter().filter(|x| **x != 0.0 && x.abs() < f32::MIN_POSITIVE).count();
+        }
+        assert_eq!(subnormal, 0, "subnormal samples out of the mono fold");
     }
 }
