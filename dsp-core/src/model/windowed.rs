@@ -397,7 +397,8 @@ impl Window {
 /// Where a voice's windowed model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunMode {
-    /// On a worker thread, never waited for (plugins).
+    /// On a worker thread (plugins): never waited for, unless the model was given a
+    /// [`HostPace`] that allows it (an offline or evidently faster-than-real-time host).
     RealTime,
     /// Inline on the caller's thread (offline rendering: reproducible, may allocate).
     Offline,
