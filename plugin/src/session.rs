@@ -15,7 +15,8 @@
 //! previous settings stay. What was
 //! done goes to the log and, through the [`LOAD_ERROR_FIELD`] field, to the editor at the next
 //! activation. A state that is not JSON at all never reaches here: nice-plug refuses it and the
-//! host's load fails, leaving the previous settings.
+//! host's load fails, leaving the previous settings (tested); nice-plug offers no hook before its
+//! own parse, so that case has no editor message (the host reports the failed load).
 
 use std::sync::RwLock;
 
@@ -51,6 +52,8 @@ pub fn filter(state: &mut PluginState, params: &dyn Params, plugin_name: &str, v
         state.fields.clear();
         state.fields.insert(LOAD_ERROR_FIELD.into(), serialize_field(&Some(message)).unwrap_or_default());
     };
+    // Only this check writes the message; one arriving in a file is not ours to show.
+    state.fields.remove(LOAD_ERROR_FIELD);
     if !state.version.is_empty() && version_triple(&state.version) > version_triple(version) {
         let why = format!("it was saved by {plugin_name} {}, newer than this {version}", state.version);
         return refuse(state, why);
@@ -162,8 +165,10 @@ mod tests {
             filter(&mut s, &params, "DDSP Instrument", "1.2.3");
             s
         };
-        // In range: untouched, nothing said.
-        let s = filtered(state(&params, "1.2.3", &[("sus", ParamValue::F32(0.5))]));
+        // In range: untouched, nothing said (a message arriving in the file is dropped).
+        let mut clean = state(&params, "1.2.3", &[("sus", ParamValue::F32(0.5))]);
+        clean.fields.insert(LOAD_ERROR_FIELD.into(), "\"injected\"".into());
+        let s = filtered(clean);
         assert!(matches!(s.params["sus"], ParamValue::F32(v) if v == 0.5) && message(&s).is_none());
         // A few out of range: clamped (NaN dropped: the parameter keeps its value), and said.
         let s = filtered(state(
