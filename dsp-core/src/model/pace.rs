@@ -23,10 +23,12 @@
 //!   cannot cause a dropout even if the guess is wrong. Below it nothing ever waits (the old
 //!   behaviour: a late result holds the previous controls, counted as a missed frame).
 //!
-//! Measured (`plugin` through the built .clap, `host-tests/tests/clap_windowed_offline.rs`): the
-//! shipped `windowed_ref.onnx` rendered back to back without the offline flag plays like the
-//! offline render once the lead has passed the threshold (half a second of audio, a few ms of wall
-//! time); before that, as in real time, results arrive late.
+//! Measured (`host-tests/tests/clap_windowed_offline.rs`, the debug .clap on a loaded 2-core
+//! machine): `windowed_ref.onnx`, 3 s rendered back to back, with the offline flag in 0.31 s (10x
+//! real time) and sample for sample the offline render; without it in 0.18 s (17x), the offline
+//! render from 1.5 s on (the lead passes the threshold after about 0.55 s of audio); before that,
+//! as in real time, results arrive late. Without a pace the same render in dsp-core
+//! (`tests/windowed.rs`) came out at −inf dB RMS.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
