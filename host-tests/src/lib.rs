@@ -7,6 +7,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
@@ -82,6 +83,9 @@ pub struct Session {
     /// Tell the plugin it renders offline (CLAP render extension) before activating. Either way
     /// the blocks are processed back to back, as fast as the plugin allows.
     pub offline: bool,
+    /// Main output channels: the plugin's audio-ports configuration with this many is selected
+    /// before activating (2: stereo, 1: mono).
+    pub output_channels: usize,
 }
 
 impl Session {
@@ -95,6 +99,7 @@ impl Session {
             state: None,
             input: Vec::new(),
             offline: false,
+            output_channels: 2,
         }
     }
 }
@@ -221,6 +226,22 @@ impl ClapInstance {
                 return Err("the plugin has no render extension".into());
             }
         }
+        {
+            let handle = instance.plugin_handle();
+            if let Some(configs) = handle.get_extension::<PluginAudioPortsConfig>() {
+                let mut buffer = AudioPortsConfigBuffer::new();
+                let wanted = (0..configs.count(&handle)).find_map(|i| {
+                    let config = configs.get(&handle, i, &mut buffer)?;
+                    let channels = config.main_output.as_ref()?.channel_count as usize;
+                    (channels == session.output_channels).then_some(config.id)
+                });
+                let id =
+                    wanted.ok_or_else(|| format!("no {}-channel output configuration", session.output_channels))?;
+                configs.select(&handle, id).map_err(|e| format!("select configuration: {e}"))?;
+            } else if session.output_channels != 2 {
+                return Err("the plugin has no audio-ports-config extension".into());
+            }
+        }
         let config = PluginAudioConfiguration {
             sample_rate: session.sample_rate_hz,
             min_frames_count: 1,
@@ -237,13 +258,14 @@ impl ClapInstance {
         let mut events = session.events.clone();
         events.sort_by_key(TimedEvent::at);
         let input = &session.input;
+        let output_channels = session.output_channels;
 
         // The audio thread: start, process every block, stop, hand the processor back.
         let (processor, channels) = std::thread::scope(|s| {
             s.spawn(move || -> Result<_, String> {
                 let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
-                let mut out = vec![vec![0.0f32; total]; 2];
-                let mut block_out = [vec![0.0f32; block], vec![0.0f32; block]];
+                let mut out = vec![vec![0.0f32; total]; output_channels];
+                let mut block_out = vec![vec![0.0f32; block]; output_channels];
                 let mut block_in: Vec<Vec<f32>> = input.iter().map(|_| vec![0.0f32; block]).collect();
                 let mut output_ports = AudioPorts::with_capacity(2, 1);
                 let mut input_ports = AudioPorts::with_capacity(input.len().max(1), 1);

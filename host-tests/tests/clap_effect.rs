@@ -122,3 +122,31 @@ fn no_subnormal_sample_leaves_the_effect() {
         assert_eq!(subnormal, 0, "dry/wet {mix}: {subnormal} subnormal output samples");
     }
 }
+
+#[test]
+fn no_subnormal_sample_leaves_the_effect_in_mono_with_the_reverb_on() {
+    // The path clap-validator's fuzzer found: the mono layout folds the reverb's stereo return
+    // back to mono, and the tail of a signal decaying into silence made that fold subnormal (the
+    // tail reaches that range after about 19 s; without the fixes this bundle emitted 4885).
+    let seconds = 22.0;
+    let n = (seconds * SR) as usize;
+    let mut rng = 1u32;
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let level = if i < 20_480 { 0.5 * 10f32.powf(-0.6 * (i / 512) as f32) } else { 0.0 };
+            level * ((rng >> 8) as f32 / (1u32 << 24) as f32 - 0.5)
+        })
+        .collect();
+    let mut s = session(&[("Dry/Wet", "0%"), ("Reverb", "On")]);
+    s.input = vec![input];
+    s.output_channels = 1;
+    s.seconds = seconds;
+    let out = run_clap(&instrument_bundle(), EFFECT_ID, &s).unwrap();
+    assert_eq!(out.channels.len(), 1);
+    let subnormal = out.channels[0].iter().filter(|x| **x != 0.0 && x.abs() < f32::MIN_POSITIVE).count();
+    let last = out.channels[0].iter().rposition(|x| *x != 0.0).unwrap_or(0);
+    println!("mono, reverb on: {subnormal} subnormal samples; tail rings until {:.2} s", last as f64 / SR);
+    assert!(last > 30_000, "the reverb rings");
+    assert_eq!(subnormal, 0);
+}
