@@ -87,8 +87,12 @@ impl std::fmt::Display for ModelChoice {
 }
 
 /// Hex SHA-256 of a file (at most [`MAX_MODEL_BYTES`] are read: larger files are not models).
+/// Anything but a regular file is an error before opening (a FIFO would block the open).
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
     let mut file = std::fs::File::open(path)?.take(MAX_MODEL_BYTES + 1);
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
@@ -322,10 +326,11 @@ fn collect_models(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
             if depth > 0 {
                 collect_models(&path, depth - 1, out);
             }
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| e.eq_ignore_ascii_case(m)))
+        } else if path.is_file()
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| e.eq_ignore_ascii_case(m)))
         {
             out.push(path);
         }

@@ -149,3 +149,33 @@ fn special_files_are_refused_before_opening() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_model_folder_never_blocks_the_library() {
+    use ddsp_core::library::{ModelLibrary, Resolution};
+    use ddsp_core::ModelRef;
+    let dir = temp_dir("library");
+    let fifo = dir.join("moved.onnx");
+    if !std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+        println!("mkfifo unavailable: skipped");
+        return;
+    }
+    // A session whose file moved: restoring it hashes the library's files to find it again;
+    // opening the FIFO to hash it would block the plugin's activation forever.
+    let library = ModelLibrary { folders: vec![dir.clone()], recents_file: None };
+    let wanted = ModelRef {
+        path: Some(dir.join("gone/moved.onnx").to_string_lossy().into_owned()),
+        sha256: Some("0".repeat(64)),
+        built_in: None,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let listed = library.entries().iter().filter(|e| e.path().is_some()).count();
+        let _ = tx.send((listed, library.resolve(&wanted)));
+    });
+    let (listed, resolution) = rx.recv_timeout(Duration::from_secs(5)).expect("the library answered");
+    assert_eq!(listed, 0, "a FIFO is not listed as a model");
+    assert!(matches!(resolution, Resolution::Missing(_)), "{resolution:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
