@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a MIDI file (SMF 0/1) through the instrument, or a WAV/FLAC file through timbre
+    /// Render a MIDI file (SMF 0/1/2) through the instrument, or a WAV/FLAC file through timbre
     /// transfer, then the mastering chain, to a WAV or FLAC file.
     Render {
         /// Input: .mid, .wav or .flac (recognised by content).

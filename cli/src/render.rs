@@ -273,21 +273,17 @@ fn transfer(
         Some(StreamResampler::new(rate, options.sample_rate, channels)?)
     };
     let mut to_engine = |block: &[&[f32]]| render.push(block, sink);
-    let mut folded = vec![Vec::new()];
     for block in blocks {
-        let mut block = block?;
-        if fold {
+        let block = block?;
+        let block = if fold {
             let scale = 1.0 / block.len() as f32;
-            folded[0].clear();
-            folded[0].extend((0..block[0].len()).map(|i| block.iter().map(|c| c[i]).sum::<f32>() * scale));
-            std::mem::swap(&mut block, &mut folded);
-        }
+            vec![(0..block[0].len()).map(|i| block.iter().map(|c| c[i]).sum::<f32>() * scale).collect()]
+        } else {
+            block
+        };
         match resampler.as_mut() {
             Some(r) => r.push(&block, &mut to_engine)?,
             None => to_engine(&block.iter().map(Vec::as_slice).collect::<Vec<_>>())?,
-        }
-        if fold {
-            std::mem::swap(&mut block, &mut folded);
         }
     }
     if let Some(r) = resampler {
