@@ -10,8 +10,9 @@ use ddsp_core::InstrumentEvent;
 use crate::pipeline::{ModelInfo, Pipeline};
 
 /// `ddsp_pipeline_new_with_flags`: models run every frame to completion, however long it takes,
-/// for renders faster than real time (without it a slow windowed model skips frames rather than
-/// stall the audio thread).
+/// for renders faster than real time. Without it a slow windowed model skips frames rather than
+/// stall the audio thread, unless the pipeline is driven over 0.5 s ahead of the wall clock (a
+/// bounce): then it waits for the model, as the plugins do in a fast host.
 pub const DDSP_OFFLINE: u32 = 1;
 
 /// Return value of the calls that can fail.

@@ -22,7 +22,7 @@ use anyhow::{bail, Result};
 use ddsp_core::direct::{Direct, DirectSettings};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
-use ddsp_core::model::RunMode;
+use ddsp_core::model::{HostPace, PaceClock, RunMode};
 use ddsp_core::swap::{swap_channel, ModelLoader};
 use ddsp_core::{Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, TimedEvent, VoiceMode, MAX_VOICES};
 
@@ -125,6 +125,10 @@ struct Audio {
     mix: Vec<f32>,
     part: Vec<f32>,
     right: Vec<f32>,
+    /// How far the caller runs ahead of the wall clock: a real-time pipeline driven faster than
+    /// real time (a bounce) lets windowed models' voices wait for their worker, as the plugins do.
+    clock: PaceClock,
+    pace: Arc<HostPace>,
 }
 
 /// The loading side: the engines' model loaders and the model last loaded.
@@ -132,7 +136,17 @@ struct Loader {
     loaders: [ModelLoader; 3],
     model: Arc<Model>,
     run_mode: RunMode,
+    pace: Arc<HostPace>,
     last_error: CString,
+}
+
+/// `model` following `pace` when it is windowed (see `ddsp_core::model::pace`; in offline mode
+/// it computes every frame inline and the pace has nothing to do).
+fn paced(model: Model, pace: &Arc<HostPace>) -> Model {
+    match model.windowed_graph() {
+        Some(_) => model.with_pace(pace.clone()),
+        None => model,
+    }
 }
 
 /// The embeddable real-time pipeline. `&mut self` methods are the single-threaded API; the C ABI
@@ -193,7 +207,8 @@ impl<E: Engine> DynSwap for E {
 impl Pipeline {
     /// A pipeline at `sample_rate_hz` for blocks of up to `max_block` samples, playing the
     /// embedded default model. `offline`: models run every frame to completion (renders faster
-    /// than real time); otherwise a slow windowed model skips frames rather than stall audio.
+    /// than real time); otherwise a slow windowed model skips frames rather than stall audio,
+    /// unless the pipeline is driven over 0.5 s ahead of the wall clock (then it waits for it).
     pub fn new(sample_rate_hz: f64, max_block: u32, offline: bool) -> Result<Self> {
         if !SAMPLE_RATES_HZ.contains(&sample_rate_hz) {
             bail!("sample rate {sample_rate_hz} Hz is outside 8000..384000 Hz");
@@ -202,7 +217,8 @@ impl Pipeline {
             bail!("max_block {max_block} is outside 1..{MAX_BLOCK}");
         }
         let run_mode = if offline { RunMode::Offline } else { RunMode::RealTime };
-        let model = Arc::new(load_model(None, run_mode)?);
+        let pace = Arc::new(HostPace::default());
+        let model = Arc::new(paced(load_model(None, run_mode)?, &pace));
         let sr = sample_rate_hz as f32;
         let (direct, instrument, effect, loaders) = engines(&model, sr, InstrumentSettings::default());
         let (producer, consumer) = rtrb::RingBuffer::new(EVENT_CAPACITY);
@@ -215,6 +231,8 @@ impl Pipeline {
             mix: vec![0.0; n],
             part: vec![0.0; n],
             right: vec![0.0; n],
+            clock: PaceClock::default(),
+            pace: pace.clone(),
             direct,
             instrument,
             effect,
@@ -235,7 +253,7 @@ impl Pipeline {
             audio: UnsafeCell::new(audio),
             queue: UnsafeCell::new(producer),
             controls,
-            loader: Mutex::new(Loader { loaders, model, run_mode, last_error: CString::default() }),
+            loader: Mutex::new(Loader { loaders, model, run_mode, pace, last_error: CString::default() }),
             sample_rate_hz: sr,
             max_block: n,
         };
@@ -338,7 +356,7 @@ impl Pipeline {
     pub fn load_model(&self, spec: &str) -> Result<ModelInfo> {
         let mut loader = self.loader.lock().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
-            let model = Arc::new(load_model(Some(spec), loader.run_mode)?);
+            let model = Arc::new(paced(load_model(Some(spec), loader.run_mode)?, &loader.pace));
             for l in &mut loader.loaders {
                 l.send(model.clone())?;
             }
@@ -471,9 +489,10 @@ impl Pipeline {
     /// Loads a model and rebuilds the engines on it at once (state cleared): the single-threaded
     /// API's load, for a pipeline driven offline, where no audio thread is there to take a swap.
     pub fn load_model_now(&mut self, spec: &str) -> Result<ModelInfo> {
-        let run_mode = self.loader.get_mut().unwrap_or_else(|e| e.into_inner()).run_mode;
+        let loader = self.loader.get_mut().unwrap_or_else(|e| e.into_inner());
+        let (run_mode, pace) = (loader.run_mode, loader.pace.clone());
         let model = match load_model(Some(spec), run_mode) {
-            Ok(model) => Arc::new(model),
+            Ok(model) => Arc::new(paced(model, &pace)),
             Err(e) => {
                 self.set_last_error(&format!("{e:#}"));
                 return Err(e);
@@ -513,6 +532,7 @@ impl Pipeline {
         if let Some(i) = input {
             n = n.min(i.len());
         }
+        a.clock.begin_block(&a.pace, n, self.sample_rate_hz);
         self.apply_controls(a);
         // Events for this call, in time order (a stable insertion sort: no allocation, and events
         // on one sample keep their order).
