@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ddsp_core::effect::EffectSettings;
 use ddsp_core::master::MasterSettings;
-use ddsp_core::{InstrumentSettings, Model};
+use ddsp_core::{InstrumentSettings, Model, VoiceMode};
 use ddsp_engine::midi::{self, Phrase, Selection};
 use ddsp_engine::offline::{self, RenderSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -305,6 +305,14 @@ pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, optio
             FileKind::Midi => {
                 let phrase = midi::read(input, options.selection)?;
                 let frames = offline::midi_render_frames(&phrase, &settings)?;
+                let chord = phrase.max_simultaneous_notes();
+                let voices = options.instrument.voices;
+                if options.instrument.mode == VoiceMode::Poly && chord > voices {
+                    eprintln!(
+                        "ddsp: warning: the piece plays up to {chord} notes at once and --voices is {voices}: \
+                         the oldest notes are cut short (--voices {chord} plays them all)"
+                    );
+                }
                 let channels = if options.master.enabled { 2 } else { 1 };
                 let mut writer =
                     audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames as u64)?;

@@ -455,3 +455,33 @@ fn the_sustain_pedal_holds_notes_in_every_mode_and_chords_keep_every_note() {
         assert!(cents(hz, expected).abs() < 5.0, "note {key} of the chord: {hz:.2} Hz");
     }
 }
+
+#[test]
+fn a_chord_with_too_few_voices_is_rendered_with_a_warning() {
+    let key = |k: u8| u7::new(k);
+    let mut events = Vec::new();
+    for k in [60, 64, 67, 72] {
+        events.push((0, MidiMessage::NoteOn { key: key(k), vel: u7::new(100) }));
+    }
+    for k in [60, 64, 67, 72] {
+        events.push((960, MidiMessage::NoteOff { key: key(k), vel: u7::new(0) }));
+    }
+    let chord = tmp("render-chord-warning", "chord.mid");
+    std::fs::write(&chord, simple_midi(&events)).unwrap();
+    let out = tmp("render-chord-warning", "out.wav");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["render", path_str(&chord), "-o", path_str(&out), "--master", "off", "--tail", "0.1"];
+        args.extend_from_slice(extra);
+        String::from_utf8_lossy(&ddsp_ok(&args).stderr).into_owned()
+    };
+    let warned = run(&["--voices", "2"]);
+    assert!(
+        warned.contains("warning") && warned.contains("up to 4 notes") && warned.contains("--voices 4"),
+        "{warned}"
+    );
+    assert!(out.exists(), "the render is still written");
+    for quiet in [&[][..], &["--voices", "4"][..], &["--mono"][..]] {
+        let stderr = run(quiet);
+        assert!(!stderr.contains("warning"), "{quiet:?}: {stderr}");
+    }
+}

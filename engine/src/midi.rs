@@ -27,6 +27,28 @@ pub struct Phrase {
     pub end_s: f64,
 }
 
+impl Phrase {
+    /// The most notes held at once (sounding keys per channel; pedals not counted): what a render
+    /// needs as voices to play every note of a chord.
+    pub fn max_simultaneous_notes(&self) -> usize {
+        let mut held = std::collections::HashSet::new();
+        let mut most = 0;
+        for &(_, channel, event) in &self.events {
+            match event {
+                InstrumentEvent::NoteOn { note, .. } => {
+                    held.insert((channel, note));
+                    most = most.max(held.len());
+                }
+                InstrumentEvent::NoteOff { note } => {
+                    held.remove(&(channel, note));
+                }
+                _ => {}
+            }
+        }
+        most
+    }
+}
+
 /// Default tempo before the first tempo event: 120 BPM.
 const DEFAULT_TEMPO_US: f64 = 500_000.0;
 
