@@ -361,6 +361,37 @@ fn output_dir(path: &Path) -> &Path {
     }
 }
 
+/// Integrated loudness (EBU R 128 / ITU-R BS.1770, gated) and true peak of audio as it is made:
+/// one channel counts as mono, two as a stereo pair.
+pub struct LoudnessProbe {
+    meter: Option<ebur128::EbuR128>,
+}
+
+impl LoudnessProbe {
+    pub fn new(channels: usize, sample_rate: u32) -> Self {
+        let mode = ebur128::Mode::I | ebur128::Mode::TRUE_PEAK;
+        Self { meter: ebur128::EbuR128::new(channels.clamp(1, 64) as u32, sample_rate, mode).ok() }
+    }
+
+    pub fn add(&mut self, block: &[&[f32]]) {
+        if let Some(meter) = &mut self.meter {
+            let _ = meter.add_frames_planar_f32(block);
+        }
+    }
+
+    /// LUFS; minus infinity for silence (below the absolute gate).
+    pub fn integrated_lufs(&self) -> f64 {
+        self.meter.as_ref().and_then(|m| m.loudness_global().ok()).unwrap_or(f64::NEG_INFINITY)
+    }
+
+    /// The highest true peak of any channel, dBTP.
+    pub fn true_peak_dbtp(&self) -> f64 {
+        let Some(meter) = &self.meter else { return f64::NEG_INFINITY };
+        let peak = (0..meter.channels()).filter_map(|c| meter.true_peak(c).ok()).fold(0.0f64, f64::max);
+        20.0 * peak.max(1e-12).log10()
+    }
+}
+
 /// A WAV or FLAC file written block by block into a temporary file beside the target, renamed
 /// over it by [`Writer::finish`]; dropped unfinished (an error, an interrupt), it leaves nothing.
 /// Memory does not grow with the length. The file gets the user's umask, like any created file.
@@ -373,6 +404,7 @@ pub struct Writer {
     dither: Dither,
     interleaved: Vec<i32>,
     peak: f32,
+    loudness: LoudnessProbe,
     frames: u64,
 }
 
@@ -428,6 +460,7 @@ impl Writer {
             dither: Dither(DITHER_SEED),
             interleaved: Vec::new(),
             peak: 0.0,
+            loudness: LoudnessProbe::new(channels, sample_rate),
             frames: 0,
         })
     }
@@ -437,6 +470,7 @@ impl Writer {
         debug_assert_eq!(block.len(), self.channels);
         let frames = block.first().map_or(0, |c| c.len());
         self.peak = block.iter().flat_map(|c| c.iter()).fold(self.peak, |m, v| m.max(v.abs()));
+        self.loudness.add(block);
         self.frames += frames as u64;
         let result = match &mut self.encoder {
             Encoder::Wav(writer) if self.depth == BitDepth::Float32 => (0..frames)
@@ -467,6 +501,11 @@ impl Writer {
 
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Integrated loudness of what was written, LUFS.
+    pub fn loudness(&self) -> f64 {
+        self.loudness.integrated_lufs()
     }
 
     /// Completes the headers and renames the file into place.

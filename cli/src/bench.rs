@@ -47,6 +47,8 @@ fn options(master: MasterSettings, voices: usize) -> RenderOptions {
         selection: Selection::default(),
         align: true,
         max_length_s: ddsp_engine::offline::MAX_LENGTH_S,
+        loudness_lufs: None,
+        gain_db: 0.0,
     }
 }
 

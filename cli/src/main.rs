@@ -77,6 +77,11 @@ enum Command {
         /// stray event puts a note days away is refused before any work.
         #[arg(long, default_value_t = ddsp_engine::offline::MAX_LENGTH_S)]
         max_length: f64,
+        /// Bring the render to this integrated loudness, LUFS (EBU R 128; e.g. -16 for streaming,
+        /// -23 for broadcast): measured in a first pass, then applied before the limiter, which
+        /// keeps the true-peak ceiling (with --master off the true peak stays at or below -1 dBTP).
+        #[arg(long, allow_negative_numbers = true)]
+        loudness: Option<f64>,
     },
     /// Print this machine's x-real-time figures for the engine: instrument, voices, mastering
     /// qualities, timbre transfer, and a 60 s render with mastering.
@@ -279,6 +284,7 @@ fn render_command(
     selection: (Option<usize>, Option<u8>),
     no_align: bool,
     max_length_s: f64,
+    loudness_lufs: Option<f64>,
 ) -> Result<()> {
     use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
     let quality = Quality::from_name(quality)
@@ -312,6 +318,8 @@ fn render_command(
         selection: ddsp_engine::midi::Selection { track: selection.0, channel: selection.1, transpose },
         align: !no_align,
         max_length_s,
+        loudness_lufs,
+        gain_db: 0.0,
     };
     // Check the input and the output before loading the model: a bad path is reported as such,
     // quickly, and a render never overwrites its input or its model.
@@ -349,6 +357,7 @@ fn main() {
             channel,
             no_align,
             max_length,
+            loudness,
         } => render_command(
             input,
             output,
@@ -363,6 +372,7 @@ fn main() {
             (*track, *channel),
             *no_align,
             *max_length,
+            *loudness,
         ),
         Command::Bench { seconds } => bench::run(*seconds),
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),

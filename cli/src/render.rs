@@ -34,6 +34,10 @@ pub struct RenderOptions {
     pub align: bool,
     /// The longest render accepted, seconds.
     pub max_length_s: f64,
+    /// Integrated loudness to bring the render to (EBU R 128, LUFS), or as it comes.
+    pub loudness_lufs: Option<f64>,
+    /// Gain of this pass, dB (set by the loudness target).
+    pub gain_db: f32,
 }
 
 impl RenderOptions {
@@ -47,6 +51,7 @@ impl RenderOptions {
             tail_s: self.tail_s,
             align: self.align,
             max_length_s: self.max_length_s,
+            gain_db: self.gain_db,
         }
     }
 }
@@ -292,15 +297,17 @@ fn transfer(
     render.finish(sink)
 }
 
-/// The `render` command: read, render and write block by block, report. `kind`: what
-/// [`audio_io::sniff`] found `input` to be. Memory does not grow with the piece's length; an
-/// error or an interrupt leaves no file behind.
-pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
-    let started = Instant::now();
-    let model_name = model.meta.name.clone();
-    let settings = options.offline();
-    RENDERING.store(true, Ordering::SeqCst);
-    let result = (|| -> Result<(audio_io::Writer, String)> {
+/// What a render plays, read once: a MIDI phrase, or an audio file (re-opened for each pass).
+enum Job {
+    Midi(Phrase),
+    Audio { in_channels: usize, rate: u32 },
+}
+
+impl Job {
+    /// Reads `input` and checks the render's length. Returns the job, its output frames, its
+    /// output channels and a description for the report.
+    fn read(input: &Path, kind: FileKind, options: &RenderOptions) -> Result<(Self, u64, usize, String)> {
+        let settings = options.offline();
         match kind {
             FileKind::Midi => {
                 let phrase = midi::read(input, options.selection)?;
@@ -313,30 +320,46 @@ pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, optio
                          the oldest notes are cut short (--voices {chord} plays them all)"
                     );
                 }
-                let channels = if options.master.enabled { 2 } else { 1 };
-                let mut writer =
-                    audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames as u64)?;
-                let mut progress = Progress::new(frames, "rendering");
-                offline::render_midi_to(model, &phrase, &settings, &mut |block| {
-                    check_interrupt()?;
-                    progress.advance(block[0].len());
-                    writer.write(block)
-                })?;
-                progress.finish();
-                Ok((writer, format!("{} notes", phrase.notes)))
+                let what = format!("{} notes", phrase.notes);
+                Ok((Self::Midi(phrase), frames as u64, if options.master.enabled { 2 } else { 1 }, what))
             }
             FileKind::Wav | FileKind::Flac => {
-                let mut reader = audio_io::Reader::open(input)?;
+                let reader = audio_io::Reader::open(input)?;
                 let what = format!("{}-channel {} Hz audio", reader.channels(), reader.sample_rate());
-                let in_seconds = reader.frames() as f64 / f64::from(reader.sample_rate());
-                let seconds = in_seconds + options.tail_s.unwrap_or(0.0);
+                let seconds = reader.frames() as f64 / f64::from(reader.sample_rate()) + options.tail_s.unwrap_or(0.0);
                 offline::check_length(seconds, &settings, || "the input and its tail".to_owned())?;
                 let frames = (seconds * f64::from(options.sample_rate)).ceil() as u64;
                 let channels = transfer_channels(reader.channels(), options);
-                let mut writer =
-                    audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames)?;
-                let mut progress = Progress::new(frames as usize, "transferring");
-                let (in_channels, rate) = (reader.channels(), reader.sample_rate());
+                Ok((Self::Audio { in_channels: reader.channels(), rate: reader.sample_rate() }, frames, channels, what))
+            }
+        }
+    }
+
+    /// One whole render at `gain_db` into `sink`, with a progress bar labelled `label`.
+    #[allow(clippy::too_many_arguments)]
+    fn pass(
+        &self,
+        input: &Path,
+        model: &Arc<Model>,
+        options: &RenderOptions,
+        gain_db: f32,
+        frames: u64,
+        label: &str,
+        sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
+    ) -> Result<()> {
+        let mut progress = Progress::new(frames as usize, label);
+        let mut sink = |block: &[&[f32]]| {
+            check_interrupt()?;
+            progress.advance(block[0].len());
+            sink(block)
+        };
+        match self {
+            Self::Midi(phrase) => {
+                let settings = RenderSettings { gain_db, ..options.offline() };
+                offline::render_midi_to(model.clone(), phrase, &settings, &mut sink)?;
+            }
+            Self::Audio { in_channels, rate } => {
+                let mut reader = audio_io::Reader::open(input)?;
                 let mut read_frames = 0u64;
                 let blocks = std::iter::from_fn(|| {
                     let mut block = Vec::new();
@@ -349,33 +372,112 @@ pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, optio
                         Err(e) => Some(Err(e)),
                     }
                 });
-                transfer(model, blocks, in_channels, rate, options, &mut |block| {
-                    check_interrupt()?;
-                    progress.advance(block[0].len());
-                    writer.write(block)
-                })?;
-                progress.finish();
+                let options = RenderOptions { gain_db, ..options.clone() };
+                transfer(model.clone(), blocks, *in_channels, *rate, &options, &mut sink)?;
                 if read_frames == 0 {
                     bail!("{}: no audio in the file", input.display());
                 }
-                Ok((writer, what))
             }
         }
+        progress.finish();
+        Ok(())
+    }
+
+    /// Integrated loudness (LUFS) and true peak (dBTP) of a pass at `gain_db`, nothing written.
+    fn measure(
+        &self,
+        input: &Path,
+        model: &Arc<Model>,
+        options: &RenderOptions,
+        gain_db: f32,
+        frames: u64,
+    ) -> Result<(f64, f64)> {
+        let mut probe = None;
+        self.pass(input, model, options, gain_db, frames, "measuring loudness", &mut |block| {
+            probe.get_or_insert_with(|| audio_io::LoudnessProbe::new(block.len(), options.sample_rate)).add(block);
+            Ok(())
+        })?;
+        Ok(probe.map_or((f64::NEG_INFINITY, f64::NEG_INFINITY), |p| (p.integrated_lufs(), p.true_peak_dbtp())))
+    }
+
+    /// The gain that brings the render to `target` LUFS integrated: measured, then corrected once
+    /// more when the limiter took some of it. Unmastered renders (no limiter) keep their true peak
+    /// at or below [`DRY_CEILING_DBTP`], so they may end quieter than asked (said on stderr).
+    fn gain_for(
+        &self,
+        input: &Path,
+        model: &Arc<Model>,
+        options: &RenderOptions,
+        target: f64,
+        frames: u64,
+    ) -> Result<f32> {
+        let (loudness, peak) = self.measure(input, model, options, 0.0, frames)?;
+        if !loudness.is_finite() {
+            bail!("the render is silent (below the loudness gate): no loudness to bring to {target} LUFS");
+        }
+        let mut gain = target - loudness;
+        if !options.master.enabled {
+            let room = DRY_CEILING_DBTP - peak;
+            if gain > room {
+                eprintln!(
+                    "ddsp: warning: {target} LUFS would put the unmastered render's true peak above {DRY_CEILING_DBTP} dBTP: \
+                     it reaches {:.1} LUFS (use --master to limit it)",
+                    loudness + room
+                );
+                gain = room;
+            }
+            return Ok(gain as f32);
+        }
+        // The limiter holds the ceiling, so louder may come out less than asked: correct until
+        // within 0.2 LU (three passes at most).
+        for _ in 0..3 {
+            let (reached, _) = self.measure(input, model, options, gain as f32, frames)?;
+            if !reached.is_finite() || (reached - target).abs() <= 0.2 {
+                break;
+            }
+            gain += target - reached;
+        }
+        Ok(gain.clamp(-60.0, 60.0) as f32)
+    }
+}
+
+/// The true-peak ceiling of an unmastered render brought to a loudness target, dBTP.
+const DRY_CEILING_DBTP: f64 = -1.0;
+
+/// The `render` command: read, render and write block by block, report. `kind`: what
+/// [`audio_io::sniff`] found `input` to be. Memory does not grow with the piece's length; an
+/// error or an interrupt leaves no file behind. With a loudness target the render runs first to
+/// measure (and once more to check when the limiter reduces it), then to write.
+pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
+    let started = Instant::now();
+    let model_name = model.meta.name.clone();
+    RENDERING.store(true, Ordering::SeqCst);
+    let result = (|| -> Result<(audio_io::Writer, String)> {
+        let (job, frames, channels, what) = Job::read(input, kind, options)?;
+        let mut writer = audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames)?;
+        let gain_db = match options.loudness_lufs {
+            Some(target) => job.gain_for(input, &model, options, target, frames)?,
+            None => 0.0,
+        };
+        let label = if kind == FileKind::Midi { "rendering" } else { "transferring" };
+        job.pass(input, &model, options, gain_db, frames, label, &mut |block| writer.write(block))?;
+        Ok((writer, what))
     })();
     RENDERING.store(false, Ordering::SeqCst);
     let (writer, what) = result?;
     if writer.frames() == 0 {
         bail!("nothing to render");
     }
-    let (frames, peak) = (writer.frames(), writer.peak());
+    let (frames, peak, loudness) = (writer.frames(), writer.peak(), writer.loudness());
     writer.finish()?;
     let seconds = frames as f64 / f64::from(options.sample_rate);
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "rendered {seconds:.2} s ({what}) with '{model_name}', {} Hz {:?}, master {}: peak {:.1} dBFS, to {} in {elapsed:.2} s ({:.0}x real time)",
+        "rendered {seconds:.2} s ({what}) with '{model_name}', {} Hz {:?}, master {}: {:.1} LUFS integrated, peak {:.1} dBFS, to {} in {elapsed:.2} s ({:.0}x real time)",
         options.sample_rate,
         options.bit_depth,
         options.master_label,
+        loudness,
         20.0 * peak.max(1e-9).log10(),
         output.display(),
         seconds / elapsed.max(1e-9)

@@ -485,3 +485,42 @@ fn a_chord_with_too_few_voices_is_rendered_with_a_warning() {
         assert!(!stderr.contains("warning"), "{quiet:?}: {stderr}");
     }
 }
+
+/// Integrated loudness (LUFS) and true peak (dBTP) of a WAV file, by the ebur128 crate (the
+/// BS.1770 implementation the mastering meter is checked with against EBU Tech 3341).
+fn loudness_of(path: &Path) -> (f64, f64) {
+    let (channels, sr) = read_wav(path);
+    let mode = ebur128::Mode::I | ebur128::Mode::TRUE_PEAK;
+    let mut meter = ebur128::EbuR128::new(channels.len() as u32, sr, mode).unwrap();
+    let planar: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+    meter.add_frames_planar_f32(&planar).unwrap();
+    let peak = (0..channels.len() as u32).map(|c| meter.true_peak(c).unwrap()).fold(0.0f64, f64::max);
+    (meter.loudness_global().unwrap(), 20.0 * peak.log10())
+}
+
+#[test]
+fn a_loudness_target_is_met_and_the_true_peak_ceiling_kept() {
+    let phrase = tmp("render-loudness", "phrase.mid");
+    std::fs::write(&phrase, midi_bytes()).unwrap();
+    let out = tmp("render-loudness", "out.wav");
+    let render = |extra: &[&str]| {
+        let mut args = vec!["render", path_str(&phrase), "-o", path_str(&out), "--bit-depth", "32f"];
+        args.extend_from_slice(extra);
+        let run = ddsp_ok(&args);
+        (loudness_of(&out), String::from_utf8_lossy(&run.stderr).into_owned())
+    };
+    let ((as_is, _), _) = render(&[]);
+    for (target, extra) in [(-16.0, &[][..]), (-23.0, &[][..]), (-10.0, &[][..]), (-20.0, &["--master", "off"][..])] {
+        let target_arg = format!("{target}");
+        let mut args = vec!["--loudness", target_arg.as_str()];
+        args.extend_from_slice(extra);
+        let ((lufs, peak), _) = render(&args);
+        println!("--loudness {target} {extra:?}: {lufs:.2} LUFS (as rendered: {as_is:.1}), true peak {peak:.2} dBTP");
+        assert!((lufs - target).abs() <= 0.5, "{target} LUFS asked, {lufs:.2} measured");
+        assert!(peak <= -0.9, "true peak {peak:.2} dBTP above the -1 dBTP ceiling");
+    }
+    // Unmastered and asked for more than the ceiling allows: as loud as the ceiling lets it, said.
+    let ((lufs, peak), stderr) = render(&["--master", "off", "--loudness", "-6"]);
+    assert!(stderr.contains("warning") && stderr.contains("-1 dBTP"), "{stderr}");
+    assert!(lufs < -6.5 && peak <= -0.9, "{lufs:.2} LUFS, {peak:.2} dBTP");
+}

@@ -205,6 +205,9 @@ pub struct MasterChain {
     limiters: [TruePeakLimiter; 3],
     meter: LoudnessMeter,
     metering: bool,
+    /// Linear gain before the limiter (1 = none): how an offline render meets a loudness target
+    /// while the limiter still holds the true-peak ceiling.
+    trim: f32,
     sample_rate_hz: f32,
 }
 
@@ -220,12 +223,19 @@ impl MasterChain {
             limiters: [1, 4, 8].map(|os| TruePeakLimiter::new(sample_rate_hz, settings.limiter, os)),
             meter: LoudnessMeter::new(sample_rate_hz.round() as u32),
             metering: true,
+            trim: 1.0,
             sample_rate_hz,
         }
     }
 
     pub fn sample_rate_hz(&self) -> f32 {
         self.sample_rate_hz
+    }
+
+    /// Gain before the limiter, dB (0 by default; non-finite means 0). For loudness-targeted
+    /// renders: the limiter after it keeps the true-peak ceiling.
+    pub fn set_trim_db(&mut self, db: f32) {
+        self.trim = if db.is_finite() { 10f32.powf(db.clamp(-60.0, 60.0) / 20.0) } else { 1.0 };
     }
 
     /// Meters cost ~10 % of the chain; an offline render or a closed editor may switch them off.
@@ -304,6 +314,9 @@ impl MasterChain {
         self.eq.process(1, right);
         self.compressor.process(left, Some(right));
         self.reverb.process(left, right);
+        if self.trim != 1.0 {
+            left.iter_mut().chain(right.iter_mut()).for_each(|x| *x *= self.trim);
+        }
         self.limiters[Self::limiter_index(self.settings.quality)].process(left, Some(right));
         if self.metering {
             self.meter.process(left, right);

@@ -75,6 +75,9 @@ pub struct RenderSettings {
     pub align: bool,
     /// The longest output accepted, seconds (default [`MAX_LENGTH_S`]).
     pub max_length_s: f64,
+    /// Gain, dB: before the limiter when mastered (the true-peak ceiling holds), on the output
+    /// when not. How a loudness target is met (0 by default).
+    pub gain_db: f32,
 }
 
 impl Default for RenderSettings {
@@ -87,6 +90,7 @@ impl Default for RenderSettings {
             tail_s: None,
             align: true,
             max_length_s: MAX_LENGTH_S,
+            gain_db: 0.0,
         }
     }
 }
@@ -132,6 +136,8 @@ pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSetti
     let mut instrument = Instrument::new(model, sr as f32, settings.instrument);
     let mut chain = MasterChain::new(sr as f32, settings.master);
     chain.set_metering(false);
+    chain.set_trim_db(settings.gain_db);
+    let dry_gain = dry_gain(settings);
     let latency = if settings.align { (instrument.latency_samples() + chain.latency_samples()) as usize } else { 0 };
     let total = body + latency;
     let at = |t: f64| (t * f64::from(sr)).round() as usize;
@@ -157,6 +163,8 @@ pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSetti
         if mastered {
             right[..n].copy_from_slice(&left[..n]);
             chain.process(&mut left[..n], &mut right[..n]);
+        } else if dry_gain != 1.0 {
+            left[..n].iter_mut().for_each(|x| *x *= dry_gain);
         }
         let from = latency.saturating_sub(start).min(n);
         if from < n {
@@ -168,6 +176,15 @@ pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSetti
         }
     }
     Ok(body)
+}
+
+/// The linear gain an unmastered render applies to its output.
+fn dry_gain(settings: &RenderSettings) -> f32 {
+    if settings.master.enabled || !settings.gain_db.is_finite() {
+        1.0
+    } else {
+        10f32.powf(settings.gain_db.clamp(-60.0, 60.0) / 20.0)
+    }
 }
 
 /// [`render_midi_to`] collected in memory; `progress` hears the frames done after each block.
@@ -205,6 +222,7 @@ pub struct AudioRender {
     skip: usize,
     latency: usize,
     tail: usize,
+    dry_gain: f32,
     buffers: [Vec<f32>; 2],
 }
 
@@ -218,6 +236,7 @@ impl AudioRender {
         let effect = TimbreTransfer::new(model, sr as f32, settings.effect);
         let mut chain = MasterChain::new(sr as f32, settings.master);
         chain.set_metering(false);
+        chain.set_trim_db(settings.gain_db);
         let latency = if settings.align { (effect.latency_samples() + chain.latency_samples()) as usize } else { 0 };
         let tail = settings.tail_s.unwrap_or(0.0);
         if !(tail.is_finite() && tail >= 0.0) {
@@ -231,6 +250,7 @@ impl AudioRender {
             skip: latency,
             latency,
             tail: (tail * f64::from(sr)).round() as usize,
+            dry_gain: dry_gain(settings),
             buffers: [vec![0.0; BLOCK], vec![0.0; BLOCK]],
         })
     }
@@ -283,6 +303,9 @@ impl AudioRender {
             }
             (false, 1) => Engine::process(&mut self.effect, [], &mut [&mut *left]),
             (false, _) => Engine::process(&mut self.effect, [], &mut [&mut *left, &mut *right]),
+        }
+        if !self.mastered && self.dry_gain != 1.0 {
+            left.iter_mut().chain(right.iter_mut()).for_each(|x| *x *= self.dry_gain);
         }
         let from = self.skip.min(n);
         self.skip -= from;
