@@ -303,15 +303,27 @@ enum Job {
     Audio { in_channels: usize, rate: u32 },
 }
 
-impl Job {
-    /// Reads `input` and checks the render's length. Returns the job, its output frames, its
-    /// output channels and a description for the report.
-    fn read(input: &Path, kind: FileKind, options: &RenderOptions) -> Result<(Self, u64, usize, String)> {
+/// One render job and what every pass of it shares.
+struct Render<'a> {
+    job: Job,
+    input: &'a Path,
+    model: Arc<Model>,
+    options: &'a RenderOptions,
+    /// Output frames and channels.
+    frames: u64,
+    channels: usize,
+    /// What was read, for the report.
+    what: String,
+}
+
+impl<'a> Render<'a> {
+    /// Reads `input` (of `kind`) and checks the render's length.
+    fn read(input: &'a Path, kind: FileKind, model: Arc<Model>, options: &'a RenderOptions) -> Result<Self> {
         let settings = options.offline();
-        match kind {
+        let (job, frames, channels, what) = match kind {
             FileKind::Midi => {
                 let phrase = midi::read(input, options.selection)?;
-                let frames = offline::midi_render_frames(&phrase, &settings)?;
+                let frames = offline::midi_render_frames(&phrase, &settings)? as u64;
                 let chord = phrase.max_simultaneous_notes();
                 let voices = options.instrument.voices;
                 if options.instrument.mode == VoiceMode::Poly && chord > voices {
@@ -321,7 +333,7 @@ impl Job {
                     );
                 }
                 let what = format!("{} notes", phrase.notes);
-                Ok((Self::Midi(phrase), frames as u64, if options.master.enabled { 2 } else { 1 }, what))
+                (Job::Midi(phrase), frames, if options.master.enabled { 2 } else { 1 }, what)
             }
             FileKind::Wav | FileKind::Flac => {
                 let reader = audio_io::Reader::open(input)?;
@@ -330,35 +342,27 @@ impl Job {
                 offline::check_length(seconds, &settings, || "the input and its tail".to_owned())?;
                 let frames = (seconds * f64::from(options.sample_rate)).ceil() as u64;
                 let channels = transfer_channels(reader.channels(), options);
-                Ok((Self::Audio { in_channels: reader.channels(), rate: reader.sample_rate() }, frames, channels, what))
+                (Job::Audio { in_channels: reader.channels(), rate: reader.sample_rate() }, frames, channels, what)
             }
-        }
+        };
+        Ok(Self { job, input, model, options, frames, channels, what })
     }
 
     /// One whole render at `gain_db` into `sink`, with a progress bar labelled `label`.
-    #[allow(clippy::too_many_arguments)]
-    fn pass(
-        &self,
-        input: &Path,
-        model: &Arc<Model>,
-        options: &RenderOptions,
-        gain_db: f32,
-        frames: u64,
-        label: &str,
-        sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>,
-    ) -> Result<()> {
-        let mut progress = Progress::new(frames as usize, label);
+    fn pass(&self, gain_db: f32, label: &str, sink: &mut dyn FnMut(&[&[f32]]) -> Result<()>) -> Result<()> {
+        let mut progress = Progress::new(self.frames as usize, label);
         let mut sink = |block: &[&[f32]]| {
             check_interrupt()?;
             progress.advance(block[0].len());
             sink(block)
         };
-        match self {
-            Self::Midi(phrase) => {
-                let settings = RenderSettings { gain_db, ..options.offline() };
-                offline::render_midi_to(model.clone(), phrase, &settings, &mut sink)?;
+        let options = RenderOptions { gain_db, ..self.options.clone() };
+        match &self.job {
+            Job::Midi(phrase) => {
+                offline::render_midi_to(self.model.clone(), phrase, &options.offline(), &mut sink)?;
             }
-            Self::Audio { in_channels, rate } => {
+            Job::Audio { in_channels, rate } => {
+                let input = self.input;
                 let mut reader = audio_io::Reader::open(input)?;
                 let mut read_frames = 0u64;
                 let blocks = std::iter::from_fn(|| {
@@ -372,8 +376,7 @@ impl Job {
                         Err(e) => Some(Err(e)),
                     }
                 });
-                let options = RenderOptions { gain_db, ..options.clone() };
-                transfer(model.clone(), blocks, *in_channels, *rate, &options, &mut sink)?;
+                transfer(self.model.clone(), blocks, *in_channels, *rate, &options, &mut sink)?;
                 if read_frames == 0 {
                     bail!("{}: no audio in the file", input.display());
                 }
@@ -384,39 +387,25 @@ impl Job {
     }
 
     /// Integrated loudness (LUFS) and true peak (dBTP) of a pass at `gain_db`, nothing written.
-    fn measure(
-        &self,
-        input: &Path,
-        model: &Arc<Model>,
-        options: &RenderOptions,
-        gain_db: f32,
-        frames: u64,
-    ) -> Result<(f64, f64)> {
-        let mut probe = None;
-        self.pass(input, model, options, gain_db, frames, "measuring loudness", &mut |block| {
-            probe.get_or_insert_with(|| audio_io::LoudnessProbe::new(block.len(), options.sample_rate)).add(block);
+    fn measure(&self, gain_db: f32) -> Result<(f64, f64)> {
+        let mut probe = audio_io::LoudnessProbe::new(self.channels, self.options.sample_rate);
+        self.pass(gain_db, "measuring loudness", &mut |block| {
+            probe.add(block);
             Ok(())
         })?;
-        Ok(probe.map_or((f64::NEG_INFINITY, f64::NEG_INFINITY), |p| (p.integrated_lufs(), p.true_peak_dbtp())))
+        Ok((probe.integrated_lufs(), probe.true_peak_dbtp()))
     }
 
-    /// The gain that brings the render to `target` LUFS integrated: measured, then corrected once
-    /// more when the limiter took some of it. Unmastered renders (no limiter) keep their true peak
-    /// at or below [`DRY_CEILING_DBTP`], so they may end quieter than asked (said on stderr).
-    fn gain_for(
-        &self,
-        input: &Path,
-        model: &Arc<Model>,
-        options: &RenderOptions,
-        target: f64,
-        frames: u64,
-    ) -> Result<f32> {
-        let (loudness, peak) = self.measure(input, model, options, 0.0, frames)?;
+    /// The gain that brings the render to `target` LUFS integrated: measured, then corrected
+    /// while the limiter takes some of it. Unmastered renders (no limiter) keep their true peak at
+    /// or below [`DRY_CEILING_DBTP`], so they may end quieter than asked (said on stderr).
+    fn gain_for(&self, target: f64) -> Result<f32> {
+        let (loudness, peak) = self.measure(0.0)?;
         if !loudness.is_finite() {
             bail!("the render is silent (below the loudness gate): no loudness to bring to {target} LUFS");
         }
         let mut gain = target - loudness;
-        if !options.master.enabled {
+        if !self.options.master.enabled {
             let room = DRY_CEILING_DBTP - peak;
             if gain > room {
                 eprintln!(
@@ -431,7 +420,7 @@ impl Job {
         // The limiter holds the ceiling, so louder may come out less than asked: correct until
         // within 0.2 LU (three passes at most).
         for _ in 0..3 {
-            let (reached, _) = self.measure(input, model, options, gain as f32, frames)?;
+            let (reached, _) = self.measure(gain as f32)?;
             if !reached.is_finite() || (reached - target).abs() <= 0.2 {
                 break;
             }
@@ -453,15 +442,16 @@ pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, optio
     let model_name = model.meta.name.clone();
     RENDERING.store(true, Ordering::SeqCst);
     let result = (|| -> Result<(audio_io::Writer, String)> {
-        let (job, frames, channels, what) = Job::read(input, kind, options)?;
-        let mut writer = audio_io::Writer::create(output, channels, options.sample_rate, options.bit_depth, frames)?;
+        let render = Render::read(input, kind, model, options)?;
+        let mut writer =
+            audio_io::Writer::create(output, render.channels, options.sample_rate, options.bit_depth, render.frames)?;
         let gain_db = match options.loudness_lufs {
-            Some(target) => job.gain_for(input, &model, options, target, frames)?,
+            Some(target) => render.gain_for(target)?,
             None => 0.0,
         };
         let label = if kind == FileKind::Midi { "rendering" } else { "transferring" };
-        job.pass(input, &model, options, gain_db, frames, label, &mut |block| writer.write(block))?;
-        Ok((writer, what))
+        render.pass(gain_db, label, &mut |block| writer.write(block))?;
+        Ok((writer, render.what))
     })();
     RENDERING.store(false, Ordering::SeqCst);
     let (writer, what) = result?;
