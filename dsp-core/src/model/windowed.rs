@@ -424,7 +424,8 @@ pub struct WindowedStream {
     engine: StreamEngine,
     /// How long the audio thread may wait for the worker (`None`: never).
     pace: Option<Arc<HostPace>>,
-    /// A wait timed out: no more waiting until a result arrives on time again.
+    /// An offline wait hit its cap (the worker is stuck): no more waiting until a result arrives
+    /// on time again.
     stalled: bool,
 }
 
@@ -527,7 +528,11 @@ impl WindowedStream {
                     let mut taken = w.take(wanted, packet, &mut self.controls);
                     if let (Some(deadline), Take::NotYet) = (deadline, taken) {
                         taken = w.wait_for(wanted, packet, &mut self.controls, deadline);
-                        self.stalled = taken == Take::NotYet;
+                        // Only an offline wait's cap (a second) means the worker is stuck; a fast
+                        // real-time host's deadline may be a few microseconds when its lead has
+                        // just passed the threshold, and latching that would stop every later wait.
+                        let offline = self.pace.as_deref().is_some_and(HostPace::is_offline);
+                        self.stalled = offline && taken == Take::NotYet;
                     } else if taken == Take::Got {
                         self.stalled = false;
                     }
