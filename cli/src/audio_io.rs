@@ -108,9 +108,7 @@ pub fn read(path: &Path) -> Result<Audio> {
     let mut channels = vec![Vec::new(); reader.channels()];
     let mut block = Vec::new();
     while reader.read_block(&mut block).with_context(|| format!("cannot read {}", path.display()))? > 0 {
-        for (all, part) in channels.iter_mut().zip(&block) {
-            all.extend_from_slice(part);
-        }
+        ddsp_engine::offline::append_planar(&mut channels, &block);
     }
     Ok(Audio { channels, sample_rate: reader.sample_rate() })
 }

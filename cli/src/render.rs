@@ -224,10 +224,7 @@ pub fn render_audio(
     let channels = input.channels.len();
     let blocks = std::iter::once(Ok(input.channels));
     transfer(model, blocks, channels, input.sample_rate, options, &mut |block| {
-        out.resize_with(block.len(), Vec::new);
-        for (all, part) in out.iter_mut().zip(block) {
-            all.extend_from_slice(part);
-        }
+        offline::append_planar(&mut out, block);
         progress.advance(block[0].len());
         Ok(())
     })?;
@@ -280,12 +277,7 @@ fn transfer(
     let mut to_engine = |block: &[&[f32]]| render.push(block, sink);
     for block in blocks {
         let block = block?;
-        let block = if fold {
-            let scale = 1.0 / block.len() as f32;
-            vec![(0..block[0].len()).map(|i| block.iter().map(|c| c[i]).sum::<f32>() * scale).collect()]
-        } else {
-            block
-        };
+        let block = if fold { vec![offline::fold_to_mono(&block)] } else { block };
         match resampler.as_mut() {
             Some(r) => r.push(&block, &mut to_engine)?,
             None => to_engine(&block.iter().map(Vec::as_slice).collect::<Vec<_>>())?,

@@ -196,6 +196,16 @@ pub struct MasterMeters {
     pub loudness: LoudnessReading,
 }
 
+/// A render trim in dB as a linear gain: ±60 dB at most, non-finite means none. Shared by the
+/// chain's pre-limiter trim and unmastered offline renders, so both read a gain the same way.
+pub fn trim_gain(db: f32) -> f32 {
+    if db.is_finite() {
+        10f32.powf(db.clamp(-60.0, 60.0) / 20.0)
+    } else {
+        1.0
+    }
+}
+
 pub struct MasterChain {
     settings: MasterSettings,
     eq: Equalizer,
@@ -235,7 +245,7 @@ impl MasterChain {
     /// Gain before the limiter, dB (0 by default; non-finite means 0). For loudness-targeted
     /// renders: the limiter after it keeps the true-peak ceiling.
     pub fn set_trim_db(&mut self, db: f32) {
-        self.trim = if db.is_finite() { 10f32.powf(db.clamp(-60.0, 60.0) / 20.0) } else { 1.0 };
+        self.trim = trim_gain(db);
     }
 
     /// Meters cost ~10 % of the chain; an offline render or a closed editor may switch them off.

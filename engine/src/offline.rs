@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
-use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
+use ddsp_core::master::{trim_gain, MasterChain, MasterPreset, MasterSettings, Quality};
 use ddsp_core::model::RunMode;
 use ddsp_core::tracking::{PitchSettings, Tracker, TrackerFrame};
 use ddsp_core::{Engine, Instrument, InstrumentSettings, Model, ModelLibrary, TimedEvent};
@@ -178,12 +178,12 @@ pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSetti
     Ok(body)
 }
 
-/// The linear gain an unmastered render applies to its output.
+/// The linear gain an unmastered render applies to its output (a mastered one trims in the chain).
 fn dry_gain(settings: &RenderSettings) -> f32 {
-    if settings.master.enabled || !settings.gain_db.is_finite() {
+    if settings.master.enabled {
         1.0
     } else {
-        10f32.powf(settings.gain_db.clamp(-60.0, 60.0) / 20.0)
+        trim_gain(settings.gain_db)
     }
 }
 
@@ -196,18 +196,26 @@ pub fn render_midi(
 ) -> Result<Vec<Vec<f32>>> {
     let mut channels: Vec<Vec<f32>> = Vec::new();
     render_midi_to(model, phrase, settings, &mut |block| {
-        collect(&mut channels, block);
+        append_planar(&mut channels, block);
         progress(block[0].len());
         Ok(())
     })?;
     Ok(channels)
 }
 
-fn collect(channels: &mut Vec<Vec<f32>>, block: &[&[f32]]) {
+/// Appends a planar `block` to planar `channels` (created on the first block).
+pub fn append_planar<S: AsRef<[f32]>>(channels: &mut Vec<Vec<f32>>, block: &[S]) {
     channels.resize_with(block.len(), Vec::new);
     for (all, part) in channels.iter_mut().zip(block) {
-        all.extend_from_slice(part);
+        all.extend_from_slice(part.as_ref());
     }
+}
+
+/// `channels` averaged into one, as long as the shortest.
+pub fn fold_to_mono(channels: &[Vec<f32>]) -> Vec<f32> {
+    let n = channels.iter().map(Vec::len).min().unwrap_or(0);
+    let scale = 1.0 / channels.len() as f32;
+    (0..n).map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()
 }
 
 /// Timbre transfer fed block by block: [`AudioRender::push`] the input as it is read,
@@ -330,9 +338,7 @@ pub fn render_audio(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
     if channels.len() > 2 {
-        let n = channels.iter().map(Vec::len).min().unwrap_or(0);
-        let scale = 1.0 / channels.len() as f32;
-        channels = vec![(0..n).map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale).collect()];
+        channels = vec![fold_to_mono(&channels)];
     }
     if channels.is_empty() {
         return Ok(channels);
@@ -344,7 +350,7 @@ pub fn render_audio(
     let mut render = AudioRender::new(model, channels.len(), settings)?;
     let mut out: Vec<Vec<f32>> = Vec::new();
     let mut sink = |block: &[&[f32]]| {
-        collect(&mut out, block);
+        append_planar(&mut out, block);
         progress(block[0].len());
         Ok(())
     };
