@@ -9,16 +9,16 @@ mod controls;
 mod model_panel;
 mod performance;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ddsp_core::{ModelChoice, ModelLibrary};
 use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::editor::ResizeHint;
 use nice_plug_egui::resizable_window::ResizableWindow;
-use nice_plug_egui::{
-    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
-};
+use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
 use crate::effect_params::EffectParams;
 use crate::gui_data::GuiData;
@@ -29,7 +29,14 @@ pub use model_panel::FileBrowser;
 
 /// Default and smallest editor sizes, logical pixels.
 pub const EDITOR_SIZE: (u32, u32) = (1040, 700);
-const MIN_SIZE: egui::Vec2 = egui::Vec2::new(820.0, 560.0);
+pub const MIN_SIZE: (u32, u32) = (820, 560);
+
+/// While something moves (a note sounds, a meter falls), the editor draws at most this often.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+/// While a picked model loads (on the background thread), the editor looks for its card this often.
+const LOAD_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// A load not answered within this is given up on (the status message says why, once it arrives).
+const LOAD_WAIT_S: f64 = 30.0;
 
 /// Which plugin's parameters the editor shows.
 #[derive(Clone)]
@@ -69,6 +76,24 @@ pub struct EditorModel {
     pub request_restart: Option<Box<dyn Fn() + Send>>,
     pub performance: performance::History,
     pub browser: FileBrowser,
+    /// What the repaint policy saw at the last frame.
+    repaint: RepaintState,
+}
+
+/// What [`EditorModel::next_repaint`] compares between frames.
+#[derive(Default)]
+struct RepaintState {
+    signature: u64,
+    frames: u32,
+    /// A model was asked for at this time (egui seconds) while this model status was shown.
+    awaiting_model: Option<(f64, StatusKey)>,
+}
+
+/// What identifies a model status on screen.
+type StatusKey = (String, Option<String>, Option<ModelChoice>);
+
+fn status_key(status: &ModelStatus) -> StatusKey {
+    (status.playing.clone(), status.message.clone(), status.choice.clone())
 }
 
 impl EditorModel {
@@ -88,7 +113,53 @@ impl EditorModel {
             request_restart: None,
             performance: performance::History::default(),
             browser: FileBrowser::default(),
+            repaint: RepaintState::default(),
         }
+    }
+
+    /// Asks the plugin to load `choice`; the editor watches for the answer.
+    pub fn pick(&mut self, choice: ModelChoice, now_s: f64) {
+        let shown = self.status.lock().map(|s| status_key(&s)).unwrap_or_default();
+        self.repaint.awaiting_model = Some((now_s, shown));
+        (self.load)(choice);
+    }
+
+    /// When to draw again after a frame that showed the GUI data of `signature` at `now_s`:
+    /// [`FRAME_INTERVAL`] while something moves, [`LOAD_POLL_INTERVAL`] while a model loads,
+    /// otherwise never (`None`: user input, a host parameter change or the audio thread wakes it).
+    pub fn next_repaint(&mut self, signature: u64, now_s: f64) -> Option<Duration> {
+        let frames = self.gui.frames.load(Ordering::Acquire);
+        let fresh = frames != self.repaint.frames;
+        let moved = signature != self.repaint.signature;
+        (self.repaint.signature, self.repaint.frames) = (signature, frames);
+        if moved || (fresh && (self.gui.is_active() || self.performance.is_scrolling())) {
+            return Some(FRAME_INTERVAL);
+        }
+        if let Some((since, shown)) = &self.repaint.awaiting_model {
+            let now = self.status.lock().map(|s| status_key(&s)).unwrap_or_default();
+            if now == *shown && now_s - since < LOAD_WAIT_S {
+                return Some(LOAD_POLL_INTERVAL);
+            }
+            self.repaint.awaiting_model = None;
+        }
+        None
+    }
+}
+
+/// One editor frame: [`draw`], then the repaint policy of [`EditorModel::next_repaint`]. Asleep
+/// (no repaint requested), the editor is woken by the audio thread (see `gui_data`).
+pub fn update(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
+    let gui = model.gui.clone();
+    // Asleep first, then read: a change the audio thread publishes after the reads below finds the
+    // flag set and wakes the editor (the fences pair with the audio thread's swap).
+    gui.editor_asleep.store(true, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    let signature = gui.signature();
+    draw(ui, model, setter);
+    let now_s = ui.input(|i| i.time);
+    if let Some(after) = model.next_repaint(signature, now_s) {
+        gui.editor_asleep.store(false, Ordering::SeqCst);
+        ui.ctx().request_repaint_after(after);
     }
 }
 
@@ -161,9 +232,8 @@ impl NiceEguiApp for EditorApp {
         let Some(context) = &self.context else { return };
         let setter = context.param_setter();
         let model = &mut self.model;
-        ResizableWindow::new("ddsp-editor").min_size(MIN_SIZE).show(ui, |ui| draw(ui, model, &setter));
-        // Keep the performance view moving while the editor is open.
-        ui.ctx().request_repaint_after(std::time::Duration::from_millis(33));
+        let min_size = egui::vec2(MIN_SIZE.0 as f32, MIN_SIZE.1 as f32);
+        ResizableWindow::new("ddsp-editor").min_size(min_size).show(ui, |ui| update(ui, model, &setter));
     }
 
     fn editor_closed(&mut self) {
@@ -175,12 +245,13 @@ pub fn default_state() -> Arc<EguiEditorState> {
     EguiEditorState::from_size(LogicalSize::new(EDITOR_SIZE.0 as f32, EDITOR_SIZE.1 as f32), 1.0)
 }
 
+/// The editor window: resizable (the corner grip and the host's frame) down to [`MIN_SIZE`]; the
+/// audio thread wakes it through `model.gui.repaint`.
 pub fn create(state: Arc<EguiEditorState>, model: EditorModel) -> Option<EguiEditor<EditorApp>> {
     let title = model.params.title();
-    create_egui_editor(
-        state,
-        RepaintNotifier::new(),
-        EguiNiceSettings::new().with_tile(title),
-        EditorApp { model, context: None },
-    )
+    let min_size = LogicalSize::new(MIN_SIZE.0 as f32, MIN_SIZE.1 as f32);
+    let settings = EguiNiceSettings::new()
+        .with_tile(title)
+        .with_resize_hint(ResizeHint::RESIZABLE.with_min_logical_size(min_size));
+    create_egui_editor(state, model.gui.repaint.clone(), settings, EditorApp { model, context: None })
 }

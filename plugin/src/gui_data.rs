@@ -1,11 +1,17 @@
 //! What the audio thread shows the editor: meters and the current model frame, through atomics
 //! only (the audio thread never locks or waits). Written only while the editor is open.
+//!
+//! The editor repaints only when something changes: while a note sounds it paces itself at
+//! [`crate::editor::FRAME_INTERVAL`]; asleep (nothing moved in its last frame) it requests no
+//! repaint at all, and the audio thread wakes it through [`GuiData::repaint`] (an atomic flag that
+//! nice-plug-egui polls) as soon as a voice sounds or a shown value changes.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use ddsp_core::master::MasterMeters;
 use ddsp_core::{EngineView, Voice};
 use nice_plug::prelude::AtomicF32;
+use nice_plug_egui::RepaintNotifier;
 
 /// Harmonics and noise bands drawn (more are summed into the last bar).
 pub const MAX_DRAWN: usize = 128;
@@ -37,6 +43,15 @@ pub struct GuiData {
     pub restart_needed: AtomicBool,
     /// Counts publications, so the editor can tell fresh data from a stopped transport.
     pub frames: AtomicU32,
+    /// The editor's wake-up call: setting it is one relaxed store (real-time safe); nice-plug-egui
+    /// polls it and repaints. Shared with the editor window (`editor::create`).
+    pub repaint: RepaintNotifier,
+    /// Set by the editor when its last frame requested no repaint; the audio thread clears it and
+    /// wakes the editor once, on activity. SeqCst with the reads of [`Self::signature`], so a change
+    /// published while the editor falls asleep is never missed.
+    pub editor_asleep: AtomicBool,
+    /// [`Self::signature`] at the last publication (audio thread only).
+    published_signature: AtomicU64,
 }
 
 impl Default for GuiData {
@@ -63,6 +78,9 @@ impl Default for GuiData {
             latency_samples: AtomicU32::new(0),
             restart_needed: AtomicBool::new(false),
             frames: AtomicU32::new(0),
+            repaint: RepaintNotifier::new(),
+            editor_asleep: AtomicBool::new(false),
+            published_signature: AtomicU64::new(0),
         }
     }
 }
@@ -91,10 +109,48 @@ impl GuiData {
         self.frames.fetch_add(1, Ordering::Release);
     }
 
-    /// What the engine shows (audio thread; stores only).
+    /// What the engine shows (audio thread; atomics only). Wakes a sleeping editor when a voice
+    /// runs or anything the editor shows changed since the last publication.
     pub fn publish_view(&self, view: &EngineView) {
         self.voice_activity.store(view.voice_activity, Ordering::Relaxed);
         self.publish_voice(view.voice, view.f0_hz, view.loudness_db, view.confidence, view.sounding);
+        self.wake_editor_on_change();
+    }
+
+    /// Wakes a sleeping editor (once: it then paces itself) when a voice runs or a shown value
+    /// changed since the last call. Audio thread, after publishing; atomics only.
+    pub fn wake_editor_on_change(&self) {
+        let signature = self.signature();
+        let changed = self.published_signature.swap(signature, Ordering::Relaxed) != signature;
+        // Pairs with the editor's fence between setting `editor_asleep` and reading the values.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if (changed || self.is_active()) && self.editor_asleep.swap(false, Ordering::SeqCst) {
+            self.repaint.request_repaint();
+        }
+    }
+
+    /// A voice runs or sounds: the performance view moves.
+    pub fn is_active(&self) -> bool {
+        self.sounding.load(Ordering::Relaxed) || self.voice_activity.load(Ordering::Relaxed) != 0
+    }
+
+    /// A digest of every value the editor shows outside the performance view (meters, latency,
+    /// the restart notice, the voices): equal digests draw the same. Atomics only.
+    pub fn signature(&self) -> u64 {
+        let values = [
+            self.peak_dbfs.load(Ordering::Relaxed).to_bits(),
+            self.true_peak_dbtp.load(Ordering::Relaxed).to_bits(),
+            self.momentary_lufs.load(Ordering::Relaxed).to_bits(),
+            self.short_term_lufs.load(Ordering::Relaxed).to_bits(),
+            self.integrated_lufs.load(Ordering::Relaxed).to_bits(),
+            self.compressor_reduction_db.load(Ordering::Relaxed).to_bits(),
+            self.limiter_reduction_db.load(Ordering::Relaxed).to_bits(),
+            self.latency_samples.load(Ordering::Relaxed),
+            self.voice_activity.load(Ordering::Relaxed),
+            self.restart_needed.load(Ordering::Relaxed) as u32 | (self.sounding.load(Ordering::Relaxed) as u32) << 1,
+        ];
+        // FNV-1a over the words: no allocation, and a change in any one changes the digest.
+        values.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &v| (h ^ u64::from(v)).wrapping_mul(0x0100_0000_01b3))
     }
 
     pub fn publish_meters(&self, meters: &MasterMeters) {

@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary};
-use ddsp_plugin::editor::{draw, EditorModel, PluginParams};
+use ddsp_plugin::editor::{draw, update, EditorModel, PluginParams, FRAME_INTERVAL};
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::gui_data::GuiData;
 use ddsp_plugin::model_slot::ModelStatus;
@@ -218,4 +219,93 @@ fn parameter_groups_never_overlap_at_any_editor_width() {
         println!("{width} px: {} widgets, {} overlaps", widgets.len(), overlaps.len());
         assert!(overlaps.is_empty(), "{width} px: {overlaps:#?}");
     }
+}
+
+/// One editor pass through a plain egui context, as nice-plug-egui runs it: the repaint delay the
+/// editor asked for (`Duration::MAX`: none).
+fn pass(
+    ctx: &egui::Context,
+    model: &mut EditorModel,
+    setter: &nice_plug::context::gui::ParamSetter,
+    t: f64,
+) -> Duration {
+    let input = egui::RawInput {
+        time: Some(t),
+        screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1040.0, 700.0))),
+        ..Default::default()
+    };
+    let mut output = ctx.run_ui(input, |ui| update(ui, model, setter));
+    // No renderer here: the font atlas uploads are dropped.
+    output.textures_delta.clear();
+    output.viewport_output[&egui::ViewportId::ROOT].repaint_delay
+}
+
+#[test]
+fn the_editor_sleeps_while_nothing_plays_and_paces_itself_while_a_note_sounds() {
+    let gui = Arc::new(GuiData::default());
+    let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+    let params = PluginParams::Instrument(Arc::new(InstrumentParams::default()));
+    let mut model = EditorModel::new(params, gui.clone(), status(), library, recording_loader().0);
+    let context = GuiContext::new(Arc::new(ImmediateHost));
+    let setter = context.param_setter();
+    let ctx = egui::Context::default();
+    // The audio thread's first block publishes silence.
+    gui.wake_editor_on_change();
+    // The first passes lay the editor out (egui asks for a pass or two more); then it sleeps.
+    let mut t = 0.0;
+    let mut delays = Vec::new();
+    for _ in 0..6 {
+        delays.push(pass(&ctx, &mut model, &setter, t));
+        t += 0.1;
+    }
+    assert_eq!(*delays.last().unwrap(), Duration::MAX, "idle, the editor asked for repaints: {delays:?}");
+    assert!(gui.editor_asleep.load(Ordering::SeqCst));
+
+    // The audio thread publishes silence again: nothing changed, the editor is not woken.
+    gui.frames.fetch_add(1, Ordering::Release);
+    gui.wake_editor_on_change();
+    gui.wake_editor_on_change();
+    assert!(gui.editor_asleep.load(Ordering::SeqCst), "woken by a silent block");
+
+    // A note: the audio thread wakes it, and it draws at the display rate while the note sounds.
+    gui.f0_hz.store(440.0, Ordering::Relaxed);
+    gui.sounding.store(true, Ordering::Relaxed);
+    gui.voice_activity.store(1, Ordering::Relaxed);
+    gui.frames.fetch_add(1, Ordering::Release);
+    gui.wake_editor_on_change();
+    assert!(!gui.editor_asleep.load(Ordering::SeqCst), "the note did not wake the editor");
+    for _ in 0..5 {
+        gui.frames.fetch_add(1, Ordering::Release);
+        assert_eq!(pass(&ctx, &mut model, &setter, t), FRAME_INTERVAL);
+        assert!(!gui.editor_asleep.load(Ordering::SeqCst));
+        t += FRAME_INTERVAL.as_secs_f64();
+    }
+
+    // The note ends: the history scrolls it out (6 s) while frames arrive, then the editor sleeps.
+    gui.sounding.store(false, Ordering::Relaxed);
+    gui.voice_activity.store(0, Ordering::Relaxed);
+    let mut frames_drawn = 0;
+    let mut delay = Duration::ZERO;
+    while delay != Duration::MAX && frames_drawn < 1000 {
+        gui.frames.fetch_add(1, Ordering::Release);
+        delay = pass(&ctx, &mut model, &setter, t);
+        t += FRAME_INTERVAL.as_secs_f64();
+        frames_drawn += 1;
+    }
+    let seconds = frames_drawn as f64 * FRAME_INTERVAL.as_secs_f64();
+    println!("asleep {seconds:.2} s after the note ended ({frames_drawn} frames)");
+    assert!((5.5..7.0).contains(&seconds), "{seconds} s");
+    // Frames stop arriving (a stopped host) with a note shown: no repaints for nothing.
+    gui.sounding.store(true, Ordering::Relaxed);
+    gui.frames.fetch_add(1, Ordering::Release);
+    pass(&ctx, &mut model, &setter, t);
+    pass(&ctx, &mut model, &setter, t + 0.04);
+    assert_eq!(pass(&ctx, &mut model, &setter, t + 0.08), Duration::MAX);
+
+    // A picked model: the editor looks for its card until the status changes.
+    model.pick(ModelChoice::BuiltIn(BuiltInModel::find("Cello").unwrap()), t);
+    assert!(pass(&ctx, &mut model, &setter, t + 0.1) <= Duration::from_millis(100));
+    *model.status.lock().unwrap() = ModelStatus::playing(&Model::embedded_default(), Some("changed".into()));
+    pass(&ctx, &mut model, &setter, t + 0.2);
+    assert_eq!(pass(&ctx, &mut model, &setter, t + 0.3), Duration::MAX);
 }

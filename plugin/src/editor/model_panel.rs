@@ -137,7 +137,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
         }
     }
     if let Some(choice) = picked {
-        (model.load)(choice);
+        model.pick(choice, ui.input(|i| i.time));
     }
 
     ui.separator();

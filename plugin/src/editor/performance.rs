@@ -10,8 +10,10 @@ use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
 use crate::gui_data::GuiData;
 
-/// Points kept (one per editor frame, ~30 per second).
+/// Points kept, one per [`POINT_INTERVAL_S`]: the last 6 seconds.
 const HISTORY: usize = 180;
+/// The history's time step, whatever the editor's frame rate (it draws only when something moves).
+const POINT_INTERVAL_S: f64 = 1.0 / 30.0;
 const IN_RANGE: Color32 = Color32::from_rgba_premultiplied(40, 90, 60, 90);
 const LINE: Color32 = Color32::from_rgb(120, 220, 160);
 const OUT_OF_RANGE: Color32 = Color32::from_rgb(240, 150, 80);
@@ -21,15 +23,20 @@ const OUT_OF_RANGE: Color32 = Color32::from_rgb(240, 150, 80);
 pub struct History {
     points: VecDeque<(f32, f32, bool)>,
     last_frame: u32,
+    /// When the last point was taken (egui seconds).
+    last_point_s: f64,
 }
 
 impl History {
-    fn update(&mut self, gui: &GuiData) {
+    /// Takes a point when the audio thread published a new frame and a time step has passed.
+    fn update(&mut self, gui: &GuiData, now_s: f64) {
         let frame = gui.frames.load(Ordering::Acquire);
-        if frame == self.last_frame {
+        // A little early still counts: frames drawn exactly one step apart must not skip one.
+        if frame == self.last_frame || now_s - self.last_point_s < 0.8 * POINT_INTERVAL_S {
             return;
         }
         self.last_frame = frame;
+        self.last_point_s = now_s;
         let point = (
             gui.f0_hz.load(Ordering::Relaxed),
             gui.loudness_db.load(Ordering::Relaxed),
@@ -39,6 +46,11 @@ impl History {
             self.points.pop_front();
         }
         self.points.push_back(point);
+    }
+
+    /// A sounding point is still on screen: the history scrolls while frames arrive.
+    pub fn is_scrolling(&self) -> bool {
+        self.points.iter().any(|&(_, _, sounding)| sounding)
     }
 }
 
@@ -103,7 +115,7 @@ fn bars(ui: &mut egui::Ui, label: &str, size: Vec2, values: &[f32], color: Color
 }
 
 pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Option<&ModelMeta>) {
-    history.update(gui);
+    history.update(gui, ui.input(|i| i.time));
     ui.heading("Performance");
     let width = ui.available_width();
     let half = Vec2::new((width - 12.0) / 2.0, 90.0);
