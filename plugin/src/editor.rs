@@ -26,6 +26,7 @@ use crate::model_slot::ModelStatus;
 use crate::params::InstrumentParams;
 
 pub use model_panel::FileBrowser;
+pub use performance::note_name;
 
 /// Default and smallest editor sizes, logical pixels.
 pub const EDITOR_SIZE: (u32, u32) = (1040, 700);
@@ -179,7 +180,7 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
             ui.colored_label(egui::Color32::from_rgb(235, 110, 90), message);
         }
         if model.gui.restart_needed.load(Ordering::Relaxed) {
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 ui.colored_label(
                     egui::Color32::from_rgb(230, 190, 90),
                     "The limiter or quality change sets a new latency: it applies when the host restarts audio.",
@@ -192,11 +193,12 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
             });
         }
     });
-    // Bounded: a long model description wraps instead of squeezing the parameter groups.
-    egui::Panel::left("model").resizable(true).default_size(270.0).max_size(360.0).show(ui, |ui| {
-        model_panel::show(ui, model, &status);
+    // Bounded: a long model description wraps instead of squeezing the parameter groups; scrolled
+    // when the file browser makes it taller than the window.
+    egui::Panel::left("model").resizable(true).default_size(250.0).min_size(200.0).max_size(360.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("model panel").show(ui, |ui| model_panel::show(ui, model, &status));
     });
-    egui::Panel::right("meters").default_size(190.0).show(ui, |ui| {
+    egui::Panel::right("meters").resizable(false).exact_size(METERS_WIDTH).show(ui, |ui| {
         controls::meters(ui, &model.gui);
         ui.separator();
         controls::presets(ui, model.params.master(), setter);
@@ -204,9 +206,18 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
     egui::CentralPanel::default().show(ui, |ui| {
         performance::show(ui, &mut model.performance, &model.gui, status.meta.as_ref());
         ui.separator();
-        egui::ScrollArea::vertical().show(ui, |ui| controls::groups(ui, &model.params, setter, &model.gui));
+        // The whole width scrolls with the wheel, and the bar has a lane of its own beside the
+        // value boxes instead of floating over them.
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+        egui::ScrollArea::vertical()
+            .id_salt("parameters")
+            .auto_shrink(false)
+            .show(ui, |ui| controls::groups(ui, &model.params, setter, &model.gui));
     });
 }
+
+/// The meters and presets panel's width, logical pixels.
+const METERS_WIDTH: f32 = 200.0;
 
 /// The nice-plug-egui application around [`draw`].
 pub struct EditorApp {

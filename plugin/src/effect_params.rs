@@ -48,32 +48,33 @@ pub struct EffectParams {
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
 
-    /// The mastering chain after the mix.
-    #[nested(group = "Master")]
-    pub master: crate::master_params::MasterParams,
-
-    // Input (conditioning only)
+    // The host lists parameters in this order, the editor shows them in the same: what one plays
+    // with first (the mix, the pitch, the gate), the mastering chain last. IDs never change.
+    #[id = "mix"]
+    pub dry_wet: FloatParam,
     #[id = "inpitch"]
     pub input_pitch: FloatParam,
-    #[id = "ingain"]
-    pub input_gain: FloatParam,
-    // Synth
     #[id = "shift"]
     pub pitch_shift: FloatParam,
+    #[id = "gate"]
+    pub gate_threshold: FloatParam,
+    // Input (conditioning only)
+    #[id = "ingain"]
+    pub input_gain: FloatParam,
+    #[id = "unvoiced"]
+    pub unvoiced: EnumParam<UnvoicedChoice>,
+    // Synth
     #[id = "harm"]
     pub harmonic_level: FloatParam,
     #[id = "noise"]
     pub noise_level: FloatParam,
-    // Gate
-    #[id = "gate"]
-    pub gate_threshold: FloatParam,
-    #[id = "unvoiced"]
-    pub unvoiced: EnumParam<UnvoicedChoice>,
     // Output
-    #[id = "mix"]
-    pub dry_wet: FloatParam,
     #[id = "gain"]
     pub output_gain: FloatParam,
+
+    /// The mastering chain after the mix.
+    #[nested(group = "Master")]
+    pub master: crate::master_params::MasterParams,
 }
 
 impl Default for EffectParams {

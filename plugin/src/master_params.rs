@@ -155,10 +155,10 @@ pub struct LimiterParams {
     pub release_ms: FloatParam,
 }
 
+/// In signal order; the quality (oversampling and lookahead detail) last, after the limiter it
+/// mostly concerns. Hosts list the parameters in this order.
 #[derive(Params)]
 pub struct MasterParams {
-    #[id = "m_q"]
-    pub quality: EnumParam<QualityParam>,
     #[nested(group = "EQ")]
     pub eq: EqParams,
     #[nested(group = "Dynamics")]
@@ -167,6 +167,8 @@ pub struct MasterParams {
     pub reverb: ReverbParams,
     #[nested(group = "Limiter")]
     pub limiter: LimiterParams,
+    #[id = "m_q"]
+    pub quality: EnumParam<QualityParam>,
 }
 
 impl Default for MasterParams {
@@ -284,45 +286,85 @@ impl MasterParams {
     }
 
     /// Every parameter a preset sets, with the preset's value (normalised), for the editor to send
-    /// through the host as one gesture per parameter.
-    pub fn preset_values(&self, preset: MasterPreset) -> Vec<(ParamPtr, f32)> {
+    /// through the host as one gesture per parameter. The quality stays as it is.
+    pub fn preset_values(&self, preset: MasterPreset) -> Vec<PresetValue> {
         let s = preset.settings(self.quality.value().into());
         let (e, d, r, l) = (&self.eq, &self.dynamics, &self.reverb, &self.limiter);
-        let f = |p: &FloatParam, v: f32| (p.as_ptr(), p.preview_normalized(v));
-        let b = |p: &BoolParam, v: bool| (p.as_ptr(), if v { 1.0 } else { 0.0 });
+        let f = |p: &FloatParam, v: f32, decides: bool| PresetValue {
+            param: p.as_ptr(),
+            normalized: p.preview_normalized(v),
+            decides,
+        };
+        let b = |p: &BoolParam, v: bool| PresetValue {
+            param: p.as_ptr(),
+            normalized: if v { 1.0 } else { 0.0 },
+            decides: true,
+        };
         let peak = |i: usize| s.eq.peaks[i];
+        // A value inside a stage the preset switches off does not decide whether it is active.
+        let (eq, hp, comp, rv, lim) = (
+            s.eq.enabled,
+            s.eq.enabled && s.eq.high_pass_hz > 0.0,
+            s.compressor.enabled,
+            s.reverb.enabled,
+            s.limiter.enabled,
+        );
         vec![
-            b(&e.on, true),
+            b(&e.on, s.eq.enabled),
             b(&e.high_pass_on, s.eq.high_pass_hz > 0.0),
-            f(&e.high_pass_hz, s.eq.high_pass_hz.max(10.0)),
-            f(&e.low_shelf_hz, s.eq.low_shelf_hz),
-            f(&e.low_shelf_db, s.eq.low_shelf_db),
-            f(&e.peak1_hz, peak(0).freq_hz),
-            f(&e.peak1_db, peak(0).gain_db),
-            f(&e.peak1_q, peak(0).q),
-            f(&e.peak2_hz, peak(1).freq_hz),
-            f(&e.peak2_db, peak(1).gain_db),
-            f(&e.peak2_q, peak(1).q),
-            f(&e.peak3_hz, peak(2).freq_hz),
-            f(&e.peak3_db, peak(2).gain_db),
-            f(&e.peak3_q, peak(2).q),
-            f(&e.high_shelf_hz, s.eq.high_shelf_hz),
-            f(&e.high_shelf_db, s.eq.high_shelf_db),
+            f(&e.high_pass_hz, s.eq.high_pass_hz.max(10.0), hp),
+            f(&e.low_shelf_hz, s.eq.low_shelf_hz, eq),
+            f(&e.low_shelf_db, s.eq.low_shelf_db, eq),
+            f(&e.peak1_hz, peak(0).freq_hz, eq),
+            f(&e.peak1_db, peak(0).gain_db, eq),
+            f(&e.peak1_q, peak(0).q, eq),
+            f(&e.peak2_hz, peak(1).freq_hz, eq),
+            f(&e.peak2_db, peak(1).gain_db, eq),
+            f(&e.peak2_q, peak(1).q, eq),
+            f(&e.peak3_hz, peak(2).freq_hz, eq),
+            f(&e.peak3_db, peak(2).gain_db, eq),
+            f(&e.peak3_q, peak(2).q, eq),
+            f(&e.high_shelf_hz, s.eq.high_shelf_hz, eq),
+            f(&e.high_shelf_db, s.eq.high_shelf_db, eq),
             b(&d.on, s.compressor.enabled),
-            f(&d.threshold_db, s.compressor.threshold_db),
-            f(&d.ratio, s.compressor.ratio),
-            f(&d.knee_db, s.compressor.knee_db),
-            f(&d.attack_ms, s.compressor.attack_ms),
-            f(&d.release_ms, s.compressor.release_ms),
-            f(&d.makeup_db, s.compressor.makeup_db),
+            f(&d.threshold_db, s.compressor.threshold_db, comp),
+            f(&d.ratio, s.compressor.ratio, comp),
+            f(&d.knee_db, s.compressor.knee_db, comp),
+            f(&d.attack_ms, s.compressor.attack_ms, comp),
+            f(&d.release_ms, s.compressor.release_ms, comp),
+            f(&d.makeup_db, s.compressor.makeup_db, comp),
             b(&r.on, s.reverb.enabled),
-            f(&r.size, s.reverb.size),
-            f(&r.damping, s.reverb.damping),
-            f(&r.predelay_ms, s.reverb.predelay_ms),
-            f(&r.width, s.reverb.width),
-            f(&r.wet_db, s.reverb.wet_db),
+            f(&r.size, s.reverb.size, rv),
+            f(&r.damping, s.reverb.damping, rv),
+            f(&r.predelay_ms, s.reverb.predelay_ms, rv),
+            f(&r.width, s.reverb.width, rv),
+            f(&r.wet_db, s.reverb.wet_db, rv),
             b(&l.on, s.limiter.enabled),
-            f(&l.ceiling_dbtp, s.limiter.ceiling_dbtp),
+            f(&l.ceiling_dbtp, s.limiter.ceiling_dbtp, lim),
         ]
     }
+
+    /// The preset is active: every value that decides it matches the current parameters (within
+    /// what a value's trip through the host's normalised form may change). Main thread.
+    pub fn preset_is_active(&self, preset: MasterPreset) -> bool {
+        self.preset_values(preset).iter().filter(|v| v.decides).all(|v| {
+            // SAFETY: every pointer comes from `self`, which outlives this call.
+            let current = unsafe { v.param.unmodulated_normalized_value() };
+            (current - v.normalized).abs() < PRESET_TOLERANCE
+        })
+    }
+}
+
+/// How far (normalised) a value may be from a preset's and still match it: a plain value's trip
+/// through the host's normalised float moves it by far less.
+const PRESET_TOLERANCE: f32 = 1e-3;
+
+/// One value a mastering preset sets.
+pub struct PresetValue {
+    pub param: ParamPtr,
+    /// The preset's value, normalised.
+    pub normalized: f32,
+    /// Whether it decides that the preset is active: a value inside a stage the preset switches
+    /// off does not (any reverb size is "flat" while the reverb is off).
+    pub decides: bool,
 }

@@ -80,21 +80,19 @@ pub struct InstrumentParams {
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
 
-    /// The mastering chain after the voice.
-    #[nested(group = "Master")]
-    pub master: crate::master_params::MasterParams,
-
-    // Output
-    #[id = "gain"]
-    pub output_gain: FloatParam,
-    // Synth
-    #[id = "harm"]
-    pub harmonic_level: FloatParam,
-    #[id = "noise"]
-    pub noise_level: FloatParam,
-    // Input / dynamics
-    #[id = "velcrv"]
-    pub velocity_curve: FloatParam,
+    // The host lists parameters in this order (nested structs where they stand), the editor shows
+    // them in the same: how the instrument plays first, the mastering chain last. IDs never change.
+    // Voices
+    #[id = "mode"]
+    pub mode: EnumParam<PlayMode>,
+    #[id = "voices"]
+    pub voices: IntParam,
+    #[id = "legato"]
+    pub legato: BoolParam,
+    #[id = "glide"]
+    pub glide_ms: FloatParam,
+    #[id = "glidemode"]
+    pub glide_mode: EnumParam<GlideWhen>,
     // Envelope
     #[id = "atk"]
     pub attack_ms: FloatParam,
@@ -104,35 +102,37 @@ pub struct InstrumentParams {
     pub sustain: FloatParam,
     #[id = "rel"]
     pub release_ms: FloatParam,
-    // Voices
-    #[id = "mode"]
-    pub mode: EnumParam<PlayMode>,
-    #[id = "voices"]
-    pub voices: IntParam,
-    #[id = "mpe"]
-    pub mpe: BoolParam,
-    #[id = "mpebend"]
-    pub mpe_bend_range: IntParam,
-    // Pitch
-    #[id = "bendrng"]
-    pub bend_range: IntParam,
-    #[id = "legato"]
-    pub legato: BoolParam,
-    #[id = "glide"]
-    pub glide_ms: FloatParam,
-    #[id = "glidemode"]
-    pub glide_mode: EnumParam<GlideWhen>,
+    // Expression: velocity, vibrato, bends, MPE, MIDI controllers
+    #[id = "velcrv"]
+    pub velocity_curve: FloatParam,
     #[id = "vibrate"]
     pub vibrato_rate_hz: FloatParam,
     #[id = "vibdep"]
     pub vibrato_depth_cents: FloatParam,
-    // MIDI controllers
+    #[id = "bendrng"]
+    pub bend_range: IntParam,
+    #[id = "mpe"]
+    pub mpe: BoolParam,
+    #[id = "mpebend"]
+    pub mpe_bend_range: IntParam,
     #[id = "cc1"]
     pub mod_wheel: EnumParam<ControllerTarget>,
     #[id = "cc11"]
     pub expression: EnumParam<ControllerTarget>,
     #[id = "press"]
     pub pressure: EnumParam<ControllerTarget>,
+    // Synth
+    #[id = "harm"]
+    pub harmonic_level: FloatParam,
+    #[id = "noise"]
+    pub noise_level: FloatParam,
+    // Output
+    #[id = "gain"]
+    pub output_gain: FloatParam,
+
+    /// The mastering chain after the voice.
+    #[nested(group = "Master")]
+    pub master: crate::master_params::MasterParams,
 }
 
 impl Default for InstrumentParams {

@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ddsp_core::master::MasterPreset;
 use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary};
-use ddsp_plugin::editor::{draw, update, EditorModel, PluginParams, FRAME_INTERVAL};
+use ddsp_plugin::editor::{draw, note_name, update, EditorModel, PluginParams, FRAME_INTERVAL, MIN_SIZE};
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::gui_data::GuiData;
 use ddsp_plugin::model_slot::ModelStatus;
 use ddsp_plugin::params::InstrumentParams;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use nice_plug::context::gui::{GuiContext, GuiContextInner};
 use nice_plug::context::PluginApi;
@@ -80,6 +81,16 @@ fn assert_labels(harness: &Harness<'_, EditorModel>, labels: &[&str]) {
 
 const MASTER_GROUPS: [&str; 4] = ["EQ", "Dynamics", "Reverb", "Limiter"];
 
+/// Opens the mastering chain's groups (closed by default; each header says whether its stage is on).
+fn open_mastering_groups(harness: &mut Harness<'_, EditorModel>) {
+    // Bottom up: opening a group moves only those below it.
+    for group in MASTER_GROUPS.iter().rev() {
+        let header = format!("{group} · ");
+        harness.get_by_label_contains(&header).click();
+        harness.run();
+    }
+}
+
 #[test]
 fn instrument_editor_draws_every_panel_and_group() {
     let params = Arc::new(InstrumentParams::default());
@@ -97,12 +108,18 @@ fn instrument_editor_draws_every_panel_and_group() {
     assert_labels(&harness, &["DDSP Instrument", "Model", "Model card", "Pitch range", "Licence", "Load model file"]);
     assert_labels(
         &harness,
-        &["Performance", "Pitch (MIDI note)", "Loudness (dB)", "Harmonic distribution", "Noise magnitudes"],
+        &["Performance", "Pitch (C1–C8)", "Loudness (dB)", "Harmonic distribution", "Noise magnitudes"],
     );
-    assert_labels(&harness, &["now: 440.0 Hz", "Meters", "LUFS", "dBTP", "Mastering preset"]);
-    for group in ["Input", "Synth", "Envelope", "Output"].iter().chain(&MASTER_GROUPS) {
+    assert_labels(&harness, &["now: A4 +0 ¢ (440.0 Hz)", "Meters", "LUFS", "dBTP", "Mastering preset"]);
+    for group in ["Voices", "Envelope", "Expression", "Synth", "Output"] {
         assert!(present(&harness, group), "no '{group}' group");
     }
+    // The mastering chain, neutral by default, is closed below them; each header says its state.
+    for header in ["EQ · on", "Dynamics · off", "Reverb · off", "Limiter · off"] {
+        assert!(present(&harness, header), "no '{header}' header");
+    }
+    assert!(!present(&harness, "High Shelf Gain"));
+    open_mastering_groups(&mut harness);
     assert_labels(
         &harness,
         &["Attack", "Velocity Curve", "High Shelf Gain", "Threshold", "Pre-Delay", "Ceiling", "Quality"],
@@ -133,9 +150,10 @@ fn effect_editor_draws_its_groups_and_loads_picked_models_live() {
     let mut harness = harness(model);
     harness.run();
     assert_labels(&harness, &["DDSP Effect", "Model card", "Performance", "now: silent"]);
-    for group in ["Input", "Synth", "Output"].iter().chain(&MASTER_GROUPS) {
+    for group in ["Play", "Input", "Synth", "Output"] {
         assert!(present(&harness, group), "no '{group}' group");
     }
+    open_mastering_groups(&mut harness);
     assert!(!present(&harness, "Envelope"), "the effect has no envelope");
     assert_labels(&harness, &["Input Pitch", "Pitch Shift", "Dry/Wet"]);
 
@@ -185,39 +203,186 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     assert_labels(&harness, &["model.onnx is not a DDSP model"]);
 }
 
-/// Every parameter's name, slider and value box, as drawn: (what, rect).
-fn parameter_widgets(harness: &Harness<'_, EditorModel>) -> Vec<(String, egui::Rect)> {
-    use egui_kittest::kittest::NodeT;
+/// Every widget that shows text (names, sliders, value boxes, labels, buttons), as drawn:
+/// (what, rect).
+fn text_widgets(harness: &Harness<'_, EditorModel>) -> Vec<(String, egui::Rect)> {
     harness
         .root()
         .children_recursive()
         .filter(|n| n.children().next().is_none())
         .filter_map(|n| {
             let what = n.accesskit_node().label().or_else(|| n.value()).unwrap_or_default();
-            (!what.is_empty()).then(|| (what, n.rect()))
+            // The panel edge's drag handle is named but shows no text.
+            (!what.is_empty() && what != "Resize panel").then(|| (what, n.rect()))
         })
         .collect()
 }
 
-#[test]
-fn parameter_groups_never_overlap_at_any_editor_width() {
-    for width in [760.0, 1040.0, 1300.0, 1700.0] {
-        let library = ModelLibrary { folders: Vec::new(), recents_file: None };
-        let params = PluginParams::Instrument(Arc::new(InstrumentParams::default()));
-        let model = EditorModel::new(params, Arc::new(GuiData::default()), status(), library, recording_loader().0);
-        let mut harness = sized_harness(model, egui::Vec2::new(width, 2400.0));
-        harness.run();
-        let widgets = parameter_widgets(&harness);
-        let mut overlaps = Vec::new();
-        for (i, (a, ra)) in widgets.iter().enumerate() {
-            for (b, rb) in &widgets[i + 1..] {
-                if ra.shrink(0.5).intersects(rb.shrink(0.5)) {
-                    overlaps.push(format!("'{a}' {ra:?} / '{b}' {rb:?}"));
-                }
+/// What is wrong with a layout `width` wide: widgets that overlap, that reach past the window's
+/// edge (a clipped panel), or text wrapped to a word or so per line.
+fn layout_faults(harness: &Harness<'_, EditorModel>, width: f32) -> Vec<String> {
+    let widgets = text_widgets(harness);
+    let mut faults = Vec::new();
+    for (i, (a, ra)) in widgets.iter().enumerate() {
+        for (b, rb) in &widgets[i + 1..] {
+            if ra.shrink(0.5).intersects(rb.shrink(0.5)) {
+                faults.push(format!("overlap: '{a}' {ra:?} / '{b}' {rb:?}"));
             }
         }
-        println!("{width} px: {} widgets, {} overlaps", widgets.len(), overlaps.len());
-        assert!(overlaps.is_empty(), "{width} px: {overlaps:#?}");
+        if ra.left() < -0.5 || ra.right() > width + 0.5 {
+            faults.push(format!("clipped: '{a}' {ra:?}"));
+        }
+    }
+    // One line of text is as tall as the shortest widget that shows some.
+    let line = widgets.iter().map(|(_, r)| r.height()).filter(|h| *h > 4.0).fold(f32::MAX, f32::min);
+    for (what, rect) in &widgets {
+        let lines = (rect.height() / line).round().max(1.0);
+        let words = what.split_whitespace().count() as f32;
+        if lines > 1.0 && words / lines < 1.5 {
+            faults.push(format!("a word per line: '{what}' in {lines} lines {rect:?}"));
+        }
+    }
+    faults
+}
+
+fn both_plugins() -> [PluginParams; 2] {
+    [
+        PluginParams::Instrument(Arc::new(InstrumentParams::default())),
+        PluginParams::Effect(Arc::new(EffectParams::default())),
+    ]
+}
+
+#[test]
+fn both_editors_lay_out_cleanly_from_the_minimum_size_up() {
+    let (min_w, min_h) = (MIN_SIZE.0 as f32, MIN_SIZE.1 as f32);
+    let sizes =
+        [(min_w, min_h), (min_w, 2400.0), (1040.0, 700.0), (1040.0, 2400.0), (1300.0, 2400.0), (1700.0, 2400.0)];
+    for params in both_plugins() {
+        for (width, height) in sizes {
+            let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+            let gui = Arc::new(GuiData::default());
+            gui.restart_needed.store(true, Ordering::Relaxed);
+            let model = EditorModel::new(params.clone(), gui, status(), library, recording_loader().0);
+            let mut harness = sized_harness(model, egui::Vec2::new(width, height));
+            harness.run();
+            open_mastering_groups(&mut harness);
+            let faults = layout_faults(&harness, width);
+            println!(
+                "{} at {width}x{height}: {} widgets, {} faults",
+                params_name(&params),
+                text_widgets(&harness).len(),
+                faults.len()
+            );
+            assert!(faults.is_empty(), "{} at {width}x{height}: {faults:#?}", params_name(&params));
+        }
+    }
+}
+
+fn params_name(params: &PluginParams) -> &'static str {
+    match params {
+        PluginParams::Instrument(_) => "instrument",
+        PluginParams::Effect(_) => "effect",
+    }
+}
+
+#[test]
+fn the_wheel_scrolls_the_parameters_anywhere_beside_them() {
+    let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+    let params = PluginParams::Instrument(Arc::new(InstrumentParams::default()));
+    let model = EditorModel::new(params, Arc::new(GuiData::default()), status(), library, recording_loader().0);
+    let (width, height) = (MIN_SIZE.0 as f32, MIN_SIZE.1 as f32);
+    let mut harness = sized_harness(model, egui::Vec2::new(width, height));
+    harness.run();
+    let top = |h: &Harness<'_, EditorModel>| h.get_by_label("Voice Mode").rect().top();
+    let before = top(&harness);
+    // Right of every value box, just left of the meters panel: empty space in the parameters' column.
+    let meters_left = harness.get_by_label("Meters").rect().left();
+    let widest = text_widgets(&harness)
+        .iter()
+        .filter(|(_, r)| r.right() < meters_left && r.top() > before - 1.0)
+        .fold(0.0f32, |m, (_, r)| m.max(r.right()));
+    let pointer = egui::pos2((widest + meters_left) / 2.0, before + 40.0);
+    assert!(pointer.x > widest + 5.0, "no room beside the value boxes ({widest} .. {meters_left})");
+    harness.hover_at(pointer);
+    harness.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, -120.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run();
+    let after = top(&harness);
+    println!("wheel at {pointer:?}: 'Voice Mode' from y {before} to {after}");
+    assert!(after < before - 50.0, "the parameters did not scroll: {before} -> {after}");
+}
+
+fn marked(harness: &Harness<'_, EditorModel>, label: &str) -> bool {
+    harness.get_by_label(label).accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)
+}
+
+#[test]
+fn the_active_mastering_preset_is_marked_and_flat_is_neutral() {
+    let params = Arc::new(InstrumentParams::default());
+    let library = ModelLibrary { folders: Vec::new(), recents_file: None };
+    let model = EditorModel::new(
+        PluginParams::Instrument(params.clone()),
+        Arc::new(GuiData::default()),
+        status(),
+        library,
+        recording_loader().0,
+    );
+    let mut harness = harness(model);
+    harness.run();
+    let marked_presets = |h: &Harness<'_, EditorModel>| {
+        MasterPreset::ALL.iter().map(|p| p.name()).filter(|n| marked(h, n)).collect::<Vec<_>>()
+    };
+    // The plugin starts neutral: flat.
+    assert_eq!(marked_presets(&harness), ["flat"]);
+    // Each preset, set, is the one marked.
+    for preset in MasterPreset::ALL {
+        harness.get_by_label(preset.name()).click();
+        harness.run();
+        assert_eq!(marked_presets(&harness), [preset.name()]);
+    }
+    // A value changed by hand: no preset matches.
+    let host = GuiContext::new(Arc::new(ImmediateHost));
+    let setter = host.param_setter();
+    harness.get_by_label("cello").click();
+    harness.run();
+    setter.set_parameter(&params.master.eq.peak3_db, 1.0);
+    harness.run();
+    assert!(marked_presets(&harness).is_empty(), "{:?}", marked_presets(&harness));
+
+    // Flat from cello: the chain neutral, nothing added, nothing taken away.
+    harness.get_by_label("flat").click();
+    harness.run();
+    let m = &params.master;
+    let gains = [&m.eq.low_shelf_db, &m.eq.peak1_db, &m.eq.peak2_db, &m.eq.peak3_db, &m.eq.high_shelf_db];
+    assert!(gains.iter().all(|g| g.value().abs() < 1e-3), "{:?}", gains.map(|g| g.value()));
+    assert!(!m.eq.high_pass_on.value());
+    assert!(!m.dynamics.on.value() && !m.reverb.on.value() && !m.limiter.on.value());
+    assert_eq!(marked_presets(&harness), ["flat"]);
+    // A setting inside a stage flat switches off does not change what plays: still flat.
+    setter.set_parameter(&m.reverb.size, 0.95);
+    harness.run();
+    assert_eq!(marked_presets(&harness), ["flat"]);
+}
+
+#[test]
+fn pitches_read_as_note_names_with_cents() {
+    let hz = |midi: f32| 440.0 * 2f32.powf((midi - 69.0) / 12.0);
+    assert_eq!(note_name(440.0), "A4 +0 ¢");
+    assert_eq!(note_name(hz(75.99)), "E5 −1 ¢");
+    assert_eq!(note_name(hz(75.4)), "D#5 +40 ¢");
+    assert_eq!(note_name(hz(74.6)), "D#5 −40 ¢");
+    assert_eq!(note_name(261.6256), "C4 +0 ¢");
+    assert_eq!(note_name(hz(59.98)), "C4 −2 ¢");
+    assert_eq!(note_name(27.5), "A0 +0 ¢");
+    assert_eq!(note_name(hz(0.0)), "C-1 +0 ¢");
+    assert_eq!(note_name(hz(127.0)), "G9 +0 ¢");
+    for nothing in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert_eq!(note_name(nothing), "–");
     }
 }
 

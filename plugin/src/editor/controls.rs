@@ -1,5 +1,5 @@
-//! Parameter groups (Input, Synth, Envelope, EQ, Dynamics, Reverb, Limiter, Output), meters and the
-//! mastering presets. Every slider is nice-plug-egui's `ParamSlider`: units, drag, double-click or
+//! Parameter groups (how the plugin plays, its sound and output, the mastering chain), meters and
+//! the mastering presets. Every slider is nice-plug-egui's `ParamSlider`: units, drag, double-click or
 //! Ctrl+click to reset, click the value to type one.
 
 use std::sync::atomic::Ordering;
@@ -14,34 +14,50 @@ use crate::gui_data::GuiData;
 use crate::master_params::MasterParams;
 
 fn slider(ui: &mut egui::Ui, param: &impl Param, setter: &ParamSetter) {
-    ui.label(param.name());
-    ui.add(ParamSlider::for_param(param, setter).with_width(80.0));
+    // One line: a group column is never narrower than GROUP_COLUMN_MIN_WIDTH, which holds the
+    // longest name, so names neither wrap nor get cut.
+    ui.add(egui::Label::new(param.name()).extend());
+    ui.add(ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH));
     ui.end_row();
 }
 
-fn group(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
-    egui::CollapsingHeader::new(title).default_open(true).show(ui, |ui| {
-        egui::Grid::new(title).num_columns(2).spacing([12.0, 4.0]).show(ui, add);
+const SLIDER_WIDTH: f32 = 80.0;
+/// The name column's width: names line up from group to group.
+const NAME_WIDTH: f32 = 112.0;
+
+/// A collapsible group of parameter rows. `title` names it (and keys its open state); `state`,
+/// when given, is shown after it so a closed group still says whether its stage is on.
+fn group(ui: &mut egui::Ui, title: &str, state: Option<bool>, open: bool, add: impl FnOnce(&mut egui::Ui)) {
+    let heading = match state {
+        Some(true) => format!("{title} · on"),
+        Some(false) => format!("{title} · off"),
+        None => title.to_owned(),
+    };
+    egui::CollapsingHeader::new(heading).id_salt(title).default_open(open).show(ui, |ui| {
+        egui::Grid::new(title).num_columns(2).min_col_width(NAME_WIDTH).spacing([12.0, 4.0]).show(ui, add);
     });
 }
 
 /// Width one column of groups needs: the longest name, the slider and the widest value text
-/// ("Compressor Attack", 80 px, "-18.0 dBTP"). Narrower than two of these, the groups stack.
-const GROUP_COLUMN_MIN_WIDTH: f32 = 310.0;
+/// ("Expression (CC11)", 80 px, "Legato notes"). Narrower than two of these, the groups stack.
+const GROUP_COLUMN_MIN_WIDTH: f32 = 320.0;
 
+/// The parameter groups in the order the host lists them: how the plugin plays first (open), then
+/// its sound and output, then the mastering chain (closed; the presets beside set it whole).
 pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
     if ui.available_width() >= 2.0 * GROUP_COLUMN_MIN_WIDTH {
         ui.columns(2, |columns| {
             let (left, right) = columns.split_at_mut(1);
-            left_groups(&mut left[0], params, setter, gui);
-            right_groups(&mut right[0], params, setter);
+            playing_groups(&mut left[0], params, setter, gui);
+            sound_groups(&mut right[0], params, setter);
+            mastering_groups(&mut right[0], params.master(), setter);
         });
     } else {
-        left_groups(ui, params, setter, gui);
-        right_groups(ui, params, setter);
+        playing_groups(ui, params, setter, gui);
+        sound_groups(ui, params, setter);
+        mastering_groups(ui, params.master(), setter);
     }
 }
-
 /// One square per voice the polyphony allows, lit while that voice runs (sounds or releases),
 /// and how many run.
 fn voice_activity(ui: &mut egui::Ui, active: u32, voices: usize) {
@@ -70,75 +86,73 @@ fn voice_mask(voices: usize) -> u32 {
     }
 }
 
-/// What the voice does with its input (Voices, Input, Synth, Envelope), then the EQ.
-fn left_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
+/// What one plays with: the instrument's voices, envelope and expression; the effect's mix, pitch
+/// and gate, then what conditions its input.
+fn playing_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
     match params {
         PluginParams::Instrument(p) => {
-            group(ui, "Voices", |ui| {
+            group(ui, "Voices", None, true, |ui| {
                 slider(ui, &p.mode, setter);
                 slider(ui, &p.voices, setter);
-                slider(ui, &p.legato, setter);
-                slider(ui, &p.glide_ms, setter);
-                slider(ui, &p.glide_mode, setter);
-                slider(ui, &p.mpe, setter);
-                slider(ui, &p.mpe_bend_range, setter);
                 let voices = match p.mode.value() {
                     crate::params::PlayMode::Poly => p.voices.value() as usize,
                     crate::params::PlayMode::Mono => 1,
                 };
                 voice_activity(ui, gui.voice_activity.load(Ordering::Relaxed), voices);
+                slider(ui, &p.legato, setter);
+                slider(ui, &p.glide_ms, setter);
+                slider(ui, &p.glide_mode, setter);
             });
-            group(ui, "Input", |ui| {
-                for param in [&p.velocity_curve, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
-                    slider(ui, param, setter);
-                }
-                slider(ui, &p.bend_range, setter);
-                slider(ui, &p.mod_wheel, setter);
-                slider(ui, &p.expression, setter);
-                slider(ui, &p.pressure, setter);
-            });
-            group(ui, "Synth", |ui| {
-                slider(ui, &p.harmonic_level, setter);
-                slider(ui, &p.noise_level, setter);
-            });
-            group(ui, "Envelope", |ui| {
+            group(ui, "Envelope", None, true, |ui| {
                 for param in [&p.attack_ms, &p.decay_ms, &p.sustain, &p.release_ms] {
                     slider(ui, param, setter);
                 }
             });
+            group(ui, "Expression", None, true, |ui| {
+                for param in [&p.velocity_curve, &p.vibrato_rate_hz, &p.vibrato_depth_cents] {
+                    slider(ui, param, setter);
+                }
+                slider(ui, &p.bend_range, setter);
+                slider(ui, &p.mpe, setter);
+                slider(ui, &p.mpe_bend_range, setter);
+                slider(ui, &p.mod_wheel, setter);
+                slider(ui, &p.expression, setter);
+                slider(ui, &p.pressure, setter);
+            });
         }
         PluginParams::Effect(p) => {
-            group(ui, "Input", |ui| {
-                for param in [&p.input_pitch, &p.input_gain, &p.gate_threshold] {
+            group(ui, "Play", None, true, |ui| {
+                for param in [&p.dry_wet, &p.input_pitch, &p.pitch_shift, &p.gate_threshold] {
                     slider(ui, param, setter);
                 }
-                slider(ui, &p.unvoiced, setter);
             });
-            group(ui, "Synth", |ui| {
-                for param in [&p.pitch_shift, &p.harmonic_level, &p.noise_level] {
-                    slider(ui, param, setter);
-                }
+            group(ui, "Input", None, true, |ui| {
+                slider(ui, &p.input_gain, setter);
+                slider(ui, &p.unvoiced, setter);
             });
         }
     }
-    eq_group(ui, params.master(), setter);
 }
 
-/// The rest of the mastering chain in signal order, then the output.
-fn right_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
-    dynamics_reverb_limiter_groups(ui, params.master(), setter);
-    group(ui, "Output", |ui| match params {
-        PluginParams::Instrument(p) => slider(ui, &p.output_gain, setter),
-        PluginParams::Effect(p) => {
-            slider(ui, &p.dry_wet, setter);
-            slider(ui, &p.output_gain, setter);
-        }
+/// The voice's levels and the plugin's output.
+fn sound_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+    let (harmonic, noise, output) = match params {
+        PluginParams::Instrument(p) => (&p.harmonic_level, &p.noise_level, &p.output_gain),
+        PluginParams::Effect(p) => (&p.harmonic_level, &p.noise_level, &p.output_gain),
+    };
+    group(ui, "Synth", None, true, |ui| {
+        slider(ui, harmonic, setter);
+        slider(ui, noise, setter);
     });
+    group(ui, "Output", None, true, |ui| slider(ui, output, setter));
 }
 
-fn eq_group(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
+/// The mastering chain in signal order, closed (each header says whether its stage is on).
+fn mastering_groups(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
+    ui.add_space(6.0);
+    ui.label(egui::RichText::new("Mastering chain").strong());
     let e = &m.eq;
-    group(ui, "EQ", |ui| {
+    group(ui, "EQ", Some(e.on.value()), false, |ui| {
         slider(ui, &e.on, setter);
         slider(ui, &e.high_pass_on, setter);
         for param in [
@@ -160,11 +174,8 @@ fn eq_group(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
             slider(ui, param, setter);
         }
     });
-}
-
-fn dynamics_reverb_limiter_groups(ui: &mut egui::Ui, m: &MasterParams, setter: &ParamSetter) {
     let d = &m.dynamics;
-    group(ui, "Dynamics", |ui| {
+    group(ui, "Dynamics", Some(d.on.value()), false, |ui| {
         slider(ui, &d.on, setter);
         for param in [&d.threshold_db, &d.ratio, &d.knee_db, &d.attack_ms, &d.release_ms, &d.makeup_db] {
             slider(ui, param, setter);
@@ -172,14 +183,14 @@ fn dynamics_reverb_limiter_groups(ui: &mut egui::Ui, m: &MasterParams, setter: &
         slider(ui, &d.detection, setter);
     });
     let r = &m.reverb;
-    group(ui, "Reverb", |ui| {
+    group(ui, "Reverb", Some(r.on.value()), false, |ui| {
         slider(ui, &r.on, setter);
         for param in [&r.size, &r.damping, &r.predelay_ms, &r.width, &r.wet_db] {
             slider(ui, param, setter);
         }
     });
     let l = &m.limiter;
-    group(ui, "Limiter", |ui| {
+    group(ui, "Limiter", Some(l.on.value()), false, |ui| {
         slider(ui, &l.on, setter);
         for param in [&l.ceiling_dbtp, &l.lookahead_ms, &l.release_ms] {
             slider(ui, param, setter);
@@ -201,10 +212,20 @@ fn reduction(ui: &mut egui::Ui, label: &str, reduction_db: f32) {
     bar(ui, label, fraction, format!("{reduction_db:.1} dB GR"));
 }
 
+/// A level bar: a flat trough, filled from the left, the value written over it. Drawn by hand: at
+/// 0 egui's progress bar draws a round knob that looks draggable, and nothing here is.
 fn bar(ui: &mut egui::Ui, label: &str, fraction: f32, text: String) {
     ui.horizontal(|ui| {
         ui.add_sized([34.0, 18.0], egui::Label::new(label));
-        ui.add(egui::ProgressBar::new(fraction).desired_width(140.0).text(text));
+        let width = ui.available_width().clamp(60.0, 150.0);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, 16.0), egui::Sense::hover());
+        let painter = ui.painter();
+        painter.rect_filled(rect, 1.0, ui.visuals().extreme_bg_color);
+        if fraction > 0.0 {
+            let fill = egui::Rect::from_min_size(rect.min, egui::vec2(rect.width() * fraction, rect.height()));
+            painter.rect_filled(fill, 1.0, ui.visuals().selection.bg_fill);
+        }
+        ui.put(rect.shrink2(egui::vec2(6.0, 0.0)), egui::Label::new(text));
     });
 }
 
@@ -220,19 +241,36 @@ pub fn meters(ui: &mut egui::Ui, gui: &GuiData) {
     reduction(ui, "Lim", load(&gui.limiter_reduction_db));
 }
 
-/// Instrument presets for the whole chain, sent through the host as parameter changes.
+/// What a preset is for, on hover (by name: dsp-core's list may grow).
+fn preset_description(preset: MasterPreset) -> &'static str {
+    match preset.name() {
+        "flat" => "Neutral: EQ flat; compressor, reverb and limiter off",
+        "room" => "A starting point: EQ flat, gentle compression, a small room, the limiter",
+        "limiter" => "A starting point: only the true-peak limiter",
+        "cello" => "Cello voicing: body, less box, presence; compressor, room, limiter",
+        "violin" => "Violin voicing: warmth, less nasal, brilliance; compressor, room, limiter",
+        "flute" => "Flute voicing: clean lows, breath and air; compressor, room, limiter",
+        "brass" => "Brass voicing: round body, bite, tamed harshness; compressor, room, limiter",
+        _ => "",
+    }
+}
+
+/// The mastering presets, sent through the host as parameter changes; the active one (all its
+/// values match the parameters) is marked.
 pub fn presets(ui: &mut egui::Ui, master: &MasterParams, setter: &ParamSetter) {
     ui.heading("Mastering preset");
     ui.horizontal_wrapped(|ui| {
         for preset in MasterPreset::ALL {
-            if ui.button(preset.name()).clicked() {
-                for (param, value) in master.preset_values(preset) {
+            let active = master.preset_is_active(preset);
+            let button = ui.selectable_label(active, preset.name()).on_hover_text(preset_description(preset));
+            if button.clicked() {
+                for value in master.preset_values(preset) {
                     // SAFETY: every pointer comes from `master`, a field of this plugin's own
                     // parameters, which outlive the editor.
                     unsafe {
-                        setter.raw_context.raw_begin_set_parameter(param);
-                        setter.raw_context.raw_set_parameter_normalized(param, value);
-                        setter.raw_context.raw_end_set_parameter(param);
+                        setter.raw_context.raw_begin_set_parameter(value.param);
+                        setter.raw_context.raw_set_parameter_normalized(value.param, value.normalized);
+                        setter.raw_context.raw_end_set_parameter(value.param);
                     }
                 }
             }

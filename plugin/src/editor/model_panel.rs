@@ -165,6 +165,8 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
         row("Licence", meta.licence.clone());
     });
     if !meta.description.is_empty() {
-        ui.add(egui::Label::new(egui::RichText::new(&meta.description).small()).wrap());
+        // Body size: the card is read, not glanced at (it was egui's 9 px small text).
+        ui.add_space(4.0);
+        ui.add(egui::Label::new(&meta.description).wrap());
     }
 }

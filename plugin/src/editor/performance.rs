@@ -58,6 +58,24 @@ fn midi_note(hz: f32) -> f32 {
     69.0 + 12.0 * (hz.max(1.0) / 440.0).log2()
 }
 
+const NOTE_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+
+/// The nearest note's name and how far `hz` is from it, as musicians read a tuner: "A4 +0 ¢",
+/// "D#5 −1 ¢" (MIDI 60 is C4; cents from −50 to +50, a real minus sign). "–" for no pitch.
+pub fn note_name(hz: f32) -> String {
+    if !(hz.is_finite() && hz > 0.0) {
+        return "–".to_owned();
+    }
+    let midi = 69.0 + 12.0 * (hz / 440.0).log2();
+    let note = midi.round();
+    let cents = ((midi - note) * 100.0).round() as i32;
+    let note = note as i32;
+    let name = NOTE_NAMES[note.rem_euclid(12) as usize];
+    let octave = note.div_euclid(12) - 1;
+    let sign = if cents < 0 { "−" } else { "+" };
+    format!("{name}{octave} {sign}{} ¢", cents.abs())
+}
+
 /// One strip chart: value range `lo..hi`, the trained range shaded, the history as a line.
 fn strip(
     ui: &mut egui::Ui,
@@ -67,7 +85,7 @@ fn strip(
     trained: Option<(f32, f32)>,
     values: &[Option<f32>],
 ) {
-    ui.label(label);
+    ui.add(egui::Label::new(label).truncate());
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
@@ -93,7 +111,7 @@ fn strip(
 
 /// Bars of `values` (linear) on a dB scale from −80 dB of the largest.
 fn bars(ui: &mut egui::Ui, label: &str, size: Vec2, values: &[f32], color: Color32) {
-    ui.label(label);
+    ui.add(egui::Label::new(label).truncate());
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
@@ -118,36 +136,47 @@ pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Optio
     history.update(gui, ui.input(|i| i.time));
     ui.heading("Performance");
     let width = ui.available_width();
-    let half = Vec2::new((width - 12.0) / 2.0, 90.0);
+    // Smaller charts in a short window leave the parameters room to scroll.
+    let tall = ui.available_height() >= 560.0;
+    let half = Vec2::new(((width - 12.0) / 2.0).max(60.0), if tall { 90.0 } else { 64.0 });
+    let bars_height = if tall { 60.0 } else { 40.0 };
     let pitch: Vec<Option<f32>> = history.points.iter().map(|&(f0, _, on)| on.then(|| midi_note(f0))).collect();
     let loudness: Vec<Option<f32>> = history.points.iter().map(|&(_, l, on)| on.then_some(l)).collect();
     let (harmonics, noise) = gui.controls();
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
+            ui.set_width(half.x);
             let trained = meta.map(|m| (midi_note(m.f0_min_hz), midi_note(m.f0_max_hz)));
-            strip(ui, "Pitch (MIDI note) vs trained range", half, (24.0, 108.0), trained, &pitch);
+            strip(ui, "Pitch (C1–C8) vs trained range", half, (24.0, 108.0), trained, &pitch);
         });
         ui.vertical(|ui| {
+            ui.set_width(half.x);
             let trained = meta.map(|m| (m.loudness_min_db, m.loudness_max_db));
             strip(ui, "Loudness (dB) vs trained range", half, (-100.0, 0.0), trained, &loudness);
         });
     });
     ui.horizontal(|ui| {
-        ui.vertical(|ui| bars(ui, "Harmonic distribution", Vec2::new(half.x, 60.0), &harmonics, LINE));
         ui.vertical(|ui| {
-            bars(ui, "Noise magnitudes", Vec2::new(half.x, 60.0), &noise, Color32::from_rgb(150, 160, 230))
+            ui.set_width(half.x);
+            bars(ui, "Harmonic distribution", Vec2::new(half.x, bars_height), &harmonics, LINE)
+        });
+        ui.vertical(|ui| {
+            ui.set_width(half.x);
+            let colour = Color32::from_rgb(150, 160, 230);
+            bars(ui, "Noise magnitudes", Vec2::new(half.x, bars_height), &noise, colour)
         });
     });
     let f0 = gui.f0_hz.load(Ordering::Relaxed);
     let sounding = gui.sounding.load(Ordering::Relaxed);
-    ui.label(if sounding {
+    let now = if sounding {
         format!(
-            "now: {f0:.1} Hz (note {:.2}), {:.1} dB, confidence {:.2}",
-            midi_note(f0),
+            "now: {} ({f0:.1} Hz), {:.1} dB, confidence {:.2}",
+            note_name(f0),
             gui.loudness_db.load(Ordering::Relaxed),
             gui.confidence.load(Ordering::Relaxed)
         )
     } else {
         "now: silent".to_owned()
-    });
+    };
+    ui.add(egui::Label::new(now).truncate());
 }
