@@ -120,7 +120,7 @@ void ddsp_pipeline_set_loudness_db(struct DdspPipeline *p, float db);
 // steps, for controls already smooth at the model's frame rate). Any thread; never blocks.
 void ddsp_pipeline_set_smoothing_ms(struct DdspPipeline *p, float ms);
 
-// The mastering chain: `preset` one of "off", "flat", "cello", "violin", "flute", "brass";
+// The mastering chain: `preset` one of "off", "room", "limiter", "flat", "cello", "violin", "flute", "brass";
 // `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 // Applies from the next block. Any thread; never blocks. 0 on success.
 int ddsp_pipeline_set_master(struct DdspPipeline *p, const char *preset, const char *quality);

@@ -34,6 +34,8 @@ MATURIN_PEP517_ARGS="--profile dev --locked" \
   target/py-test-venv/bin/pip wheel -q --disable-pip-version-check --no-deps -w target/wheels ./bindings/python
 target/py-test-venv/bin/pip install -q --disable-pip-version-check target/wheels/ddsp_instrument-*.whl
 DDSP_BIN="$PWD/target/debug/ddsp" target/py-test-venv/bin/python -m pytest bindings/python/tests -q
+# The trainer's environment (PyTorch; set up here, not by scripts/setup.sh: building needs none of it).
+bash scripts/setup_training.sh --venv-only
 # The trainer's evaluation plays models through the same engine.
 .venv-train/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall target/wheels/ddsp_instrument-*.whl
 

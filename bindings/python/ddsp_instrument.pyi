@@ -52,7 +52,7 @@ class Pipeline:
     def set_smoothing_ms(self, ms: float) -> None:
         """The direct voice's pitch/loudness glide, ms (5 by default; 0 = steps, for frame-rate controls)."""
     def set_master(self, preset: str, quality: str = "standard") -> None:
-        """Mastering: off, flat, cello, violin, flute, brass; quality draft, standard, professional, mastering."""
+        """Mastering: off, room, limiter, flat, cello, violin, flute, brass; quality draft, standard, professional, mastering."""
     def note_on(self, note: int, velocity: float = 0.8, channel: int = 0, offset: int = 0) -> None: ...
     def note_off(self, note: int, channel: int = 0, offset: int = 0) -> None: ...
     def pitch_bend(self, value: float, channel: int = 0, offset: int = 0) -> None:

@@ -46,8 +46,10 @@ enum Command {
         sample_rate: u32,
         #[arg(long, value_enum, default_value = "24")]
         bit_depth: audio_io::BitDepth,
-        /// Mastering preset (flat, cello, violin, flute, brass/trumpet) or `off`.
-        #[arg(long, default_value = "flat")]
+        /// Mastering preset: room (the default: a little compression and room, the true-peak
+        /// limiter), limiter (only the limiter), flat (the chain neutral), cello, violin, flute,
+        /// brass/trumpet; or `off` (mono, no chain).
+        #[arg(long, default_value = "room")]
         master: String,
         /// draft | standard | professional | mastering: limiter oversampling and reverb density.
         #[arg(long, default_value = "standard")]
@@ -64,7 +66,7 @@ enum Command {
         /// Seconds rendered after the last MIDI event (default 2) or after the input audio (default 0).
         #[arg(long)]
         tail: Option<f64>,
-        /// MIDI: play only this track (0-based).
+        /// MIDI: play only this track (1 = the file's first, as DAWs and --channel count).
         #[arg(long)]
         track: Option<usize>,
         /// MIDI: play only this channel (1..16).
@@ -78,10 +80,12 @@ enum Command {
         #[arg(long, default_value_t = ddsp_engine::offline::MAX_LENGTH_S)]
         max_length: f64,
         /// Bring the render to this integrated loudness, LUFS (EBU R 128; e.g. -16 for streaming,
-        /// -23 for broadcast): measured in a first pass, then applied before the limiter, which
-        /// keeps the true-peak ceiling (with --master off the true peak stays at or below -1 dBTP).
-        #[arg(long, allow_negative_numbers = true)]
-        loudness: Option<f64>,
+        /// -23 for broadcast), or `off`: measured in a first pass, then applied before the
+        /// limiter, which keeps the true-peak ceiling (with --master off the true peak stays at or
+        /// below -1 dBTP). Default: the preset's target (-16 for every preset that limits; none
+        /// for flat and off).
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_loudness)]
+        loudness: Option<Loudness>,
     },
     /// Print this machine's x-real-time figures for the engine: instrument, voices, mastering
     /// qualities, timbre transfer, and a 60 s render with mastering.
@@ -269,6 +273,23 @@ fn parse_render_rate(s: &str) -> Result<u32, String> {
     }
 }
 
+/// `--loudness`: a target in LUFS, or `off` (none, not even the preset's).
+#[derive(Clone, Copy, Debug)]
+enum Loudness {
+    Off,
+    Lufs(f64),
+}
+
+fn parse_loudness(s: &str) -> Result<Loudness, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Loudness::Off);
+    }
+    match s.parse::<f64>() {
+        Ok(lufs) if lufs.is_finite() && (-70.0..=0.0).contains(&lufs) => Ok(Loudness::Lufs(lufs)),
+        _ => Err("a loudness in LUFS from -70 to 0 (e.g. -16), or off".to_owned()),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn render_command(
     input: &Path,
@@ -284,17 +305,23 @@ fn render_command(
     selection: (Option<usize>, Option<u8>),
     no_align: bool,
     max_length_s: f64,
-    loudness_lufs: Option<f64>,
+    loudness: Option<Loudness>,
 ) -> Result<()> {
     use ddsp_core::master::{MasterPreset, MasterSettings, Quality};
     let quality = Quality::from_name(quality)
         .with_context(|| format!("unknown quality '{quality}' (draft, standard, professional, mastering)"))?;
-    let (settings, label) = if master.eq_ignore_ascii_case("off") {
-        (MasterSettings::off(), "off".to_owned())
+    let (settings, label, preset_target) = if master.eq_ignore_ascii_case("off") {
+        (MasterSettings::off(), "off".to_owned(), None)
     } else {
-        let preset = MasterPreset::from_name(master)
-            .with_context(|| format!("unknown mastering preset '{master}' (off, flat, cello, violin, flute, brass)"))?;
-        (preset.settings(quality), format!("{}/{}", preset.name(), quality.name()))
+        let preset = MasterPreset::from_name(master).with_context(|| {
+            format!("unknown mastering preset '{master}' (off, room, limiter, flat, cello, violin, flute, brass)")
+        })?;
+        (preset.settings(quality), format!("{}/{}", preset.name(), quality.name()), preset.loudness_target_lufs())
+    };
+    let loudness_lufs = match loudness {
+        None => preset_target,
+        Some(Loudness::Off) => None,
+        Some(Loudness::Lufs(lufs)) => Some(lufs),
     };
     if let Some(t) = tail {
         anyhow::ensure!(t.is_finite() && (0.0..=600.0).contains(&t), "--tail must be 0..600 seconds");

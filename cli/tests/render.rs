@@ -171,7 +171,13 @@ fn midi_phrase_renders_notes_on_time_and_in_tune() {
     std::fs::write(&mid, midi_bytes()).unwrap();
     for master in ["off", "cello"] {
         let wav = tmp("render", &format!("phrase-{master}.wav"));
-        let out = ddsp_ok(&["render", path_str(&mid), "-o", path_str(&wav), "--master", master, "--bit-depth", "32f"]);
+        // The cello pass picks the notes by number: track 2 (the first holds the tempo map) and
+        // channel 3, both counted from 1.
+        let mut args = vec!["render", path_str(&mid), "-o", path_str(&wav), "--master", master, "--bit-depth", "32f"];
+        if master == "cello" {
+            args.extend(["--track", "2", "--channel", "3"]);
+        }
+        let out = ddsp_ok(&args);
         let report = String::from_utf8_lossy(&out.stdout);
         assert!(report.contains("4 notes"), "{report}");
         let (channels, sr) = read_wav(&wav);
@@ -347,6 +353,10 @@ fn malformed_input_is_a_one_line_error_and_leaves_no_file() {
     let phrase = tmp("render-bad", "phrase.mid");
     std::fs::write(&phrase, &good).unwrap();
     expect_failure(&["render", path_str(&phrase), "-o", &out_str, "--channel", "5"], &out, "no notes");
+    // Tracks count from 1, as channels do: the first holds only the tempo map, there is no third.
+    expect_failure(&["render", path_str(&phrase), "-o", &out_str, "--track", "1"], &out, "no notes");
+    expect_failure(&["render", path_str(&phrase), "-o", &out_str, "--track", "0"], &out, "count from 1");
+    expect_failure(&["render", path_str(&phrase), "-o", &out_str, "--track", "3"], &out, "has 2 (1..2)");
 
     let bogus = tmp("render-bad", "bogus.wav");
     std::fs::write(&bogus, b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunkjunkjunk").unwrap();
@@ -509,7 +519,13 @@ fn a_loudness_target_is_met_and_the_true_peak_ceiling_kept() {
         let run = ddsp_ok(&args);
         (loudness_of(&out), String::from_utf8_lossy(&run.stderr).into_owned())
     };
-    let ((as_is, _), _) = render(&[]);
+    let ((as_is, _), _) = render(&["--loudness", "off"]);
+    // The default preset (room) and the instrument presets bring a render to -16 LUFS by themselves.
+    for preset in ["room", "cello"] {
+        let ((lufs, peak), _) = render(&["--master", preset]);
+        println!("--master {preset}: {lufs:.2} LUFS (without its target: {as_is:.1}), true peak {peak:.2} dBTP");
+        assert!((lufs + 16.0).abs() <= 0.5 && peak <= -0.9, "{preset}: {lufs:.2} LUFS, {peak:.2} dBTP");
+    }
     for (target, extra) in [(-16.0, &[][..]), (-23.0, &[][..]), (-10.0, &[][..]), (-20.0, &["--master", "off"][..])] {
         let target_arg = format!("{target}");
         let mut args = vec!["--loudness", target_arg.as_str()];

@@ -67,6 +67,14 @@ const SUSTAIN_CC: u8 = 64;
 const SOSTENUTO_CC: u8 = 66;
 const TIMBRE_CC: u8 = 74;
 
+/// Every MIDI controller the instrument answers (CC numbers; 128 is channel pressure and 129 pitch
+/// bend, as VST3's `IMidiMapping` numbers them): mod wheel, RPN data entry, expression, sustain,
+/// sostenuto, MPE timbre, RPN select, all sound off, reset all controllers, all notes off. A VST3
+/// host delivers controllers only as parameters, one per controller and channel, so the plugin
+/// registers these and no others (a test keeps the list in step with [`Instrument`]'s handling).
+pub const MIDI_CONTROLLERS: [u8; 13] =
+    [1, 6, 11, SUSTAIN_CC, SOSTENUTO_CC, TIMBRE_CC, 100, 101, 120, 121, 123, 128, 129];
+
 /// What a MIDI controller drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ControlTarget {

@@ -67,7 +67,11 @@ impl Quality {
     }
 }
 
-/// Instrument presets: an EQ voicing plus dynamics and room suited to the instrument.
+/// Mastering presets: `Flat` (the chain neutral: flat EQ, no compressor, reverb or limiter —
+/// what comes in goes out), the two starting points `Room` (flat EQ, gentle compression, a small
+/// room and the true-peak limiter: the default) and `Limiter` (only the limiter), and instrument
+/// voicings (an EQ plus dynamics and room suited to the instrument). Appended, never reordered:
+/// the embeddable pipeline stores a preset by its index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MasterPreset {
     Flat,
@@ -75,10 +79,13 @@ pub enum MasterPreset {
     Violin,
     Flute,
     Brass,
+    Room,
+    Limiter,
 }
 
 impl MasterPreset {
-    pub const ALL: [Self; 5] = [Self::Flat, Self::Cello, Self::Violin, Self::Flute, Self::Brass];
+    pub const ALL: [Self; 7] =
+        [Self::Flat, Self::Cello, Self::Violin, Self::Flute, Self::Brass, Self::Room, Self::Limiter];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -87,6 +94,19 @@ impl MasterPreset {
             Self::Violin => "violin",
             Self::Flute => "flute",
             Self::Brass => "brass",
+            Self::Room => "room",
+            Self::Limiter => "limiter",
+        }
+    }
+
+    /// The integrated loudness an offline render with this preset is brought to (LUFS, EBU R 128;
+    /// the limiter keeps the true-peak ceiling): −16 LUFS, the level streaming services play
+    /// music at, for every preset that limits; none for `Flat` (nothing is changed). Real-time
+    /// hosts cannot know a piece's integrated loudness ahead, so only renders use it.
+    pub fn loudness_target_lufs(self) -> Option<f64> {
+        match self {
+            Self::Flat => None,
+            _ => Some(-16.0),
         }
     }
 
@@ -102,7 +122,7 @@ impl MasterPreset {
     pub fn settings(self, quality: Quality) -> MasterSettings {
         let peak = |freq_hz, gain_db, q| PeakBand { freq_hz, gain_db, q };
         let eq = match self {
-            Self::Flat => EqSettings::FLAT,
+            Self::Flat | Self::Room | Self::Limiter => EqSettings::FLAT,
             // Body 65–500 Hz, less box, presence 2–5 kHz.
             Self::Cello => EqSettings {
                 high_pass_hz: 35.0,
@@ -145,7 +165,8 @@ impl MasterPreset {
             },
         };
         let reverb = match self {
-            Self::Flat => ReverbSettings { wet_db: -18.0, ..ReverbSettings::default() },
+            Self::Flat | Self::Limiter => ReverbSettings { enabled: false, ..ReverbSettings::default() },
+            Self::Room => ReverbSettings { wet_db: -18.0, ..ReverbSettings::default() },
             Self::Cello => ReverbSettings { size: 0.7, damping: 0.5, predelay_ms: 25.0, ..ReverbSettings::default() },
             Self::Violin => {
                 ReverbSettings { size: 0.65, damping: 0.35, predelay_ms: 20.0, ..ReverbSettings::default() }
@@ -153,14 +174,9 @@ impl MasterPreset {
             Self::Flute => ReverbSettings { size: 0.6, damping: 0.3, predelay_ms: 15.0, ..ReverbSettings::default() },
             Self::Brass => ReverbSettings { size: 0.55, damping: 0.45, wet_db: -16.0, ..ReverbSettings::default() },
         };
-        MasterSettings {
-            enabled: true,
-            eq,
-            compressor: CompressorSettings::default(),
-            reverb,
-            limiter: LimiterSettings::default(),
-            quality,
-        }
+        let compressor = CompressorSettings { enabled: !matches!(self, Self::Flat | Self::Limiter), ..CompressorSettings::default() };
+        let limiter = LimiterSettings { enabled: self != Self::Flat, ..LimiterSettings::default() };
+        MasterSettings { enabled: true, eq, compressor, reverb, limiter, quality }
     }
 }
 
@@ -177,7 +193,7 @@ pub struct MasterSettings {
 
 impl Default for MasterSettings {
     fn default() -> Self {
-        MasterPreset::Flat.settings(Quality::Standard)
+        MasterPreset::Room.settings(Quality::Standard)
     }
 }
 

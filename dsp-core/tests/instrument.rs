@@ -132,3 +132,40 @@ fn the_voice_falls_silent_after_the_release() {
     // Default release 250 ms, then the idle gate: nothing left a few hundred ms later.
     assert!(level_db(&out, 1.2, 1.5) < -120.0);
 }
+
+/// The plugin registers VST3 controller parameters only for `MIDI_CONTROLLERS` (one hidden host
+/// parameter per controller and channel), so every controller the instrument answers must be on
+/// the list: a controller off the list changes nothing, the audible ones on it change the sound.
+#[test]
+fn every_controller_the_instrument_answers_is_in_the_registered_list() {
+    use ddsp_core::instrument::MIDI_CONTROLLERS;
+    let with_cc = |cc: u8| {
+        render(InstrumentSettings::default(), 0.35, &[
+            (0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }),
+            (0.1, InstrumentEvent::ControlChange { cc, value: 1.0 }),
+            (0.15, InstrumentEvent::ControlChange { cc, value: 0.0 }),
+            (0.17, InstrumentEvent::ControlChange { cc, value: 1.0 }),
+            (0.2, InstrumentEvent::NoteOff { note: 67 }),
+        ])
+    };
+    let plain = render(InstrumentSettings::default(), 0.35, &[
+        (0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }),
+        (0.2, InstrumentEvent::NoteOff { note: 67 }),
+    ]);
+    let mut answered = Vec::new();
+    for cc in 0..128u8 {
+        if with_cc(cc) != plain {
+            answered.push(cc);
+        }
+    }
+    println!("controllers that change the sound: {answered:?}; registered: {MIDI_CONTROLLERS:?}");
+    for cc in &answered {
+        assert!(MIDI_CONTROLLERS.contains(cc), "CC{cc} changes the sound but is not registered for VST3");
+    }
+    // The ones with an audible effect on their own (RPN select/data entry and reset need a
+    // sequence; channel pressure and pitch bend are their own events).
+    for cc in [1, 11, 64, 66, 120, 123] {
+        assert!(answered.contains(&cc), "CC{cc} is registered but changed nothing");
+    }
+    assert!(MIDI_CONTROLLERS.contains(&128) && MIDI_CONTROLLERS.contains(&129));
+}

@@ -416,8 +416,10 @@ fn chain_is_block_size_independent_resettable_and_allocation_free() {
                 max_diff(&l, &one_pass_l) < 1e-6 && max_diff(&r, &one_pass_r) < 1e-6,
                 "{preset:?} {quality:?}: random blocks differ from one pass"
             );
+            // Every preset but flat ends in the limiter.
             let peak = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
-            assert!(peak <= 10f32.powf(-1.0 / 20.0) + 1e-6, "{preset:?} {quality:?}: sample peak {peak} over −1 dBTP");
+            let ceiling = if settings.limiter.enabled { 10f32.powf(-1.0 / 20.0) + 1e-6 } else { f32::INFINITY };
+            assert!(peak <= ceiling, "{preset:?} {quality:?}: sample peak {peak} over −1 dBTP");
         }
     }
 }
@@ -432,10 +434,8 @@ fn chain_reports_its_latency_and_bypass_is_transparent() {
     assert!(l.iter().zip(&input).all(|(a, b)| a == b), "bypassed chain changed the audio");
 
     // Only the limiter on: an impulse below the ceiling comes out at exactly the reported latency.
-    let mut settings = MasterPreset::Flat.settings(Quality::Standard);
+    let mut settings = MasterPreset::Limiter.settings(Quality::Standard);
     settings.eq.enabled = false;
-    settings.compressor.enabled = false;
-    settings.reverb.enabled = false;
     chain.set_settings(settings);
     chain.reset();
     let latency = chain.latency_samples() as usize;
@@ -471,4 +471,26 @@ fn reverb_tail_grows_with_size_and_stays_finite_on_bad_input() {
     let mut after_r = after.clone();
     chain.process(&mut after, &mut after_r);
     assert!(after.iter().all(|v| v.is_finite() && v.abs() <= 1.0), "the chain must recover from NaN/Inf input");
+}
+
+/// "flat" changes nothing (users found it switched the reverb and limiter on); the reverb and
+/// limiter starting points are presets of their own, and "room" is the default chain.
+#[test]
+fn flat_is_transparent_and_room_and_limiter_are_what_they_say() {
+    let sr = 48_000.0;
+    let input: Vec<f32> = voice_like(f64::from(sr), 0.5, 9).iter().map(|v| v * 3.0).collect(); // peaks past 0 dBFS
+    for quality in Quality::ALL {
+        let mut chain = MasterChain::new(sr, MasterPreset::Flat.settings(quality));
+        assert_eq!(chain.latency_samples(), 0, "flat at {quality:?} adds latency");
+        let (l, r) = run_chain(&mut chain, &input, &mut TestRng(4));
+        let worst = l.iter().chain(&r).zip(input.iter().chain(&input)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "flat at {quality:?} changed the audio by {worst}");
+    }
+    let room = MasterPreset::Room.settings(Quality::Standard);
+    assert_eq!(room, MasterSettings::default());
+    assert!(room.reverb.enabled && room.limiter.enabled && room.compressor.enabled);
+    let limiter = MasterPreset::Limiter.settings(Quality::Standard);
+    assert!(limiter.limiter.enabled && !limiter.reverb.enabled && !limiter.compressor.enabled);
+    assert_eq!(MasterPreset::Flat.loudness_target_lufs(), None);
+    assert_eq!(MasterPreset::from_name("ROOM"), Some(MasterPreset::Room));
 }

@@ -193,7 +193,7 @@ pub extern "C" fn ddsp_pipeline_set_smoothing_ms(p: *mut DdspPipeline, ms: f32) 
     }
 }
 
-/// The mastering chain: `preset` one of "off", "flat", "cello", "violin", "flute", "brass";
+/// The mastering chain: `preset` one of "off", "room", "limiter", "flat", "cello", "violin", "flute", "brass";
 /// `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 /// Applies from the next block. Any thread; never blocks. 0 on success.
 #[no_mangle]

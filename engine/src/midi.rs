@@ -11,7 +11,7 @@ use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 /// Which part of the file plays.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Selection {
-    /// Track index (0-based, as `ddsp` lists them); all when `None`.
+    /// Track number, counted from 1 as DAWs (and MIDI channels) count; all when `None`.
     pub track: Option<usize>,
     /// MIDI channel 1..=16; all when `None`.
     pub channel: Option<u8>,
@@ -111,8 +111,9 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
     }
     if let Some(track) = selection.track {
         match smf.tracks.len() {
+            _ if track == 0 => bail!("no track 0: tracks count from 1, as channels do"),
             0 => bail!("no track {track}: the file has no tracks"),
-            n if track >= n => bail!("no track {track}: the file has {n} (0..{})", n - 1),
+            n if track > n => bail!("no track {track}: the file has {n} (1..{n})"),
             _ => {}
         }
     }
@@ -127,7 +128,7 @@ pub fn parse(bytes: &[u8], selection: Selection) -> Result<Phrase> {
             match event.kind {
                 TrackEventKind::Meta(MetaMessage::Tempo(us)) => tempo_map.push((tick, f64::from(us.as_int()))),
                 TrackEventKind::Midi { channel, message } => {
-                    let wanted = selection.track.is_none_or(|s| s == t)
+                    let wanted = selection.track.is_none_or(|s| s == t + 1)
                         && selection.channel.is_none_or(|c| c == channel.as_int() + 1);
                     if wanted {
                         timed.push((tick, t, order, channel.as_int(), message));

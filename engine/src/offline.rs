@@ -53,7 +53,7 @@ pub fn master_settings(preset: &str, quality: &str) -> Result<MasterSettings> {
     }
     match MasterPreset::from_name(preset) {
         Some(preset) => Ok(preset.settings(quality)),
-        None => bail!("unknown mastering preset '{preset}' (off, flat, cello, violin, flute, brass)"),
+        None => bail!("unknown mastering preset '{preset}' (off, room, limiter, flat, cello, violin, flute, brass)"),
     }
 }
 

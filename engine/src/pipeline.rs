@@ -318,7 +318,7 @@ impl Pipeline {
         }
     }
 
-    /// The mastering chain: a preset (`off`, `flat`, `cello`, `violin`, `flute`, `brass`) at a
+    /// The mastering chain: a preset (`off`, `room`, `limiter`, `flat`, `cello`, `violin`, `flute`, `brass`) at a
     /// quality (`draft`, `standard`, `professional`, `mastering`). Applies from the next block.
     pub fn set_master(&self, preset: &str, quality: &str) -> Result<()> {
         let settings = crate::offline::master_settings(preset, quality)?;

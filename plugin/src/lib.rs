@@ -12,6 +12,8 @@ pub mod model_slot;
 pub mod params;
 pub mod session;
 pub mod shell;
+#[cfg(feature = "standalone")]
+pub mod standalone;
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -29,10 +31,29 @@ use params::InstrumentParams;
 pub use shell::ModelTask;
 use shell::Shell;
 
-/// Both plugins' host identity.
-const VENDOR: &str = "DDSP Instrument developers";
-const URL: &str = "https://example.invalid/ddsp-instrument";
-const EMAIL: &str = "dev@example.invalid";
+/// Both plugins' host identity, as hosts list it. The project has no web site or support address
+/// of its own yet, so these are set by whoever publishes a build (`DDSP_VENDOR`, `DDSP_URL`,
+/// `DDSP_SUPPORT_URL`, `DDSP_MANUAL_URL`, `DDSP_EMAIL` at build time: README, "Publishing a build")
+/// and are empty otherwise, rather than pointing at placeholders.
+const VENDOR: &str = build_setting(option_env!("DDSP_VENDOR"), "DDSP Instrument developers");
+const URL: &str = build_setting(option_env!("DDSP_URL"), "");
+const EMAIL: &str = build_setting(option_env!("DDSP_EMAIL"), "");
+const SUPPORT_URL: Option<&str> = optional(option_env!("DDSP_SUPPORT_URL"));
+const MANUAL_URL: Option<&str> = optional(option_env!("DDSP_MANUAL_URL"));
+
+const fn build_setting(set: Option<&'static str>, default: &'static str) -> &'static str {
+    match set {
+        Some(value) => value,
+        None => default,
+    }
+}
+
+const fn optional(set: Option<&'static str>) -> Option<&'static str> {
+    match set {
+        Some(value) if !value.is_empty() => Some(value),
+        _ => None,
+    }
+}
 
 pub struct DdspInstrument {
     params: Arc<InstrumentParams>,
@@ -131,8 +152,8 @@ impl ClapPlugin for DdspInstrument {
     const CLAP_ID: &'static str = "dev.ddsp-instrument.instrument";
     const CLAP_DESCRIPTION: Option<&'static str> =
         Some("Neural DDSP instrument: a trained model plays a harmonic-plus-noise synthesiser");
-    const CLAP_MANUAL_URL: Option<&'static str> = None;
-    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_MANUAL_URL: Option<&'static str> = MANUAL_URL;
+    const CLAP_SUPPORT_URL: Option<&'static str> = SUPPORT_URL;
     const CLAP_FEATURES: &'static [ClapFeature] =
         &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Mono, ClapFeature::Stereo];
 }
@@ -140,6 +161,8 @@ impl ClapPlugin for DdspInstrument {
 impl Vst3Plugin for DdspInstrument {
     const VST3_CLASS_ID: [u8; 16] = *b"DdspInstrumentRs";
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+    // 13 controllers x 16 channels = 208 hidden parameters instead of the wrapper's 2,080.
+    const VST3_MIDI_CONTROLLERS: Option<&'static [u8]> = Some(&ddsp_core::instrument::MIDI_CONTROLLERS);
 }
 
 /// DDSP Effect: timbre transfer. Audio in (mono or stereo, folded to mono for analysis), the
@@ -235,8 +258,8 @@ impl ClapPlugin for DdspEffect {
     const CLAP_ID: &'static str = "dev.ddsp-instrument.effect";
     const CLAP_DESCRIPTION: Option<&'static str> =
         Some("Neural DDSP timbre transfer: a voice or instrument in, a trained model's instrument out");
-    const CLAP_MANUAL_URL: Option<&'static str> = None;
-    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_MANUAL_URL: Option<&'static str> = MANUAL_URL;
+    const CLAP_SUPPORT_URL: Option<&'static str> = SUPPORT_URL;
     const CLAP_FEATURES: &'static [ClapFeature] =
         &[ClapFeature::AudioEffect, ClapFeature::PitchShifter, ClapFeature::Mono, ClapFeature::Stereo];
 }

@@ -1,4 +1,4 @@
-//! The instrument as a standalone application (JACK or ALSA audio, MIDI input).
-fn main() {
-    nice_plug::nice_export_standalone::<ddsp_plugin::DdspInstrument>();
+//! The instrument as a standalone application (JACK or ALSA audio, MIDI input); `--help` says more.
+fn main() -> std::process::ExitCode {
+    ddsp_plugin::standalone::main::<ddsp_plugin::DdspInstrument>(&ddsp_plugin::standalone::INSTRUMENT)
 }

@@ -1,13 +1,28 @@
 //! The model a plugin instance plays, restored from the session: shared by both plugins.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelMeta, ModelRef, ModelSource};
 use nice_plug::prelude::*;
 
-/// Environment variable naming a model file to play when the session names none (a development
-/// hook until the editor's model browser lands).
+/// Environment variable naming a model file to play when the session names none (for hosts and
+/// scripts; the standalones take `--model`).
 pub const MODEL_ENV: &str = "DDSP_INSTRUMENT_MODEL";
+
+/// The model a standalone was started with (`--model`), played when the session names none, and
+/// why there is none when the name was not found.
+#[derive(Debug, Default, Clone)]
+pub struct StartupModel {
+    pub reference: Option<ModelRef>,
+    pub message: Option<String>,
+}
+
+static STARTUP_MODEL: OnceLock<StartupModel> = OnceLock::new();
+
+/// Sets the startup model, once per process, before the plugin activates (the standalones' `main`).
+pub fn set_startup_model(startup: StartupModel) {
+    let _ = STARTUP_MODEL.set(startup);
+}
 
 /// What the editor and the log show about the model: what plays, and why it is not the one asked
 /// for. Written by the main and background threads; the audio thread never touches it.
@@ -69,13 +84,20 @@ impl ModelSlot {
     /// `process`.
     pub fn sync(&mut self, saved: &RwLock<ModelRef>) {
         let mut wanted = saved.read().map(|c| c.clone()).unwrap_or_default();
+        let mut startup_message = None;
         if wanted.path.is_none() && wanted.built_in.is_none() {
-            wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty());
+            let startup = STARTUP_MODEL.get().cloned().unwrap_or_default();
+            startup_message = startup.message;
+            match startup.reference {
+                Some(reference) => wanted = reference,
+                None => wanted.path = std::env::var(MODEL_ENV).ok().filter(|p| !p.is_empty()),
+            }
         }
         if self.model_ref.as_ref() == Some(&wanted) {
             return;
         }
         let (model, message) = self.library.restore(&wanted, &self.model.meta.name);
+        let message = message.or(startup_message);
         if let Some(model) = model {
             if model.source == self.embedded.source {
                 self.model = self.embedded.clone();
@@ -97,6 +119,10 @@ impl ModelSlot {
             }
         }
         self.set_status(message);
-        self.model_ref = Some(saved.read().map(|c| c.clone()).unwrap_or(wanted));
+        // What the session holds now (a file reference gains its hash above); what was played
+        // when it holds nothing, so the next activation does not load the same model again.
+        let session = saved.read().map(|c| c.clone()).unwrap_or_default();
+        let nothing_saved = session.path.is_none() && session.built_in.is_none();
+        self.model_ref = Some(if nothing_saved { wanted } else { session });
     }
 }

@@ -194,7 +194,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Mastering: preset off/flat/cello/violin/flute/brass, quality draft/standard/professional/mastering.
+    /// Mastering: preset off/room/limiter/flat/cello/violin/flute/brass, quality draft/standard/professional/mastering.
     #[pyo3(signature = (preset, quality = "standard"))]
     fn set_master(&mut self, preset: &str, quality: &str) -> PyResult<()> {
         self.inner.set_master(preset, quality).map_err(|e| PyValueError::new_err(format!("{e:#}")))
