@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Screenshots the editor of a standalone (dummy audio back-end) under Xvfb into a PNG, for the
 # README: scripts/screenshot_editor.sh [ddsp-instrument|ddsp-effect] [out.png]
-# Needs a built standalone (scripts/build.sh puts them in target/bundled/).
+# SIZE=820x560 resizes the window first (as the corner grip or a host would), to check the layout
+# at the editor's minimum size or any other. Needs a built standalone (scripts/build.sh puts them
+# in target/bundled/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APP="${1:-ddsp-instrument}"
@@ -12,7 +14,7 @@ BIN="$(ls -t "target/bundled/$APP" "target/release/$APP" "target/debug/$APP" 2>/
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-for p in xvfb x11-apps netpbm; do
+for p in xvfb x11-apps netpbm xdotool; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing:-} $p"
 done
 if [ -n "${missing:-}" ]; then
@@ -22,13 +24,20 @@ if [ -n "${missing:-}" ]; then
 fi
 
 DISPLAY_NUM=:97
-Xvfb "$DISPLAY_NUM" -screen 0 1040x700x24 >/dev/null 2>&1 &
+SIZE="${SIZE:-}"
+SCREEN="${SIZE:-1040x700}"
+Xvfb "$DISPLAY_NUM" -screen 0 "${SCREEN}x24" >/dev/null 2>&1 &
 XVFB=$!
 trap 'kill $APP_PID $XVFB 2>/dev/null || true' EXIT
 sleep 1
 DISPLAY="$DISPLAY_NUM" "$BIN" --backend dummy >/dev/null 2>&1 &
 APP_PID=$!
 sleep "${SETTLE_S:-6}"
+if [ -n "$SIZE" ]; then
+  WINDOW="$(DISPLAY="$DISPLAY_NUM" xdotool search --name "DDSP" | head -1)"
+  DISPLAY="$DISPLAY_NUM" xdotool windowsize "$WINDOW" "${SIZE%x*}" "${SIZE#*x}"
+  sleep 2
+fi
 mkdir -p "$(dirname "$OUT")"
 xwd -root -display "$DISPLAY_NUM" -silent | xwdtopnm 2>/dev/null | pnmtopng > "$OUT"
 echo "wrote $OUT"

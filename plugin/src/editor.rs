@@ -125,6 +125,13 @@ impl EditorModel {
         (self.load)(choice);
     }
 
+    /// The GUI data moved since the frame that showed `signature` (and was told of the frames
+    /// [`Self::next_repaint`] saw).
+    fn changed_since(&self, signature: u64) -> bool {
+        let fresh = self.gui.frames.load(Ordering::Acquire) != self.repaint.frames;
+        self.gui.signature() != signature || (fresh && self.gui.is_active())
+    }
+
     /// When to draw again after a frame that showed the GUI data of `signature` at `now_s`:
     /// [`FRAME_INTERVAL`] while something moves, [`LOAD_POLL_INTERVAL`] while a model loads,
     /// otherwise never (`None`: user input, a host parameter change or the audio thread wakes it).
@@ -151,14 +158,18 @@ impl EditorModel {
 /// (no repaint requested), the editor is woken by the audio thread (see `gui_data`).
 pub fn update(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
     let gui = model.gui.clone();
-    // Asleep first, then read: a change the audio thread publishes after the reads below finds the
-    // flag set and wakes the editor (the fences pair with the audio thread's swap).
-    gui.editor_asleep.store(true, Ordering::SeqCst);
-    fence(Ordering::SeqCst);
     let signature = gui.signature();
     draw(ui, model, setter);
     let now_s = ui.input(|i| i.time);
-    if let Some(after) = model.next_repaint(signature, now_s) {
+    let after = model.next_repaint(signature, now_s).or_else(|| {
+        // Asleep first, then look again: what the audio thread publishes from here on finds the
+        // flag set and wakes the editor (the fence pairs with its own); what it published while
+        // this frame drew is drawn now. Awake while drawing, it does not wake a busy editor twice.
+        gui.editor_asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        model.changed_since(signature).then_some(FRAME_INTERVAL)
+    });
+    if let Some(after) = after {
         gui.editor_asleep.store(false, Ordering::SeqCst);
         ui.ctx().request_repaint_after(after);
     }
