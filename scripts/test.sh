@@ -26,6 +26,12 @@ cargo test --workspace --exclude xtask --locked --no-fail-fast
 echo "== VST3 bundle in pedalboard (JUCE's VST3 host)"
 .venv/bin/python -m pytest host-tests/python -q
 
+echo "== Ardour 7 (Debian) plays the built .vst3: scan, record, export, reopen, export"
+bash scripts/setup_ardour.sh
+.venv/bin/python host-tests/ardour/run.py
+
+echo "== the standalones under Xvfb: --model, a bad --model, idle CPU (in the cargo tests above: plugin/tests/standalone.rs)"
+
 echo "== Python package in a fresh venv: one wheel (dev profile, reusing the build above), installed, pytest"
 rm -rf target/py-test-venv target/wheels
 python3 -m venv target/py-test-venv
