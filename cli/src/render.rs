@@ -324,6 +324,14 @@ impl<'a> Render<'a> {
                          the oldest notes are cut short (--voices {chord} plays them all)"
                     );
                 }
+                if options.instrument.mode == VoiceMode::Mono {
+                    if let Some(t) = phrase.first_chord_s() {
+                        eprintln!(
+                            "ddsp: warning: the piece has chords (the first at {t:.2} s) and --mono plays one note \
+                             at a time: each chord sounds as one note (without --mono, --voices {chord} plays them all)"
+                        );
+                    }
+                }
                 let what = format!("{} notes", phrase.notes);
                 (Job::Midi(phrase), frames, if options.master.enabled { 2 } else { 1 }, what)
             }
@@ -394,7 +402,9 @@ impl<'a> Render<'a> {
     fn gain_for(&self, target: f64) -> Result<f32> {
         let (loudness, peak) = self.measure(0.0)?;
         if !loudness.is_finite() {
-            bail!("the render is silent (below the loudness gate): no loudness to bring to {target} LUFS");
+            // Too short or too quiet for the gate (400 ms blocks above -70 LUFS): written as it is.
+            eprintln!("ddsp: warning: the render has no measurable loudness (silent or under 0.4 s): written without the {target} LUFS gain");
+            return Ok(0.0);
         }
         let mut gain = target - loudness;
         if !self.options.master.enabled {

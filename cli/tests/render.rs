@@ -490,10 +490,28 @@ fn a_chord_with_too_few_voices_is_rendered_with_a_warning() {
         "{warned}"
     );
     assert!(out.exists(), "the render is still written");
-    for quiet in [&[][..], &["--voices", "4"][..], &["--mono"][..]] {
+    for quiet in [&[][..], &["--voices", "4"][..]] {
         let stderr = run(quiet);
         assert!(!stderr.contains("warning"), "{quiet:?}: {stderr}");
     }
+    // --mono plays a chord as one note: said. A legato line (overlapping notes that start 0.5 s
+    // apart) is what --mono is for: not a chord, no warning.
+    let mono = run(&["--mono"]);
+    assert!(mono.contains("warning") && mono.contains("has chords (the first at 0.00 s)"), "{mono}");
+    let legato = tmp("render-chord-warning", "legato.mid");
+    std::fs::write(
+        &legato,
+        simple_midi(&[
+            (0, MidiMessage::NoteOn { key: key(60), vel: u7::new(100) }),
+            (480, MidiMessage::NoteOn { key: key(62), vel: u7::new(100) }),
+            (520, MidiMessage::NoteOff { key: key(60), vel: u7::new(0) }),
+            (960, MidiMessage::NoteOff { key: key(62), vel: u7::new(0) }),
+        ]),
+    )
+    .unwrap();
+    let args = ["render", path_str(&legato), "-o", path_str(&out), "--master", "off", "--tail", "0.1", "--mono"];
+    let stderr = String::from_utf8_lossy(&ddsp_ok(&args).stderr).into_owned();
+    assert!(!stderr.contains("warning"), "legato in --mono: {stderr}");
 }
 
 /// Integrated loudness (LUFS) and true peak (dBTP) of a WAV file, by the ebur128 crate (the

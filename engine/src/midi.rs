@@ -47,7 +47,30 @@ impl Phrase {
         }
         most
     }
+
+    /// When the first chord starts, seconds: a note-on within [`CHORD_SPREAD_S`] of another still
+    /// held note's onset on the same channel (a strummed or rolled chord, not a legato overlap,
+    /// whose notes start further apart). What a mono render would play as one note.
+    pub fn first_chord_s(&self) -> Option<f64> {
+        let mut held: Vec<(u8, u8, f64)> = Vec::new();
+        for &(t, channel, event) in &self.events {
+            match event {
+                InstrumentEvent::NoteOn { note, .. } => {
+                    if held.iter().any(|&(c, n, onset)| c == channel && n != note && t - onset <= CHORD_SPREAD_S) {
+                        return Some(t);
+                    }
+                    held.push((channel, note, t));
+                }
+                InstrumentEvent::NoteOff { note } => held.retain(|&(c, n, _)| !(c == channel && n == note)),
+                _ => {}
+            }
+        }
+        None
+    }
 }
+
+/// Note-ons this close together (seconds) are one chord.
+pub const CHORD_SPREAD_S: f64 = 0.03;
 
 /// Default tempo before the first tempo event: 120 BPM.
 const DEFAULT_TEMPO_US: f64 = 500_000.0;
