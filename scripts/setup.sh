@@ -6,9 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-
 DEBIAN_PACKAGES=(
   # linking the plugin: audio back-ends of the standalone, X11/GL for the editor
   pkg-config libasound2-dev libjack-jackd2-dev libx11-dev libx11-xcb-dev libxcursor-dev
@@ -20,14 +17,7 @@ if [ "${1:-}" != "--build-only" ]; then
   DEBIAN_PACKAGES+=(xvfb xauth)
 fi
 
-missing=()
-for p in "${DEBIAN_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash scripts/debian_packages.sh "${DEBIAN_PACKAGES[@]}"
 
 # `--build-only` (scripts/build.sh): the packages above are all that building needs.
 if [ "${1:-}" = "--build-only" ]; then exit 0; fi

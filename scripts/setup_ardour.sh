@@ -3,14 +3,5 @@
 # session headless on the dummy backend, and its VST3 scanner. No recommends: the test needs no JACK,
 # no desktop integration and no plugin collections.
 set -euo pipefail
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(ardour "$@")
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash "$(dirname "$0")/debian_packages.sh" "${PACKAGES[@]}"

@@ -27,17 +27,8 @@ fi
 
 if [ "$VENV_ONLY" = 1 ]; then exit 0; fi
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont libsndfile1 "$@")
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash scripts/debian_packages.sh "${PACKAGES[@]}"
 
 # The fidelity benchmark plays models through the real engine (the Python package, a release build).
 if ! .venv-train/bin/python -c "import ddsp_instrument" 2>/dev/null; then
