@@ -8,6 +8,7 @@
 mod controls;
 mod model_panel;
 mod performance;
+mod preset_bar;
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use crate::params::InstrumentParams;
 
 pub use model_panel::FileBrowser;
 pub use performance::note_name;
+pub use preset_bar::{PresetBar, StateAccess};
 
 /// Default and smallest editor sizes, logical pixels.
 pub const EDITOR_SIZE: (u32, u32) = (1040, 700);
@@ -54,7 +56,7 @@ impl PluginParams {
         }
     }
 
-    fn title(&self) -> &'static str {
+    pub fn title(&self) -> &'static str {
         match self {
             Self::Instrument(_) => "DDSP Instrument",
             Self::Effect(_) => "DDSP Effect",
@@ -75,6 +77,9 @@ pub struct EditorModel {
     pub load: LoadModel,
     /// Asks the host to restart audio (set once the editor window exists).
     pub request_restart: Option<Box<dyn Fn() + Send>>,
+    /// Takes and applies the whole plugin state, for presets (set once the editor window exists).
+    pub state_access: Option<StateAccess>,
+    pub presets: PresetBar,
     pub performance: performance::History,
     pub browser: FileBrowser,
     /// What the repaint policy saw at the last frame.
@@ -105,6 +110,7 @@ impl EditorModel {
         library: ModelLibrary,
         load: LoadModel,
     ) -> Self {
+        let presets = PresetBar::new(params.title());
         Self {
             params,
             gui,
@@ -112,6 +118,8 @@ impl EditorModel {
             library,
             load,
             request_restart: None,
+            state_access: None,
+            presets,
             performance: performance::History::default(),
             browser: FileBrowser::default(),
             repaint: RepaintState::default(),
@@ -187,6 +195,7 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
             ui.separator();
             ui.label(format!("Latency: {latency} samples"));
         });
+        preset_bar::show(ui, model);
         if let Some(message) = &status.message {
             ui.colored_label(egui::Color32::from_rgb(235, 110, 90), message);
         }
@@ -245,6 +254,11 @@ impl NiceEguiApp for EditorApp {
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         let host = gui_ctx.clone();
         self.model.request_restart = Some(Box::new(move || host.request_restart()));
+        let (get, set) = (gui_ctx.clone(), gui_ctx.clone());
+        self.model.state_access = Some(StateAccess {
+            get: Box::new(move || get.get_state()),
+            set: Box::new(move |state| set.set_state(state)),
+        });
         self.context = Some(gui_ctx);
         self.model.gui.editor_open.store(true, Ordering::Relaxed);
         Ok(())

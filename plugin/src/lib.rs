@@ -10,6 +10,7 @@ pub mod master_params;
 pub mod master_stage;
 pub mod model_slot;
 pub mod params;
+pub mod presets;
 pub mod session;
 pub mod shell;
 #[cfg(feature = "standalone")]

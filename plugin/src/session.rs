@@ -34,7 +34,7 @@ pub const LOAD_ERROR_FIELD: &str = "load_error";
 pub const MAX_OUT_OF_RANGE_FRACTION: f32 = 0.25;
 
 /// The model reference's persistent field.
-const MODEL_FIELD: &str = "model";
+pub const MODEL_FIELD: &str = "model";
 
 /// `a.b.c` as numbers (missing or non-numeric parts are 0).
 fn version_triple(v: &str) -> (u64, u64, u64) {
@@ -45,29 +45,45 @@ fn version_triple(v: &str) -> (u64, u64, u64) {
 /// Checks `state` against `params` (a default instance of the plugin's parameters) before it is
 /// applied; see the module docs. Allocates; main thread only (nice-plug calls it on state load).
 pub fn filter(state: &mut PluginState, params: &dyn Params, plugin_name: &str, version: &str) {
-    let refuse = |state: &mut PluginState, why: String| {
-        let message = format!("the saved session was not loaded: {why}; the previous settings are kept");
-        nice_error!("{message}");
-        state.params.clear();
-        state.fields.clear();
-        state.fields.insert(LOAD_ERROR_FIELD.into(), serialize_field(&Some(message)).unwrap_or_default());
-    };
     // Only this check writes the message; one arriving in a file is not ours to show.
     state.fields.remove(LOAD_ERROR_FIELD);
+    let message = match check(state, params, plugin_name, version) {
+        Ok(None) => return,
+        Ok(Some(fixed)) => {
+            let message = format!("the saved session had values out of range: {fixed}");
+            nice_warn!("{message}");
+            message
+        }
+        Err(why) => {
+            let message = format!("the saved session was not loaded: {why}; the previous settings are kept");
+            nice_error!("{message}");
+            state.params.clear();
+            state.fields.clear();
+            message
+        }
+    };
+    state.fields.insert(LOAD_ERROR_FIELD.into(), serialize_field(&Some(message)).unwrap_or_default());
+}
+
+/// The checks of [`filter`], without its messages: `Err(why)` when `state` is refused (left as it
+/// was), otherwise the values it clamped or dropped (`Ok(None)`: none). Presets go through this
+/// too (`crate::presets`). Allocates; main thread only.
+pub fn check(
+    state: &mut PluginState,
+    params: &dyn Params,
+    plugin_name: &str,
+    version: &str,
+) -> Result<Option<String>, String> {
     if !state.version.is_empty() && version_triple(&state.version) > version_triple(version) {
-        let why = format!("it was saved by {plugin_name} {}, newer than this {version}", state.version);
-        return refuse(state, why);
+        return Err(format!("it was saved by {plugin_name} {}, newer than this {version}", state.version));
     }
     let map = params.param_map();
     if let Some(unknown) = state.params.keys().find(|id| !map.iter().any(|(known, ..)| known == *id)) {
-        return refuse(
-            state,
-            format!("it holds parameter '{unknown}', which {plugin_name} does not have (another plugin's?)"),
-        );
+        return Err(format!("it holds parameter '{unknown}', which {plugin_name} does not have (another plugin's?)"));
     }
     if let Some(model) = state.fields.get(MODEL_FIELD) {
         if let Err(e) = deserialize_field::<ModelRef>(model) {
-            return refuse(state, format!("its model reference is damaged ({e})"));
+            return Err(format!("its model reference is damaged ({e})"));
         }
     }
     let out_of_range = |value: &ParamValue, lo: f32, hi: f32| match *value {
@@ -88,7 +104,7 @@ pub fn filter(state: &mut PluginState, params: &dyn Params, plugin_name: &str, v
         })
         .count();
     if bad > 2 && bad as f32 > MAX_OUT_OF_RANGE_FRACTION * numeric as f32 {
-        return refuse(state, format!("{bad} of its {numeric} values are outside their ranges (a damaged file?)"));
+        return Err(format!("{bad} of its {numeric} values are outside their ranges (a damaged file?)"));
     }
     let mut fixed = Vec::new();
     state.params.retain(|id, value| {
@@ -114,11 +130,7 @@ pub fn filter(state: &mut PluginState, params: &dyn Params, plugin_name: &str, v
         }
         true
     });
-    if !fixed.is_empty() {
-        let message = format!("the saved session had values out of range: {}", fixed.join(", "));
-        nice_warn!("{message}");
-        state.fields.insert(LOAD_ERROR_FIELD.into(), serialize_field(&Some(message)).unwrap_or_default());
-    }
+    Ok((!fixed.is_empty()).then(|| fixed.join(", ")))
 }
 
 /// Takes the message a state load left in `field` (main thread, at activation).
