@@ -153,7 +153,7 @@ pub fn list(plugin: &str, folder: Option<&Path>) -> Vec<PresetEntry> {
             PresetEntry { name, source: Source::User(path) }
         })
         .collect();
-    user.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    user.sort_by_key(|e| e.name.to_lowercase());
     entries.extend(user);
     entries
 }
