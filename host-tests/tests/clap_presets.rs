@@ -84,6 +84,10 @@ fn factory_presets_apply_through_the_clap_and_round_trip_state_and_audio() {
         assert!(cents(f0, G4_HZ).abs() < 10.0, "{name}: plays {f0} Hz");
         assert!(first_difference(&out.channels, &default.channels).is_some(), "{name}: sounds like the default");
         assert_round_trip(name, state, &out);
+        // The session names the preset (the editor shows it after a reopen).
+        let named: Option<String> =
+            serde_json::from_str(decode(&out.state)["fields"]["preset"].as_str().unwrap()).unwrap();
+        assert_eq!(named.as_deref(), Some(name));
         models.push(settings(&decode(&out.state)).1["built_in"].as_str().unwrap().to_owned());
     }
     models.sort();

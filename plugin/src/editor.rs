@@ -56,6 +56,14 @@ impl PluginParams {
         }
     }
 
+    /// The persisted name of the preset loaded or saved last.
+    pub(crate) fn preset_name(&self) -> &std::sync::RwLock<Option<String>> {
+        match self {
+            Self::Instrument(p) => &p.preset_name,
+            Self::Effect(p) => &p.preset_name,
+        }
+    }
+
     pub fn title(&self) -> &'static str {
         match self {
             Self::Instrument(_) => "DDSP Instrument",

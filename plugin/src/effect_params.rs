@@ -47,6 +47,9 @@ pub struct EffectParams {
     /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
+    /// The preset loaded or saved last (`crate::presets`), for the editor to name; `None`: none yet.
+    #[persist = "preset"]
+    pub preset_name: Arc<RwLock<Option<String>>>,
 
     // The host lists parameters in this order, the editor shows them in the same: what one plays
     // with first (the mix, the pitch, the gate), the mastering chain last. IDs never change.
@@ -83,6 +86,7 @@ impl Default for EffectParams {
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
             load_error: Arc::default(),
+            preset_name: Arc::default(),
             master: crate::master_params::MasterParams::default(),
             input_pitch: semitones("Input Pitch"),
             input_gain: FloatParam::new("Input Gain", d.input_gain_db, FloatRange::Linear { min: -24.0, max: 24.0 })

@@ -79,6 +79,9 @@ pub struct InstrumentParams {
     /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
+    /// The preset loaded or saved last (`crate::presets`), for the editor to name; `None`: none yet.
+    #[persist = "preset"]
+    pub preset_name: Arc<RwLock<Option<String>>>,
 
     // The host lists parameters in this order (nested structs where they stand), the editor shows
     // them in the same: how the instrument plays first, the mastering chain last. IDs never change.
@@ -141,6 +144,7 @@ impl Default for InstrumentParams {
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
             load_error: Arc::default(),
+            preset_name: Arc::default(),
             master: crate::master_params::MasterParams::default(),
             output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),

@@ -9,6 +9,7 @@
 //! damaged model reference, values out of range), and further: a newer preset format, the other
 //! plugin's preset, and a model that is not here (a built-in name this version lacks, a file that
 //! is gone) are refused with a message naming what is wrong. A refused preset changes nothing.
+//! A loaded or saved preset's name goes into the state's `preset` field, so a session remembers it.
 //! User presets live in `<data dir>/ddsp-instrument/presets/<plugin name>/`, one file each, written
 //! atomically (a temporary file, then a rename).
 
@@ -26,6 +27,9 @@ use crate::session::{self, LOAD_ERROR_FIELD, MODEL_FIELD};
 pub const FORMAT: &str = "ddsp-instrument-preset";
 /// The preset format this version writes and the newest it reads.
 pub const FORMAT_VERSION: u64 = 1;
+/// The persistent field that names the preset loaded or saved last (shown by the editor; a
+/// session keeps it).
+pub const PRESET_FIELD: &str = "preset";
 /// A preset file larger than this is not one (a preset is a few kilobytes).
 const MAX_PRESET_BYTES: u64 = 1 << 20;
 
@@ -227,6 +231,7 @@ pub fn parse(text: &str, target: &Target) -> Result<Loaded, PresetError> {
             Resolution::BuiltIn(_) | Resolution::Found(_) => {}
         }
     }
+    state.fields.insert(PRESET_FIELD.into(), serialize_field(&Some(file.name.clone())).unwrap_or_default());
     Ok(Loaded { name: file.name, state, note: (!notes.is_empty()).then(|| notes.join("; ")) })
 }
 
@@ -234,6 +239,7 @@ pub fn parse(text: &str, target: &Target) -> Result<Loaded, PresetError> {
 pub fn to_json(plugin: &str, name: &str, state: &PluginState) -> String {
     let mut state = state.clone();
     state.fields.remove(LOAD_ERROR_FIELD);
+    state.fields.insert(PRESET_FIELD.into(), serialize_field(&Some(name.to_owned())).unwrap_or_default());
     let file =
         PresetFile { format: FORMAT.into(), version: FORMAT_VERSION, plugin: plugin.into(), name: name.into(), state };
     serde_json::to_string_pretty(&file).unwrap_or_default() + "\n"

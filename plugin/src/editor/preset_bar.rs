@@ -26,15 +26,13 @@ pub struct PresetBar {
     /// Where user presets are saved and listed from (`None`: nowhere, factory presets only).
     pub folder: Option<PathBuf>,
     entries: Option<Vec<PresetEntry>>,
-    /// The preset loaded or saved last in this editor.
-    pub current: Option<String>,
     /// The "Save as" name field.
     pub name: String,
 }
 
 impl PresetBar {
     pub fn new(plugin: &str) -> Self {
-        Self { folder: presets::user_folder(plugin), entries: None, current: None, name: String::new() }
+        Self { folder: presets::user_folder(plugin), entries: None, name: String::new() }
     }
 
     /// The list, read from the folder once and again after a save.
@@ -58,6 +56,14 @@ fn model_choice(state: &PluginState) -> Option<ModelChoice> {
         (Some(path), _) => Some(ModelChoice::File(path.into())),
         (None, Some(name)) => BuiltInModel::find(name).map(ModelChoice::BuiltIn),
         (None, None) => Some(ModelChoice::BuiltIn(BuiltInModel::default_model())),
+    }
+}
+
+/// The name the row shows, persisted with the session (the state set for a preset names it too:
+/// this is for the frames before the wrapper applies it).
+fn set_current(model: &EditorModel, name: Option<String>) {
+    if let Ok(mut current) = model.params.preset_name().write() {
+        *current = name;
     }
 }
 
@@ -85,7 +91,7 @@ pub fn apply(model: &mut EditorModel, entry: &PresetEntry, now_s: f64) {
     let Some(access) = &model.state_access else { return };
     let choice = model_choice(&loaded.state);
     (access.set)(loaded.state);
-    model.presets.current = Some(loaded.name.clone());
+    set_current(model, Some(loaded.name.clone()));
     say(model, loaded.note.map(|note| format!("preset '{}': {note}", loaded.name)));
     let playing = model.status.lock().ok().and_then(|s| s.choice.clone());
     if let Some(choice) = choice.filter(|c| Some(c) != playing.as_ref()) {
@@ -105,7 +111,7 @@ fn save_as(model: &mut EditorModel) {
     match result {
         Ok(path) => {
             nice_plug::nice_log!("saved preset '{name}' to {}", path.display());
-            model.presets.current = Some(name);
+            set_current(model, Some(name));
             model.presets.entries = None;
             say(model, None);
         }
@@ -122,7 +128,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel) {
     let mut picked = None;
     ui.horizontal(|ui| {
         ui.label("Preset");
-        let current = model.presets.current.clone().unwrap_or_else(|| "—".to_owned());
+        let current = model.params.preset_name().read().ok().and_then(|n| n.clone()).unwrap_or_else(|| "—".to_owned());
         let entries = model.presets.entries(plugin);
         let combo = egui::ComboBox::from_id_salt("presets").selected_text(current.as_str()).width(COMBO_WIDTH).show_ui(
             ui,

@@ -150,6 +150,8 @@ fn factory_presets_parse_validate_and_name_a_built_in_model_one_per_model() {
         .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         assert_eq!(loaded.note, None, "{}", entry.name);
         assert_eq!(loaded.name, recipe.name);
+        let named: Option<String> = deserialize_field(&loaded.state.fields[PRESET_FIELD]).unwrap();
+        assert_eq!(named.as_deref(), Some(recipe.name));
         // Every parameter set (a preset leaves nothing from the previous sound), as the recipe says.
         assert!(
             every_id.iter().all(|id| loaded.state.params.contains_key(id)),
@@ -196,6 +198,8 @@ fn a_saved_preset_loads_back_to_the_same_state_and_is_listed() {
     let loaded =
         load(entry, &Target { plugin: PLUGIN, version: VERSION, defaults: &params, library: &library() }).unwrap();
     state.fields.remove(LOAD_ERROR_FIELD);
+    // The loaded state names the preset (the editor shows it; a session keeps it).
+    state.fields.insert(PRESET_FIELD.into(), serialize_field(&Some("My cello / dark".to_owned())).unwrap());
     assert_eq!((loaded.state.version.as_str(), values(&loaded.state)), (VERSION, values(&state)));
     assert_eq!(loaded.state.fields, state.fields);
     assert_eq!(loaded.note, None);
