@@ -179,6 +179,9 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
                         );
                     }
                 }
+                // Only logged in debug builds. (Patched in for DDSP Instrument: upstream warned
+                // about the unused bindings in every release build of a path dependency.)
+                #[allow(unused_variables)]
                 (param_ptr, param_value) => {
                     #[cfg(debug_assertions)]
                     crate::nice_warn!(
