@@ -146,11 +146,12 @@ def test_the_instrument_loads_and_lists_its_parameters_about_as_fast_as_the_effe
     130 controllers on 16 channels (2,131 parameters): pedalboard took 17-20 s to load the
     instrument and 16-33 s more to list its parameters, against 0.1 s for the effect. Now only the
     13 controllers the instrument answers are registered (vendor/README.md). Timed in one run, the
-    two plugins alternating, best of two each; the bound is a ratio with room for a noisy machine."""
+    two plugins alternating, best of three each; the bound is a ratio with room for a noisy machine
+    (measured 1-2x; the 2,080 generated parameters made it ~60x)."""
     import time
 
     timings = {"DDSP Effect": [], "DDSP Instrument": []}
-    for name in ["DDSP Effect", "DDSP Instrument"] * 2:
+    for name in ["DDSP Effect", "DDSP Instrument"] * 3:
         started = time.perf_counter()
         plugin = load_plugin(bundle, plugin_name=name)
         loaded = time.perf_counter()
@@ -161,4 +162,4 @@ def test_the_instrument_loads_and_lists_its_parameters_about_as_fast_as_the_effe
         total, load, listing, count = min(runs)
         print(f"VST3 in pedalboard: {name}: load {load:.2f} s + list {count} parameters {listing:.2f} s = {total:.2f} s")
     instrument, effect = min(timings["DDSP Instrument"])[0], min(timings["DDSP Effect"])[0]
-    assert instrument <= 3.0 * effect, f"the instrument takes {instrument:.2f} s to load and list, the effect {effect:.2f} s"
+    assert instrument <= 5.0 * effect, f"the instrument takes {instrument:.2f} s to load and list, the effect {effect:.2f} s"
