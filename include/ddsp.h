@@ -123,7 +123,9 @@ void ddsp_pipeline_set_smoothing_ms(struct DdspPipeline *p, float ms);
 // The mastering chain: `preset` one of "off", "room", "limiter", "flat", "cello", "violin", "flute", "brass";
 // `quality` one of "draft", "standard", "professional", "mastering" (NULL: "standard").
 // Applies from the next block. Any thread; never blocks. 0 on success.
-int ddsp_pipeline_set_master(struct DdspPipeline *p, const char *preset, const char *quality);
+int ddsp_pipeline_set_master(struct DdspPipeline *p,
+                             const char *preset,
+                             const char *quality);
 
 // Starts `note` (0..127) at `velocity` (0..1) on channel 1, at the start of the next block.
 // Event calls: one thread at a time; never block. 0 on success, non-zero when the event queue
