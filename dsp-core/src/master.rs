@@ -174,7 +174,10 @@ impl MasterPreset {
             Self::Flute => ReverbSettings { size: 0.6, damping: 0.3, predelay_ms: 15.0, ..ReverbSettings::default() },
             Self::Brass => ReverbSettings { size: 0.55, damping: 0.45, wet_db: -16.0, ..ReverbSettings::default() },
         };
-        let compressor = CompressorSettings { enabled: !matches!(self, Self::Flat | Self::Limiter), ..CompressorSettings::default() };
+        let compressor = CompressorSettings {
+            enabled: !matches!(self, Self::Flat | Self::Limiter),
+            ..CompressorSettings::default()
+        };
         let limiter = LimiterSettings { enabled: self != Self::Flat, ..LimiterSettings::default() };
         MasterSettings { enabled: true, eq, compressor, reverb, limiter, quality }
     }

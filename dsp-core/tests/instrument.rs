@@ -140,18 +140,23 @@ fn the_voice_falls_silent_after_the_release() {
 fn every_controller_the_instrument_answers_is_in_the_registered_list() {
     use ddsp_core::instrument::MIDI_CONTROLLERS;
     let with_cc = |cc: u8| {
-        render(InstrumentSettings::default(), 0.35, &[
-            (0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }),
-            (0.1, InstrumentEvent::ControlChange { cc, value: 1.0 }),
-            (0.15, InstrumentEvent::ControlChange { cc, value: 0.0 }),
-            (0.17, InstrumentEvent::ControlChange { cc, value: 1.0 }),
-            (0.2, InstrumentEvent::NoteOff { note: 67 }),
-        ])
+        render(
+            InstrumentSettings::default(),
+            0.35,
+            &[
+                (0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }),
+                (0.1, InstrumentEvent::ControlChange { cc, value: 1.0 }),
+                (0.15, InstrumentEvent::ControlChange { cc, value: 0.0 }),
+                (0.17, InstrumentEvent::ControlChange { cc, value: 1.0 }),
+                (0.2, InstrumentEvent::NoteOff { note: 67 }),
+            ],
+        )
     };
-    let plain = render(InstrumentSettings::default(), 0.35, &[
-        (0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }),
-        (0.2, InstrumentEvent::NoteOff { note: 67 }),
-    ]);
+    let plain = render(
+        InstrumentSettings::default(),
+        0.35,
+        &[(0.0, InstrumentEvent::NoteOn { note: 67, velocity: 0.8 }), (0.2, InstrumentEvent::NoteOff { note: 67 })],
+    );
     let mut answered = Vec::new();
     for cc in 0..128u8 {
         if with_cc(cc) != plain {

@@ -483,7 +483,8 @@ fn flat_is_transparent_and_room_and_limiter_are_what_they_say() {
         let mut chain = MasterChain::new(sr, MasterPreset::Flat.settings(quality));
         assert_eq!(chain.latency_samples(), 0, "flat at {quality:?} adds latency");
         let (l, r) = run_chain(&mut chain, &input, &mut TestRng(4));
-        let worst = l.iter().chain(&r).zip(input.iter().chain(&input)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst =
+            l.iter().chain(&r).zip(input.iter().chain(&input)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "flat at {quality:?} changed the audio by {worst}");
     }
     let room = MasterPreset::Room.settings(Quality::Standard);

@@ -102,7 +102,9 @@ pub fn resolve_model(spec: &str, library: &ModelLibrary) -> Result<ModelRef, Str
     match library.find(spec) {
         Some(entry) => match entry.choice {
             ModelChoice::BuiltIn(model) => Ok(ModelRef::to_built_in(model.name)),
-            ModelChoice::File(path) => Ok(ModelRef { path: Some(path.to_string_lossy().into_owned()), ..ModelRef::default() }),
+            ModelChoice::File(path) => {
+                Ok(ModelRef { path: Some(path.to_string_lossy().into_owned()), ..ModelRef::default() })
+            }
         },
         None => {
             let names: Vec<String> = library.entries().into_iter().map(|e| e.name).collect();
@@ -152,7 +154,9 @@ pub fn main<P: Plugin>(app: &App) -> ExitCode {
         println!("Examples:\n{}\n", app.examples);
         println!("Options of {}:", app.binary);
         println!("      --model <NAME|PATH>  The model to play: a built-in or library name (--list-models) or a");
-        println!("                           file. A bad one is reported (here and in the editor) and the default plays");
+        println!(
+            "                           file. A bad one is reported (here and in the editor) and the default plays"
+        );
         println!("      --list-models        List the model library (built-in models, model folders, recent files)");
         println!("  -V, --version            Print the version\n");
         println!("Audio, MIDI and window options (nice-plug's standalone):");
@@ -211,6 +215,9 @@ mod tests {
         assert_eq!(resolve_model(&spec, &library).unwrap().path.as_deref(), Some(spec.as_str()));
         std::fs::remove_file(&file).unwrap();
         let error = resolve_model("bassoon", &library).unwrap_err();
-        assert!(error.contains("bassoon") && error.contains("Flute") && error.contains("playing the default"), "{error}");
+        assert!(
+            error.contains("bassoon") && error.contains("Flute") && error.contains("playing the default"),
+            "{error}"
+        );
     }
 }

@@ -26,11 +26,22 @@ fn version_and_help_say_what_the_program_is_and_how_to_start_it() {
         assert!(ok && text.starts_with(&format!("{name} {}", env!("CARGO_PKG_VERSION"))), "{text}");
         let (ok, text) = output(bin, &["--help"]);
         assert!(ok, "{text}");
-        for wanted in ["Examples:", "--model <NAME|PATH>", "--list-models", "--version", "--backend", "--midi-input", "--output-device"] {
+        for wanted in [
+            "Examples:",
+            "--model <NAME|PATH>",
+            "--list-models",
+            "--version",
+            "--backend",
+            "--midi-input",
+            "--output-device",
+        ] {
             assert!(text.contains(wanted), "{name} --help lacks '{wanted}':\n{text}");
         }
         let (ok, text) = output(bin, &["--list-models"]);
-        assert!(ok && text.contains("Flute") && text.contains("built in (the default)") && text.contains("Cello"), "{text}");
+        assert!(
+            ok && text.contains("Flute") && text.contains("built in (the default)") && text.contains("Cello"),
+            "{text}"
+        );
         let (ok, text) = output(bin, &["--model"]);
         assert!(!ok && text.contains("--model needs a value"), "{text}");
     }
@@ -128,7 +139,10 @@ fn a_model_named_on_the_command_line_plays_and_the_idle_window_costs_little() {
     std::thread::sleep(Duration::from_secs(6));
     let used = (app.cpu_ticks("ddsp-instrument") - ticks0) as f64 / ticks_per_second();
     let share = used / start.elapsed().as_secs_f64();
-    println!("idle ddsp-instrument (debug build, editor open under Xvfb, dummy audio): {:.1} % of a core", share * 100.0);
+    println!(
+        "idle ddsp-instrument (debug build, editor open under Xvfb, dummy audio): {:.1} % of a core",
+        share * 100.0
+    );
     // The editor used to repaint 30 times a second whatever happened (45 % of a core); what is
     // left is the audio engine running the model on silence and the window's event loop.
     assert!(share < 0.15, "idle standalone uses {:.0} % of a core", share * 100.0);
