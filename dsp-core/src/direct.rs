@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
+use crate::morph::MorphPosition;
 use crate::swap::{SwapReceiver, VoiceSpec};
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 
@@ -32,11 +33,13 @@ pub struct DirectSettings {
     pub levels: VoiceLevels,
     /// Linear output gain.
     pub output_gain: f32,
+    /// Where a morph of several models sits (see [`crate::morph`]); ignored with one model.
+    pub morph: MorphPosition,
 }
 
 impl Default for DirectSettings {
     fn default() -> Self {
-        Self { smoothing_ms: 5.0, levels: VoiceLevels::default(), output_gain: 1.0 }
+        Self { smoothing_ms: 5.0, levels: VoiceLevels::default(), output_gain: 1.0, morph: MorphPosition::default() }
     }
 }
 
@@ -165,8 +168,10 @@ impl Direct {
             self.silent_samples = 0;
             self.log_f0 = target_log_f0;
             self.loudness_db = self.target_loudness_db;
+            self.voice.set_morph_target(self.settings.morph, true);
             self.voice.start_frame_now();
         }
+        self.voice.set_morph_target(self.settings.morph, false);
         for out in out.chunks_mut(MAX_CHUNK) {
             let n = out.len();
             for i in 0..n {

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
+use crate::morph::MorphPosition;
 use crate::swap::{SwapReceiver, VoiceSpec};
 use crate::tracking::{PitchSettings, Tracker, TrackerFrame};
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
@@ -53,6 +54,8 @@ pub struct EffectSettings {
     pub dry_wet: f32,
     /// Linear output gain.
     pub output_gain: f32,
+    /// Where a morph of several models sits (see [`crate::morph`]); ignored with one model.
+    pub morph: MorphPosition,
 }
 
 impl Default for EffectSettings {
@@ -66,6 +69,7 @@ impl Default for EffectSettings {
             unvoiced: UnvoicedMode::Fade,
             dry_wet: 1.0,
             output_gain: 1.0,
+            morph: MorphPosition::default(),
         }
     }
 }
@@ -199,6 +203,7 @@ impl TimbreTransfer {
 
     pub fn reset(&mut self) {
         self.tracker.reset();
+        self.voice.set_morph_target(self.settings.morph, true);
         self.voice.reset();
         self.dry.iter_mut().flatten().for_each(|v| *v = 0.0);
         self.dry_pos = 0;
@@ -238,6 +243,7 @@ impl TimbreTransfer {
             }
         }
         let fallback_f0 = self.voice.model().meta.f0_min_hz;
+        self.voice.set_morph_target(s.morph, false);
         let fold = 1.0 / n_channels as f32;
         let mut start = 0;
         while start < n_total {

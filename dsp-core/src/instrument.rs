@@ -37,6 +37,7 @@ pub use envelope::{Adsr, AdsrSettings};
 pub use voice::STEAL_FADE_MS;
 
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
+use crate::morph::{MorphPosition, MorphSource};
 use crate::swap::{ModelBatch, SwapReceiver, VoiceSpec};
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 use voice::{NoteVoice, Pending, Shared};
@@ -129,6 +130,10 @@ pub struct InstrumentSettings {
     pub levels: VoiceLevels,
     /// Linear output gain.
     pub output_gain: f32,
+    /// Where a morph of several models sits (see [`crate::morph`]); ignored with one model.
+    pub morph: MorphPosition,
+    /// What moves the morph's `x` while notes play (per note for timbre and pressure).
+    pub morph_source: MorphSource,
 }
 
 impl Default for InstrumentSettings {
@@ -151,6 +156,8 @@ impl Default for InstrumentSettings {
             pressure_target: ControlTarget::Off,
             levels: VoiceLevels::default(),
             output_gain: 1.0,
+            morph: MorphPosition::default(),
+            morph_source: MorphSource::Off,
         }
     }
 }
@@ -171,6 +178,10 @@ impl InstrumentSettings {
         self.levels.harmonic_gain = fix(self.levels.harmonic_gain, 1.0, 0.0, 16.0);
         self.levels.noise_gain = fix(self.levels.noise_gain, 1.0, 0.0, 16.0);
         self.output_gain = fix(self.output_gain, 1.0, 0.0, 16.0);
+        self.morph = self.morph.sanitised();
+        if let MorphSource::Controller(cc) = self.morph_source {
+            self.morph_source = MorphSource::Controller(cc.min(119));
+        }
         self
     }
 }
@@ -298,6 +309,8 @@ pub struct Instrument {
     batching: bool,
     /// Voice frames run in batches since the instrument was built (a measure, for tests).
     batched_frames: u64,
+    /// The channel-wide value of the morph source (`None` until one arrives: the set position).
+    morph_value: Option<f32>,
 }
 
 impl Instrument {
@@ -335,6 +348,7 @@ impl Instrument {
             batch: model.new_batch(MAX_VOICES).map(|b| (model.clone(), b)),
             batching: true,
             batched_frames: 0,
+            morph_value: None,
         };
         instrument.reset();
         instrument
@@ -423,6 +437,7 @@ impl Instrument {
         self.last_voice = 0;
         self.output_gain = self.settings.output_gain;
         self.sample_clock = 0;
+        self.morph_value = None;
     }
 
     /// The MPE zone in effect.
@@ -461,13 +476,28 @@ impl Instrument {
             }
             InstrumentEvent::ChannelPressure { value } => match member {
                 Some(_) => self.for_channel(channel, |v| v.pressure = unit(value)),
-                None => self.global.pressure = unit(value),
+                None => {
+                    self.global.pressure = unit(value);
+                    if self.settings.morph_source == MorphSource::Pressure {
+                        self.morph_value = Some(unit(value));
+                    }
+                }
             },
             InstrumentEvent::ControlChange { cc: TIMBRE_CC, value } => match member {
                 Some(_) => self.for_channel(channel, |v| v.brightness = unit(value)),
-                None => self.global.timbre = unit(value),
+                None => {
+                    self.global.timbre = unit(value);
+                    if self.settings.morph_source == MorphSource::Timbre {
+                        self.morph_value = Some(unit(value));
+                    }
+                }
             },
-            InstrumentEvent::ControlChange { cc, value } => self.control_change(channel, cc, unit(value)),
+            InstrumentEvent::ControlChange { cc, value } => {
+                if self.settings.morph_source == MorphSource::Controller(cc) {
+                    self.morph_value = Some(unit(value));
+                }
+                self.control_change(channel, cc, unit(value))
+            }
             InstrumentEvent::AllNotesOff => self.all_notes_off(),
             InstrumentEvent::NoteExpression { note, expression, value } => {
                 let value = if value.is_finite() { value } else { return };
@@ -537,6 +567,7 @@ impl Instrument {
                 // Reset all controllers.
                 self.global = Controllers::default();
                 self.member_bend = [0.0; 16];
+                self.morph_value = None;
             }
             _ => {}
         }
@@ -620,6 +651,7 @@ impl Instrument {
             expression_db: if has_expression { -EXPRESSION_RANGE_DB * (1.0 - expression) } else { 0.0 },
             brightness: self.global.timbre,
             sample_rate_hz: self.sample_rate_hz,
+            morph_value: self.morph_value,
         }
     }
 
@@ -835,7 +867,7 @@ impl Instrument {
         let mut n = 0;
         for (i, (v, &end)) in self.voices.iter().zip(ends.iter()).enumerate() {
             let voice = v.live.voice();
-            if end > 0 && voice.frame_due() && Arc::ptr_eq(voice.model(), model) {
+            if end > 0 && voice.frame_due() && Arc::ptr_eq(voice.model(), model) && voice.runs_own_model_next() {
                 let (f0_hz, loudness_db) = v.conditioning_at(0);
                 if model.batch_load(batch, n, f0_hz, loudness_db, voice.model_state()) {
                     slots[n] = i;

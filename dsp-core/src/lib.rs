@@ -9,7 +9,7 @@
 //!      ─ live voice: model (frame rate) ─ controls ─ harmonic bank + filtered noise ─ Σ ─ out
 //! ```
 //!
-//! Layers, from the ground up: `simd` ─ `harmonic`, `noise`, `model` ─ `voice` ─ `swap` ─
+//! Layers, from the ground up: `simd` ─ `harmonic`, `noise`, `model` ─ `morph` ─ `voice` ─ `swap` ─
 //! `instrument`, `effect`, `direct` ─ `engine` (each uses only the layers below it).
 //!
 //! Real-time contract: constructors (`new`, `prepare`) allocate; `process`/`render`/`reset`/`handle`
@@ -24,6 +24,7 @@ pub mod instrument;
 pub mod library;
 pub mod master;
 pub mod model;
+pub mod morph;
 pub mod noise;
 pub mod simd;
 pub mod swap;
@@ -35,5 +36,6 @@ pub use instrument::{
     ControlTarget, GlideMode, Instrument, InstrumentEvent, InstrumentSettings, NoteExpression, VoiceMode, MAX_VOICES,
 };
 pub use library::{ModelChoice, ModelLibrary, ModelRef};
+pub use morph::{MorphPosition, MorphSource, MAX_MORPH_MODELS};
 pub use model::{BuiltInModel, Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
 pub use voice::{LiveVoice, Voice, VoiceLevels};

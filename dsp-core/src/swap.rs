@@ -51,6 +51,14 @@ impl VoiceSpec {
         voice.set_control_glide(self.control_glide);
         voice
     }
+
+    /// Voice `i` blending `models` (see [`Voice::with_morph`]); `None` when none is present.
+    /// Allocates.
+    pub fn build_morph(&self, models: &[Option<Arc<Model>>], i: usize) -> Option<Voice> {
+        let mut voice = Voice::with_morph(models, self.sample_rate_hz, self.seed(i))?;
+        voice.set_control_glide(self.control_glide);
+        Some(voice)
+    }
 }
 
 /// A model and the scratch to run its frames for many voices as one batch.
@@ -71,6 +79,15 @@ impl VoiceSet {
             voices: (0..spec.voices).map(|i| Some(Box::new(spec.build(model.clone(), i)))).collect(),
             batch,
         })
+    }
+
+    /// A voice for each of `spec.voices` voices, blending `models` (place order; `None` where one
+    /// is missing); `None` when none is present. Allocates.
+    pub fn build_morph(models: &[Option<Arc<Model>>], spec: &VoiceSpec) -> Option<Box<Self>> {
+        let primary = models.iter().flatten().next()?;
+        let batch = if spec.voices > 1 { primary.new_batch(spec.voices).map(|b| (primary.clone(), b)) } else { None };
+        let voices = (0..spec.voices).map(|i| spec.build_morph(models, i).map(Box::new)).collect();
+        Some(Box::new(Self { voices, batch }))
     }
 
     /// The model of the voices in the set (the new one on the way in).
@@ -216,10 +233,50 @@ impl ModelLoader {
         Ok(model)
     }
 
+    /// Loads a morph of `choices` (place order A, B, C, D; see [`crate::morph`]) and queues it.
+    /// Returns each place's model or why it failed: the morph goes on with those that loaded (the
+    /// caller says which failed); only when none loads is nothing sent, and the first error given.
+    pub fn load_morph(&mut self, choices: &[ModelChoice]) -> Result<Vec<Result<Arc<Model>, ModelLoadError>>, LoadError> {
+        if choices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let loaded: Vec<_> = choices
+            .iter()
+            .take(crate::morph::MAX_MORPH_MODELS)
+            .map(|choice| {
+                let model = choice.load()?;
+                Ok(Arc::new(match &self.pace {
+                    Some(pace) if model.windowed_graph().is_some() => model.with_pace(pace.clone()),
+                    _ => model,
+                }))
+            })
+            .collect();
+        let models: Vec<Option<Arc<Model>>> = loaded.iter().map(|r| r.as_ref().ok().cloned()).collect();
+        let Some(set) = VoiceSet::build_morph(&models, &self.spec) else {
+            let first = loaded.into_iter().find_map(Result::err);
+            return Err(LoadError::Model(first.expect("no model loaded, so one failed")));
+        };
+        self.send_set(set)?;
+        Ok(loaded)
+    }
+
     /// Builds the voices for `model` and queues them, waiting (on this thread, never the audio
     /// thread) while the queue is full.
     pub fn send(&mut self, model: Arc<Model>) -> Result<(), LoadError> {
-        let mut set = VoiceSet::build(&model, &self.spec);
+        self.send_set(VoiceSet::build(&model, &self.spec))
+    }
+
+    /// Builds voices blending `models` (place order; `None` where one is missing) and queues them.
+    /// Does nothing when none is present.
+    pub fn send_morph(&mut self, models: &[Option<Arc<Model>>]) -> Result<(), LoadError> {
+        match VoiceSet::build_morph(models, &self.spec) {
+            Some(set) => self.send_set(set),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues a built set, waiting (on this thread, never the audio thread) while the queue is full.
+    fn send_set(&mut self, mut set: Box<VoiceSet>) -> Result<(), LoadError> {
         let step = Duration::from_millis(2);
         let mut waited = Duration::ZERO;
         loop {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::harmonic::HarmonicBank;
 use crate::model::{harmonic_amplitudes, Model, ModelState};
+use crate::morph::{Morph, MorphPosition};
 use crate::noise::FilteredNoise;
 
 /// Longest run the voice renders at once: it sizes the stack-free scratch buffers.
@@ -54,6 +55,8 @@ pub struct Voice {
     harmonic_amps: Vec<f32>,
     noise_mags: Vec<f32>,
     noise_out: Vec<f32>,
+    /// The other models this voice blends with its own (see [`crate::morph`]).
+    morph: Option<Box<Morph>>,
 }
 
 impl Voice {
@@ -77,7 +80,38 @@ impl Voice {
             bank,
             noise,
             model,
+            morph: None,
         }
+    }
+
+    /// A voice blending `models` (place order A, B, C, D; `None` where a model failed to load):
+    /// it plays on the first present model's grid (see [`crate::morph`]). `None` when no model is
+    /// present. A single present model gives a plain voice that still knows its places. Allocates.
+    pub fn with_morph(models: &[Option<Arc<Model>>], sample_rate_hz: f32, seed: u32) -> Option<Self> {
+        let primary = models.iter().position(Option::is_some)?;
+        let mut voice = Self::new(models[primary].clone()?, sample_rate_hz, seed);
+        if models.len() > 1 {
+            voice.morph = Some(Box::new(Morph::new(models, primary, sample_rate_hz)));
+        }
+        Some(voice)
+    }
+
+    /// The voice's morph (`None`: one model).
+    pub fn morph(&self) -> Option<&Morph> {
+        self.morph.as_deref()
+    }
+
+    /// Where the morph glides to (`jump`: at once, e.g. at a note start). Ignored without a morph.
+    pub fn set_morph_target(&mut self, position: MorphPosition, jump: bool) {
+        if let Some(morph) = &mut self.morph {
+            morph.set_target(position, jump);
+        }
+    }
+
+    /// Whether the voice's own model runs in the frame about to start (false at another model's
+    /// corner: a batch must leave this voice out).
+    pub fn runs_own_model_next(&self) -> bool {
+        self.morph.as_ref().map_or(true, |m| m.runs_primary_next())
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -94,6 +128,9 @@ impl Voice {
         self.grid_shift = 0;
         self.next_frame_at = 0;
         self.prepared = false;
+        if let Some(morph) = &mut self.morph {
+            morph.reset();
+        }
     }
 
     /// The current frame's controls, for the editor: each harmonic's amplitude (after the
@@ -120,6 +157,9 @@ impl Voice {
         self.grid_shift = self.clock_samples as i64;
         self.frames_started = 0;
         self.prepared = false;
+        if let Some(morph) = &mut self.morph {
+            morph.restart_clocks();
+        }
     }
 
     /// Like [`Voice::start_frame_now`], then joins a shared frame grid (frame `k` at
@@ -133,6 +173,9 @@ impl Voice {
         self.grid_shift = self.clock_samples as i64 - shared_clock as i64;
         self.frames_started = k - 1;
         self.prepared = false;
+        if let Some(morph) = &mut self.morph {
+            morph.restart_clocks();
+        }
     }
 
     /// A frame starts at the next sample processed.
@@ -199,21 +242,29 @@ impl Voice {
         let ramp = ((frame_samples * self.glide_fraction).round() as u32).max(1);
 
         let f0_hz = if f0_hz.is_finite() { f0_hz.max(0.0) } else { 0.0 };
+        let own = self.morph.as_mut().map_or(true, |m| m.begin_frame());
         let prepared = core::mem::take(&mut self.prepared) && self.model.last_controls(&self.state).is_some();
-        let controls = if prepared {
-            match self.model.last_controls(&self.state) {
-                Some(controls) => controls,
-                None => unreachable!("checked above"),
+        if own {
+            let controls = if prepared {
+                match self.model.last_controls(&self.state) {
+                    Some(controls) => controls,
+                    None => unreachable!("checked above"),
+                }
+            } else {
+                self.model.infer(f0_hz, loudness_db, &mut self.state)
+            };
+            harmonic_amplitudes(controls, f0_hz, self.model.meta.sample_rate_hz, &mut self.harmonic_amps);
+            for (dst, &m) in self.noise_mags.iter_mut().zip(&controls.noise_magnitudes) {
+                *dst = m;
             }
-        } else {
-            self.model.infer(f0_hz, loudness_db, &mut self.state)
-        };
-        harmonic_amplitudes(controls, f0_hz, self.model.meta.sample_rate_hz, &mut self.harmonic_amps);
+        }
+        if let Some(morph) = &mut self.morph {
+            let (now, end) = (self.clock_samples, self.next_frame_at);
+            morph.blend(own, f0_hz, loudness_db, now, end, &mut self.harmonic_amps, &mut self.noise_mags);
+        }
         let gain = |g: f32| if g.is_finite() { g.max(0.0) } else { 0.0 };
         let (harmonic_gain, noise_gain) = (gain(levels.harmonic_gain), gain(levels.noise_gain));
-        for (dst, &m) in self.noise_mags.iter_mut().zip(&controls.noise_magnitudes) {
-            *dst = m * noise_gain;
-        }
+        self.noise_mags.iter_mut().for_each(|m| *m *= noise_gain);
         self.harmonic_amps.iter_mut().for_each(|a| *a *= harmonic_gain);
         self.bank.set_targets(&self.harmonic_amps, ramp);
         self.noise.set_targets(&self.noise_mags, ramp);
@@ -268,6 +319,15 @@ impl LiveVoice {
 
     pub fn model(&self) -> &Arc<Model> {
         self.voice.model()
+    }
+
+    /// Where the morph glides to, for the voice playing and one coming in (see
+    /// [`Voice::set_morph_target`]).
+    pub fn set_morph_target(&mut self, position: MorphPosition, jump: bool) {
+        self.voice.set_morph_target(position, jump);
+        if let Some(incoming) = &mut self.incoming {
+            incoming.set_morph_target(position, jump);
+        }
     }
 
     /// True while a new model is pre-rolling or crossfading in.

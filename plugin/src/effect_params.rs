@@ -123,6 +123,8 @@ impl EffectParams {
             unvoiced: self.unvoiced.value().into(),
             dry_wet: self.dry_wet.value(),
             output_gain: self.output_gain.value(),
+            // The morph controls are not parameters yet.
+            morph: ddsp_core::MorphPosition::default(),
         }
     }
 }

@@ -233,6 +233,9 @@ impl InstrumentParams {
             pressure_target: self.pressure.value().into(),
             levels: VoiceLevels { harmonic_gain: self.harmonic_level.value(), noise_gain: self.noise_level.value() },
             output_gain: self.output_gain.value(),
+            // The morph controls are not parameters yet.
+            morph: ddsp_core::MorphPosition::default(),
+            morph_source: ddsp_core::MorphSource::Off,
         }
     }
 }

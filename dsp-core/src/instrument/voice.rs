@@ -7,6 +7,7 @@
 //! [`STEAL_FADE_MS`] and then starts its new note from silence, so stealing never clicks.
 
 use super::{Adsr, InstrumentSettings, LOUDNESS_FLOOR_DB};
+use crate::morph::{MorphPosition, MorphSource};
 use crate::voice::{LiveVoice, VoiceLevels, MAX_CHUNK};
 
 /// Fade time of the idle gate, ms: once the envelope has finished, whatever the model makes of
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     /// note starts at the bend its channel was given before the note-on.
     pub member_bend_semitones: [f32; 16],
     pub sample_rate_hz: f32,
+    /// The channel-wide value of the morph source, once one has arrived.
+    pub morph_value: Option<f32>,
 }
 
 pub(crate) struct NoteVoice {
@@ -195,6 +198,8 @@ impl NoteVoice {
         if !self.active || !self.envelope.is_active() {
             // From silence, the model hears the note now, not at the next frame boundary; from
             // the next frame on, it runs on the instrument's frame grid, batched with the others.
+            // Its morph starts where the position is, not where the last note left it.
+            self.live.set_morph_target(self.morph_position(shared), true);
             self.live.start_frame_aligned(clock);
             self.active = true;
         }
@@ -279,6 +284,7 @@ impl NoteVoice {
             return;
         }
         let levels = self.levels(shared);
+        self.live.set_morph_target(self.morph_position(shared), false);
         let span = pos..end;
         self.live.process(
             &self.f0_hz[span.clone()],
@@ -336,9 +342,10 @@ impl NoteVoice {
         let hop_samples = self.live.voice().frame_hop_samples() as f32;
         let meta = &self.live.model().meta;
         let (lo_db, range_db) = (meta.loudness_min_db, meta.loudness_max_db - meta.loudness_min_db);
-        // Pressure, once a note has it, sets its loudness position instead of the velocity.
-        let position =
-            if self.pressure >= 0.0 { self.pressure } else { self.velocity }.clamp(0.0, 1.0).powf(s.velocity_curve);
+        // Pressure, once a note has it, sets its loudness position instead of the velocity
+        // (unless it moves the morph).
+        let pressure = if s.morph_source == MorphSource::Pressure { -1.0 } else { self.pressure };
+        let position = if pressure >= 0.0 { pressure } else { self.velocity }.clamp(0.0, 1.0).powf(s.velocity_curve);
         let base_db = lo_db + range_db * position;
         let bend = shared.bend_semitones + self.note_bend + self.tuning;
         for i in pos..n {
@@ -377,12 +384,31 @@ impl NoteVoice {
     /// The voice's harmonic/noise levels: the user's, balanced by its brightness (0.5 neutral,
     /// 1 harmonics only, 0 noise only).
     fn levels(&self, shared: &Shared) -> VoiceLevels {
-        let brightness = if self.brightness >= 0.0 { self.brightness } else { shared.brightness };
+        let brightness = if shared.settings.morph_source == MorphSource::Timbre {
+            0.5
+        } else if self.brightness >= 0.0 {
+            self.brightness
+        } else {
+            shared.brightness
+        };
         let b = if brightness.is_finite() { brightness.clamp(0.0, 1.0) } else { 0.5 };
         let levels = shared.settings.levels;
         VoiceLevels {
             harmonic_gain: levels.harmonic_gain * (2.0 * b).min(1.0),
             noise_gain: levels.noise_gain * (2.0 * (1.0 - b)).min(1.0),
         }
+    }
+
+    /// Where this voice's morph sits: the set position, its `x` moved by the morph source (this
+    /// note's timbre or pressure when it has one, else the channel's latest value).
+    fn morph_position(&self, shared: &Shared) -> MorphPosition {
+        let s = &shared.settings;
+        let own = match s.morph_source {
+            MorphSource::Timbre if self.brightness >= 0.0 => Some(self.brightness),
+            MorphSource::Pressure if self.pressure >= 0.0 => Some(self.pressure),
+            MorphSource::Off => None,
+            _ => shared.morph_value,
+        };
+        MorphPosition { x: own.unwrap_or(s.morph.x), y: s.morph.y }
     }
 }
