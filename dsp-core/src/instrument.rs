@@ -288,6 +288,10 @@ pub struct Instrument {
     global: Controllers,
     /// Per member channel (MPE): the bend in [-1, 1].
     member_bend: [f32; 16],
+    /// Per member channel (MPE): the latest timbre (CC74) and pressure, 0..1 (negative: none
+    /// yet), so a note starts with what its channel was sent before its note-on.
+    member_timbre: [f32; 16],
+    member_pressure: [f32; 16],
     /// RPN selected on each channel (MSB, LSB).
     rpn: [(u8, u8); 16],
     /// Zone set by a Configuration Message (`None`: none received).
@@ -336,6 +340,8 @@ impl Instrument {
             sostenuto_down: false,
             global: Controllers::default(),
             member_bend: [0.0; 16],
+            member_timbre: [-1.0; 16],
+            member_pressure: [-1.0; 16],
             rpn: [RPN_NULL; 16],
             rpn_zone: None,
             rpn_bend_range: None,
@@ -431,6 +437,7 @@ impl Instrument {
         (self.sustain_down, self.sostenuto_down) = (false, false);
         self.global = Controllers::default();
         self.member_bend = [0.0; 16];
+        (self.member_timbre, self.member_pressure) = ([-1.0; 16], [-1.0; 16]);
         self.rpn = [RPN_NULL; 16];
         (self.rpn_zone, self.rpn_bend_range, self.rpn_member_bend_range) = (None, None, None);
         self.last_pitch = REST_PITCH;
@@ -475,7 +482,10 @@ impl Instrument {
                 }
             }
             InstrumentEvent::ChannelPressure { value } => match member {
-                Some(_) => self.for_channel(channel, |v| v.pressure = unit(value)),
+                Some(_) => {
+                    self.member_pressure[usize::from(channel)] = unit(value);
+                    self.for_channel(channel, |v| v.pressure = unit(value))
+                }
                 None => {
                     self.global.pressure = unit(value);
                     if self.settings.morph_source == MorphSource::Pressure {
@@ -484,7 +494,10 @@ impl Instrument {
                 }
             },
             InstrumentEvent::ControlChange { cc: TIMBRE_CC, value } => match member {
-                Some(_) => self.for_channel(channel, |v| v.brightness = unit(value)),
+                Some(_) => {
+                    self.member_timbre[usize::from(channel)] = unit(value);
+                    self.for_channel(channel, |v| v.brightness = unit(value))
+                }
                 None => {
                     self.global.timbre = unit(value);
                     if self.settings.morph_source == MorphSource::Timbre {
@@ -567,6 +580,7 @@ impl Instrument {
                 // Reset all controllers.
                 self.global = Controllers::default();
                 self.member_bend = [0.0; 16];
+                (self.member_timbre, self.member_pressure) = ([-1.0; 16], [-1.0; 16]);
                 self.morph_value = None;
             }
             _ => {}
@@ -643,7 +657,12 @@ impl Instrument {
                 0.0
             }
         });
+        let member = |values: &[f32; 16]| {
+            std::array::from_fn(|ch| if zone.is_some_and(|z| z.is_member(ch as u8)) { values[ch] } else { -1.0 })
+        };
         Shared {
+            member_timbre: member(&self.member_timbre),
+            member_pressure: member(&self.member_pressure),
             member_bend_semitones,
             settings: s,
             bend_semitones: self.global.bend * bend_range,

@@ -36,6 +36,6 @@ pub use instrument::{
     ControlTarget, GlideMode, Instrument, InstrumentEvent, InstrumentSettings, NoteExpression, VoiceMode, MAX_VOICES,
 };
 pub use library::{ModelChoice, ModelLibrary, ModelRef};
-pub use morph::{MorphPosition, MorphSource, MAX_MORPH_MODELS};
 pub use model::{BuiltInModel, Model, ModelError, ModelLoadError, ModelMeta, ModelSource};
+pub use morph::{MorphPosition, MorphSource, MAX_MORPH_MODELS};
 pub use voice::{LiveVoice, Voice, VoiceLevels};

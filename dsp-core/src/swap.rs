@@ -233,28 +233,33 @@ impl ModelLoader {
         Ok(model)
     }
 
-    /// Loads a morph of `choices` (place order A, B, C, D; see [`crate::morph`]) and queues it.
-    /// Returns each place's model or why it failed: the morph goes on with those that loaded (the
-    /// caller says which failed); only when none loads is nothing sent, and the first error given.
-    pub fn load_morph(&mut self, choices: &[ModelChoice]) -> Result<Vec<Result<Arc<Model>, ModelLoadError>>, LoadError> {
-        if choices.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Loads a morph of `choices` (place order A, B, C, D; `None`: an empty place; see
+    /// [`crate::morph`]) and queues it. Returns each place's model, `Ok(None)` for an empty place,
+    /// or why it failed: the morph goes on with those that loaded (the caller says which failed);
+    /// only when none loads is nothing sent, and the first error (if any) given.
+    #[allow(clippy::type_complexity)]
+    pub fn load_morph(
+        &mut self,
+        choices: &[Option<ModelChoice>],
+    ) -> Result<Vec<Result<Option<Arc<Model>>, ModelLoadError>>, LoadError> {
         let loaded: Vec<_> = choices
             .iter()
             .take(crate::morph::MAX_MORPH_MODELS)
             .map(|choice| {
+                let Some(choice) = choice else { return Ok(None) };
                 let model = choice.load()?;
-                Ok(Arc::new(match &self.pace {
+                Ok(Some(Arc::new(match &self.pace {
                     Some(pace) if model.windowed_graph().is_some() => model.with_pace(pace.clone()),
                     _ => model,
-                }))
+                })))
             })
             .collect();
-        let models: Vec<Option<Arc<Model>>> = loaded.iter().map(|r| r.as_ref().ok().cloned()).collect();
+        let models: Vec<Option<Arc<Model>>> = loaded.iter().map(|r| r.as_ref().ok().cloned().flatten()).collect();
         let Some(set) = VoiceSet::build_morph(&models, &self.spec) else {
-            let first = loaded.into_iter().find_map(Result::err);
-            return Err(LoadError::Model(first.expect("no model loaded, so one failed")));
+            return match loaded.into_iter().find_map(Result::err) {
+                Some(first) => Err(LoadError::Model(first)),
+                None => Ok(Vec::new()),
+            };
         };
         self.send_set(set)?;
         Ok(loaded)

@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     /// MPE: each member channel's bend, semitones (0 on channels that are not members), so a
     /// note starts at the bend its channel was given before the note-on.
     pub member_bend_semitones: [f32; 16],
+    /// MPE: each member channel's latest timbre and pressure (negative: none, or not a member).
+    pub member_timbre: [f32; 16],
+    pub member_pressure: [f32; 16],
     pub sample_rate_hz: f32,
     /// The channel-wide value of the morph source, once one has arrived.
     pub morph_value: Option<f32>,
@@ -187,6 +190,8 @@ impl NoteVoice {
         let was_sounding = self.active && self.envelope.is_active();
         if !was_sounding {
             self.reset_expression();
+            let ch = usize::from(channel & 15);
+            (self.brightness, self.pressure) = (shared.member_timbre[ch], shared.member_pressure[ch]);
         }
         self.note = Some(note);
         self.channel = channel;
