@@ -18,8 +18,10 @@ use clap::{Parser, Subcommand};
 use ddsp_core::library::EntryOrigin;
 use ddsp_core::model::RunMode;
 use ddsp_core::{
-    render_with_events, BuiltInModel, Instrument, InstrumentEvent, InstrumentSettings, Model, ModelLibrary, VoiceMode,
+    render_with_events, BuiltInModel, Instrument, InstrumentEvent, InstrumentSettings, Model, ModelLibrary,
+    MorphPosition, MorphSource, VoiceMode,
 };
+use ddsp_engine::offline::Playing;
 
 #[derive(Parser)]
 #[command(name = "ddsp", version, about = "Neural DDSP instrument: offline rendering and model tools")]
@@ -86,6 +88,18 @@ enum Command {
         /// for flat and off).
         #[arg(long, allow_negative_numbers = true, value_parser = parse_loudness)]
         loudness: Option<Loudness>,
+        /// Morph between two to four models (files or library names, comma-separated, in place
+        /// order A,B,C,D) instead of playing one: two lie along x, three along x (B at 0.5), four
+        /// at the corners of an x-y square (A 0,0; B 1,0; C 0,1; D 1,1).
+        #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "model")]
+        morph: Vec<String>,
+        /// Where the morph sits: `x` or `x,y`, each 0..1 (default 0: model A).
+        #[arg(long, value_parser = parse_morph_position, requires = "morph")]
+        morph_position: Option<MorphPosition>,
+        /// MIDI: let this controller (0..119, e.g. 1 for the mod wheel) move the morph's x while
+        /// notes play; --morph-position holds until its first value.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=119), requires = "morph")]
+        morph_cc: Option<u8>,
     },
     /// Print this machine's x-real-time figures for the engine: instrument, voices, mastering
     /// qualities, timbre transfer, and a 60 s render with mastering.
@@ -291,10 +305,63 @@ fn parse_loudness(s: &str) -> Result<Loudness, String> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// `x` or `x,y`, each 0..1.
+fn parse_morph_position(s: &str) -> Result<MorphPosition, String> {
+    let values: Vec<f32> = s
+        .split(',')
+        .map(|v| v.trim().parse::<f32>().map_err(|_| format!("'{v}' is not a number")))
+        .collect::<Result<_, _>>()?;
+    let ok = |v: &f32| v.is_finite() && (0.0..=1.0).contains(v);
+    match values[..] {
+        [x] if ok(&x) => Ok(MorphPosition::new(x, 0.0)),
+        [x, y] if ok(&x) && ok(&y) => Ok(MorphPosition::new(x, y)),
+        [_] | [_, _] => Err("each coordinate must lie in 0..1".into()),
+        _ => Err("give x or x,y".into()),
+    }
+}
+
+/// What `ddsp render` plays: `--model`, or the `--morph` models with their position and controller.
+struct Voicing<'a> {
+    model: Option<&'a str>,
+    morph: &'a [String],
+    position: Option<MorphPosition>,
+    cc: Option<u8>,
+}
+
+impl Voicing<'_> {
+    fn load(&self) -> Result<Playing> {
+        if self.morph.is_empty() {
+            return Ok(Arc::new(load_model(self.model)?).into());
+        }
+        anyhow::ensure!(
+            (2..=ddsp_core::MAX_MORPH_MODELS).contains(&self.morph.len()),
+            "--morph takes 2 to {} models, not {}",
+            ddsp_core::MAX_MORPH_MODELS,
+            self.morph.len()
+        );
+        let models = self
+            .morph
+            .iter()
+            .map(|spec| load_model(Some(spec)).map(Arc::new).with_context(|| format!("--morph model '{spec}'")))
+            .collect::<Result<Vec<_>>>()?;
+        Playing::morph(models)
+    }
+
+    /// Model files named, so a render never overwrites one.
+    fn files(&self) -> Vec<&Path> {
+        self.model
+            .into_iter()
+            .chain(self.morph.iter().map(String::as_str))
+            .map(Path::new)
+            .filter(|p| p.is_file())
+            .collect()
+    }
+}
+
 fn render_command(
     input: &Path,
     output: &Path,
-    model: Option<&str>,
+    voicing: Voicing,
     sample_rate: u32,
     bit_depth: audio_io::BitDepth,
     master: &str,
@@ -338,6 +405,8 @@ fn render_command(
         instrument: InstrumentSettings {
             voices: usize::from(voices.0),
             mode: if voices.1 { VoiceMode::Mono } else { VoiceMode::Poly },
+            morph: voicing.position.unwrap_or_default(),
+            morph_source: voicing.cc.map_or(MorphSource::Off, MorphSource::Controller),
             ..InstrumentSettings::default()
         },
         transpose,
@@ -351,10 +420,14 @@ fn render_command(
     // Check the input and the output before loading the model: a bad path is reported as such,
     // quickly, and a render never overwrites its input or its model.
     let kind = audio_io::sniff(input)?;
-    let model_path = model.map(Path::new).filter(|p| p.is_file());
-    audio_io::check_output(output, bit_depth, &[Some(input), model_path].into_iter().flatten().collect::<Vec<_>>())?;
-    let model = Arc::new(load_model(model)?);
-    render::run(input, kind, output, model, &options)
+    let mut keep = vec![input];
+    keep.extend(voicing.files());
+    audio_io::check_output(output, bit_depth, &keep)?;
+    if voicing.cc.is_some() && kind != audio_io::FileKind::Midi {
+        eprintln!("ddsp: warning: --morph-cc moves the morph only in MIDI renders; audio uses --morph-position");
+    }
+    let playing = voicing.load()?;
+    render::run(input, kind, output, playing, &options)
 }
 
 fn main() {
@@ -385,10 +458,13 @@ fn main() {
             no_align,
             max_length,
             loudness,
+            morph,
+            morph_position,
+            morph_cc,
         } => render_command(
             input,
             output,
-            model.as_deref(),
+            Voicing { model: model.as_deref(), morph, position: *morph_position, cc: *morph_cc },
             *sample_rate,
             *bit_depth,
             master,

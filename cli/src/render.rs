@@ -4,15 +4,14 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ddsp_core::effect::EffectSettings;
 use ddsp_core::master::MasterSettings;
-use ddsp_core::{InstrumentSettings, Model, VoiceMode};
+use ddsp_core::{InstrumentSettings, VoiceMode};
 use ddsp_engine::midi::{self, Phrase, Selection};
-use ddsp_engine::offline::{self, RenderSettings};
+use ddsp_engine::offline::{self, Playing, RenderSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::audio_io::{self, Audio, BitDepth, FileKind};
@@ -47,7 +46,7 @@ impl RenderOptions {
             sample_rate: self.sample_rate,
             master: self.master,
             instrument: self.instrument,
-            effect: EffectSettings::default(),
+            effect: EffectSettings { morph: self.instrument.morph, ..EffectSettings::default() },
             tail_s: self.tail_s,
             align: self.align,
             max_length_s: self.max_length_s,
@@ -112,7 +111,7 @@ fn check_interrupt() -> Result<()> {
 
 /// The instrument on `phrase`, mastered: stereo when the chain is on, else mono (in memory).
 pub fn render_midi(
-    model: Arc<Model>,
+    model: impl Into<Playing>,
     phrase: &Phrase,
     options: &RenderOptions,
     progress: &mut Progress,
@@ -215,7 +214,7 @@ impl StreamResampler {
 /// Timbre transfer of `input` (any rate, any channels; more than two are folded to mono),
 /// mastered, in memory (`ddsp bench`).
 pub fn render_audio(
-    model: Arc<Model>,
+    model: impl Into<Playing>,
     input: Audio,
     options: &RenderOptions,
     progress: &mut Progress,
@@ -223,7 +222,7 @@ pub fn render_audio(
     let mut out: Vec<Vec<f32>> = Vec::new();
     let channels = input.channels.len();
     let blocks = std::iter::once(Ok(input.channels));
-    transfer(model, blocks, channels, input.sample_rate, options, &mut |block| {
+    transfer(model.into(), blocks, channels, input.sample_rate, options, &mut |block| {
         offline::append_planar(&mut out, block);
         progress.advance(block[0].len());
         Ok(())
@@ -239,6 +238,7 @@ fn transfer_settings(options: &RenderOptions) -> RenderSettings {
         effect: EffectSettings {
             input_pitch_semitones: transpose,
             pitch_shift_semitones: transpose,
+            morph: options.instrument.morph,
             ..EffectSettings::default()
         },
         ..options.offline()
@@ -259,7 +259,7 @@ fn transfer_channels(in_channels: usize, options: &RenderOptions) -> usize {
 /// Timbre transfer of planar `blocks` (`in_channels` each, at `rate`): folded to mono above two
 /// channels, resampled to the render rate, through the effect and the chain, to `sink`.
 fn transfer(
-    model: Arc<Model>,
+    playing: Playing,
     blocks: impl Iterator<Item = Result<Vec<Vec<f32>>>>,
     in_channels: usize,
     rate: u32,
@@ -268,7 +268,7 @@ fn transfer(
 ) -> Result<()> {
     let fold = in_channels > 2;
     let channels = if fold { 1 } else { in_channels };
-    let mut render = offline::AudioRender::new(model, channels, &transfer_settings(options))?;
+    let mut render = offline::AudioRender::new(playing, channels, &transfer_settings(options))?;
     let mut resampler = if rate == options.sample_rate {
         None
     } else {
@@ -299,7 +299,7 @@ enum Job {
 struct Render<'a> {
     job: Job,
     input: &'a Path,
-    model: Arc<Model>,
+    playing: Playing,
     options: &'a RenderOptions,
     /// Output frames and channels.
     frames: u64,
@@ -310,7 +310,7 @@ struct Render<'a> {
 
 impl<'a> Render<'a> {
     /// Reads `input` (of `kind`) and checks the render's length.
-    fn read(input: &'a Path, kind: FileKind, model: Arc<Model>, options: &'a RenderOptions) -> Result<Self> {
+    fn read(input: &'a Path, kind: FileKind, playing: Playing, options: &'a RenderOptions) -> Result<Self> {
         let settings = options.offline();
         let (job, frames, channels, what) = match kind {
             FileKind::Midi => {
@@ -345,7 +345,7 @@ impl<'a> Render<'a> {
                 (Job::Audio { in_channels: reader.channels(), rate: reader.sample_rate() }, frames, channels, what)
             }
         };
-        Ok(Self { job, input, model, options, frames, channels, what })
+        Ok(Self { job, input, playing, options, frames, channels, what })
     }
 
     /// One whole render at `gain_db` into `sink`, with a progress bar labelled `label`.
@@ -359,7 +359,7 @@ impl<'a> Render<'a> {
         let options = RenderOptions { gain_db, ..self.options.clone() };
         match &self.job {
             Job::Midi(phrase) => {
-                offline::render_midi_to(self.model.clone(), phrase, &options.offline(), &mut sink)?;
+                offline::render_midi_to(self.playing.clone(), phrase, &options.offline(), &mut sink)?;
             }
             Job::Audio { in_channels, rate } => {
                 let input = self.input;
@@ -376,7 +376,7 @@ impl<'a> Render<'a> {
                         Err(e) => Some(Err(e)),
                     }
                 });
-                transfer(self.model.clone(), blocks, *in_channels, *rate, &options, &mut sink)?;
+                transfer(self.playing.clone(), blocks, *in_channels, *rate, &options, &mut sink)?;
                 if read_frames == 0 {
                     bail!("{}: no audio in the file", input.display());
                 }
@@ -439,12 +439,12 @@ const DRY_CEILING_DBTP: f64 = -1.0;
 /// [`audio_io::sniff`] found `input` to be. Memory does not grow with the piece's length; an
 /// error or an interrupt leaves no file behind. With a loudness target the render runs first to
 /// measure (and once more to check when the limiter reduces it), then to write.
-pub fn run(input: &Path, kind: FileKind, output: &Path, model: Arc<Model>, options: &RenderOptions) -> Result<()> {
+pub fn run(input: &Path, kind: FileKind, output: &Path, playing: Playing, options: &RenderOptions) -> Result<()> {
     let started = Instant::now();
-    let model_name = model.meta.name.clone();
+    let model_name = playing.label();
     RENDERING.store(true, Ordering::SeqCst);
     let result = (|| -> Result<(audio_io::Writer, String)> {
-        let render = Render::read(input, kind, model, options)?;
+        let render = Render::read(input, kind, playing, options)?;
         let mut writer =
             audio_io::Writer::create(output, render.channels, options.sample_rate, options.bit_depth, render.frames)?;
         let gain_db = match options.loudness_lufs {

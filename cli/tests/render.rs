@@ -558,3 +558,54 @@ fn a_loudness_target_is_met_and_the_true_peak_ceiling_kept() {
     assert!(stderr.contains("warning") && stderr.contains("-1 dBTP"), "{stderr}");
     assert!(lufs < -6.5 && peak <= -0.9, "{lufs:.2} LUFS, {peak:.2} dBTP");
 }
+
+/// `--morph`: at place A's corner the render is byte-identical to `--model A`; halfway it differs
+/// from both corners and its level lies between theirs; a controller moves it; bad lists and
+/// positions are refused with a message.
+#[test]
+fn morph_renders_between_models_and_equals_the_model_at_its_corner() {
+    let mid = tmp("render", "morph.mid");
+    std::fs::write(&mid, midi_bytes()).unwrap();
+    let render = |name: &str, extra: &[&str]| {
+        let wav = tmp("render", name);
+        let mut args = vec!["render", path_str(&mid), "-o", path_str(&wav), "--master", "off", "--bit-depth", "32f"];
+        args.extend_from_slice(extra);
+        ddsp_ok(&args);
+        (std::fs::read(&wav).unwrap(), wav)
+    };
+    let rms = |(_, wav): &(Vec<u8>, std::path::PathBuf)| {
+        let samples = &read_wav(wav).0[0];
+        (samples.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / samples.len() as f64).sqrt()
+    };
+    let violin = render("violin.wav", &["--model", "violin"]);
+    let corner = render("corner.wav", &["--morph", "violin,flute", "--morph-position", "0"]);
+    assert!(violin.0 == corner.0, "--morph violin,flute at 0 must equal --model violin byte for byte");
+    let flute_corner = render("flute-corner.wav", &["--morph", "violin,flute", "--morph-position", "1"]);
+    let half = render("half.wav", &["--morph", "violin,flute", "--morph-position", "0.5"]);
+    assert!(half.0 != violin.0 && half.0 != flute_corner.0);
+    let (a, m, b) = (rms(&violin), rms(&half), rms(&flute_corner));
+    println!("rms violin {a:.5}, halfway {m:.5}, flute corner {b:.5}");
+    assert!(m > a.min(b) * 0.9 && m < a.max(b) * 1.1, "halfway level {m} is not between {a} and {b}");
+    // Four models on the square, and a controller that never moves: the set position holds.
+    let square = render("square.wav", &["--morph", "flute,violin,cello,trumpet", "--morph-position", "0.5,0.5"]);
+    assert!(rms(&square) > 1e-4);
+    let cc = render("cc.wav", &["--morph", "violin,flute", "--morph-cc", "1"]);
+    assert!(cc.0 == violin.0, "a controller that never arrives leaves the morph at its position");
+
+    for (bad, says) in [
+        (vec!["--morph", "a,b,c,d,e"], "2 to 4"),
+        (vec!["--morph", "flute"], "2 to 4"),
+        (vec!["--morph", "flute,nosuch"], "nosuch"),
+        (vec!["--morph", "flute,violin", "--morph-position", "1.5"], "0..1"),
+        (vec!["--morph", "flute,violin", "--morph-position", "nan"], "0..1"),
+        (vec!["--morph-position", "0.5"], "--morph"),
+        (vec!["--model", "flute", "--morph", "flute,violin"], "--morph"),
+    ] {
+        let wav = tmp("render", "bad-morph.wav");
+        let mut args = vec!["render", path_str(&mid), "-o", path_str(&wav)];
+        args.extend_from_slice(&bad);
+        let out = ddsp(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{bad:?}: {err}");
+    }
+}

@@ -117,6 +117,31 @@ pub(crate) fn render_mono(channels: &mut [&mut [f32]], range: Range<usize>, rend
     }
 }
 
+/// Makes a freshly prepared (or reset) engine play a morph of `models` (place order A, B, C, D;
+/// `None` where one is missing; see [`crate::morph`]) from its first sample, through the same
+/// swap path a loader uses: the voices are built, handed over while every voice is silent, and the
+/// engine is reset (its clocks back at zero). For offline renderers and tests; a live host sends a
+/// [`crate::swap::VoiceSet`] from its loader instead. Replaces a swap receiver attached before.
+/// Returns false (and changes nothing) when no model is present. Allocates.
+pub fn play_morph_now(engine: &mut impl Engine, models: &[Option<Arc<Model>>]) -> bool {
+    let Some(set) = crate::swap::VoiceSet::build_morph(models, &engine.voice_spec()) else { return false };
+    let (mut sender, receiver) = crate::swap::swap_channel();
+    engine.attach_swap_receiver(receiver);
+    if sender.send(set).is_err() {
+        return false;
+    }
+    // The first block takes the set (every voice silent: at once), the second sends the old
+    // voices back; then the engine starts over from silence.
+    let mut scratch = [0.0f32; 1];
+    for _ in 0..2 {
+        scratch[0] = 0.0;
+        engine.process(core::iter::empty(), &mut [&mut scratch]);
+    }
+    engine.reset();
+    sender.collect_garbage();
+    true
+}
+
 /// Renders mono `out` with `events` (sample offset, event on channel 0) applied at their sample.
 pub fn render_with_events(engine: &mut impl Engine, out: &mut [f32], events: &[(usize, InstrumentEvent)]) {
     engine.process(events.iter().map(|&(at, event)| TimedEvent::new(at, event)), &mut [out]);

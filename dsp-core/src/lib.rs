@@ -31,7 +31,7 @@ pub mod swap;
 pub mod tracking;
 pub mod voice;
 
-pub use engine::{render_with_events, Engine, EngineView, TimedEvent};
+pub use engine::{play_morph_now, render_with_events, Engine, EngineView, TimedEvent};
 pub use instrument::{
     ControlTarget, GlideMode, Instrument, InstrumentEvent, InstrumentSettings, NoteExpression, VoiceMode, MAX_VOICES,
 };

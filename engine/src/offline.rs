@@ -42,6 +42,51 @@ pub fn load_model(spec: Option<&str>, mode: RunMode) -> Result<Model> {
     Ok(model.with_run_mode(mode))
 }
 
+/// What a render plays: one model, or a morph of up to four (place order A, B, C, D; see
+/// `ddsp_core::morph`). Every render function takes `impl Into<Playing>`, so an `Arc<Model>` is one.
+#[derive(Clone, Debug)]
+pub struct Playing {
+    models: Vec<Arc<Model>>,
+}
+
+impl From<Arc<Model>> for Playing {
+    fn from(model: Arc<Model>) -> Self {
+        Self { models: vec![model] }
+    }
+}
+
+impl Playing {
+    /// A morph of `models` (1..=4; the first sets the voice's grid). Fails on none or too many.
+    pub fn morph(models: Vec<Arc<Model>>) -> Result<Self> {
+        if models.is_empty() || models.len() > ddsp_core::MAX_MORPH_MODELS {
+            bail!("a morph takes 1 to {} models, not {}", ddsp_core::MAX_MORPH_MODELS, models.len());
+        }
+        Ok(Self { models })
+    }
+
+    /// The first model (the one the engine is prepared for).
+    pub fn first(&self) -> &Arc<Model> {
+        &self.models[0]
+    }
+
+    pub fn models(&self) -> &[Arc<Model>] {
+        &self.models
+    }
+
+    /// A name for messages: the model's, or `A → B → …` for a morph.
+    pub fn label(&self) -> String {
+        self.models.iter().map(|m| m.meta.name.as_str()).collect::<Vec<_>>().join(" → ")
+    }
+
+    /// A prepared engine plays this (a morph is handed to it before its first sample).
+    fn apply(&self, engine: &mut impl Engine) {
+        if self.models.len() > 1 {
+            let places: Vec<_> = self.models.iter().cloned().map(Some).collect();
+            ddsp_core::play_morph_now(engine, &places);
+        }
+    }
+}
+
 /// The mastering chain for a preset name (`off`, `flat`, `cello`, `violin`, `flute`, `brass`) and
 /// a quality name (`draft`, `standard`, `professional`, `mastering`).
 pub fn master_settings(preset: &str, quality: &str) -> Result<MasterSettings> {
@@ -130,10 +175,17 @@ pub fn check_length(seconds: f64, settings: &RenderSettings, why: impl Fn() -> S
 
 /// The instrument on `phrase`, mastered (stereo when the chain is on, else mono), handed to `sink`
 /// block by block: memory does not depend on the phrase's length. Returns the frames rendered.
-pub fn render_midi_to(model: Arc<Model>, phrase: &Phrase, settings: &RenderSettings, sink: &mut Sink) -> Result<usize> {
+pub fn render_midi_to(
+    playing: impl Into<Playing>,
+    phrase: &Phrase,
+    settings: &RenderSettings,
+    sink: &mut Sink,
+) -> Result<usize> {
     let body = midi_render_frames(phrase, settings)?;
     let sr = settings.sample_rate;
-    let mut instrument = Instrument::new(model, sr as f32, settings.instrument);
+    let playing = playing.into();
+    let mut instrument = Instrument::new(playing.first().clone(), sr as f32, settings.instrument);
+    playing.apply(&mut instrument);
     let mut chain = MasterChain::new(sr as f32, settings.master);
     chain.set_metering(false);
     chain.set_trim_db(settings.gain_db);
@@ -189,7 +241,7 @@ fn dry_gain(settings: &RenderSettings) -> f32 {
 
 /// [`render_midi_to`] collected in memory; `progress` hears the frames done after each block.
 pub fn render_midi(
-    model: Arc<Model>,
+    model: impl Into<Playing>,
     phrase: &Phrase,
     settings: &RenderSettings,
     progress: &mut dyn FnMut(usize),
@@ -236,12 +288,14 @@ pub struct AudioRender {
 
 impl AudioRender {
     /// Input of `in_channels` (1 or 2; fold more to mono first) at `settings.sample_rate`.
-    pub fn new(model: Arc<Model>, in_channels: usize, settings: &RenderSettings) -> Result<Self> {
+    pub fn new(playing: impl Into<Playing>, in_channels: usize, settings: &RenderSettings) -> Result<Self> {
         if !(1..=2).contains(&in_channels) {
             bail!("timbre transfer takes 1 or 2 channels, not {in_channels}");
         }
         let sr = settings.sample_rate;
-        let effect = TimbreTransfer::new(model, sr as f32, settings.effect);
+        let playing = playing.into();
+        let mut effect = TimbreTransfer::new(playing.first().clone(), sr as f32, settings.effect);
+        playing.apply(&mut effect);
         let mut chain = MasterChain::new(sr as f32, settings.master);
         chain.set_metering(false);
         chain.set_trim_db(settings.gain_db);
@@ -332,7 +386,7 @@ impl AudioRender {
 /// Timbre transfer of `channels` (one or two, at `settings.sample_rate`; more are folded to mono),
 /// mastered (a mono input comes out stereo when the chain is on), in memory.
 pub fn render_audio(
-    model: Arc<Model>,
+    model: impl Into<Playing>,
     mut channels: Vec<Vec<f32>>,
     settings: &RenderSettings,
     progress: &mut dyn FnMut(usize),
