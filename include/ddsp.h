@@ -51,6 +51,23 @@
 
 #define DDSP_ERROR -1
 
+// `ddsp_pipeline_set_morph_source`: nothing moves the morph but `ddsp_pipeline_set_morph`.
+#define DDSP_MORPH_SOURCE_OFF -1
+
+// `ddsp_pipeline_set_morph_source`: CC74 / MPE timbre moves each note's morph.
+#define DDSP_MORPH_SOURCE_TIMBRE 200
+
+// `ddsp_pipeline_set_morph_source`: pressure (per note, or channel pressure) moves the morph.
+#define DDSP_MORPH_SOURCE_PRESSURE 201
+
+// [`MorphSource`] as one number: −1 off, 0..=119 a controller, [`MORPH_SOURCE_TIMBRE`],
+// [`MORPH_SOURCE_PRESSURE`].
+#define MORPH_SOURCE_OFF -1
+
+#define MORPH_SOURCE_TIMBRE 200
+
+#define MORPH_SOURCE_PRESSURE 201
+
 // A pipeline: the direct voice (f0 and loudness), the instrument (notes), timbre transfer
 // (audio in) and the mastering chain. Opaque.
 typedef struct DdspPipeline DdspPipeline;
@@ -98,6 +115,26 @@ void ddsp_pipeline_free(struct DdspPipeline *p);
 // `ddsp_pipeline_last_error`, and the previous model keeps playing. Reads files, allocates and
 // may block: call it from any thread but the audio thread.
 int ddsp_pipeline_load_model(struct DdspPipeline *p, const char *path_or_name);
+
+// Loads a morph: `count` (1..4) models, each a file (.onnx, .tflite) or a library name, in place
+// order A, B, C, D. Two models lie along x (A at 0, B at 1), three along x (B at 0.5), four at
+// the corners of a square (A 0,0; B 1,0; C 0,1; D 1,1); `ddsp_pipeline_set_morph` moves between
+// them. Every engine plays the blend from the next block (crossfading where a voice sounds).
+// Returns 0 when every model loaded; a positive bit mask of the places whose model failed (bit 0
+// = A) when the morph plays without them (the reasons in `ddsp_pipeline_last_error`); -1 when
+// none loaded or the arguments are bad (the previous model keeps playing). Reads files,
+// allocates and may block: call it from any thread but the audio thread.
+int ddsp_pipeline_load_morph(struct DdspPipeline *p, const char *const *models, uint32_t count);
+
+// Where the morph sits, `x` and `y` in 0..1 (clamped; NaN is ignored); every engine glides there
+// (15 ms) from the next block. Ignored while one model plays. Any thread; never blocks.
+void ddsp_pipeline_set_morph(struct DdspPipeline *p, float x, float y);
+
+// What moves the morph's x while the instrument plays notes: `DDSP_MORPH_SOURCE_OFF`, a MIDI
+// controller number 0..119, `DDSP_MORPH_SOURCE_TIMBRE` or `DDSP_MORPH_SOURCE_PRESSURE`; the
+// position set holds until the source's first value. 0 on success, -1 for any other code. Any
+// thread; never blocks.
+int ddsp_pipeline_set_morph_source(struct DdspPipeline *p, int source);
 
 // The reason the last call that failed on `p` failed (UTF-8, "" when none), valid until the next
 // call on `p`. Never NULL.

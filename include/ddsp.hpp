@@ -63,6 +63,17 @@ public:
     /// A file (.onnx, .tflite) or library name; false on failure (see lastError), the previous
     /// model playing on. Blocks: not on the audio thread.
     bool loadModel(const std::string &pathOrName) { return ddsp_pipeline_load_model(p_, pathOrName.c_str()) == 0; }
+    /// A morph of 1..4 models (place order A, B, C, D). Returns the bit mask of places that failed
+    /// (0: all loaded; the morph plays the others), or -1 when none loaded. Blocks.
+    int loadMorph(const std::vector<std::string> &models) {
+        std::vector<const char *> names;
+        for (const auto &m : models) names.push_back(m.c_str());
+        return ddsp_pipeline_load_morph(p_, names.data(), static_cast<std::uint32_t>(names.size()));
+    }
+    /// x, y in 0..1; glides. Real-time safe.
+    void setMorph(float x, float y = 0.0f) { ddsp_pipeline_set_morph(p_, x, y); }
+    /// DDSP_MORPH_SOURCE_OFF, a controller 0..119, DDSP_MORPH_SOURCE_TIMBRE or DDSP_MORPH_SOURCE_PRESSURE.
+    bool setMorphSource(int source) { return ddsp_pipeline_set_morph_source(p_, source) == 0; }
     std::string lastError() const { return ddsp_pipeline_last_error(p_); }
     DdspModelInfo modelInfo() const {
         DdspModelInfo info{};

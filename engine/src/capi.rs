@@ -139,6 +139,70 @@ pub extern "C" fn ddsp_pipeline_load_model(p: *mut DdspPipeline, path_or_name: *
     }
 }
 
+/// `ddsp_pipeline_set_morph_source`: nothing moves the morph but `ddsp_pipeline_set_morph`.
+pub const DDSP_MORPH_SOURCE_OFF: c_int = -1;
+/// `ddsp_pipeline_set_morph_source`: CC74 / MPE timbre moves each note's morph.
+pub const DDSP_MORPH_SOURCE_TIMBRE: c_int = 200;
+/// `ddsp_pipeline_set_morph_source`: pressure (per note, or channel pressure) moves the morph.
+pub const DDSP_MORPH_SOURCE_PRESSURE: c_int = 201;
+
+/// Loads a morph: `count` (1..4) models, each a file (.onnx, .tflite) or a library name, in place
+/// order A, B, C, D. Two models lie along x (A at 0, B at 1), three along x (B at 0.5), four at
+/// the corners of a square (A 0,0; B 1,0; C 0,1; D 1,1); `ddsp_pipeline_set_morph` moves between
+/// them. Every engine plays the blend from the next block (crossfading where a voice sounds).
+/// Returns 0 when every model loaded; a positive bit mask of the places whose model failed (bit 0
+/// = A) when the morph plays without them (the reasons in `ddsp_pipeline_last_error`); -1 when
+/// none loaded or the arguments are bad (the previous model keeps playing). Reads files,
+/// allocates and may block: call it from any thread but the audio thread.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_load_morph(p: *mut DdspPipeline, models: *const *const c_char, count: u32) -> c_int {
+    let Some(p) = pipeline(p) else { return DDSP_ERROR };
+    if models.is_null() || count == 0 || count as usize > ddsp_core::MAX_MORPH_MODELS {
+        p.set_last_error(&format!("a morph takes 1 to {} models and a non-NULL list", ddsp_core::MAX_MORPH_MODELS));
+        return DDSP_ERROR;
+    }
+    // SAFETY: `models` points at `count` C string pointers (the caller's contract; count ≤ 4).
+    let pointers = unsafe { std::slice::from_raw_parts(models, count as usize) };
+    let specs: Result<Vec<&str>, String> =
+        pointers.iter().enumerate().map(|(i, &s)| text(s, &format!("model {}", i + 1))).collect();
+    let specs = match specs {
+        Ok(specs) => specs,
+        Err(e) => {
+            p.set_last_error(&e);
+            return DDSP_ERROR;
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| p.load_morph(&specs))) {
+        Ok(Ok(failed)) => failed.iter().fold(0, |mask, &i| mask | 1 << i),
+        Ok(Err(_)) => DDSP_ERROR,
+        Err(_) => {
+            p.set_last_error("the morph could not be loaded (internal error)");
+            DDSP_ERROR
+        }
+    }
+}
+
+/// Where the morph sits, `x` and `y` in 0..1 (clamped; NaN is ignored); every engine glides there
+/// (15 ms) from the next block. Ignored while one model plays. Any thread; never blocks.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_morph(p: *mut DdspPipeline, x: f32, y: f32) {
+    if let Some(p) = pipeline(p) {
+        p.set_morph(x, y);
+    }
+}
+
+/// What moves the morph's x while the instrument plays notes: `DDSP_MORPH_SOURCE_OFF`, a MIDI
+/// controller number 0..119, `DDSP_MORPH_SOURCE_TIMBRE` or `DDSP_MORPH_SOURCE_PRESSURE`; the
+/// position set holds until the source's first value. 0 on success, -1 for any other code. Any
+/// thread; never blocks.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_morph_source(p: *mut DdspPipeline, source: c_int) -> c_int {
+    match pipeline(p) {
+        Some(p) if p.set_morph_source(source) => DDSP_OK,
+        _ => DDSP_ERROR,
+    }
+}
+
 /// The reason the last call that failed on `p` failed (UTF-8, "" when none), valid until the next
 /// call on `p`. Never NULL.
 #[no_mangle]

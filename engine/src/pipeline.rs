@@ -15,7 +15,7 @@
 
 use std::cell::UnsafeCell;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
@@ -24,7 +24,10 @@ use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
 use ddsp_core::model::{HostPace, PaceClock, RunMode};
 use ddsp_core::swap::{swap_channel, ModelLoader};
-use ddsp_core::{Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, TimedEvent, VoiceMode, MAX_VOICES};
+use ddsp_core::{
+    Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, MorphPosition, MorphSource, TimedEvent, VoiceMode,
+    MAX_MORPH_MODELS, MAX_VOICES,
+};
 
 use crate::offline::load_model;
 
@@ -94,6 +97,33 @@ struct Controls {
     latency: AtomicU32,
     audio_latency: AtomicU32,
     dropped_events: AtomicU32,
+    /// The morph position (f32 bits) and what moves its x in the instrument ([`MorphSource`] code).
+    morph_x: AtomicU32,
+    morph_y: AtomicU32,
+    morph_source: AtomicI32,
+}
+
+/// [`MorphSource`] as one number: −1 off, 0..=119 a controller, [`MORPH_SOURCE_TIMBRE`],
+/// [`MORPH_SOURCE_PRESSURE`].
+pub const MORPH_SOURCE_OFF: i32 = -1;
+pub const MORPH_SOURCE_TIMBRE: i32 = 200;
+pub const MORPH_SOURCE_PRESSURE: i32 = 201;
+
+// The C ABI spells the same codes.
+const _: () = assert!(
+    MORPH_SOURCE_OFF == crate::capi::DDSP_MORPH_SOURCE_OFF
+        && MORPH_SOURCE_TIMBRE == crate::capi::DDSP_MORPH_SOURCE_TIMBRE
+        && MORPH_SOURCE_PRESSURE == crate::capi::DDSP_MORPH_SOURCE_PRESSURE
+);
+
+fn morph_source_of(code: i32) -> Option<MorphSource> {
+    match code {
+        MORPH_SOURCE_OFF => Some(MorphSource::Off),
+        0..=119 => Some(MorphSource::Controller(code as u8)),
+        MORPH_SOURCE_TIMBRE => Some(MorphSource::Timbre),
+        MORPH_SOURCE_PRESSURE => Some(MorphSource::Pressure),
+        _ => None,
+    }
 }
 
 /// Mastering as one number: 0 = off, else 1 + preset · 4 + quality.
@@ -248,6 +278,9 @@ impl Pipeline {
             latency: AtomicU32::new(0),
             audio_latency: AtomicU32::new(0),
             dropped_events: AtomicU32::new(0),
+            morph_x: AtomicU32::new(0f32.to_bits()),
+            morph_y: AtomicU32::new(0f32.to_bits()),
+            morph_source: AtomicI32::new(MORPH_SOURCE_OFF),
         };
         let pipeline = Self {
             audio: UnsafeCell::new(audio),
@@ -374,6 +407,74 @@ impl Pipeline {
                 Err(e)
             }
         }
+    }
+
+    /// Loads a morph of up to [`MAX_MORPH_MODELS`] models (files or library names, place order A,
+    /// B, C, D; see `ddsp_core::morph`) and hands it to every engine, like [`Pipeline::load_model`].
+    /// A place whose model fails is left out and the morph plays the others: returns the failed
+    /// places' indices (the reasons in the last error). Fails, changing nothing, when no model
+    /// loads or the list is empty or too long.
+    pub fn load_morph(&self, specs: &[&str]) -> Result<Vec<usize>> {
+        let mut loader = self.loader.lock().unwrap_or_else(|e| e.into_inner());
+        let result = (|| {
+            if specs.is_empty() || specs.len() > MAX_MORPH_MODELS {
+                bail!("a morph takes 1 to {MAX_MORPH_MODELS} models, not {}", specs.len());
+            }
+            let loaded: Vec<Result<Arc<Model>>> = specs
+                .iter()
+                .map(|spec| Ok(Arc::new(paced(load_model(Some(spec), loader.run_mode)?, &loader.pace))))
+                .collect();
+            let failed: Vec<(usize, String)> = loaded
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, format!("place {}: {e:#}", place_name(i)))))
+                .collect();
+            let models: Vec<Option<Arc<Model>>> = loaded.into_iter().map(Result::ok).collect();
+            let Some(first) = models.iter().flatten().next().cloned() else {
+                bail!(
+                    "no model of the morph loaded ({})",
+                    failed.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("; ")
+                );
+            };
+            for l in &mut loader.loaders {
+                l.send_morph(&models)?;
+            }
+            Ok((first, failed))
+        })();
+        match result {
+            Ok((model, failed)) => {
+                loader.model = model;
+                let message = failed.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("; ");
+                loader.last_error = CString::new(message.replace('\0', " ")).unwrap_or_default();
+                Ok(failed.into_iter().map(|f| f.0).collect())
+            }
+            Err(e) => {
+                loader.last_error = CString::new(format!("{e:#}").replace('\0', " ")).unwrap_or_default();
+                Err(e)
+            }
+        }
+    }
+
+    /// Where the morph sits: `x`, `y` in 0..1 (clamped; NaN is ignored). Glides (15 ms) in every
+    /// engine from the next block. Ignored while one model plays.
+    pub fn set_morph(&self, x: f32, y: f32) {
+        if !x.is_nan() {
+            self.controls.morph_x.store(x.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        }
+        if !y.is_nan() {
+            self.controls.morph_y.store(y.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// What moves the morph's x while the instrument plays: [`MORPH_SOURCE_OFF`], a controller
+    /// number 0..=119, [`MORPH_SOURCE_TIMBRE`] (CC74/MPE, per note) or [`MORPH_SOURCE_PRESSURE`]
+    /// (per note). False (nothing changes) for any other code.
+    pub fn set_morph_source(&self, code: i32) -> bool {
+        let known = morph_source_of(code).is_some();
+        if known {
+            self.controls.morph_source.store(code, Ordering::Relaxed);
+        }
+        known
     }
 
     /// The model last loaded (it plays once the audio thread has taken it).
@@ -638,8 +739,21 @@ impl Pipeline {
         a.direct.set_loudness_db(db);
         a.direct.set_gate(gate);
         let smoothing_ms = f32::from_bits(c.smoothing_ms.load(Ordering::Relaxed));
-        if a.direct.settings().smoothing_ms != smoothing_ms {
-            a.direct.set_settings(DirectSettings { smoothing_ms, ..*a.direct.settings() });
+        let morph = MorphPosition::new(
+            f32::from_bits(c.morph_x.load(Ordering::Relaxed)),
+            f32::from_bits(c.morph_y.load(Ordering::Relaxed)),
+        );
+        let direct = *a.direct.settings();
+        if direct.smoothing_ms != smoothing_ms || direct.morph != morph {
+            a.direct.set_settings(DirectSettings { smoothing_ms, morph, ..direct });
+        }
+        let source = morph_source_of(c.morph_source.load(Ordering::Relaxed)).unwrap_or_default();
+        let instrument = *a.instrument.settings();
+        if instrument.morph != morph || instrument.morph_source != source {
+            a.instrument.set_settings(InstrumentSettings { morph, morph_source: source, ..instrument });
+        }
+        if a.effect.settings().morph != morph {
+            a.effect.set_settings(EffectSettings { morph, ..*a.effect.settings() });
         }
         let code = c.master.load(Ordering::Acquire);
         if code != a.master_code {
@@ -651,6 +765,11 @@ impl Pipeline {
             a.master_code = code;
         }
     }
+}
+
+/// A place's letter: A, B, C, D.
+fn place_name(i: usize) -> char {
+    (b'A' + i.min(25) as u8) as char
 }
 
 /// A MIDI channel message as (channel, event); None for anything the instrument does not play.

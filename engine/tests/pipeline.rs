@@ -215,3 +215,57 @@ fn a_real_time_pipeline_driven_faster_than_real_time_plays_a_windowed_model_in_s
     );
     assert!(worst < 1e-6, "max difference {worst}");
 }
+
+#[test]
+fn a_morph_through_the_pipeline_is_the_instruments_morph_and_never_allocates() {
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    assert_eq!(p.load_morph(&["Flute", "Cello"]).unwrap(), Vec::<usize>::new());
+    p.set_morph(0.4, 0.0);
+    let events = [(100usize, [0x90u8, 55, 100]), (12_000, [0x80, 55, 0])];
+    let mut out = vec![0.0f32; 24_000];
+    for (i, block) in out.chunks_mut(BLOCK).enumerate() {
+        for (at, bytes) in &events {
+            if at / BLOCK == i {
+                assert!(p.midi(bytes, (at % BLOCK) as u32));
+            }
+        }
+        p.process(block);
+    }
+    // The same morph and events through the instrument directly.
+    let (flute, cello) =
+        (Arc::new(Model::embedded_default()), Arc::new(ddsp_core::BuiltInModel::find("Cello").unwrap().load()));
+    let settings =
+        InstrumentSettings { morph: ddsp_core::MorphPosition::new(0.4, 0.0), ..InstrumentSettings::default() };
+    let mut instrument = Instrument::new(flute.clone(), SR as f32, settings);
+    assert!(ddsp_core::play_morph_now(&mut instrument, &[Some(flute), Some(cello)]));
+    let timed: Vec<TimedEvent> = events
+        .iter()
+        .map(|(at, bytes)| {
+            let (channel, event) = ddsp::decode_midi(bytes).unwrap();
+            TimedEvent { at: *at, channel, event }
+        })
+        .collect();
+    let mut reference = vec![0.0f32; out.len()];
+    instrument.process(timed, &mut [&mut reference]);
+    assert!(rms(&out) > 1e-3);
+    assert_eq!(out, reference);
+
+    // Moving the morph and its source while notes play: no allocation.
+    assert!(p.midi(&[0x90, 60, 100], 0));
+    let mut block = vec![0.0f32; BLOCK];
+    p.process(&mut block);
+    let ((), n) = allocations_in(|| {
+        for i in 0..200 {
+            p.set_morph(i as f32 / 200.0, f32::NAN);
+            assert!(p.set_morph_source(if i % 2 == 0 { 1 } else { -1 }));
+            p.process(&mut block);
+        }
+    });
+    assert_eq!(n, 0, "allocator calls while the morph moves");
+
+    // A place that fails: reported, the others play; none at all: refused.
+    assert_eq!(p.load_morph(&["Violin", "no-such-model"]).unwrap(), vec![1]);
+    assert!(p.load_morph(&["no-such-a", "no-such-b"]).is_err());
+    assert!(p.load_morph(&[]).is_err());
+    assert!(!p.set_morph_source(120));
+}

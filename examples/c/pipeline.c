@@ -120,6 +120,42 @@ int main(int argc, char **argv) {
     check(finite, "bad arguments: output stays finite");
     ddsp_pipeline_free(NULL);
 
+    /* Morph: two models, a place that fails, the position between them. */
+    ddsp_pipeline_set_f0_hz(p, (float)f0);
+    ddsp_pipeline_set_loudness_norm(p, 0.7f);
+    const char *pair[] = {"Flute", "Trumpet"};
+    check(ddsp_pipeline_load_morph(p, pair, 2) == 0, "a morph of two library models loads");
+    double corner[2];
+    for (int i = 0; i < 2; i++) {
+        ddsp_pipeline_set_morph(p, (float)i, 0.0f);
+        render(p, buf, 0.5);
+        corner[i] = measure_rms(buf + 12000, 12000);
+    }
+    ddsp_pipeline_set_morph(p, 0.5f, 0.0f);
+    render(p, buf, 0.5);
+    double half = measure_rms(buf + 12000, 12000);
+    double pitch = measure_pitch_hz(buf + 12000, 12000, RATE, 0.5 * f0, 2.0 * f0);
+    check(pitch > 0 && fabs(cents(pitch, f0)) < 5.0, "halfway the morph plays the pitch");
+    check(half > 0.5 * fmin(corner[0], corner[1]) && half < 2.0 * fmax(corner[0], corner[1]),
+          "halfway its level lies near the corners'");
+    printf("morph: rms at A %.4f, halfway %.4f, at B %.4f\n", corner[0], half, corner[1]);
+    const char *with_bad[] = {"Violin", "/no/such/model.onnx", "Cello"};
+    check(ddsp_pipeline_load_morph(p, with_bad, 3) == 2, "a place that fails is reported in the mask (bit 1)");
+    check(strstr(ddsp_pipeline_last_error(p), "place B") != NULL, "... and named in the last error");
+    const char *none[] = {"/no/such/a.onnx", "/no/such/b.onnx"};
+    check(ddsp_pipeline_load_morph(p, none, 2) == DDSP_ERROR, "a morph with no model fails");
+    check(ddsp_pipeline_load_morph(p, NULL, 2) == DDSP_ERROR, "a NULL list fails");
+    check(ddsp_pipeline_load_morph(p, pair, 5) == DDSP_ERROR, "five places fail");
+    check(ddsp_pipeline_set_morph_source(p, 1) == 0, "the mod wheel can move the morph");
+    check(ddsp_pipeline_set_morph_source(p, DDSP_MORPH_SOURCE_TIMBRE) == 0, "so can MPE timbre");
+    check(ddsp_pipeline_set_morph_source(p, 500) != 0, "an unknown source is refused");
+    ddsp_pipeline_set_morph(p, NAN, INFINITY);
+    render(p, buf, 0.2);
+    finite = 1;
+    for (size_t i = 0; i < (size_t)(0.2 * RATE); i++) finite &= isfinite(buf[i]) != 0;
+    check(finite, "NaN and infinite morph positions: output stays finite");
+    check(ddsp_pipeline_load_model(p, model) == 0, "one model again ends the morph");
+
     /* Speed: 10 s of a held note in 256-sample blocks, mastering off. */
     ddsp_pipeline_set_f0_hz(p, (float)f0);
     ddsp_pipeline_set_loudness_norm(p, 0.7f);
