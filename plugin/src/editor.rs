@@ -7,6 +7,7 @@
 
 mod controls;
 mod model_panel;
+mod morph;
 mod performance;
 mod preset_bar;
 
@@ -64,6 +65,14 @@ impl PluginParams {
         }
     }
 
+    /// The persisted morph places B, C and D.
+    pub(crate) fn morph_places(&self) -> &std::sync::RwLock<crate::morph_places::MorphPlaces> {
+        match self {
+            Self::Instrument(p) => &p.morph_places,
+            Self::Effect(p) => &p.morph_places,
+        }
+    }
+
     pub fn title(&self) -> &'static str {
         match self {
             Self::Instrument(_) => "DDSP Instrument",
@@ -75,6 +84,10 @@ impl PluginParams {
 /// Asks for a model to be loaded (the plugin runs it on its background thread).
 pub type LoadModel = Box<dyn Fn(ModelChoice) + Send>;
 
+/// Asks for morph place `.0` (1..=3: B, C, D) to be set to a model or cleared (`None`), on the
+/// plugin's background thread.
+pub type LoadPlace = Box<dyn Fn(usize, Option<ModelChoice>) + Send>;
+
 /// Everything the editor reads, and its own view state (history, file browser).
 pub struct EditorModel {
     pub params: PluginParams,
@@ -83,6 +96,8 @@ pub struct EditorModel {
     pub library: ModelLibrary,
     /// Both plugins load picks live (a crossfade, no audio restart).
     pub load: LoadModel,
+    /// Sets or clears a morph place (`None`: the morph's places cannot be changed).
+    pub load_place: Option<LoadPlace>,
     /// Asks the host to restart audio (set once the editor window exists).
     pub request_restart: Option<Box<dyn Fn() + Send>>,
     /// Takes and applies the whole plugin state, for presets (set once the editor window exists).
@@ -104,10 +119,10 @@ struct RepaintState {
 }
 
 /// What identifies a model status on screen.
-type StatusKey = (String, Option<String>, Option<ModelChoice>);
+type StatusKey = (String, Option<String>, Option<ModelChoice>, crate::morph_places::MorphStatus);
 
 fn status_key(status: &ModelStatus) -> StatusKey {
-    (status.playing.clone(), status.message.clone(), status.choice.clone())
+    (status.playing.clone(), status.message.clone(), status.choice.clone(), status.morph.clone())
 }
 
 impl EditorModel {
@@ -125,6 +140,7 @@ impl EditorModel {
             status,
             library,
             load,
+            load_place: None,
             request_restart: None,
             state_access: None,
             presets,
@@ -139,6 +155,15 @@ impl EditorModel {
         let shown = self.status.lock().map(|s| status_key(&s)).unwrap_or_default();
         self.repaint.awaiting_model = Some((now_s, shown));
         (self.load)(choice);
+    }
+
+    /// Asks the plugin to set (or clear: `None`) morph place `place`; the editor watches for the
+    /// answer.
+    pub fn pick_place(&mut self, place: usize, choice: Option<ModelChoice>, now_s: f64) {
+        let Some(load_place) = &self.load_place else { return };
+        let shown = self.status.lock().map(|s| status_key(&s)).unwrap_or_default();
+        self.repaint.awaiting_model = Some((now_s, shown));
+        load_place(place, choice);
     }
 
     /// The GUI data moved since the frame that showed `signature` (and was told of the frames
@@ -237,10 +262,15 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
         // The whole width scrolls with the wheel, and the bar has a lane of its own beside the
         // value boxes instead of floating over them.
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
-        egui::ScrollArea::vertical()
-            .id_salt("parameters")
-            .auto_shrink(false)
-            .show(ui, |ui| controls::groups(ui, &model.params, setter, &model.gui));
+        let mut place = None;
+        egui::ScrollArea::vertical().id_salt("parameters").auto_shrink(false).show(ui, |ui| {
+            controls::groups(ui, &model.params, setter, &model.gui, |ui| {
+                place = morph::show(ui, &model.params, setter, &model.gui, &status, &model.library);
+            })
+        });
+        if let Some((place, choice)) = place {
+            model.pick_place(place, choice, ui.input(|i| i.time));
+        }
     });
 }
 

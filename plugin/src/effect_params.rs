@@ -5,10 +5,10 @@
 use std::sync::{Arc, RwLock};
 
 use ddsp_core::effect::{EffectSettings, UnvoicedMode};
-use ddsp_core::{ModelRef, VoiceLevels};
+use ddsp_core::{ModelRef, MorphPosition, VoiceLevels};
 use nice_plug::prelude::*;
 
-use crate::params::db_param;
+use crate::params::{db_param, morph_param};
 
 /// What the voice does while the input has no pitch (the parameter form of [`UnvoicedMode`]).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,9 @@ pub struct EffectParams {
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
     /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
+    /// The morph's places B, C and D (`crate::morph_places`); A is `model`.
+    #[persist = "morph"]
+    pub morph_places: Arc<RwLock<crate::morph_places::MorphPlaces>>,
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
     /// The preset loaded or saved last (`crate::presets`), for the editor to name; `None`: none yet.
@@ -71,6 +74,11 @@ pub struct EffectParams {
     pub harmonic_level: FloatParam,
     #[id = "noise"]
     pub noise_level: FloatParam,
+    // Morph
+    #[id = "morphx"]
+    pub morph_x: FloatParam,
+    #[id = "morphy"]
+    pub morph_y: FloatParam,
     // Output
     #[id = "gain"]
     pub output_gain: FloatParam,
@@ -85,6 +93,7 @@ impl Default for EffectParams {
         let d = EffectSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            morph_places: Arc::default(),
             load_error: Arc::default(),
             preset_name: Arc::default(),
             master: crate::master_params::MasterParams::default(),
@@ -95,6 +104,8 @@ impl Default for EffectParams {
             pitch_shift: semitones("Pitch Shift"),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
             noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),
+            morph_x: morph_param("Morph X"),
+            morph_y: morph_param("Morph Y"),
             gate_threshold: FloatParam::new(
                 "Voicing Threshold",
                 d.gate_threshold,
@@ -123,8 +134,7 @@ impl EffectParams {
             unvoiced: self.unvoiced.value().into(),
             dry_wet: self.dry_wet.value(),
             output_gain: self.output_gain.value(),
-            // The morph controls are not parameters yet.
-            morph: ddsp_core::MorphPosition::default(),
+            morph: MorphPosition::new(self.morph_x.value(), self.morph_y.value()),
         }
     }
 }

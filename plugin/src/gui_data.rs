@@ -38,6 +38,12 @@ pub struct GuiData {
     pub n_harmonics: AtomicUsize,
     pub noise: [AtomicF32; MAX_DRAWN],
     pub n_noise: AtomicUsize,
+    /// The voice's morph position as it glides (0..=1 each), and how many places its morph has
+    /// (0: one model, no morph); bit `i` of `morph_present` set: place `i`'s model plays.
+    pub morph_x: AtomicF32,
+    pub morph_y: AtomicF32,
+    pub morph_places: AtomicUsize,
+    pub morph_present: AtomicU32,
     pub latency_samples: AtomicU32,
     /// A parameter that sets the latency changed; it applies when the host restarts audio.
     pub restart_needed: AtomicBool,
@@ -75,6 +81,10 @@ impl Default for GuiData {
             n_harmonics: AtomicUsize::new(0),
             noise: std::array::from_fn(|_| AtomicF32::new(0.0)),
             n_noise: AtomicUsize::new(0),
+            morph_x: AtomicF32::new(0.0),
+            morph_y: AtomicF32::new(0.0),
+            morph_places: AtomicUsize::new(0),
+            morph_present: AtomicU32::new(0),
             latency_samples: AtomicU32::new(0),
             restart_needed: AtomicBool::new(false),
             frames: AtomicU32::new(0),
@@ -102,6 +112,17 @@ impl GuiData {
         };
         store(&self.harmonics, harmonics, &self.n_harmonics);
         store(&self.noise, noise, &self.n_noise);
+        match voice.morph() {
+            Some(morph) => {
+                let position = morph.position();
+                self.morph_x.store(position.x, Ordering::Relaxed);
+                self.morph_y.store(position.y, Ordering::Relaxed);
+                let present = (0..morph.places()).filter(|&i| morph.is_present(i)).fold(0, |bits, i| bits | 1 << i);
+                self.morph_present.store(present, Ordering::Relaxed);
+                self.morph_places.store(morph.places(), Ordering::Relaxed);
+            }
+            None => self.morph_places.store(0, Ordering::Relaxed),
+        }
         self.f0_hz.store(f0_hz, Ordering::Relaxed);
         self.loudness_db.store(loudness_db, Ordering::Relaxed);
         self.confidence.store(confidence, Ordering::Relaxed);
@@ -135,7 +156,7 @@ impl GuiData {
     }
 
     /// A digest of every value the editor shows outside the performance view (meters, latency,
-    /// the restart notice, the voices): equal digests draw the same. Atomics only.
+    /// the restart notice, the voices, the morph): equal digests draw the same. Atomics only.
     pub fn signature(&self) -> u64 {
         let values = [
             self.peak_dbfs.load(Ordering::Relaxed).to_bits(),
@@ -148,6 +169,9 @@ impl GuiData {
             self.latency_samples.load(Ordering::Relaxed),
             self.voice_activity.load(Ordering::Relaxed),
             self.restart_needed.load(Ordering::Relaxed) as u32 | (self.sounding.load(Ordering::Relaxed) as u32) << 1,
+            self.morph_x.load(Ordering::Relaxed).to_bits(),
+            self.morph_y.load(Ordering::Relaxed).to_bits(),
+            self.morph_places.load(Ordering::Relaxed) as u32 | self.morph_present.load(Ordering::Relaxed) << 8,
         ];
         // FNV-1a over the words: no allocation, and a change in any one changes the digest.
         values.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &v| (h ^ u64::from(v)).wrapping_mul(0x0100_0000_01b3))

@@ -9,6 +9,7 @@ pub mod gui_data;
 pub mod master_params;
 pub mod master_stage;
 pub mod model_slot;
+pub mod morph_places;
 pub mod params;
 pub mod presets;
 pub mod session;
@@ -83,8 +84,10 @@ fn make_editor<P: Plugin<BackgroundTask = ModelTask>>(
     state: &Arc<EguiEditorState>,
     async_executor: AsyncExecutor<P>,
 ) -> Option<EguiEditor<EditorApp>> {
+    let places = async_executor.clone();
     let load: editor::LoadModel = Box::new(move |choice| async_executor.execute_background(ModelTask::Load(choice)));
-    let model = EditorModel::new(params, shell_gui.clone(), slot.status.clone(), slot.library.clone(), load);
+    let mut model = EditorModel::new(params, shell_gui.clone(), slot.status.clone(), slot.library.clone(), load);
+    model.load_place = Some(Box::new(move |place, choice| places.execute_background(ModelTask::Place(place, choice))));
     editor::create(state.clone(), model)
 }
 
@@ -115,7 +118,7 @@ impl Plugin for DdspInstrument {
     }
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {
-        self.shell.task_executor::<Self>(self.params.model.clone())
+        self.shell.task_executor::<Self>(self.params.model.clone(), self.params.morph_places.clone())
     }
 
     fn activate(
@@ -125,7 +128,7 @@ impl Plugin for DdspInstrument {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let p = &self.params;
-        let active = self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context);
+        let active = self.shell.activate(&p.model, &p.morph_places, p.settings(), &p.master, buffer_config, context);
         self.shell.report_load_error(&p.load_error);
         active
     }
@@ -221,7 +224,7 @@ impl Plugin for DdspEffect {
     }
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {
-        self.shell.task_executor::<Self>(self.params.model.clone())
+        self.shell.task_executor::<Self>(self.params.model.clone(), self.params.morph_places.clone())
     }
 
     fn activate(
@@ -231,7 +234,7 @@ impl Plugin for DdspEffect {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let p = &self.params;
-        let active = self.shell.activate(&p.model, p.settings(), &p.master, buffer_config, context);
+        let active = self.shell.activate(&p.model, &p.morph_places, p.settings(), &p.master, buffer_config, context);
         self.shell.report_load_error(&p.load_error);
         active
     }

@@ -34,6 +34,8 @@ pub struct ModelStatus {
     pub meta: Option<ModelMeta>,
     /// What the playing model was picked as, so the library can mark it.
     pub choice: Option<ModelChoice>,
+    /// The morph's places (`crate::morph_places`): what loaded where, and why a place did not.
+    pub morph: crate::morph_places::MorphStatus,
 }
 
 impl ModelStatus {
@@ -43,6 +45,7 @@ impl ModelStatus {
             message,
             meta: Some(model.meta.clone()),
             choice: ModelChoice::of(&model.source),
+            morph: Default::default(),
         }
     }
 }

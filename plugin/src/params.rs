@@ -6,7 +6,10 @@
 use std::sync::{Arc, RwLock};
 
 use ddsp_core::instrument::AdsrSettings;
-use ddsp_core::{ControlTarget, GlideMode, InstrumentSettings, ModelRef, VoiceLevels, VoiceMode, MAX_VOICES};
+use ddsp_core::{
+    ControlTarget, GlideMode, InstrumentSettings, ModelRef, MorphPosition, MorphSource, VoiceLevels, VoiceMode,
+    MAX_VOICES,
+};
 use nice_plug::prelude::*;
 
 /// What a MIDI controller drives (the parameter form of [`ControlTarget`]).
@@ -28,6 +31,44 @@ impl From<ControllerTarget> for ControlTarget {
             ControllerTarget::Vibrato => ControlTarget::Vibrato,
         }
     }
+}
+
+/// What moves the morph's x while notes play (the parameter form of [`MorphSource`]).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MorphSourceChoice {
+    #[id = "off"]
+    Off,
+    #[id = "cc1"]
+    #[name = "Mod wheel (CC1)"]
+    ModWheel,
+    #[id = "cc11"]
+    #[name = "Expression (CC11)"]
+    Expression,
+    #[id = "timbre"]
+    #[name = "Timbre (CC74/MPE)"]
+    Timbre,
+    #[id = "press"]
+    #[name = "Pressure"]
+    Pressure,
+}
+
+impl From<MorphSourceChoice> for MorphSource {
+    fn from(c: MorphSourceChoice) -> Self {
+        match c {
+            MorphSourceChoice::Off => MorphSource::Off,
+            MorphSourceChoice::ModWheel => MorphSource::Controller(1),
+            MorphSourceChoice::Expression => MorphSource::Controller(11),
+            MorphSourceChoice::Timbre => MorphSource::Timbre,
+            MorphSourceChoice::Pressure => MorphSource::Pressure,
+        }
+    }
+}
+
+/// A morph coordinate, 0..=1 (see `crate::morph_places` for where each place sits). The engine
+/// glides the position (`ddsp_core::morph::MORPH_SMOOTHING_MS`), so no smoothing here.
+pub(crate) fn morph_param(name: &str) -> FloatParam {
+    FloatParam::new(name, 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+        .with_value_to_string(formatters::v2s_f32_rounded(2))
 }
 
 /// Poly (a voice per note) or mono (solo lines: legato, last-note priority).
@@ -77,6 +118,9 @@ pub struct InstrumentParams {
     #[persist = "model"]
     pub model: Arc<RwLock<ModelRef>>,
     /// Why the last state load was refused or changed (see `crate::session`); `None` once shown.
+    /// The morph's places B, C and D (`crate::morph_places`); A is `model`.
+    #[persist = "morph"]
+    pub morph_places: Arc<RwLock<crate::morph_places::MorphPlaces>>,
     #[persist = "load_error"]
     pub load_error: Arc<RwLock<Option<String>>>,
     /// The preset loaded or saved last (`crate::presets`), for the editor to name; `None`: none yet.
@@ -129,6 +173,13 @@ pub struct InstrumentParams {
     pub harmonic_level: FloatParam,
     #[id = "noise"]
     pub noise_level: FloatParam,
+    // Morph
+    #[id = "morphx"]
+    pub morph_x: FloatParam,
+    #[id = "morphy"]
+    pub morph_y: FloatParam,
+    #[id = "morphsrc"]
+    pub morph_source: EnumParam<MorphSourceChoice>,
     // Output
     #[id = "gain"]
     pub output_gain: FloatParam,
@@ -143,12 +194,16 @@ impl Default for InstrumentParams {
         let d = InstrumentSettings::default();
         Self {
             model: Arc::new(RwLock::new(ModelRef::default())),
+            morph_places: Arc::default(),
             load_error: Arc::default(),
             preset_name: Arc::default(),
             master: crate::master_params::MasterParams::default(),
             output_gain: db_param("Output Gain", 0.0, -60.0, 12.0),
             harmonic_level: db_param("Harmonic Level", 0.0, -60.0, 12.0),
             noise_level: db_param("Noise Level", 0.0, -60.0, 12.0),
+            morph_x: morph_param("Morph X"),
+            morph_y: morph_param("Morph Y"),
+            morph_source: EnumParam::new("Morph Source", MorphSourceChoice::Off),
             velocity_curve: FloatParam::new(
                 "Velocity Curve",
                 d.velocity_curve,
@@ -233,9 +288,8 @@ impl InstrumentParams {
             pressure_target: self.pressure.value().into(),
             levels: VoiceLevels { harmonic_gain: self.harmonic_level.value(), noise_gain: self.noise_level.value() },
             output_gain: self.output_gain.value(),
-            // The morph controls are not parameters yet.
-            morph: ddsp_core::MorphPosition::default(),
-            morph_source: ddsp_core::MorphSource::Off,
+            morph: MorphPosition::new(self.morph_x.value(), self.morph_y.value()),
+            morph_source: self.morph_source.value().into(),
         }
     }
 }

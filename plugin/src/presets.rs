@@ -231,6 +231,9 @@ pub fn parse(text: &str, target: &Target) -> Result<Loaded, PresetError> {
             Resolution::BuiltIn(_) | Resolution::Found(_) => {}
         }
     }
+    // A preset is the whole sound: one saved before morphing empties the morph's places.
+    let no_morph = || serialize_field(&crate::morph_places::MorphPlaces::default()).unwrap_or_default();
+    state.fields.entry(crate::morph_places::MORPH_FIELD.into()).or_insert_with(no_morph);
     state.fields.insert(PRESET_FIELD.into(), serialize_field(&Some(file.name.clone())).unwrap_or_default());
     Ok(Loaded { name: file.name, state, note: (!notes.is_empty()).then(|| notes.join("; ")) })
 }

@@ -11,12 +11,12 @@
 //! digital silence (measured per parameter: sustain alone −145 dB, output gain −85 dB; the null
 //! model reference is harmless, it means the default model). So such a state is refused whole, as
 //! are a state from a newer version, from another plugin (a parameter ID this plugin does not
-//! have: IDs never change once released) and one whose model reference does not parse; the
-//! previous settings stay. What was
-//! done goes to the log and, through the [`LOAD_ERROR_FIELD`] field, to the editor at the next
-//! activation. A state that is not JSON at all never reaches here: nice-plug refuses it and the
-//! host's load fails, leaving the previous settings (tested); nice-plug offers no hook before its
-//! own parse, so that case has no editor message (the host reports the failed load).
+//! have: IDs never change once released) and one whose model reference (or morph places) does not
+//! parse; the previous settings stay. What was done goes to the log and, through the
+//! [`LOAD_ERROR_FIELD`] field, to the editor at the next activation. A state that is not JSON at
+//! all never reaches here: nice-plug refuses it and the host's load fails, leaving the previous
+//! settings (tested); nice-plug offers no hook before its own parse, so that case has no editor
+//! message (the host reports the failed load).
 
 use std::sync::RwLock;
 
@@ -84,6 +84,11 @@ pub fn check(
     if let Some(model) = state.fields.get(MODEL_FIELD) {
         if let Err(e) = deserialize_field::<ModelRef>(model) {
             return Err(format!("its model reference is damaged ({e})"));
+        }
+    }
+    if let Some(places) = state.fields.get(crate::morph_places::MORPH_FIELD) {
+        if let Err(e) = deserialize_field::<crate::morph_places::MorphPlaces>(places) {
+            return Err(format!("its morph places are damaged ({e})"));
         }
     }
     let out_of_range = |value: &ParamValue, lo: f32, hi: f32| match *value {

@@ -6,6 +6,8 @@
 //! host block + note events ─ Engine::process (split at each event) ─ MasterStage ─ host
 //!        model picks (editor) ─ background thread: ModelLoader ─ swap queue ─┘ (live, no restart)
 //! ```
+//!
+//! With morph places set (`crate::morph_places`), every model change loads the whole morph.
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -19,12 +21,17 @@ use crate::gui_data::GuiData;
 use crate::master_params::MasterParams;
 use crate::master_stage::MasterStage;
 use crate::model_slot::{ModelSlot, ModelStatus};
+use crate::morph_places::{self, MorphPlaces};
 
 /// Work for the background thread (never the audio thread).
 #[derive(Debug, Clone)]
 pub enum ModelTask {
-    /// Load, validate and hot-swap this model (a file or a built-in one) in during playback.
+    /// Load, validate and hot-swap this model (a file or a built-in one) in during playback; with
+    /// morph places set, it becomes place A of the morph.
     Load(ModelChoice),
+    /// Sets (`Some`) or clears morph place `.0` (1..=3: B, C, D) and loads the morph again (clearing
+    /// the last one goes back to the one model).
+    Place(usize, Option<ModelChoice>),
 }
 
 pub struct Shell<E: Engine> {
@@ -79,12 +86,14 @@ impl<E: Engine> Shell<E> {
     pub fn activate<P: Plugin>(
         &mut self,
         model: &RwLock<ModelRef>,
+        places: &RwLock<MorphPlaces>,
         settings: E::Settings,
         master: &MasterParams,
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<P>,
     ) -> bool {
         self.slot.sync(model);
+        let model_param = model;
         // An offline host (export, bounce) gets every windowed model frame in step; a change of
         // mode restarts the plugin, so it is read here.
         self.pace.set_offline(buffer_config.process_mode == ProcessMode::Offline);
@@ -98,8 +107,13 @@ impl<E: Engine> Shell<E> {
         let mut engine = E::prepare(model, buffer_config.sample_rate, settings);
         let (sender, receiver) = swap_channel();
         engine.attach_swap_receiver(receiver);
-        if let Ok(mut loader) = self.loader.lock() {
-            *loader = Some(ModelLoader::new(sender, engine.voice_spec()).with_pace(self.pace.clone()));
+        if let Ok(mut guard) = self.loader.lock() {
+            let loader = guard.insert(ModelLoader::new(sender, engine.voice_spec()).with_pace(self.pace.clone()));
+            // The session's morph, queued now: the engine takes it before its first sound.
+            let places = places.read().map(|p| p.clone()).unwrap_or_default();
+            if !places.is_empty() {
+                reload_morph(loader, &self.slot.library, &self.slot.status, model_param, &places);
+            }
         }
         let (stage, latency) =
             MasterStage::activate(buffer_config, master.settings(), engine.latency_samples(), &self.gui);
@@ -159,15 +173,37 @@ impl<E: Engine> Shell<E> {
     pub fn task_executor<P: Plugin<BackgroundTask = ModelTask>>(
         &self,
         model_param: Arc<RwLock<ModelRef>>,
+        places_param: Arc<RwLock<MorphPlaces>>,
     ) -> TaskExecutor<P> {
         let (loader, status, library) = (self.loader.clone(), self.slot.status.clone(), self.slot.library.clone());
         Box::new(move |task| match task {
+            ModelTask::Place(place, choice) => {
+                let Ok(mut guard) = loader.lock() else { return };
+                let Some(loader) = guard.as_mut() else {
+                    nice_warn!("morph place not loaded: the plugin is not active");
+                    return;
+                };
+                set_place(loader, &library, &status, &model_param, &places_param, place, choice);
+            }
             ModelTask::Load(choice) => {
                 let Ok(mut guard) = loader.lock() else { return };
                 let Some(loader) = guard.as_mut() else {
                     nice_warn!("model {choice} not loaded: the plugin is not active");
                     return;
                 };
+                let places = places_param.read().map(|p| p.clone()).unwrap_or_default();
+                if !places.is_empty() {
+                    let loaded = load_morph(loader, &library, &status, &choice, &places);
+                    if loaded {
+                        if let (Ok(reference), Ok(mut saved)) = (ModelRef::to_choice(&choice), model_param.write()) {
+                            *saved = reference;
+                        }
+                        if let ModelChoice::File(path) = &choice {
+                            library.remember(path);
+                        }
+                    }
+                    return;
+                }
                 let result = loader.load(&choice);
                 let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
@@ -188,6 +224,113 @@ impl<E: Engine> Shell<E> {
                 }
             }
         })
+    }
+}
+
+/// Loads `primary` as place A with `places` (see [`morph_places::load`]) and says what became of
+/// each place in the status; `true` when A loaded. Loader thread or `activate` only.
+fn load_morph(
+    loader: &mut ModelLoader,
+    library: &ddsp_core::ModelLibrary,
+    status: &Mutex<ModelStatus>,
+    primary: &ModelChoice,
+    places: &MorphPlaces,
+) -> bool {
+    let result = morph_places::load(loader, library, primary, places);
+    let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+    match result {
+        Ok(loaded) => {
+            for (place, error) in loaded.status.errors.iter().enumerate() {
+                if let Some(error) = error {
+                    nice_error!("morph place {}: {error}", morph_places::PLACE_NAMES[place]);
+                }
+            }
+            let ok = loaded.primary.is_ok();
+            match loaded.primary {
+                Ok(model) => *status = ModelStatus::playing(&model, None),
+                Err(e) => status.message = Some(format!("{e}; the morph plays its other places")),
+            }
+            status.morph = loaded.status;
+            ok
+        }
+        Err(e) => {
+            let message = format!("the morph was not loaded: {e}; playing '{}' instead", status.playing);
+            nice_error!("{message}");
+            status.message = Some(message);
+            false
+        }
+    }
+}
+
+/// Loads the session's morph again around the model playing (its choice, else the session's
+/// reference). Loader thread or `activate` only.
+fn reload_morph(
+    loader: &mut ModelLoader,
+    library: &ddsp_core::ModelLibrary,
+    status: &Mutex<ModelStatus>,
+    model_param: &RwLock<ModelRef>,
+    places: &MorphPlaces,
+) {
+    let playing = status.lock().ok().and_then(|s| s.choice.clone());
+    let primary = playing.or_else(|| {
+        let saved = model_param.read().map(|r| r.clone()).unwrap_or_default();
+        morph_places::choice_of(library, &saved).ok()
+    });
+    let Some(primary) = primary else {
+        nice_error!("the morph was not loaded: the playing model cannot be found again");
+        return;
+    };
+    if places.is_empty() {
+        // Back to one model, exactly as without morphing.
+        match loader.load(&primary) {
+            Ok(model) => {
+                let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+                let message = status.message.take();
+                *status = ModelStatus::playing(&model, message);
+            }
+            Err(e) => nice_error!("model {primary} not loaded again: {e}"),
+        }
+    } else {
+        load_morph(loader, library, status, &primary, places);
+    }
+}
+
+/// Sets or clears morph place `place` (1..=3) in the session and loads the morph again. A pick
+/// whose file cannot be read is reported at its place and changes nothing. Loader thread only.
+fn set_place(
+    loader: &mut ModelLoader,
+    library: &ddsp_core::ModelLibrary,
+    status: &Mutex<ModelStatus>,
+    model_param: &RwLock<ModelRef>,
+    places_param: &RwLock<MorphPlaces>,
+    place: usize,
+    choice: Option<ModelChoice>,
+) {
+    if !(1..ddsp_core::MAX_MORPH_MODELS).contains(&place) {
+        return;
+    }
+    let reference = match choice.as_ref().map(ModelRef::to_choice).transpose() {
+        Ok(reference) => reference,
+        Err(e) => {
+            let why = format!("{} cannot be read ({e})", choice.as_ref().map(|c| c.to_string()).unwrap_or_default());
+            nice_error!("morph place {}: {why}", morph_places::PLACE_NAMES[place]);
+            if let Ok(mut status) = status.lock() {
+                status.morph.errors[place] = Some(why);
+            }
+            return;
+        }
+    };
+    let places = match places_param.write() {
+        Ok(mut saved) => {
+            saved.set(place, reference);
+            saved.clone()
+        }
+        Err(_) => return,
+    };
+    reload_morph(loader, library, status, model_param, &places);
+    let loaded = status.lock().is_ok_and(|s| s.morph.errors[place].is_none());
+    if let (Some(ModelChoice::File(path)), true) = (&choice, loaded) {
+        library.remember(path);
     }
 }
 

@@ -212,8 +212,8 @@ fn text_widgets(harness: &Harness<'_, EditorModel>) -> Vec<(String, egui::Rect)>
         .filter(|n| n.children().next().is_none())
         .filter_map(|n| {
             let what = n.accesskit_node().label().or_else(|| n.value()).unwrap_or_default();
-            // The panel edge's drag handle is named but shows no text.
-            (!what.is_empty() && what != "Resize panel").then(|| (what, n.rect()))
+            // The panel edge's drag handle and the morph pad are named but show no text.
+            (!what.is_empty() && what != "Resize panel" && what != "Morph pad").then(|| (what, n.rect()))
         })
         .collect()
 }

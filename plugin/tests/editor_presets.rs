@@ -44,6 +44,11 @@ impl Drop for Folder {
     }
 }
 
+/// The presets list: the first combo box (the morph section's place pickers come later).
+fn presets<'h>(harness: &'h Harness<'_, EditorModel>) -> egui_kittest::Node<'h> {
+    harness.query_all_by_role(Role::ComboBox).next().expect("no presets list")
+}
+
 #[test]
 fn presets_load_through_the_host_state_refuse_damaged_files_and_save() {
     let folder = Folder(std::env::temp_dir().join(format!("ddsp-editor-presets-{}", std::process::id())));
@@ -71,11 +76,11 @@ fn presets_load_through_the_host_state_refuse_damaged_files_and_save() {
         .with_size(egui::Vec2::new(1040.0, 700.0))
         .build_ui_state(move |ui, model: &mut EditorModel| draw(ui, model, &context.param_setter()), model);
     harness.run();
-    let shown = |h: &Harness<'_, EditorModel>| h.get_by_role(Role::ComboBox).accesskit_node().value();
+    let shown = |h: &Harness<'_, EditorModel>| presets(h).accesskit_node().value();
     assert_eq!(shown(&harness).as_deref(), Some("—"));
 
     // A factory preset: its state goes to the host, its model is loaded live, its name shown.
-    harness.get_by_role(Role::ComboBox).click();
+    presets(&harness).click();
     harness.run();
     harness.get_by_label("Cello  ·  factory").click();
     harness.run();
@@ -95,7 +100,7 @@ fn presets_load_through_the_host_state_refuse_damaged_files_and_save() {
     std::fs::create_dir_all(&folder.0).unwrap();
     let text = presets::FACTORY[0].1;
     std::fs::write(folder.0.join("Broken.json"), &text[..text.len() / 3]).unwrap();
-    harness.get_by_role(Role::ComboBox).click();
+    presets(&harness).click();
     harness.run();
     // Through accesskit: the list is read again as it opens, and egui sizes a popup from its
     // previous frame, so in this headless run (click at once) the new last row is outside it for

@@ -1,6 +1,7 @@
 //! The order hosts list the parameters in (nice-plug's `param_map` order, nested structs where
 //! they stand: the CLAP and VST3 wrappers index parameters by it): what one plays with first, the
-//! mastering chain last, the same order as the editor. And the IDs, which never change.
+//! mastering chain last, the same order as the editor (the morph between the synth levels and the
+//! output). And the IDs, which never change.
 
 use ddsp_plugin::effect_params::EffectParams;
 use ddsp_plugin::params::InstrumentParams;
@@ -41,6 +42,9 @@ fn the_instrument_lists_voices_and_envelope_first_and_the_mastering_chain_last()
         "press",
         "harm",
         "noise",
+        "morphx",
+        "morphy",
+        "morphsrc",
         "gain",
     ]
     .into_iter()
@@ -51,9 +55,10 @@ fn the_instrument_lists_voices_and_envelope_first_and_the_mastering_chain_last()
 
 #[test]
 fn the_effect_lists_dry_wet_pitch_and_gate_first_and_the_mastering_chain_last() {
-    let effect: Vec<&str> = ["mix", "inpitch", "shift", "gate", "ingain", "unvoiced", "harm", "noise", "gain"]
-        .into_iter()
-        .chain(MASTER.iter().copied())
-        .collect();
+    let effect: Vec<&str> =
+        ["mix", "inpitch", "shift", "gate", "ingain", "unvoiced", "harm", "noise", "morphx", "morphy", "gain"]
+            .into_iter()
+            .chain(MASTER.iter().copied())
+            .collect();
     assert_eq!(ids(&EffectParams::default()), effect);
 }

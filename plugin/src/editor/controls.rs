@@ -13,7 +13,7 @@ use super::PluginParams;
 use crate::gui_data::GuiData;
 use crate::master_params::MasterParams;
 
-fn slider(ui: &mut egui::Ui, param: &impl Param, setter: &ParamSetter) {
+pub(super) fn slider(ui: &mut egui::Ui, param: &impl Param, setter: &ParamSetter) {
     // One line: a group column is never narrower than GROUP_COLUMN_MIN_WIDTH, which holds the
     // longest name, so names neither wrap nor get cut.
     ui.add(egui::Label::new(param.name()).extend());
@@ -33,9 +33,12 @@ fn group(ui: &mut egui::Ui, title: &str, state: Option<bool>, open: bool, add: i
         Some(false) => format!("{title} · off"),
         None => title.to_owned(),
     };
-    egui::CollapsingHeader::new(heading).id_salt(title).default_open(open).show(ui, |ui| {
-        egui::Grid::new(title).num_columns(2).min_col_width(NAME_WIDTH).spacing([12.0, 4.0]).show(ui, add);
-    });
+    egui::CollapsingHeader::new(heading).id_salt(title).default_open(open).show(ui, |ui| param_rows(ui, title, add));
+}
+
+/// Rows of [`slider`]s, their names lined up with every group's; `id` keys the grid.
+pub(super) fn param_rows(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::Grid::new(id).num_columns(2).min_col_width(NAME_WIDTH).spacing([12.0, 4.0]).show(ui, add);
 }
 
 /// Width one column of groups needs: the longest name, the slider and the widest value text
@@ -44,17 +47,24 @@ const GROUP_COLUMN_MIN_WIDTH: f32 = 320.0;
 
 /// The parameter groups in the order the host lists them: how the plugin plays first (open), then
 /// its sound and output, then the mastering chain (closed; the presets beside set it whole).
-pub fn groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, gui: &GuiData) {
+/// `morph` draws the morph section (`super::morph`), between the synth levels and the output.
+pub fn groups(
+    ui: &mut egui::Ui,
+    params: &PluginParams,
+    setter: &ParamSetter,
+    gui: &GuiData,
+    morph: impl FnOnce(&mut egui::Ui),
+) {
     if ui.available_width() >= 2.0 * GROUP_COLUMN_MIN_WIDTH {
         ui.columns(2, |columns| {
             let (left, right) = columns.split_at_mut(1);
             playing_groups(&mut left[0], params, setter, gui);
-            sound_groups(&mut right[0], params, setter);
+            sound_groups(&mut right[0], params, setter, morph);
             mastering_groups(&mut right[0], params.master(), setter);
         });
     } else {
         playing_groups(ui, params, setter, gui);
-        sound_groups(ui, params, setter);
+        sound_groups(ui, params, setter, morph);
         mastering_groups(ui, params.master(), setter);
     }
 }
@@ -134,8 +144,8 @@ fn playing_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter
     }
 }
 
-/// The voice's levels and the plugin's output.
-fn sound_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) {
+/// The voice's levels, the morph and the plugin's output.
+fn sound_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter, morph: impl FnOnce(&mut egui::Ui)) {
     let (harmonic, noise, output) = match params {
         PluginParams::Instrument(p) => (&p.harmonic_level, &p.noise_level, &p.output_gain),
         PluginParams::Effect(p) => (&p.harmonic_level, &p.noise_level, &p.output_gain),
@@ -144,6 +154,7 @@ fn sound_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter) 
         slider(ui, harmonic, setter);
         slider(ui, noise, setter);
     });
+    morph(ui);
     group(ui, "Output", None, true, |ui| slider(ui, output, setter));
 }
 

@@ -10,6 +10,7 @@ use nice_plug::prelude::{Params, PluginState};
 
 use super::{EditorModel, PluginParams};
 use crate::effect_params::EffectParams;
+use crate::morph_places::{MorphPlaces, MORPH_FIELD};
 use crate::params::InstrumentParams;
 use crate::presets::{self, PresetEntry, Target};
 use crate::session::MODEL_FIELD;
@@ -90,11 +91,17 @@ pub fn apply(model: &mut EditorModel, entry: &PresetEntry, now_s: f64) {
     };
     let Some(access) = &model.state_access else { return };
     let choice = model_choice(&loaded.state);
+    // A change of morph places loads the morph again, even around the same model.
+    let places = |state: &PluginState| -> MorphPlaces {
+        state.fields.get(MORPH_FIELD).and_then(|f| deserialize_field(f).ok()).unwrap_or_default()
+    };
+    let current = model.params.morph_places().read().map(|p| p.clone()).unwrap_or_default();
+    let morph_changes = places(&loaded.state) != current;
     (access.set)(loaded.state);
     set_current(model, Some(loaded.name.clone()));
     say(model, loaded.note.map(|note| format!("preset '{}': {note}", loaded.name)));
     let playing = model.status.lock().ok().and_then(|s| s.choice.clone());
-    if let Some(choice) = choice.filter(|c| Some(c) != playing.as_ref()) {
+    if let Some(choice) = choice.filter(|c| morph_changes || Some(c) != playing.as_ref()) {
         model.pick(choice, now_s);
     }
 }
