@@ -1,5 +1,6 @@
 //! The editor (nice-plug-egui), shared by both plugins: model panel on the left, performance view
-//! and parameter groups in the middle, meters and mastering presets on the right.
+//! and parameter groups (the morph section among them) in the middle, meters and mastering presets
+//! on the right.
 //!
 //! Everything it shows comes from the parameters (atomics), [`GuiData`] (atomics written by the
 //! audio thread only while the editor is open) and the model status (a mutex the audio thread
@@ -28,6 +29,7 @@ use crate::model_slot::ModelStatus;
 use crate::params::InstrumentParams;
 
 pub use model_panel::FileBrowser;
+pub use morph::PlaceRequest;
 pub use performance::note_name;
 pub use preset_bar::{PresetBar, StateAccess};
 

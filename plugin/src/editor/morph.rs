@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use ddsp_core::{ModelChoice, ModelLibrary, MAX_MORPH_MODELS};
+use ddsp_core::{ModelChoice, ModelLibrary};
 use nice_plug::context::gui::ParamSetter;
 use nice_plug::prelude::FloatParam;
 
@@ -128,54 +128,25 @@ fn pad(
     let grid = egui::Stroke::new(1.0, visuals.faint_bg_color);
     painter.line_segment([rect.center_top(), rect.center_bottom()], grid);
     painter.line_segment([rect.left_center(), rect.right_center()], grid);
-    let count = places.count();
+    let count = places.count().max(2);
     let font = egui::FontId::proportional(13.0);
-    for i in 0..count.max(2) {
-        let (px, py) = place_position(count.max(2), i);
+    // Inside the pad, against the edge a place sits on: an alignment and an inset per axis.
+    let edge = |v: f32| match v {
+        v if v < 0.25 => (egui::Align::Min, 4.0),
+        v if v > 0.75 => (egui::Align::Max, -4.0),
+        _ => (egui::Align::Center, 0.0),
+    };
+    for (i, letter) in PLACE_NAMES.iter().enumerate().take(count) {
+        let (px, py) = place_position(count, i);
         let set = i == 0 || places.get(i).is_some();
-        let failed = status.morph.errors[i].is_some();
-        let colour = match (set, failed) {
+        let colour = match (set, status.morph.errors[i].is_some()) {
             (_, true) => ERROR_COLOUR,
             (true, false) => visuals.strong_text_color(),
             (false, false) => visuals.weak_text_color(),
         };
-        // Inside the pad, against the edge the place sits on.
-        let anchor = egui::Align2([
-            if px < 0.25 {
-                egui::Align::Min
-            } else if px > 0.75 {
-                egui::Align::Max
-            } else {
-                egui::Align::Center
-            },
-            if py < 0.25 {
-                egui::Align::Max
-            } else if py > 0.75 {
-                egui::Align::Min
-            } else {
-                egui::Align::Center
-            },
-        ]);
-        let inset = egui::vec2(
-            if px < 0.25 {
-                4.0
-            } else if px > 0.75 {
-                -4.0
-            } else {
-                0.0
-            },
-            0.0,
-        ) + egui::vec2(
-            0.0,
-            if py < 0.25 {
-                -3.0
-            } else if py > 0.75 {
-                3.0
-            } else {
-                0.0
-            },
-        );
-        painter.text(to_screen((px, py)) + inset, anchor, PLACE_NAMES[i], font.clone(), colour);
+        let ((align_x, inset_x), (align_y, inset_y)) = (edge(px), edge(1.0 - py));
+        let at = to_screen((px, py)) + egui::vec2(inset_x, inset_y);
+        painter.text(at, egui::Align2([align_x, align_y]), letter, font.clone(), colour);
     }
     // The parameters' position (a ring) and, while a morph plays, the voice's (a dot).
     let accent = visuals.selection.bg_fill;
@@ -202,9 +173,9 @@ fn place_rows(
 ) -> Option<PlaceRequest> {
     let mut request = None;
     let entries = library.entries();
-    for i in 0..MAX_MORPH_MODELS {
+    for (i, letter_text) in PLACE_NAMES.iter().enumerate() {
         ui.horizontal(|ui| {
-            let letter = ui.label(egui::RichText::new(PLACE_NAMES[i]).strong());
+            let letter = ui.label(egui::RichText::new(*letter_text).strong());
             if i == 0 {
                 ui.label(&status.playing);
                 return;
@@ -219,9 +190,9 @@ fn place_rows(
                     }
                 }
             });
-            combo.response.labelled_by(letter.id).on_hover_text(format!("The model at place {}", PLACE_NAMES[i]));
+            combo.response.labelled_by(letter.id).on_hover_text(format!("The model at place {letter_text}"));
             if places.get(i).is_some()
-                && ui.button("Clear").on_hover_text(format!("Empty place {}", PLACE_NAMES[i])).clicked()
+                && ui.button("Clear").on_hover_text(format!("Empty place {letter_text}")).clicked()
             {
                 request = Some((i, None));
             }
