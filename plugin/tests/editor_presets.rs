@@ -79,7 +79,9 @@ fn presets_load_through_the_host_state_refuse_damaged_files_and_save() {
     let shown = |h: &Harness<'_, EditorModel>| presets(h).accesskit_node().value();
     assert_eq!(shown(&harness).as_deref(), Some("—"));
 
-    // A factory preset: its state goes to the host, its model is loaded live, its name shown.
+    // A factory preset: its state goes to the host, its model is loaded live, its name shown; the
+    // morph places set before are emptied (a preset is the whole sound).
+    params.morph_places.write().unwrap().b = Some(ModelRef::to_built_in("Violin"));
     presets(&harness).click();
     harness.run();
     harness.get_by_label("Cello  ·  factory").click();
@@ -91,6 +93,7 @@ fn presets_load_through_the_host_state_refuse_damaged_files_and_save() {
         assert_eq!(reference, ModelRef::to_built_in("Cello"));
         // Every parameter: nothing of the previous sound is left.
         assert_eq!(applied[0].params.len(), InstrumentParams::default().param_map().len());
+        assert!(params.morph_places.read().unwrap().is_empty(), "the morph places were kept");
     }
     let cello = BuiltInModel::find("Cello").unwrap();
     assert_eq!(*asked.lock().unwrap(), vec![ModelChoice::BuiltIn(cello)]);

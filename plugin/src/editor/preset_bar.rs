@@ -95,9 +95,14 @@ pub fn apply(model: &mut EditorModel, entry: &PresetEntry, now_s: f64) {
     let places = |state: &PluginState| -> MorphPlaces {
         state.fields.get(MORPH_FIELD).and_then(|f| deserialize_field(f).ok()).unwrap_or_default()
     };
-    let current = model.params.morph_places().read().map(|p| p.clone()).unwrap_or_default();
-    let morph_changes = places(&loaded.state) != current;
+    let (wanted, current) = (places(&loaded.state), model.params.morph_places().read().map(|p| p.clone()));
+    let morph_changes = current.map_or(true, |current| current != wanted);
     (access.set)(loaded.state);
+    // Set here too: the loader thread reads it for the pick below, possibly before the wrapper
+    // has applied the state.
+    if let Ok(mut saved) = model.params.morph_places().write() {
+        *saved = wanted;
+    }
     set_current(model, Some(loaded.name.clone()));
     say(model, loaded.note.map(|note| format!("preset '{}': {note}", loaded.name)));
     let playing = model.status.lock().ok().and_then(|s| s.choice.clone());
