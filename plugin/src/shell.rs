@@ -112,7 +112,12 @@ impl<E: Engine> Shell<E> {
             // The session's morph, queued now: the engine takes it before its first sound.
             let places = places.read().map(|p| p.clone()).unwrap_or_default();
             if !places.is_empty() {
+                // What the session load said (a model found elsewhere, missing) stays shown.
+                let said = self.slot.status.lock().ok().and_then(|s| s.message.clone());
                 reload_morph(loader, &self.slot.library, &self.slot.status, model_param, &places);
+                if let (Some(said), Ok(mut status)) = (said, self.slot.status.lock()) {
+                    status.message.get_or_insert(said);
+                }
             }
         }
         let (stage, latency) =

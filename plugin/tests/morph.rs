@@ -1,5 +1,6 @@
 //! Morphing in the plugin: the morph parameters reach the engine's settings, the places B, C and D
-//! are saved with the session (and an older session without them loads with none), setting a place
+//! are saved with the session (and an older session without them loads with none) and an
+//! activation plays them as a morph (none set: one model, as before), setting a place
 //! on the loader thread loads the whole morph into the engine and says which place failed, clearing
 //! the last goes back to one model; and the editor's morph section drags the position through the
 //! host's parameter gestures and asks for places to be set and cleared.
@@ -23,7 +24,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use nice_plug::context::gui::{GuiContext, GuiContextInner};
 use nice_plug::context::PluginApi;
-use nice_plug::prelude::{ParamPtr, Params, PluginState};
+use nice_plug::prelude::{ActivateContext, BufferConfig, ParamPtr, Params, PluginState, ProcessMode};
 
 /// Sets a parameter by ID as a host would (normalised).
 fn set(params: &dyn Params, id: &str, normalized: f32) {
@@ -168,6 +169,57 @@ fn setting_places_loads_the_morph_reports_failed_places_and_clearing_goes_back_t
     let shown = status.lock().unwrap().clone();
     assert_eq!(shown.playing, "Trumpet");
     assert_eq!(shown.morph, Default::default());
+}
+
+/// An activation as a host does it; the latency goes nowhere, nothing runs in the background.
+struct Activation;
+
+impl ActivateContext<DdspInstrument> for Activation {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    fn execute(&self, _task: ModelTask) {}
+    fn set_latency_samples(&self, _samples: u32) {}
+    fn set_current_voice_capacity(&self, _capacity: u32) {}
+}
+
+#[test]
+fn a_session_with_places_reopens_as_a_morph_and_one_without_plays_one_model() {
+    let params = InstrumentParams::default();
+    let config = BufferConfig {
+        sample_rate: 48_000.0,
+        min_buffer_size: None,
+        max_buffer_size: 512,
+        process_mode: ProcessMode::Realtime,
+    };
+    for with_places in [true, false] {
+        if with_places {
+            params.morph_places.write().unwrap().b = Some(ModelRef::to_built_in("Cello"));
+        }
+        let mut shell = Shell::<Instrument>::default();
+        shell.slot.library = ModelLibrary { folders: Vec::new(), recents_file: None };
+        let settings = params.settings();
+        assert!(shell.activate(
+            &params.model,
+            &params.morph_places,
+            settings,
+            &params.master,
+            &config,
+            &mut Activation
+        ));
+        let engine = shell.engine.as_mut().unwrap();
+        settle(engine);
+        let places = engine.view().voice.morph().map(|m| m.places());
+        let names = shell.slot.status.lock().unwrap().morph.names.clone();
+        if with_places {
+            assert_eq!(places, Some(2));
+            assert_eq!(names[1].as_deref(), Some("Cello"));
+        } else {
+            assert_eq!(places, None);
+            assert_eq!(names, <[Option<String>; 4]>::default());
+        }
+        params.morph_places.write().unwrap().b = None;
+    }
 }
 
 /// Records the host's side of parameter changes (and applies them, as a host would).
