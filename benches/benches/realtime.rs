@@ -15,7 +15,8 @@ use ddsp_core::model::RunMode;
 use ddsp_core::noise::FilteredNoise;
 use ddsp_core::tracking::{PitchSettings, Tracker};
 use ddsp_core::{
-    Instrument, InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, VoiceMode, MAX_VOICES,
+    BuiltInModel, Instrument, InstrumentEvent, InstrumentSettings, Model, ModelMeta, ModelSource, MorphPosition,
+    VoiceMode, MAX_VOICES,
 };
 
 const SAMPLE_RATE: f32 = 48_000.0;
@@ -132,6 +133,46 @@ fn bench_polyphony(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+/// A morph (issue 17): one voice blending 1, 2 and 4 shipped models (halfway: every model runs),
+/// four models at a corner (one runs), and 8 voices of 2 models; note held, 64-sample blocks.
+fn bench_morph(c: &mut Criterion) {
+    let n = SECONDS * SAMPLE_RATE as usize;
+    let shipped: Vec<Arc<Model>> = ["Flute", "Violin", "Cello", "Trumpet"]
+        .iter()
+        .map(|m| Arc::new(BuiltInModel::find(m).unwrap().load()))
+        .collect();
+    let mut group = c.benchmark_group("morph-48k-64");
+    group.throughput(Throughput::Elements(n as u64));
+    let cases: [(&str, usize, MorphPosition, usize); 5] = [
+        ("1-voice-1-model", 1, MorphPosition::new(0.0, 0.0), 1),
+        ("1-voice-2-models", 2, MorphPosition::new(0.5, 0.0), 1),
+        ("1-voice-4-models", 4, MorphPosition::new(0.5, 0.5), 1),
+        ("1-voice-4-models-at-a-corner", 4, MorphPosition::new(1.0, 1.0), 1),
+        ("8-voices-2-models", 2, MorphPosition::new(0.5, 0.0), 8),
+    ];
+    for (label, models, position, voices) in cases {
+        let settings = InstrumentSettings { voices: MAX_VOICES, morph: position, ..InstrumentSettings::default() };
+        let mut inst = Instrument::new(shipped[0].clone(), SAMPLE_RATE, settings);
+        let places: Vec<_> = shipped[..models].iter().cloned().map(Some).collect();
+        if models > 1 {
+            ddsp_core::play_morph_now(&mut inst, &places);
+        }
+        for v in 0..voices {
+            inst.handle(InstrumentEvent::NoteOn { note: 55 + (v as u8 * 3) % 24, velocity: 0.8 });
+        }
+        let mut out = vec![0.0f32; n];
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                for block in out.chunks_mut(BLOCK) {
+                    inst.render(block);
+                }
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
 }
 
 /// The genuine DDSP-VST export used by the parity tests, imported from its `.tflite`.
@@ -323,6 +364,7 @@ fn main() {
         .sample_size(20);
     bench_instrument(&mut c);
     bench_polyphony(&mut c);
+    bench_morph(&mut c);
     bench_inference(&mut c);
     bench_harmonic_bank(&mut c);
     bench_noise(&mut c);
@@ -335,6 +377,11 @@ fn main() {
     println!("\n| benchmark | time | x real time (48 kHz, one core) |");
     println!("|---|---|---|");
     for (group, bench) in [
+        ("morph-48k-64", "1-voice-1-model"),
+        ("morph-48k-64", "1-voice-2-models"),
+        ("morph-48k-64", "1-voice-4-models"),
+        ("morph-48k-64", "1-voice-4-models-at-a-corner"),
+        ("morph-48k-64", "8-voices-2-models"),
         ("poly-48k-64-default-model", "1-voices"),
         ("poly-48k-64-default-model", "4-voices"),
         ("poly-48k-64-default-model", "4-voices-voice-by-voice"),

@@ -42,6 +42,12 @@ class Pipeline:
         """Raises ValueError for a sample rate outside 8000..384000 Hz or a block outside 1..65536."""
     def load_model(self, path_or_name: str) -> ModelInfo:
         """A model file (.onnx, .tflite) or library name (`models()`); raises DdspError, the previous model playing on."""
+    def load_morph(self, models: list[str]) -> list[int]:
+        """A morph of 1..4 models (place order A, B, C, D); returns the places that failed (the morph plays the others); raises DdspError when none loads."""
+    def set_morph(self, x: float, y: float = 0.0) -> None:
+        """Where the morph sits, x and y in 0..1 (glides, 15 ms)."""
+    def set_morph_source(self, source: str | int) -> None:
+        """What moves the morph's x while notes play: "off", a controller 0..119, "timbre" or "pressure"."""
     def model_info(self) -> ModelInfo: ...
     def set_f0_hz(self, hz: float) -> None:
         """The direct voice's pitch in Hz (> 0)."""

@@ -216,7 +216,7 @@ fn ctrl_c_mid_render_leaves_nothing_behind() {
     let piece = dir.join("long.mid");
     std::fs::write(&piece, sparse_piece(120)).unwrap();
     let out = dir.join("long.wav");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ddsp"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ddsp"))
         .args(["render", path_str(&piece), "-o", path_str(&out), "--master", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -797,12 +797,15 @@ impl Instrument {
         self.n_held = kept;
     }
 
+    /// A controller that moves the morph drives nothing else.
     fn controller_sum(&self, target: ControlTarget) -> (f32, bool) {
         let s = &self.settings;
+        let unless_morph =
+            |t: ControlTarget, morph: MorphSource| if s.morph_source == morph { ControlTarget::Off } else { t };
         let sources = [
-            (s.mod_wheel_target, self.global.mod_wheel),
-            (s.expression_target, self.global.expression),
-            (s.pressure_target, self.global.pressure),
+            (unless_morph(s.mod_wheel_target, MorphSource::Controller(1)), self.global.mod_wheel),
+            (unless_morph(s.expression_target, MorphSource::Controller(11)), self.global.expression),
+            (unless_morph(s.pressure_target, MorphSource::Pressure), self.global.pressure),
         ];
         let mut value: f32 = 0.0;
         let mut any = false;

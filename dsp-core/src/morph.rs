@@ -77,11 +77,14 @@ pub enum MorphSource {
     /// The set position only.
     #[default]
     Off,
-    /// A MIDI controller on any channel (0..=119).
+    /// A MIDI controller on any channel (0..=119). It then drives nothing else (the mod wheel no
+    /// vibrato, expression no loudness).
     Controller(u8),
     /// CC74 / MPE timbre: per note on member channels and by note expression, else the channel's.
+    /// The harmonic/noise balance it otherwise sets stays neutral.
     Timbre,
     /// Pressure: per note (polyphonic aftertouch, MPE, note expression), else channel pressure.
+    /// It then sets no loudness.
     Pressure,
 }
 
@@ -361,6 +364,11 @@ impl Morph {
         if jump {
             self.position = self.target;
         }
+    }
+
+    /// Takes `other`'s target and current position.
+    pub(crate) fn follow(&mut self, other: &Morph) {
+        (self.target, self.position) = (other.target, other.position);
     }
 
     pub fn position(&self) -> MorphPosition {

@@ -108,6 +108,14 @@ impl Voice {
         }
     }
 
+    /// Takes over `other`'s morph position and target (a voice swapped in continues the morph
+    /// where the one it replaces is, instead of gliding from its own default).
+    pub fn follow_morph_of(&mut self, other: &Voice) {
+        if let (Some(mine), Some(theirs)) = (&mut self.morph, &other.morph) {
+            mine.follow(theirs);
+        }
+    }
+
     /// Whether the voice's own model runs in the frame about to start (false at another model's
     /// corner: a batch must leave this voice out).
     pub fn runs_own_model_next(&self) -> bool {
@@ -338,12 +346,13 @@ impl LiveVoice {
     /// Starts replacing the model with `voice`'s. `audible`: the voice is sounding, so the new
     /// model pre-rolls and crossfades; otherwise it takes over at once. Gives the voice back while
     /// a swap is under way or the last replaced voice has not been taken yet.
-    pub fn begin_swap(&mut self, voice: Box<Voice>, audible: bool) -> Result<(), Box<Voice>> {
+    pub fn begin_swap(&mut self, mut voice: Box<Voice>, audible: bool) -> Result<(), Box<Voice>> {
         if self.incoming.is_some() || self.retired.is_some() {
             return Err(voice);
         }
         let preroll = (f64::from(PREROLL_FRAMES) * f64::from(self.sample_rate_hz)
             / f64::from(voice.model().meta.frame_rate_hz)) as i64;
+        voice.follow_morph_of(&self.voice);
         self.incoming = Some(voice);
         self.crossfade_pos = -preroll;
         if !audible {

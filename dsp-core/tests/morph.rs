@@ -208,6 +208,21 @@ fn a_morph_sweep_does_not_click() {
     assert!(during <= steady, "the sweep steps by {during}, steady playing by {steady}");
 }
 
+/// The mod wheel moving the morph adds no vibrato: at full, it is the set position at B.
+#[test]
+fn a_controller_that_moves_the_morph_drives_nothing_else() {
+    let models = [Some(built_in("Flute")), Some(built_in("Violin"))];
+    let vibrato = InstrumentSettings { mod_wheel_target: ControlTarget::Vibrato, ..InstrumentSettings::default() };
+    let note = (0, InstrumentEvent::NoteOn { note: 69, velocity: 0.8 });
+    let by_wheel = InstrumentSettings { morph_source: MorphSource::Controller(1), ..vibrato };
+    let (mut inst, _s) = morph_instrument(&models, by_wheel);
+    let wheel = render(&mut inst, &[(0, InstrumentEvent::ControlChange { cc: 1, value: 1.0 }), note], 0.6);
+    let at_b = InstrumentSettings { morph: MorphPosition::new(1.0, 0.0), ..vibrato };
+    let (mut inst, _s) = morph_instrument(&models, at_b);
+    let set = render(&mut inst, &[note], 0.6);
+    assert!(wheel == set, "the mod wheel moved the morph and also did something else");
+}
+
 /// The same events at any block size give the same samples, morph automation included.
 #[test]
 fn morph_automation_is_block_size_invariant() {

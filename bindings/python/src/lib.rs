@@ -157,6 +157,43 @@ impl Pipeline {
         info_dict(py, &info)
     }
 
+    /// Loads a morph of 1..4 models (files or library names, place order A, B, C, D: two lie along
+    /// x, three along x with B at 0.5, four at the corners of the x-y square); it plays from the
+    /// next `process`. Returns the indices of the places whose model failed (the morph plays the
+    /// others); raises DdspError when none loads.
+    fn load_morph(&mut self, models: Vec<String>) -> PyResult<Vec<usize>> {
+        let specs: Vec<&str> = models.iter().map(String::as_str).collect();
+        self.inner.load_morph(&specs).map_err(engine_error)
+    }
+
+    /// Where the morph sits: x, y in 0..1 (the engine glides there, 15 ms).
+    #[pyo3(signature = (x, y = 0.0))]
+    fn set_morph(&mut self, x: f32, y: f32) -> PyResult<()> {
+        self.inner.set_morph(check_unit("morph x", x, 0.0)?, check_unit("morph y", y, 0.0)?);
+        Ok(())
+    }
+
+    /// What moves the morph's x while the instrument plays: "off", a MIDI controller number
+    /// 0..119, "timbre" (CC74 / MPE, per note) or "pressure" (per note).
+    fn set_morph_source(&mut self, source: &Bound<'_, PyAny>) -> PyResult<()> {
+        let code = if let Ok(cc) = source.extract::<i64>() {
+            i32::try_from(cc).ok().filter(|cc| (0..=119).contains(cc))
+        } else {
+            match source.extract::<String>()?.as_str() {
+                "off" => Some(ddsp_engine::pipeline::MORPH_SOURCE_OFF),
+                "timbre" => Some(ddsp_engine::pipeline::MORPH_SOURCE_TIMBRE),
+                "pressure" => Some(ddsp_engine::pipeline::MORPH_SOURCE_PRESSURE),
+                _ => None,
+            }
+        };
+        match code {
+            Some(code) if self.inner.set_morph_source(code) => Ok(()),
+            _ => Err(PyValueError::new_err(format!(
+                "the morph source is 'off', 'timbre', 'pressure' or a controller 0..119, got {source}"
+            ))),
+        }
+    }
+
     fn model_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         info_dict(py, &self.inner.model_info())
     }

@@ -69,6 +69,30 @@ def test_notes_and_stereo_mastering():
     assert p.latency_samples > 0, "the limiter's look-ahead is reported"
 
 
+def test_a_morph_moves_between_two_models_and_reports_a_failed_place():
+    p = ddsp.Pipeline(SR, 256)
+    assert p.load_morph(["Flute", "Trumpet"]) == []
+    p.set_f0_hz(392.0)
+    p.set_loudness_norm(0.7)
+    levels = {}
+    for x in (0.0, 0.5, 1.0):
+        p.set_morph(x)
+        out = p.process(SR // 2)
+        assert abs(cents(yin_hz(out[SR // 4:], SR), 392.0)) < 5, x
+        levels[x] = rms_db(out[SR // 4:])
+    lo, hi = sorted((levels[0.0], levels[1.0]))
+    assert lo - 3 < levels[0.5] < hi + 3, levels
+    assert p.load_morph(["Violin", "no-such-model", "Cello"]) == [1]
+    p.set_morph_source("timbre")
+    p.set_morph_source(1)
+    with pytest.raises(ValueError):
+        p.set_morph(float("nan"))
+    with pytest.raises(ValueError):
+        p.set_morph_source(120)
+    with pytest.raises(ddsp.DdspError):
+        p.load_morph(["no-such-a", "no-such-b"])
+
+
 def test_track_follows_an_analytic_vibrato_within_5_cents():
     # 440 Hz with a 5.5 Hz, ±30 cent vibrato: the true f0 is known at every sample.
     t = np.arange(2 * SR) / SR
