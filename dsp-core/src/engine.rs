@@ -130,16 +130,23 @@ pub fn play_morph_now(engine: &mut impl Engine, models: &[Option<Arc<Model>>]) -
     if sender.send(set).is_err() {
         return false;
     }
-    // The first block takes the set (every voice silent: at once), the second sends the old
-    // voices back; then the engine starts over from silence.
+    settle_swaps(engine);
+    sender.collect_garbage();
+    true
+}
+
+/// Lets a silent engine (prepared or reset, before its first sample) take the model or morph a
+/// loader has just queued, at once and whole, then starts it over from silence (clocks at zero): a
+/// host's first note then plays the new voices from their first frame instead of crossfading to
+/// them. Two one-sample blocks of silence: the first takes the set, the second sends the old
+/// voices back. Allocates nothing; call it where a host may block (activation).
+pub fn settle_swaps(engine: &mut impl Engine) {
     let mut scratch = [0.0f32; 1];
     for _ in 0..2 {
         scratch[0] = 0.0;
         engine.process(core::iter::empty(), &mut [&mut scratch]);
     }
     engine.reset();
-    sender.collect_garbage();
-    true
 }
 
 /// Renders mono `out` with `events` (sample offset, event on channel 0) applied at their sample.

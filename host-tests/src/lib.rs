@@ -21,6 +21,25 @@ use clack_host::utils::ClapId;
 
 pub mod analysis;
 
+/// nice-plug's saved plugin state: the JSON's length (u64 LE), then the JSON.
+pub mod state {
+    use serde_json::Value;
+
+    /// The JSON of a saved state.
+    pub fn decode(state: &[u8]) -> Value {
+        let len = u64::from_le_bytes(state[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice(&state[8..8 + len]).unwrap()
+    }
+
+    /// A state to load, from its JSON.
+    pub fn encode(value: &Value) -> Vec<u8> {
+        let json = serde_json::to_vec(value).unwrap();
+        let mut out = (json.len() as u64).to_le_bytes().to_vec();
+        out.extend(json);
+        out
+    }
+}
+
 /// The bundle `cargo xtask bundle ddsp_plugin` makes, unless `DDSP_CLAP_BUNDLE` points elsewhere.
 pub fn instrument_bundle() -> PathBuf {
     std::env::var_os("DDSP_CLAP_BUNDLE")
@@ -53,6 +72,12 @@ pub enum TimedEvent {
         key: u8,
         semitones: f64,
     },
+    /// Automation: the parameter whose display name is `name` set to `value` (CLAP's plain value).
+    Param {
+        at: usize,
+        name: &'static str,
+        value: f64,
+    },
 }
 
 impl TimedEvent {
@@ -61,7 +86,8 @@ impl TimedEvent {
             TimedEvent::NoteOn { at, .. }
             | TimedEvent::NoteOff { at, .. }
             | TimedEvent::Midi { at, .. }
-            | TimedEvent::Tuning { at, .. } => at,
+            | TimedEvent::Tuning { at, .. }
+            | TimedEvent::Param { at, .. } => at,
         }
     }
 }
@@ -257,6 +283,14 @@ impl ClapInstance {
         let block = session.block;
         let mut events = session.events.clone();
         events.sort_by_key(TimedEvent::at);
+        // Automated parameters' ids, looked up before the audio thread starts.
+        let mut param_ids = HashMap::new();
+        for e in &events {
+            if let TimedEvent::Param { name, .. } = *e {
+                param_ids.insert(name, find_param(instance, name)?);
+            }
+        }
+        let param_ids = &param_ids;
         let input = &session.input;
         let output_channels = session.output_channels;
 
@@ -296,6 +330,9 @@ impl ClapInstance {
                                 NoteExpressionType::Tuning,
                                 semitones,
                             )),
+                            TimedEvent::Param { name, value, .. } => {
+                                event_buffer.push(&ParamValueEvent::new(t, param_ids[name], Pckn::match_all(), value))
+                            }
                         }
                         next_event += 1;
                     }

@@ -4,6 +4,7 @@
 //! previous settings kept (the output is the one before the load, sample for sample).
 
 use host_tests::analysis::{cents, fundamental_hz, rms_db};
+use host_tests::state::{decode, encode};
 use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, TimedEvent, INSTRUMENT_ID};
 use serde_json::{json, Value};
 
@@ -15,19 +16,6 @@ fn a4(state: Option<Vec<u8>>) -> Session {
     session.events.push(TimedEvent::NoteOn { at: 0, key: 69, velocity: 0.8 });
     session.state = state;
     session
-}
-
-/// A CLAP state as nice-plug writes it: the JSON's length (u64 LE), then the JSON.
-fn decode(state: &[u8]) -> Value {
-    let len = u64::from_le_bytes(state[..8].try_into().unwrap()) as usize;
-    serde_json::from_slice(&state[8..8 + len]).unwrap()
-}
-
-fn encode(value: &Value) -> Vec<u8> {
-    let json = serde_json::to_vec(value).unwrap();
-    let mut out = (json.len() as u64).to_le_bytes().to_vec();
-    out.extend(json);
-    out
 }
 
 fn assert_plays_a4(out: &Rendered, what: &str) {

@@ -118,6 +118,8 @@ impl<E: Engine> Shell<E> {
                 if let (Some(said), Ok(mut status)) = (said, self.slot.status.lock()) {
                     status.message.get_or_insert(said);
                 }
+                // Taken now, while silent: the first note plays the morph from its first frame.
+                ddsp_core::engine::settle_swaps(&mut engine);
             }
         }
         let (stage, latency) =
