@@ -58,16 +58,26 @@ fn bench_instrument(c: &mut Criterion) {
         inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
         inst.handle(InstrumentEvent::ControlChange { cc: 1, value: 0.5 });
         let mut out = vec![0.0f32; n];
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                for block in out.chunks_mut(BLOCK) {
-                    inst.render(block);
-                }
-                black_box(&out);
-            })
-        });
+        bench_render(&mut group, name, &mut inst, &mut out);
     }
     group.finish();
+}
+
+/// One benchmark: `inst` renders `out` in [`BLOCK`]-sample blocks per iteration.
+fn bench_render(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: impl Into<String>,
+    inst: &mut Instrument,
+    out: &mut [f32],
+) {
+    group.bench_function(label.into(), |b| {
+        b.iter(|| {
+            for block in out.chunks_mut(BLOCK) {
+                inst.render(block);
+            }
+            black_box(&out);
+        })
+    });
 }
 
 /// Voice counts the polyphony benches play.
@@ -95,14 +105,7 @@ fn bench_polyphony(c: &mut Criterion) {
                 let mut out = vec![0.0f32; n];
                 let label =
                     if batched { format!("{voices}-voices") } else { format!("{voices}-voices-voice-by-voice") };
-                group.bench_function(label, |b| {
-                    b.iter(|| {
-                        for block in out.chunks_mut(BLOCK) {
-                            inst.render(block);
-                        }
-                        black_box(&out);
-                    })
-                });
+                bench_render(&mut group, label, &mut inst, &mut out);
             }
         }
         if name == "default-model" {
@@ -121,14 +124,7 @@ fn bench_polyphony(c: &mut Criterion) {
                     inst.handle(InstrumentEvent::NoteOff { note: 48 + v as u8 });
                 }
                 inst.render(&mut out); // past the release and the idle gate
-                group.bench_function(label, |b| {
-                    b.iter(|| {
-                        for block in out.chunks_mut(BLOCK) {
-                            inst.render(block);
-                        }
-                        black_box(&out);
-                    })
-                });
+                bench_render(&mut group, label, &mut inst, &mut out);
             }
         }
         group.finish();
@@ -163,14 +159,7 @@ fn bench_morph(c: &mut Criterion) {
             inst.handle(InstrumentEvent::NoteOn { note: 55 + (v as u8 * 3) % 24, velocity: 0.8 });
         }
         let mut out = vec![0.0f32; n];
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                for block in out.chunks_mut(BLOCK) {
-                    inst.render(block);
-                }
-                black_box(&out);
-            })
-        });
+        bench_render(&mut group, label, &mut inst, &mut out);
     }
     group.finish();
 }

@@ -315,6 +315,8 @@ pub struct Instrument {
     batched_frames: u64,
     /// The channel-wide value of the morph source (`None` until one arrives: the set position).
     morph_value: Option<f32>,
+    /// A morph's other models and their batch scratch, by morph slot (see `run_batch`).
+    morph_batches: Vec<ModelBatch>,
 }
 
 impl Instrument {
@@ -355,6 +357,7 @@ impl Instrument {
             batching: true,
             batched_frames: 0,
             morph_value: None,
+            morph_batches: Vec::new(),
         };
         instrument.reset();
         instrument
@@ -836,6 +839,7 @@ impl Instrument {
                 }));
                 if started.is_some() {
                     swap.exchange_batch(&mut self.batch);
+                    swap.exchange_morph_batches(&mut self.morph_batches);
                 }
             }
             let to_grid = (self.next_grid_sample() - self.sample_clock) as usize;
@@ -884,29 +888,58 @@ impl Instrument {
     /// conditioned a span) on the batch's model run their model step together; each then uses
     /// its results instead of running the model itself. Bit-identical to one step per voice.
     fn run_batch(&mut self, ends: &[usize; MAX_VOICES]) {
-        let Some((model, batch)) = self.batch.as_mut().filter(|_| self.batching) else { return };
+        if !self.batching {
+            return;
+        }
         let mut slots = [0usize; MAX_VOICES];
-        let mut n = 0;
-        for (i, (v, &end)) in self.voices.iter().zip(ends.iter()).enumerate() {
-            let voice = v.live.voice();
-            if end > 0 && voice.frame_due() && Arc::ptr_eq(voice.model(), model) && voice.runs_own_model_next() {
-                let (f0_hz, loudness_db) = v.conditioning_at(0);
-                if model.batch_load(batch, n, f0_hz, loudness_db, voice.model_state()) {
-                    slots[n] = i;
-                    n += 1;
+        if let Some((model, batch)) = self.batch.as_mut() {
+            let mut n = 0;
+            for (i, (v, &end)) in self.voices.iter().zip(ends.iter()).enumerate() {
+                let voice = v.live.voice();
+                if end > 0 && voice.frame_due() && Arc::ptr_eq(voice.model(), model) && voice.runs_own_model_next() {
+                    let (f0_hz, loudness_db) = v.conditioning_at(0);
+                    if model.batch_load(batch, n, f0_hz, loudness_db, voice.model_state()) {
+                        slots[n] = i;
+                        n += 1;
+                    }
+                }
+            }
+            // One voice gains nothing from a batch: it runs the model itself.
+            if n >= 2 {
+                model.infer_batch(batch, n);
+                self.batched_frames += n as u64;
+                for (slot, &i) in slots[..n].iter().enumerate() {
+                    let voice = self.voices[i].live.voice_mut();
+                    model.batch_store(batch, slot, voice.model_state_mut());
+                    voice.mark_frame_prepared();
                 }
             }
         }
-        // One voice gains nothing from a batch: it runs the model itself.
-        if n < 2 {
-            return;
-        }
-        model.infer_batch(batch, n);
-        self.batched_frames += n as u64;
-        for (slot, &i) in slots[..n].iter().enumerate() {
-            let voice = self.voices[i].live.voice_mut();
-            model.batch_store(batch, slot, voice.model_state_mut());
-            voice.mark_frame_prepared();
+        // A morph's other models, slot by slot, the same way.
+        for (s, (model, batch)) in self.morph_batches.iter_mut().enumerate() {
+            let mut n = 0;
+            for (i, (v, &end)) in self.voices.iter().zip(ends.iter()).enumerate() {
+                let voice = v.live.voice();
+                let Some(morph) = voice.morph() else { continue };
+                let runs = s < morph.slot_count() && Arc::ptr_eq(morph.slot_model(s), model) && morph.slot_runs_next(s);
+                if end > 0 && voice.frame_due() && runs {
+                    let (f0_hz, loudness_db) = v.conditioning_at(0);
+                    if morph.slot_batch_load(s, batch, n, f0_hz, loudness_db) {
+                        slots[n] = i;
+                        n += 1;
+                    }
+                }
+            }
+            if n < 2 {
+                continue;
+            }
+            model.infer_batch(batch, n);
+            self.batched_frames += n as u64;
+            for (row, &i) in slots[..n].iter().enumerate() {
+                if let Some(morph) = self.voices[i].live.voice_mut().morph_mut() {
+                    morph.slot_batch_store(s, batch, row);
+                }
+            }
         }
     }
 }

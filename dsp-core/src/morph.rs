@@ -133,6 +133,8 @@ struct Slot {
     running: bool,
     /// Same frame rate as the voice: it steps exactly on the voice's frames.
     locked: bool,
+    /// Its next frame was run in a batch with other voices': the results are in `state`.
+    prepared: bool,
     /// Controls of its previous and current frame on the voice's harmonics and bands (linear).
     prev_amps: Vec<f32>,
     cur_amps: Vec<f32>,
@@ -182,6 +184,7 @@ impl Slot {
             next_frame_at: 0,
             running: false,
             locked,
+            prepared: false,
             prev_amps: vec![0.0; n_harmonics],
             cur_amps: vec![0.0; n_harmonics],
             prev_noise: vec![0.0; n_bands],
@@ -198,8 +201,13 @@ impl Slot {
 
     fn reset(&mut self) {
         self.model.reset_state(&mut self.state);
-        self.running = false;
+        (self.running, self.prepared) = (false, false);
         (self.grid_shift, self.frames_started, self.frame_start, self.next_frame_at) = (0, 0, 0, 0);
+    }
+
+    /// The pitch and loudness this model hears for the voice's `f0_hz` and `loudness_db`.
+    fn conditioning(&self, f0_hz: f32, loudness_db: f32) -> (f32, f32) {
+        (self.conditioning_f0(f0_hz), loudness_db * self.loudness_scale + self.loudness_offset)
     }
 
     /// The pitch this model hears: `f0_hz` moved by octaves into its trained range.
@@ -225,8 +233,7 @@ impl Slot {
     /// Steps the frames due by `now` (voice clock) and sets `amps`/`noise` to this model's controls
     /// at `frame_end`, along its own ramp.
     fn advance(&mut self, f0_hz: f32, loudness_db: f32, now: u64, frame_end: u64) {
-        let (cond_f0, cond_loudness) =
-            (self.conditioning_f0(f0_hz), loudness_db * self.loudness_scale + self.loudness_offset);
+        let (cond_f0, cond_loudness) = self.conditioning(f0_hz, loudness_db);
         if self.locked {
             self.step(f0_hz, cond_f0, cond_loudness);
             self.running = true;
@@ -276,7 +283,11 @@ impl Slot {
     fn step(&mut self, f0_hz: f32, cond_f0_hz: f32, loudness_db: f32) {
         core::mem::swap(&mut self.prev_amps, &mut self.cur_amps);
         core::mem::swap(&mut self.prev_noise, &mut self.cur_noise);
-        let controls = self.model.infer(cond_f0_hz, loudness_db, &mut self.state);
+        let prepared = core::mem::take(&mut self.prepared) && self.model.last_controls(&self.state).is_some();
+        let controls = match self.model.last_controls(&self.state) {
+            Some(controls) if prepared => controls,
+            _ => self.model.infer(cond_f0_hz, loudness_db, &mut self.state),
+        };
         harmonic_amplitudes(controls, f0_hz.max(0.0), self.model.meta.sample_rate_hz, &mut self.own_amps);
         let n = self.own_amps.len().min(self.cur_amps.len());
         self.cur_amps[..n].copy_from_slice(&self.own_amps[..n]);
@@ -430,6 +441,46 @@ impl Morph {
         self.places.iter().zip(w).filter(|(p, _)| **p == Place::Primary).map(|(_, &w)| w).sum()
     }
 
+    /// The other models (not the voice's own), by slot: slot `s` of every voice built from one
+    /// [`crate::swap::VoiceSet`] holds the same model, so a batch can run them together.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn slot_model(&self, s: usize) -> &Arc<Model> {
+        &self.slots[s].model
+    }
+
+    /// Whether slot `s` steps exactly at the frame about to start (it has weight there and runs on
+    /// the voice's frames): then a batch may run its step ([`Morph::slot_batch_load`]).
+    pub fn slot_runs_next(&self, s: usize) -> bool {
+        let weights = self.weights_at(self.next_position());
+        let place = self.places.iter().position(|p| *p == Place::Slot(s));
+        self.slots[s].locked && place.is_some_and(|i| weights[i] > 0.0)
+    }
+
+    /// Puts slot `s`'s step for the voice's `f0_hz` and `loudness_db` into row `row` of `batch`
+    /// (false: it cannot be batched, and the slot runs alone).
+    pub fn slot_batch_load(
+        &self,
+        s: usize,
+        batch: &mut crate::model::DecoderBatch,
+        row: usize,
+        f0_hz: f32,
+        loudness_db: f32,
+    ) -> bool {
+        let slot = &self.slots[s];
+        let (f0, loudness) = slot.conditioning(f0_hz, loudness_db);
+        slot.model.batch_load(batch, row, f0, loudness, &slot.state)
+    }
+
+    /// Takes row `row`'s results as slot `s`'s next step.
+    pub fn slot_batch_store(&mut self, s: usize, batch: &crate::model::DecoderBatch, row: usize) {
+        let slot = &mut self.slots[s];
+        slot.model.batch_store(batch, row, &mut slot.state);
+        slot.prepared = true;
+    }
+
     /// Whether the voice's own model runs in the next frame (a batch must not run it otherwise).
     pub fn runs_primary_next(&self) -> bool {
         self.primary_weight(&self.weights_at(self.next_position())) > 0.0
@@ -441,7 +492,7 @@ impl Morph {
         self.weights = self.weights_at(self.position);
         for (place, &w) in self.places.iter().zip(&self.weights) {
             if let (Place::Slot(s), true) = (place, w <= 0.0) {
-                self.slots[*s].running = false;
+                (self.slots[*s].running, self.slots[*s].prepared) = (false, false);
             }
         }
         self.primary_weight(&self.weights) > 0.0

@@ -69,6 +69,8 @@ pub type ModelBatch = (Arc<Model>, DecoderBatch);
 pub struct VoiceSet {
     voices: Vec<Option<Box<Voice>>>,
     batch: Option<ModelBatch>,
+    /// A morph's other models, one per morph slot (see [`crate::morph::Morph::slot_model`]).
+    morph_batches: Vec<ModelBatch>,
 }
 
 impl VoiceSet {
@@ -78,6 +80,7 @@ impl VoiceSet {
         Box::new(Self {
             voices: (0..spec.voices).map(|i| Some(Box::new(spec.build(model.clone(), i)))).collect(),
             batch,
+            morph_batches: Vec::new(),
         })
     }
 
@@ -86,8 +89,19 @@ impl VoiceSet {
     pub fn build_morph(models: &[Option<Arc<Model>>], spec: &VoiceSpec) -> Option<Box<Self>> {
         let primary = models.iter().flatten().next()?;
         let batch = if spec.voices > 1 { primary.new_batch(spec.voices).map(|b| (primary.clone(), b)) } else { None };
-        let voices = (0..spec.voices).map(|i| spec.build_morph(models, i).map(Box::new)).collect();
-        Some(Box::new(Self { voices, batch }))
+        let voices: Vec<Option<Box<Voice>>> =
+            (0..spec.voices).map(|i| spec.build_morph(models, i).map(Box::new)).collect();
+        let mut morph_batches = Vec::new();
+        if let (true, Some(morph)) = (spec.voices > 1, voices.first().and_then(|v| v.as_ref()?.morph())) {
+            for s in 0..morph.slot_count() {
+                let model = morph.slot_model(s);
+                match model.new_batch(spec.voices) {
+                    Some(batch) => morph_batches.push((model.clone(), batch)),
+                    None => break, // a windowed model: it and the slots after it run alone
+                }
+            }
+        }
+        Some(Box::new(Self { voices, batch, morph_batches }))
     }
 
     /// The model of the voices in the set (the new one on the way in).
@@ -177,6 +191,14 @@ impl SwapReceiver {
             if set.batch.is_some() {
                 core::mem::swap(&mut set.batch, batch);
             }
+        }
+    }
+
+    /// Trades the engine's morph batches for the set's (empty for a one-model set), as
+    /// [`SwapReceiver::exchange_batch`] does.
+    pub fn exchange_morph_batches(&mut self, batches: &mut Vec<ModelBatch>) {
+        if let Some(set) = &mut self.current {
+            core::mem::swap(&mut set.morph_batches, batches);
         }
     }
 

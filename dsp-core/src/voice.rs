@@ -101,6 +101,10 @@ impl Voice {
         self.morph.as_deref()
     }
 
+    pub fn morph_mut(&mut self) -> Option<&mut Morph> {
+        self.morph.as_deref_mut()
+    }
+
     /// Where the morph glides to (`jump`: at once, e.g. at a note start). Ignored without a morph.
     pub fn set_morph_target(&mut self, position: MorphPosition, jump: bool) {
         if let Some(morph) = &mut self.morph {

@@ -409,3 +409,40 @@ fn four_model_morphs_swap_live_without_allocating() {
     assert!(samples.iter().all(|v| v.is_finite()));
     assert!(rms(&samples) > 1e-3);
 }
+
+/// A chord of morphing voices: each morph model's steps run batched across the voices (the
+/// first model's and every other's), and the output is bit-identical to voice by voice.
+#[test]
+fn batched_morph_models_play_exactly_what_voice_by_voice_plays() {
+    let models: Vec<_> = four().into_iter().map(Some).collect();
+    let s = InstrumentSettings {
+        morph_source: MorphSource::Controller(1),
+        morph: MorphPosition::new(0.3, 0.6),
+        ..settings()
+    };
+    let mut events = vec![];
+    for (k, note) in [60u8, 64, 67, 71, 74].iter().enumerate() {
+        events.push(TimedEvent::new(k * 1_111, InstrumentEvent::NoteOn { note: *note, velocity: 0.7 }));
+    }
+    for i in 0..30 {
+        let value = if i % 10 == 9 { 0.0 } else { (i % 7) as f32 / 6.0 }; // corners and edges too
+        events.push(TimedEvent::new(2_000 + i * 1_013, InstrumentEvent::ControlChange { cc: 1, value }));
+    }
+    events.push(TimedEvent::new(30_000, InstrumentEvent::NoteOff { note: 64 }));
+    events.sort_by_key(|e| e.at);
+    let render = |batched: bool, models: &[Option<Arc<Model>>]| {
+        let (mut inst, _s) = morph_instrument(models, s);
+        inst.set_batched_inference(batched);
+        let mut out = vec![0.0; 48_000];
+        inst.process(events.iter().copied(), &mut [&mut out[..]]);
+        (out, inst.batched_frames())
+    };
+    let ((batched, in_batches), (alone, none)) = (render(true, &models), render(false, &models));
+    let (_, first_model_only) = render(true, &models[..1]);
+    println!("{in_batches} voice frames of 4-model morphs ran in batches ({first_model_only} with one model)");
+    assert_eq!(none, 0);
+    assert!(rms(&alone) > 1e-3);
+    assert!(in_batches > 2 * first_model_only, "the other models' steps are batched too");
+    let first = batched.iter().zip(&alone).position(|(a, b)| a.to_bits() != b.to_bits());
+    assert_eq!(first, None, "batched morph inference differs from voice-by-voice from sample {first:?}");
+}

@@ -26,6 +26,17 @@ fn render(p: &mut Pipeline, seconds: f64) -> Vec<f32> {
     out
 }
 
+/// Raw MIDI at sample positions as the instrument's timed events.
+fn timed_events(events: &[(usize, [u8; 3])]) -> Vec<TimedEvent> {
+    events
+        .iter()
+        .map(|(at, bytes)| {
+            let (channel, event) = ddsp::decode_midi(bytes).unwrap();
+            TimedEvent { at: *at, channel, event }
+        })
+        .collect()
+}
+
 #[test]
 fn direct_control_plays_the_pitch_and_follows_the_loudness() {
     let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
@@ -66,13 +77,7 @@ fn notes_through_the_pipeline_are_the_instruments_samples() {
     }
     let model = Arc::new(Model::embedded_default());
     let mut instrument = Instrument::new(model, SR as f32, InstrumentSettings::default());
-    let timed: Vec<TimedEvent> = events
-        .iter()
-        .map(|(at, bytes)| {
-            let (channel, event) = ddsp::decode_midi(bytes).unwrap();
-            TimedEvent { at: *at, channel, event }
-        })
-        .collect();
+    let timed = timed_events(&events);
     instrument.process(timed, &mut [&mut reference]);
     assert!(rms(&out) > 1e-3);
     assert_eq!(out, reference);
@@ -238,13 +243,7 @@ fn a_morph_through_the_pipeline_is_the_instruments_morph_and_never_allocates() {
         InstrumentSettings { morph: ddsp_core::MorphPosition::new(0.4, 0.0), ..InstrumentSettings::default() };
     let mut instrument = Instrument::new(flute.clone(), SR as f32, settings);
     assert!(ddsp_core::play_morph_now(&mut instrument, &[Some(flute), Some(cello)]));
-    let timed: Vec<TimedEvent> = events
-        .iter()
-        .map(|(at, bytes)| {
-            let (channel, event) = ddsp::decode_midi(bytes).unwrap();
-            TimedEvent { at: *at, channel, event }
-        })
-        .collect();
+    let timed = timed_events(&events);
     let mut reference = vec![0.0f32; out.len()];
     instrument.process(timed, &mut [&mut reference]);
     assert!(rms(&out) > 1e-3);

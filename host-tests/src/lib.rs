@@ -128,6 +128,14 @@ impl Session {
             output_channels: 2,
         }
     }
+
+    /// `key` held from the first sample at velocity 0.8, after loading `state` when given.
+    pub fn held_note(sample_rate_hz: f64, block: usize, seconds: f64, key: u8, state: Option<Vec<u8>>) -> Self {
+        let mut session = Self::new(sample_rate_hz, block, seconds);
+        session.events.push(TimedEvent::NoteOn { at: 0, key, velocity: 0.8 });
+        session.state = state;
+        session
+    }
 }
 
 /// Index of the first sample where two renders differ (`None`: identical), for readable asserts.

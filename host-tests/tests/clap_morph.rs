@@ -12,10 +12,7 @@ const RATE: f64 = 48_000.0;
 const G4_HZ: f64 = 391.995;
 
 fn g4(state: Option<Vec<u8>>) -> Session {
-    let mut session = Session::new(RATE, 512, 1.0);
-    session.events.push(TimedEvent::NoteOn { at: 0, key: 67, velocity: 0.8 });
-    session.state = state;
-    session
+    Session::held_note(RATE, 512, 1.0, 67, state)
 }
 
 fn play(state: Option<&Value>) -> Rendered {

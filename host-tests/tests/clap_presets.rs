@@ -9,17 +9,14 @@ use std::path::PathBuf;
 
 use host_tests::analysis::{cents, fundamental_hz, rms_db};
 use host_tests::state::{decode, encode};
-use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, TimedEvent, INSTRUMENT_ID};
+use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, INSTRUMENT_ID};
 use serde_json::{json, Value};
 
 const RATE: f64 = 48_000.0;
 const G4_HZ: f64 = 391.995;
 
 fn g4(state: Option<Vec<u8>>) -> Session {
-    let mut session = Session::new(RATE, 512, 1.0);
-    session.events.push(TimedEvent::NoteOn { at: 0, key: 67, velocity: 0.8 });
-    session.state = state;
-    session
+    Session::held_note(RATE, 512, 1.0, 67, state)
 }
 
 /// What a preset decides: every parameter and the model (the load message field is not saved).

@@ -5,17 +5,14 @@
 
 use host_tests::analysis::{cents, fundamental_hz, rms_db};
 use host_tests::state::{decode, encode};
-use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, TimedEvent, INSTRUMENT_ID};
+use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, INSTRUMENT_ID};
 use serde_json::{json, Value};
 
 const EFFECT_ID: &str = "dev.ddsp-instrument.effect";
 const RATE: f64 = 48_000.0;
 
 fn a4(state: Option<Vec<u8>>) -> Session {
-    let mut session = Session::new(RATE, 512, 1.2);
-    session.events.push(TimedEvent::NoteOn { at: 0, key: 69, velocity: 0.8 });
-    session.state = state;
-    session
+    Session::held_note(RATE, 512, 1.2, 69, state)
 }
 
 fn assert_plays_a4(out: &Rendered, what: &str) {

@@ -280,6 +280,8 @@ impl NoteVoice {
         if !self.fading && self.pending.is_some() {
             start_pending(self, pos);
         }
+        // Before a batch looks at which models this voice's next frame runs.
+        self.live.set_morph_target(self.morph_position(shared), false);
         self.condition(pos, n, shared)
     }
 
@@ -289,7 +291,6 @@ impl NoteVoice {
             return;
         }
         let levels = self.levels(shared);
-        self.live.set_morph_target(self.morph_position(shared), false);
         let span = pos..end;
         self.live.process(
             &self.f0_hz[span.clone()],
