@@ -14,7 +14,7 @@
 //! The weights are immutable and shared (`Arc`) between voices; each voice owns a [`DecoderState`]
 //! with the GRU state and every scratch buffer, so [`DecoderWeights::forward`] never allocates.
 
-use super::kernels::{exp_sigmoid, leaky_relu_in_place, Dense, Gru, LayerNorm};
+use super::kernels::{exp_sigmoid, exp_sigmoid_slice, leaky_relu_in_place, Dense, Gru, LayerNorm};
 
 /// DDSP's FilteredNoise `initial_bias`, added to the noise logits before `exp_sigmoid`.
 pub const NOISE_LOGIT_BIAS: f32 = -5.0;
@@ -176,12 +176,9 @@ impl DecoderWeights {
     fn controls_from_logits(&self, logits: &[f32], controls: &mut FrameControls) {
         let k = self.n_harmonics;
         controls.amplitude = exp_sigmoid(logits[0]);
-        for (d, &l) in controls.harmonic_distribution.iter_mut().zip(&logits[1..1 + k]) {
-            *d = exp_sigmoid(l);
-        }
-        for (m, &l) in controls.noise_magnitudes.iter_mut().zip(&logits[1 + k..]) {
-            *m = exp_sigmoid(l + self.noise_logit_bias);
-        }
+        exp_sigmoid_slice(&logits[1..1 + k], 0.0, &mut controls.harmonic_distribution);
+        let m = controls.noise_magnitudes.len();
+        exp_sigmoid_slice(&logits[1 + k..1 + k + m], self.noise_logit_bias, &mut controls.noise_magnitudes);
     }
 
     /// Scratch for running up to `capacity` voices' frames as one batch. Allocates.
