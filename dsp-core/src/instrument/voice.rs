@@ -354,6 +354,10 @@ impl NoteVoice {
         let position = if pressure >= 0.0 { pressure } else { self.velocity }.clamp(0.0, 1.0).powf(s.velocity_curve);
         let base_db = lo_db + range_db * position;
         let bend = shared.bend_semitones + self.note_bend + self.tuning;
+        // exp2 and log10 per sample are a tenth of a held voice's cost: recompute them only when
+        // their argument changes (a steady note, a sustained envelope), so the values are exact.
+        let (mut memo_pitch, mut memo_f0) = (f32::NAN, 0.0);
+        let (mut memo_env, mut memo_env_db) = (f32::NAN, 0.0);
         for i in pos..n {
             let gate_target = if self.envelope.is_active() { 1.0 } else { 0.0 };
             self.idle_gate += (gate_target - self.idle_gate).clamp(-gate_step, gate_step);
@@ -370,14 +374,26 @@ impl NoteVoice {
                     self.pitch + self.glide_step * d.signum()
                 };
             }
-            let vibrato = shared.vibrato_semitones * (core::f32::consts::TAU * self.vibrato_phase).sin();
+            let vibrato = if shared.vibrato_semitones == 0.0 {
+                0.0
+            } else {
+                shared.vibrato_semitones * (core::f32::consts::TAU * self.vibrato_phase).sin()
+            };
             self.vibrato_phase = (self.vibrato_phase + vibrato_step).fract();
-            self.f0_hz[i] = 440.0 * ((self.pitch + bend + vibrato - 69.0) / 12.0).exp2();
+            let pitch = self.pitch + bend + vibrato;
+            if pitch != memo_pitch {
+                (memo_pitch, memo_f0) = (pitch, 440.0 * ((pitch - 69.0) / 12.0).exp2());
+            }
+            self.f0_hz[i] = memo_f0;
             // The model's controls glide to their target over one frame: condition it on where
             // the envelope will be at the frame's end, so the sound is not a frame late.
             self.envelope.next();
             let env = self.envelope.predict(hop_samples);
-            let env_db = if env > 1e-6 { 20.0 * env.log10() } else { LOUDNESS_FLOOR_DB };
+            if env != memo_env {
+                memo_env = env;
+                memo_env_db = if env > 1e-6 { 20.0 * env.log10() } else { LOUDNESS_FLOOR_DB };
+            }
+            let env_db = memo_env_db;
             self.loudness_db[i] = (base_db + env_db + shared.expression_db).max(LOUDNESS_FLOOR_DB);
             let silent = !self.envelope.is_active() && self.idle_gate <= 0.0;
             if (self.fading && self.fade <= 0.0) || silent {
