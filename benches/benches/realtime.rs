@@ -180,6 +180,14 @@ fn bench_inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("inference-per-frame");
     let mut cases = models();
     cases.push(("ddsp-vst-fixture", ddsp_vst_fixture()));
+    // The same models with their weights stored as f16 (half the weight traffic per frame).
+    for (name, model) in
+        [("default-model-f16", Arc::new(Model::embedded_default())), ("ddsp-vst-fixture-f16", ddsp_vst_fixture())]
+    {
+        let mut model = Arc::unwrap_or_clone(model);
+        model.to_f16();
+        cases.push((name, Arc::new(model)));
+    }
     cases.push(("decoder-ref-onnx", Arc::new(test_model("decoder_ref.onnx"))));
     // A windowed model's worker cost: tract on a 16-frame window, run inline here.
     cases.push(("windowed-ref-tract", Arc::new(test_model("windowed_ref.onnx").with_run_mode(RunMode::Offline))));

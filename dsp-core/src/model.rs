@@ -374,6 +374,15 @@ impl Model {
         }
     }
 
+    /// Stores the native decoder's weight matrices as f16 (`(converted, total)`; `(0, 0)` for a
+    /// windowed model). Call at load, before sharing the model: allocates.
+    pub fn to_f16(&mut self) -> (usize, usize) {
+        match &mut self.network {
+            Network::Native(d) => d.to_f16(),
+            Network::Windowed(_) => (0, 0),
+        }
+    }
+
     /// The windowed graph (`None` for recurrent models).
     pub fn windowed_graph(&self) -> Option<&Arc<WindowedGraph>> {
         match &self.network {

@@ -2,11 +2,14 @@
 //! oscillator bank ([`crate::harmonic`]) and the model kernels ([`crate::model::kernels`]), so
 //! neither reaches into the other.
 
-/// Whether this CPU runs the AVX2 + FMA paths. Call it at construction, never per sample.
+/// Whether this CPU runs the AVX2 + FMA paths (which also convert f16 weights: F16C, present on
+/// every CPU with AVX2). Call it at construction, never per sample.
 pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

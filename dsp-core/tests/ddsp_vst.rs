@@ -29,6 +29,19 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// DDSP-VST's harmonic output is already masked above 8 kHz and normalised: do the same to ours.
+fn masked_distribution(distribution: &[f32], f0_scaled: f32) -> Vec<f32> {
+    let f0_hz = 440.0 * ((f0_scaled * 127.0 - 69.0) / 12.0).exp2();
+    let mut dist: Vec<f32> = distribution
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| if (k + 1) as f32 * f0_hz >= 8_000.0 { 0.0 } else { d })
+        .collect();
+    let sum: f32 = dist.iter().sum();
+    dist.iter_mut().for_each(|d| *d /= if sum == 0.0 { 1.0 } else { sum });
+    dist
+}
+
 #[test]
 fn imported_model_matches_the_tflite_interpreter_over_200_frames() {
     let model = Model::load(fixture("model_a.tflite")).unwrap();
@@ -47,16 +60,7 @@ fn imported_model_matches_the_tflite_interpreter_over_200_frames() {
             assert!(max_diff(&state_in[i * 512..(i + 1) * 512], &state_out[(i - 1) * 512..i * 512]) == 0.0);
         }
         let c = model.infer_scaled(f0s[i], pws[i], &mut state).clone();
-        // DDSP-VST's harmonic output is already masked above 8 kHz and normalised; do the same.
-        let f0_hz = 440.0 * ((f0s[i] * 127.0 - 69.0) / 12.0).exp2();
-        let mut dist: Vec<f32> = c
-            .harmonic_distribution
-            .iter()
-            .enumerate()
-            .map(|(k, &d)| if (k + 1) as f32 * f0_hz >= 8_000.0 { 0.0 } else { d })
-            .collect();
-        let sum: f32 = dist.iter().sum();
-        dist.iter_mut().for_each(|d| *d /= if sum == 0.0 { 1.0 } else { sum });
+        let dist = masked_distribution(&c.harmonic_distribution, f0s[i]);
         let diffs = [
             (c.amplitude - amp[i]).abs(),
             max_diff(&dist, &harm[i * 60..(i + 1) * 60]),
@@ -71,6 +75,37 @@ fn imported_model_matches_the_tflite_interpreter_over_200_frames() {
     println!(
         "DDSP-VST fixture vs TFLite interpreter, 200 frames: max |diff| amplitude/harmonics/noise/state = {worst:?}"
     );
+}
+
+/// f16 weights (half the memory traffic per frame) against the interpreter's f32 outputs: the
+/// amplitude and the normalised harmonic distribution in dB, the noise magnitudes relative.
+#[test]
+fn f16_weights_stay_close_to_the_tflite_interpreter_over_200_frames() {
+    let mut model = Model::load(fixture("model_a.tflite")).unwrap();
+    let (converted, total) = model.to_f16();
+    assert!(converted == total && total >= 5, "every matrix converted: {converted} of {total}");
+    let r = reference();
+    let (f0s, pws, amp, harm, noise) = (&r[0], &r[1], &r[3], &r[4], &r[5]);
+    let mut state = model.new_state();
+    let db = |x: f32| 20.0 * x.max(1e-12).log10();
+    let (mut amp_db, mut harm_db, mut noise_db) = (0.0f32, 0.0f32, 0.0f32);
+    for i in 0..200 {
+        let c = model.infer_scaled(f0s[i], pws[i], &mut state).clone();
+        let dist = masked_distribution(&c.harmonic_distribution, f0s[i]);
+        amp_db = amp_db.max((db(c.amplitude) - db(amp[i])).abs());
+        for (got, want) in dist.iter().zip(&harm[i * 60..(i + 1) * 60]) {
+            if *want > 1e-4 {
+                harm_db = harm_db.max((db(*got) - db(*want)).abs());
+            }
+        }
+        for (got, want) in c.noise_magnitudes.iter().zip(&noise[i * 65..(i + 1) * 65]) {
+            if *want > 1e-5 {
+                noise_db = noise_db.max((db(*got) - db(*want)).abs());
+            }
+        }
+    }
+    println!("f16 weights vs TFLite interpreter, 200 frames: max |dB| amplitude {amp_db}, harmonics (> -80 dB) {harm_db}, noise (> -100 dB) {noise_db}");
+    assert!(amp_db < 0.05 && harm_db < 0.1 && noise_db < 0.1, "{amp_db} {harm_db} {noise_db}");
 }
 
 #[test]

@@ -327,6 +327,19 @@ impl DecoderBatch {
 }
 
 impl DecoderWeights {
+    /// Stores every dense and GRU weight matrix as f16 (f32 arithmetic: half the weight traffic
+    /// per frame). Returns `(converted, total)` matrices; a matrix beyond f16's range stays f32.
+    pub fn to_f16(&mut self) -> (usize, usize) {
+        let mut converted = self.gru.to_f16();
+        let mut total = 2;
+        for layer in self.f0_stack.iter_mut().chain(&mut self.loudness_stack).chain(&mut self.out_stack) {
+            converted += usize::from(layer.dense.to_f16());
+            total += 1;
+        }
+        converted += usize::from(self.head.to_f16());
+        (converted, total + 1)
+    }
+
     /// Multiply-accumulates per frame (dense and GRU matrices), for cost reports.
     pub fn macs_per_frame(&self) -> usize {
         let stacks: usize =

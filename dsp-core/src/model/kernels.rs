@@ -29,6 +29,9 @@ pub struct Dense {
     n_in_padded: usize,
     /// `n_panels × n_in × 16`: panel `p`, input `i`, output `16p + k` at `(p·n_in + i)·16 + k`.
     weights: Vec<f32>,
+    /// The same panels as f16 bit patterns when the layer stores half-precision weights
+    /// ([`Dense::to_f16`]; `weights` is then empty): half the memory traffic, f32 arithmetic.
+    weights_f16: Vec<u16>,
     /// The bias, zero-padded to whole panels.
     bias: Vec<f32>,
     /// The CPU has AVX2 and FMA (detected at construction).
@@ -54,6 +57,7 @@ impl Dense {
             n_out,
             n_in_padded: n_in.div_ceil(LANES) * LANES,
             weights,
+            weights_f16: Vec::new(),
             bias: padded_bias,
             avx2_fma: has_avx2_fma(),
         }
@@ -80,6 +84,28 @@ impl Dense {
     pub fn without_avx2(mut self) -> Self {
         self.avx2_fma = false;
         self
+    }
+
+    /// Stores the weights as f16 (round to nearest even), read back into f32 for the products.
+    /// Each weight moves by at most 2^-11 of itself (weights below 6.1e-5 lose precision as f16
+    /// subnormals). Allocates: at load, never on the audio thread.
+    /// A layer with a weight beyond f16's range (|w| > 65504) stays f32; returns whether the layer
+    /// now stores f16.
+    pub fn to_f16(&mut self) -> bool {
+        if self.is_f16() {
+            return true;
+        }
+        if self.weights.iter().any(|w| w.abs() > f32::from(half::f16::MAX)) {
+            return false;
+        }
+        self.weights_f16 = self.weights.iter().map(|&w| half::f16::from_f32(w).to_bits()).collect();
+        self.weights = Vec::new();
+        true
+    }
+
+    /// Whether the weights are stored as f16.
+    pub fn is_f16(&self) -> bool {
+        !self.weights_f16.is_empty()
     }
 
     fn panels(&self) -> usize {
@@ -114,15 +140,25 @@ impl Dense {
 
     fn forward_batch_portable(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
         let n_in = self.n_in;
+        let f16 = self.is_f16();
         for p in 0..self.panels() {
-            let panel = &self.weights[p * n_in * PANEL..(p + 1) * n_in * PANEL];
+            let range = p * n_in * PANEL..(p + 1) * n_in * PANEL;
             let bias = &self.bias[p * PANEL..(p + 1) * PANEL];
             for b in 0..n {
                 let xb = &x[b * x_stride..b * x_stride + n_in];
                 let (mut lo, mut hi) = (load8(bias), load8(&bias[LANES..]));
-                for (w, &v) in panel.chunks_exact(PANEL).zip(xb) {
+                for (i, &v) in xb.iter().enumerate() {
+                    let mut w = [0.0f32; PANEL];
+                    let at = range.start + i * PANEL;
+                    if f16 {
+                        for (w, &h) in w.iter_mut().zip(&self.weights_f16[at..at + PANEL]) {
+                            *w = half::f16::from_bits(h).to_f32();
+                        }
+                    } else {
+                        w.copy_from_slice(&self.weights[at..at + PANEL]);
+                    }
                     let v = f32x8::splat(v);
-                    lo = load8(w).mul_add(v, lo);
+                    lo = load8(&w).mul_add(v, lo);
                     hi = load8(&w[LANES..]).mul_add(v, hi);
                 }
                 let mut out = [0.0; PANEL];
@@ -141,6 +177,30 @@ impl Dense {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn forward_batch_avx2_fma(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
+        // SAFETY: as for this function.
+        unsafe {
+            if self.is_f16() {
+                self.forward_batch_avx2_fma_as::<true>(x, x_stride, y, y_stride, n);
+            } else {
+                self.forward_batch_avx2_fma_as::<false>(x, x_stride, y, y_stride, n);
+            }
+        }
+    }
+
+    /// [`Dense::forward_batch_avx2_fma`] with f16 (`H`) or f32 weights.
+    ///
+    /// # Safety
+    /// As for [`Dense::forward_batch_avx2_fma`]; `H` only when the weights are f16.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn forward_batch_avx2_fma_as<const H: bool>(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        y: &mut [f32],
+        y_stride: usize,
+        n: usize,
+    ) {
         let panels = self.panels();
         let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
         // SAFETY (every call below): the caller checked `n` rows of `x` and `y` at their strides;
@@ -151,11 +211,11 @@ impl Dense {
                 // FMA latency.
                 let mut p = 0;
                 while p + 4 <= panels {
-                    self.panels_avx2::<1, 4>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 4, H>(p, xp, x_stride, yp, y_stride);
                     p += 4;
                 }
                 while p < panels {
-                    self.panels_avx2::<1, 1>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 1, H>(p, xp, x_stride, yp, y_stride);
                     p += 1;
                 }
                 return;
@@ -165,10 +225,10 @@ impl Dense {
                 while first < n {
                     let (xr, yr) = (xp.add(first * x_stride), yp.add(first * y_stride));
                     match n - first {
-                        1 => self.panels_avx2::<1, 1>(p, xr, x_stride, yr, y_stride),
-                        2 => self.panels_avx2::<2, 1>(p, xr, x_stride, yr, y_stride),
-                        3 => self.panels_avx2::<3, 1>(p, xr, x_stride, yr, y_stride),
-                        _ => self.panels_avx2::<4, 1>(p, xr, x_stride, yr, y_stride),
+                        1 => self.panels_avx2::<1, 1, H>(p, xr, x_stride, yr, y_stride),
+                        2 => self.panels_avx2::<2, 1, H>(p, xr, x_stride, yr, y_stride),
+                        3 => self.panels_avx2::<3, 1, H>(p, xr, x_stride, yr, y_stride),
+                        _ => self.panels_avx2::<4, 1, H>(p, xr, x_stride, yr, y_stride),
                     }
                     first += 4;
                 }
@@ -182,9 +242,9 @@ impl Dense {
     /// AVX2 + FMA; `G` rows of `x` readable to `n_in` and of `y` writable to `n_out` at their
     /// strides; `p0 + P <= panels`.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    unsafe fn panels_avx2<const G: usize, const P: usize>(
+    unsafe fn panels_avx2<const G: usize, const P: usize, const H: bool>(
         &self,
         p0: usize,
         x: *const f32,
@@ -196,7 +256,8 @@ impl Dense {
         let n_in = self.n_in;
         // SAFETY: see the function's contract; weights and bias hold whole panels.
         unsafe {
-            let wp = self.weights.as_ptr().add(p0 * n_in * PANEL);
+            let wp = self.weights.as_ptr().add(if H { 0 } else { p0 * n_in * PANEL });
+            let hp = self.weights_f16.as_ptr().add(if H { p0 * n_in * PANEL } else { 0 });
             let bp = self.bias.as_ptr().add(p0 * PANEL);
             let mut acc = [[[_mm256_setzero_ps(); 2]; P]; G];
             for q in 0..P {
@@ -208,8 +269,14 @@ impl Dense {
             for i in 0..n_in {
                 let mut w = [[_mm256_setzero_ps(); 2]; P];
                 for (q, w) in w.iter_mut().enumerate() {
-                    let wq = wp.add((q * n_in + i) * PANEL);
-                    *w = [_mm256_loadu_ps(wq), _mm256_loadu_ps(wq.add(LANES))];
+                    let at = (q * n_in + i) * PANEL;
+                    *w = if H {
+                        let hq = hp.add(at).cast::<__m128i>();
+                        [_mm256_cvtph_ps(_mm_loadu_si128(hq)), _mm256_cvtph_ps(_mm_loadu_si128(hq.add(1)))]
+                    } else {
+                        let wq = wp.add(at);
+                        [_mm256_loadu_ps(wq), _mm256_loadu_ps(wq.add(LANES))]
+                    };
                 }
                 for (g, row) in acc.iter_mut().enumerate() {
                     let v = _mm256_broadcast_ss(&*x.add(g * x_stride + i));
@@ -241,6 +308,7 @@ impl Dense {
     /// True when every weight and bias is finite.
     pub fn is_finite(&self) -> bool {
         self.weights.iter().chain(&self.bias).all(|v| v.is_finite())
+            && self.weights_f16.iter().all(|&h| half::f16::from_bits(h).is_finite())
     }
 
     /// Multiply-accumulates per call, for cost reports.
@@ -374,6 +442,11 @@ pub struct Gru {
 }
 
 impl Gru {
+    /// Both projections' weights as f16 ([`Dense::to_f16`]); returns how many now are.
+    pub fn to_f16(&mut self) -> usize {
+        usize::from(self.input.to_f16()) + usize::from(self.recurrent.to_f16())
+    }
+
     /// `gates_x` and `gates_h` are scratch of `3H` entries; `h` is updated in place and must be
     /// padded to `recurrent.padded_input_len()` with zeros.
     #[inline]
@@ -480,6 +553,48 @@ mod tests {
         assert_eq!(tanh8(f32x8::splat(-1e4)).as_array()[0], -1.0);
         assert!((exp_sigmoid(-1e4) - 1e-7).abs() < 1e-12 && exp_sigmoid(1e4) == 2.0 + 1e-7);
         assert!(exp8(f32x8::splat(f32::NAN)).as_array()[0].is_nan());
+    }
+
+    #[test]
+    fn f16_weights_stay_within_the_rounding_bound_on_both_paths() {
+        // Each f16 weight is within 2^-11 of its f32 value (relative, normal range), so an output
+        // moves by at most 2^-11 · Σ|w_i·x_i| (plus f32 rounding of the sums).
+        for (n_in, n_out) in [(3, 5), (64, 48), (200, 130)] {
+            let w: Vec<f32> = (0..n_in * n_out).map(|i| ((i * 7919) % 211) as f32 / 70.0 - 1.5).collect();
+            let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.01 - 0.1).collect();
+            let f32_layer = Dense::from_in_out(n_in, n_out, &w, &b);
+            let mut f16_layer = f32_layer.clone();
+            assert!(f16_layer.to_f16() && f16_layer.is_f16() && f16_layer.is_finite());
+            let stride = f32_layer.padded_input_len();
+            let rows = 5;
+            let x: Vec<f32> = (0..rows * stride)
+                .map(|k| if k % stride < n_in { ((k * 13) as f32 * 0.21).sin() * 3.0 } else { 0.0 })
+                .collect();
+            for (exact, half) in
+                [(&f32_layer, &f16_layer), (&f32_layer.clone().without_avx2(), &f16_layer.clone().without_avx2())]
+            {
+                let (mut want, mut got, mut one) = (vec![0.0; n_out], vec![0.0; rows * n_out], vec![0.0; n_out]);
+                half.forward_batch(&x, stride, &mut got, n_out, rows);
+                for r in 0..rows {
+                    exact.forward(&x[r * stride..], &mut want);
+                    half.forward(&x[r * stride..], &mut one);
+                    assert_eq!(&got[r * n_out..(r + 1) * n_out], &one[..], "f16 batch = single");
+                    for o in 0..n_out {
+                        let mass: f32 = (0..n_in).map(|i| (w[i * n_out + o] * x[r * stride + i]).abs()).sum();
+                        let bound = mass * (2f32.powi(-11) + 1e-6) + 1e-6;
+                        assert!(
+                            (got[r * n_out + o] - want[o]).abs() <= bound,
+                            "{} vs {} (bound {bound})",
+                            got[r * n_out + o],
+                            want[o]
+                        );
+                    }
+                }
+            }
+        }
+        // Beyond f16's range a layer stays f32.
+        let mut big = Dense::from_in_out(1, 1, &[1e5], &[0.0]);
+        assert!(!big.to_f16() && !big.is_f16());
     }
 
     #[test]
