@@ -40,6 +40,10 @@ inline std::vector<std::string> modelNames() {
 
 inline std::string version() { return ddsp_version(); }
 
+/// How every later model load stores its weights (see ddsp_set_precision).
+enum class Precision { Auto = DDSP_PRECISION_AUTO, F32 = DDSP_PRECISION_F32 };
+inline void setPrecision(Precision precision) { ddsp_set_precision(static_cast<int>(precision)); }
+
 /// Owns a DdspPipeline; movable, not copyable.
 class Pipeline {
 public:

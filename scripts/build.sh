@@ -15,7 +15,7 @@ step() { printf '\n== [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS -
 step "set-up: Debian packages for linking (scripts/setup.sh --build-only)"
 bash scripts/setup.sh --build-only
 
-step "release build: plugin library, standalones, CLI (~15-20 min on 2 cores from nothing; cargo shows each crate)"
+step "release build: plugin library, standalones, CLI (~8 min on 2 cores from nothing; cargo shows each crate)"
 cargo build --release --locked -p ddsp_plugin -p ddsp-cli --lib --bins
 
 step "bundles in target/bundled/"

@@ -12,9 +12,10 @@ DEBIAN_PACKAGES=(
   libxcb1-dev libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev
 )
 
-# The tests also run the standalones' windows under Xvfb (plugin/tests/standalone.rs).
+# The tests also run the standalones' windows under Xvfb and click in them with xdotool
+# (plugin/tests/standalone.rs).
 if [ "${1:-}" != "--build-only" ]; then
-  DEBIAN_PACKAGES+=(xvfb xauth)
+  DEBIAN_PACKAGES+=(xvfb xauth xdotool)
 fi
 
 bash scripts/debian_packages.sh "${DEBIAN_PACKAGES[@]}"

@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use ddsp_core::harmonic::{HarmonicBank, NaiveHarmonicBank};
 use ddsp_core::model::decoder::{DecoderShape, DecoderWeights};
-use ddsp_core::model::RunMode;
+use ddsp_core::model::{Precision, RunMode};
 use ddsp_core::noise::FilteredNoise;
 use ddsp_core::tracking::{PitchSettings, Tracker};
 use ddsp_core::{
@@ -88,13 +88,22 @@ const POLY_VOICES: [usize; 5] = [1, 4, 8, 16, 32];
 /// no voice at all: idle voices must cost nothing.
 fn bench_polyphony(c: &mut Criterion) {
     let n = SECONDS * SAMPLE_RATE as usize;
-    for (name, model) in models() {
+    // What the plugins play: the default model in the precision chosen at load (f16 where the CPU
+    // has F16C and the model stays within its bound).
+    let auto = Arc::new(Model::embedded_default().with_precision(Precision::Auto));
+    println!("default-model-auto-precision: weights {}", auto.weight_storage());
+    for (name, model) in models().into_iter().chain([("default-model-auto-precision", auto)]) {
         let mut group = c.benchmark_group(format!("poly-48k-64-{name}"));
         group.throughput(Throughput::Elements(n as u64));
-        let counts: &[usize] = if name == "default-model" { &POLY_VOICES } else { &[1, 16] };
+        let counts: &[usize] = match name {
+            "default-model" => &POLY_VOICES,
+            "default-model-auto-precision" => &[1, 16, 32],
+            _ => &[1, 16],
+        };
         for &voices in counts {
             // Batched (the default) and voice by voice, where batching can matter.
-            let modes: &[bool] = if voices >= 4 { &[true, false] } else { &[true] };
+            let modes: &[bool] =
+                if voices >= 4 && name != "default-model-auto-precision" { &[true, false] } else { &[true] };
             for &batched in modes {
                 let settings = InstrumentSettings { voices: MAX_VOICES, ..InstrumentSettings::default() };
                 let mut inst = Instrument::new(model.clone(), SAMPLE_RATE, settings);
@@ -390,6 +399,9 @@ fn main() {
         ("poly-48k-64-default-model", "32-voices-voice-by-voice"),
         ("poly-48k-64-default-model", "no-voices"),
         ("poly-48k-64-default-model", "16-released-voices"),
+        ("poly-48k-64-default-model-auto-precision", "1-voices"),
+        ("poly-48k-64-default-model-auto-precision", "16-voices"),
+        ("poly-48k-64-default-model-auto-precision", "32-voices"),
         ("poly-48k-64-ddsp-vst-sized", "1-voices"),
         ("poly-48k-64-ddsp-vst-sized", "16-voices"),
         ("poly-48k-64-ddsp-vst-sized", "16-voices-voice-by-voice"),

@@ -154,3 +154,36 @@ fn info_prints_format_tensors_and_metadata() {
     let run = ddsp(&["info", "/no/such/model.onnx"]);
     assert!(!run.status.success());
 }
+
+/// How the weights are stored: `info` says it; the default (what the plugins play) is f16 where the
+/// CPU converts it in hardware, `--precision f32` and `DDSP_PRECISION=f32` keep f32, and `infer`
+/// (a reference check) runs f32 unless asked otherwise.
+#[test]
+fn info_names_the_weight_storage_and_precision_can_be_forced() {
+    let model = data("ddsp-vst/model_a.tflite");
+    let weights = |run: std::process::Output| {
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let text = String::from_utf8_lossy(&run.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("weights:"))
+            .unwrap_or_else(|| panic!("no weights line:\n{text}"))
+            .to_owned()
+    };
+    let auto = weights(ddsp(&["info", model.to_str().unwrap()]));
+    println!("ddsp info (default precision): {auto}");
+    if ddsp_core::simd::has_avx2_fma() {
+        assert!(auto.contains("f16 (within 0.0"), "{auto}");
+    } else {
+        assert!(auto.ends_with(" f32"), "{auto}");
+    }
+    assert!(weights(ddsp(&["--precision", "f32", "info", model.to_str().unwrap()])).ends_with(" f32"));
+    assert!(weights(ddsp(&["info", model.to_str().unwrap(), "--precision=F32"])).ends_with(" f32"));
+    let env = std::process::Command::new(env!("CARGO_BIN_EXE_ddsp"))
+        .args(["info", model.to_str().unwrap()])
+        .env("DDSP_PRECISION", "f32")
+        .output()
+        .unwrap();
+    assert!(weights(env).ends_with(" f32"));
+    let bad = ddsp(&["--precision", "f16", "info", model.to_str().unwrap()]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("neither auto nor f32"));
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{BuiltInModel, Model, ModelLoadError, ModelSource, MAX_MODEL_BYTES};
+use crate::model::{process_precision, BuiltInModel, Model, ModelLoadError, ModelSource, MAX_MODEL_BYTES};
 
 /// File extensions the library lists.
 pub const MODEL_EXTENSIONS: [&str; 2] = ["onnx", "tflite"];
@@ -68,12 +68,14 @@ impl ModelChoice {
         }
     }
 
-    /// Loads and validates it. Allocates and reads files: never on the audio thread.
+    /// Loads and validates it, its weights stored in the process's precision
+    /// ([`crate::model::precision`]). Allocates and reads files: never on the audio thread.
     pub fn load(&self) -> Result<Model, ModelLoadError> {
-        match self {
-            Self::BuiltIn(model) => Ok(model.load()),
-            Self::File(path) => Model::load(path),
-        }
+        let model = match self {
+            Self::BuiltIn(model) => model.load(),
+            Self::File(path) => Model::load(path)?,
+        };
+        Ok(model.with_precision(process_precision()))
     }
 }
 
@@ -299,12 +301,12 @@ impl ModelLibrary {
         let resolution = self.resolve(wanted);
         let message = resolution.message(playing);
         if let Resolution::BuiltIn(built_in) = resolution {
-            return (Some(built_in.load()), None);
+            return (Some(built_in.load().with_precision(process_precision())), None);
         }
         match resolution.path() {
             None => (None, message),
             Some(path) => match Model::load(path) {
-                Ok(model) => (Some(model), message),
+                Ok(model) => (Some(model.with_precision(process_precision())), message),
                 Err(ModelLoadError { error, .. }) => (
                     None,
                     Some(format!("model {} cannot be loaded ({error}); playing '{playing}' instead", path.display())),

@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod meta;
 pub mod onnx;
 pub mod pace;
+pub mod precision;
 pub mod tflite;
 pub mod windowed;
 
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub use decoder::{DecoderBatch, DecoderState, DecoderWeights, FrameControls};
 pub use meta::ModelMeta;
 pub use pace::{HostPace, PaceClock};
+pub use precision::{process_precision, set_process_precision, Precision, WeightStorage};
 pub use windowed::{RunMode, WindowedGraph, WINDOWED_DELAY_FRAMES};
 
 /// Largest model file accepted: DDSP-VST's biggest exports are ~20 MB, so 200 MB is a broken file.
@@ -219,6 +221,9 @@ pub struct Model {
     run_mode: RunMode,
     /// The host's pace, for windowed models' real-time streams (`None`: never wait for a worker).
     pace: Option<Arc<HostPace>>,
+    /// For f16 weights chosen by [`Model::with_precision`]: how far the probe sweep found them from
+    /// the f32 model, dB.
+    f16_deviation_db: Option<f32>,
 }
 
 impl std::fmt::Debug for Model {
@@ -323,7 +328,15 @@ impl Model {
     /// interface of `models/FORMAT.md`. Allocates.
     pub fn from_parts(meta: ModelMeta, decoder: DecoderWeights, source: ModelSource) -> Self {
         let io = onnx::native_io(&meta, decoder.n_hidden());
-        Self { meta, source, io, network: Network::Native(Box::new(decoder)), run_mode: RunMode::RealTime, pace: None }
+        Self {
+            meta,
+            source,
+            io,
+            network: Network::Native(Box::new(decoder)),
+            run_mode: RunMode::RealTime,
+            pace: None,
+            f16_deviation_db: None,
+        }
     }
 
     /// A windowed model (tract runs it; see [`windowed`]).
@@ -334,7 +347,15 @@ impl Model {
             outputs: graph.outputs().to_vec(),
             state: vec![],
         };
-        Self { meta, source, io, network: Network::Windowed(Arc::new(graph)), run_mode: RunMode::RealTime, pace: None }
+        Self {
+            meta,
+            source,
+            io,
+            network: Network::Windowed(Arc::new(graph)),
+            run_mode: RunMode::RealTime,
+            pace: None,
+            f16_deviation_db: None,
+        }
     }
 
     /// The same model with another native interface description (importers).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{trim_gain, MasterChain, MasterPreset, MasterSettings, Quality};
-use ddsp_core::model::RunMode;
+use ddsp_core::model::{process_precision, RunMode};
 use ddsp_core::tracking::{PitchSettings, Tracker, TrackerFrame};
 use ddsp_core::{Engine, Instrument, InstrumentSettings, Model, ModelLibrary, TimedEvent};
 
@@ -24,11 +24,12 @@ const BLOCK: usize = 4096;
 pub const MIDI_TAIL_S: f64 = 2.0;
 
 /// A model by file path, library name (built-in models included) or `default` / `None` (the
-/// embedded default), in `mode`.
+/// embedded default), in `mode`, its weights stored in the process's precision
+/// ([`ddsp_core::model::precision`]).
 pub fn load_model(spec: Option<&str>, mode: RunMode) -> Result<Model> {
     let model = match spec.map(str::trim) {
-        None | Some("" | "default") => Model::embedded_default(),
-        Some(spec) if Path::new(spec).exists() => Model::load(spec)?,
+        None | Some("" | "default") => Model::embedded_default().with_precision(process_precision()),
+        Some(spec) if Path::new(spec).exists() => Model::load(spec)?.with_precision(process_precision()),
         Some(spec)
             if spec.contains(std::path::MAIN_SEPARATOR) || spec.ends_with(".onnx") || spec.ends_with(".tflite") =>
         {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::{allocations_in, cents, peak_near, rms, CountingAllocator};
 use ddsp::Pipeline;
+use ddsp_core::model::process_precision;
 use ddsp_core::{Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, TimedEvent};
 
 #[global_allocator]
@@ -75,7 +76,8 @@ fn notes_through_the_pipeline_are_the_instruments_samples() {
         }
         p.process(block);
     }
-    let model = Arc::new(Model::embedded_default());
+    // The model as the pipeline loads it: in the process's precision (f16 where the CPU has F16C).
+    let model = Arc::new(Model::embedded_default().with_precision(process_precision()));
     let mut instrument = Instrument::new(model, SR as f32, InstrumentSettings::default());
     let timed = timed_events(&events);
     instrument.process(timed, &mut [&mut reference]);
@@ -237,8 +239,9 @@ fn a_morph_through_the_pipeline_is_the_instruments_morph_and_never_allocates() {
         p.process(block);
     }
     // The same morph and events through the instrument directly.
+    let load = |model: Model| Arc::new(model.with_precision(process_precision()));
     let (flute, cello) =
-        (Arc::new(Model::embedded_default()), Arc::new(ddsp_core::BuiltInModel::find("Cello").unwrap().load()));
+        (load(Model::embedded_default()), load(ddsp_core::BuiltInModel::find("Cello").unwrap().load()));
     let settings =
         InstrumentSettings { morph: ddsp_core::MorphPosition::new(0.4, 0.0), ..InstrumentSettings::default() };
     let mut instrument = Instrument::new(flute.clone(), SR as f32, settings);

@@ -169,6 +169,23 @@ def analyse(path):
     return notes, sr, len(x)
 
 
+def wav_finalised(path):
+    """Whether a WAV's header was written at close: the RIFF size matches the file and a non-empty
+    data chunk fits in it (a writer killed mid-export leaves the sizes of its first header)."""
+    data = Path(path).read_bytes()
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return False
+    if int.from_bytes(data[4:8], "little") != len(data) - 8:
+        return False
+    pos = 12
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == b"data":
+            return 0 < size and pos + 8 + size <= len(data)
+        pos += 8 + size + (size & 1)
+    return False
+
+
 def run_logged(cmd, env, log_path, timeout_s):
     t0 = time.monotonic()
     with open(log_path, "w") as log:
@@ -194,11 +211,28 @@ def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
     for line in steps:
         print(f"   {mode}: {line}")
     wav = export_dir / wav_name
-    if "RESULT ok" not in log or not wav.is_file():
+    # Ardour 7.3 sometimes aborts inside its own export ("malloc assertion failure in _int_malloc",
+    # 1 run in 14 here) after the file is complete. valgrind's memcheck over a whole record + export
+    # + reopen + export with the plugin found no invalid read or write (2026-12-03), so, as for the
+    # aborts in its teardown, the export is judged by the file: export is the last step of both
+    # runs, and a file whose header was finalised at close is complete; the notes are checked below.
+    aborted_after_export = (
+        "RESULT ok" not in log
+        and "RESULT fail" not in log
+        and "STEP ok: export outputs" in log
+        and isinstance(rc, int)
+        and rc < 0
+        and wav.is_file()
+        and wav_finalised(wav)
+    )
+    if ("RESULT ok" not in log or not wav.is_file()) and not aborted_after_export:
         failed = [line for line in log.splitlines() if line.startswith("FAILED:")]
         what = failed[-1] if failed else f"no RESULT line (exit status {rc}), {wav.name} {'written' if wav.is_file() else 'missing'}"
         raise Failure(f"ardour7-lua {mode}: {what}\n  last lines of its log:\n{tail(log)}")
     note = "" if rc == 0 else f" (exit status {rc} after the work was done; ignored)"
+    if aborted_after_export:
+        abort = next((line for line in log.splitlines() if "Fatal" in line or "assert" in line), "no message")
+        note = f" (aborted in Ardour's export with status {rc} after writing a complete {wav.name}: {abort})"
     print(f"   {mode}: ardour7-lua took {seconds:.1f} s{note}")
     return seconds
 

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use ddsp_core::model::process_precision;
 use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelMeta, ModelRef, ModelSource};
 use nice_plug::prelude::*;
 
@@ -36,6 +37,8 @@ pub struct ModelStatus {
     pub choice: Option<ModelChoice>,
     /// The morph's places (`crate::morph_places`): what loaded where, and why a place did not.
     pub morph: crate::morph_places::MorphStatus,
+    /// How the playing model's weights are stored ("f16 (within 0.004 dB of f32)", "f32").
+    pub weights: String,
 }
 
 impl ModelStatus {
@@ -46,6 +49,7 @@ impl ModelStatus {
             meta: Some(model.meta.clone()),
             choice: ModelChoice::of(&model.source),
             morph: Default::default(),
+            weights: model.weight_storage().to_string(),
         }
     }
 }
@@ -61,7 +65,7 @@ pub struct ModelSlot {
 
 impl Default for ModelSlot {
     fn default() -> Self {
-        let embedded = Arc::new(Model::embedded_default());
+        let embedded = Arc::new(Model::embedded_default().with_precision(process_precision()));
         let status = Arc::new(Mutex::new(ModelStatus::playing(&embedded, None)));
         Self { library: ModelLibrary::standard(), model: embedded.clone(), embedded, model_ref: None, status }
     }

@@ -125,6 +125,13 @@ impl<E: Engine> Shell<E> {
         let (stage, latency) =
             MasterStage::activate(buffer_config, master.settings(), engine.latency_samples(), &self.gui);
         context.set_latency_samples(latency);
+        // What runs, for the host's log and the standalones' terminal (also after a restart).
+        nice_log!(
+            "audio at {} Hz, blocks up to {} samples, latency {latency} samples ({:.1} ms)",
+            buffer_config.sample_rate,
+            buffer_config.max_buffer_size,
+            1e3 * latency as f32 / buffer_config.sample_rate
+        );
         self.reported_latency = latency;
         self.engine = Some(engine);
         self.master = Some(stage);
@@ -221,6 +228,8 @@ impl<E: Engine> Shell<E> {
                         if let ModelChoice::File(path) = &choice {
                             library.remember(path);
                         }
+                        // The log says what plays, as at activation (the standalones print it).
+                        nice_log!("playing model '{}' (picked live)", model.meta.name);
                         *status = ModelStatus::playing(&model, None);
                     }
                     Err(e) => {

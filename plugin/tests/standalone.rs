@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -48,18 +49,33 @@ fn version_and_help_say_what_the_program_is_and_how_to_start_it() {
 }
 
 /// A standalone running under Xvfb in its own session (so the whole group can be stopped), its
-/// log lines arriving on a channel.
+/// log lines arriving on a channel. Its home is an empty folder of its own, so the model library
+/// lists the built-in models only (no recent files of whoever runs the tests).
 struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: Vec<String>,
+    /// `DISPLAY` and `XAUTHORITY` of its X server (for xdotool).
+    x: Option<(String, String)>,
 }
+
+/// What the wrapper prints before starting the program: the X server xvfb-run chose.
+const X_LINE: &str = "standalone-test-x";
 
 impl Running {
     fn start(bin: &str, args: &[&str]) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let home = std::env::temp_dir().join(format!("ddsp-standalone-home-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        let wrapper = format!("echo \"{X_LINE} $DISPLAY $XAUTHORITY\" >&2; exec \"$0\" \"$@\"");
         let mut child = Command::new("setsid")
-            .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", bin, "--backend", "dummy"])
+            .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "sh", "-c", &wrapper, bin, "--backend", "dummy"])
             .args(args)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -74,7 +90,37 @@ impl Running {
                 }
             }
         });
-        Self { child, lines, log: Vec::new() }
+        let mut running = Self { child, lines, log: Vec::new(), x: None };
+        let line = running.wait_for(X_LINE);
+        let mut parts = line.split_whitespace().skip(1);
+        running.x = parts.next().map(|display| (display.to_owned(), parts.next().unwrap_or_default().to_owned()));
+        running
+    }
+
+    /// xdotool against this program's X server.
+    fn xdotool(&self, args: &[&str]) -> String {
+        let (display, auth) = self.x.clone().expect("the X server's display");
+        // `timeout`: a window that never appears fails the test instead of hanging it.
+        let out = Command::new("timeout")
+            .arg("120")
+            .arg("xdotool")
+            .args(args)
+            .env("DISPLAY", display)
+            .env("XAUTHORITY", auth)
+            .output()
+            .expect("xdotool (Debian's xdotool; scripts/setup.sh installs it for the tests)");
+        assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Clicks at `(x, y)` in the editor window (logical pixels from its top left; scale 1 under
+    /// Xvfb), as a user's mouse does: move there, rest, press and release.
+    fn click(&self, x: u32, y: u32) {
+        let window = self.xdotool(&["search", "--sync", "--onlyvisible", "--name", "DDSP"]);
+        let window = window.lines().next().expect("the editor window").to_owned();
+        self.xdotool(&["mousemove", "--window", &window, &x.to_string(), &y.to_string()]);
+        std::thread::sleep(Duration::from_millis(400));
+        self.xdotool(&["click", "1"]);
     }
 
     /// Waits for a log line containing `text` (a debug build under Xvfb on a busy machine takes a
@@ -166,4 +212,51 @@ fn a_bad_model_is_reported_and_the_default_plays() {
     let line = app.wait_for("cannot be loaded");
     assert!(line.contains(bad.to_str().unwrap()) && line.contains("playing 'Flute' instead"), "{line}");
     std::fs::remove_file(&bad).unwrap();
+}
+
+/// Where the editor's model library lists its second built-in model (Violin), in the window at its
+/// default size: the list starts under the title bar and the presets row, one entry per 23 px
+/// (`scripts/screenshot_editor.sh` shows it). If the editor's layout moves, this test says that no
+/// model loaded after the click; take a screenshot and update it.
+const LIBRARY_SECOND_ENTRY: (u32, u32) = (60, 108);
+
+/// The issue's "changes the model and sees it load": a click on the library in the running
+/// standalone's window loads the model live in both programs (said in the log, as at startup).
+#[test]
+fn a_model_picked_in_the_standalone_window_loads_and_plays() {
+    for (bin, name) in [(INSTRUMENT, "ddsp-instrument"), (EFFECT, "ddsp-effect")] {
+        let mut app = Running::start(bin, &["--model", "cello"]);
+        app.wait_for("playing built-in model 'Cello'");
+        // The window opens after the audio engine starts: give it a moment to draw its first frame.
+        std::thread::sleep(Duration::from_secs(3));
+        app.click(LIBRARY_SECOND_ENTRY.0, LIBRARY_SECOND_ENTRY.1);
+        let line = app.wait_for("picked live");
+        assert!(line.contains("playing model 'Violin'"), "{name}: {line}");
+        println!("{name}: a click on Violin in the library: {line}");
+        assert!(app.child.try_wait().unwrap().is_none(), "{name} exited:\n{}", app.log.join("\n"));
+    }
+}
+
+/// Where the mastering presets list "limiter" (right column, third row) and where the "Restart
+/// audio now" button appears once a change needs a new latency (the top bar's second row), in the
+/// effect's window at its default size. Measured from screenshots as [`LIBRARY_SECOND_ENTRY`].
+const LIMITER_PRESET: (u32, u32) = (876, 325);
+const RESTART_BUTTON: (u32, u32) = (580, 59);
+
+/// nice-plug's standalone ignored restart requests: a latency change (the limiter's look-ahead)
+/// never applied. The button restarts the standalone's own audio: the plugin activates again and
+/// reports the new latency.
+#[test]
+fn restart_audio_now_applies_a_new_latency_in_the_standalone() {
+    let mut app = Running::start(EFFECT, &["--model", "cello"]);
+    // The plugin's own line at each activation (nice-plug also warns about "latency reporting").
+    let first = app.wait_for("blocks up to");
+    std::thread::sleep(Duration::from_secs(3));
+    app.click(LIMITER_PRESET.0, LIMITER_PRESET.1);
+    std::thread::sleep(Duration::from_secs(1));
+    app.click(RESTART_BUTTON.0, RESTART_BUTTON.1);
+    let second = app.wait_for("blocks up to");
+    let samples = |line: &str| line.split("latency ").nth(1).and_then(|r| r.split(' ').next()).map(str::to_owned);
+    println!("ddsp-effect: {first}\nafter the limiter and 'Restart audio now': {second}");
+    assert!(samples(&first).is_some() && samples(&first) != samples(&second), "{first} / {second}");
 }

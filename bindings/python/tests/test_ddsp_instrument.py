@@ -175,6 +175,23 @@ def test_render_midi_equals_ddsp_render_sample_for_sample(tmp_path):
     assert mastered.shape[0] == 2
 
 
+@pytest.mark.skipif(not Path(ddsp_bin()).exists(), reason="the ddsp binary is not built")
+def test_forced_f32_renders_what_ddsp_renders_with_precision_f32(tmp_path):
+    mid = tmp_path / "chord.mid"
+    write_midi(mid)
+    wav = tmp_path / "chord.wav"
+    subprocess.run([ddsp_bin(), "--precision", "f32", "render", str(mid), "-o", str(wav), "--master", "off",
+                    "--bit-depth", "32f", "--model", "Violin"], check=True, capture_output=True)
+    try:
+        ddsp.set_precision("f32")
+        py = ddsp.render_midi(str(mid), model="Violin")
+    finally:
+        ddsp.set_precision("auto")
+    assert np.array_equal(py, read_float_wav(wav))
+    with pytest.raises(ValueError):
+        ddsp.set_precision("f16")
+
+
 def test_models_and_info():
     names = ddsp.models()
     assert names[:4] == ["Flute", "Violin", "Cello", "Trumpet"]

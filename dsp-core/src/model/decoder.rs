@@ -327,6 +327,14 @@ impl DecoderBatch {
 }
 
 impl DecoderWeights {
+    /// `(f16 matrices, all matrices)`: how many weight matrices are stored as f16 now.
+    pub fn f16_matrices(&self) -> (usize, usize) {
+        let layers = self.f0_stack.iter().chain(&self.loudness_stack).chain(&self.out_stack).map(|l| &l.dense);
+        let matrices: Vec<&Dense> =
+            [&self.gru.input, &self.gru.recurrent, &self.head].into_iter().chain(layers).collect();
+        (matrices.iter().filter(|m| m.is_f16()).count(), matrices.len())
+    }
+
     /// Stores every dense and GRU weight matrix as f16 (f32 arithmetic: half the weight traffic
     /// per frame). Returns `(converted, total)` matrices; a matrix beyond f16's range stays f32.
     pub fn to_f16(&mut self) -> (usize, usize) {

@@ -162,6 +162,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
         // `+ 0.0` turns a rounded -0 into 0.
         let db = |x: f32| x.round() + 0.0;
         row("Loudness range", format!("{} to {} dB", db(meta.loudness_min_db), db(meta.loudness_max_db)));
+        row("Weights", status.weights.clone());
         row("Licence", meta.licence.clone());
     });
     if !meta.description.is_empty() {

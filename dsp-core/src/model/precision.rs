@@ -1,0 +1,214 @@
+//! How a native model's weight matrices are stored for playing: f32, or f16 (half the memory
+//! traffic per frame, f32 arithmetic; see [`crate::model::kernels::Dense::to_f16`]).
+//!
+//! ```text
+//! load (f32, exact) ─ with_precision(Auto) ─┬ no F16C, windowed model, or forced f32 ─ f32 as loaded
+//!                                           └ f16 copy ─ probe sweep vs f32 ─┬ within F16_BOUND_DB ─ f16
+//!                                                                            └ beyond ─ f32 as loaded
+//! ```
+//!
+//! The product's load paths (the model library, the plugins' model slot, offline renders, the C ABI)
+//! apply the process's precision; [`crate::Model::load`] itself stays exact f32, which is what the
+//! exporting framework computes and what reference tests compare. `DDSP_PRECISION=f32` in the
+//! environment, `ddsp --precision f32` or `ddsp_set_precision` force f32 everywhere in the process.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::{Model, RunMode};
+
+/// The weight storage asked for at load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f16 where this CPU converts it in hardware (F16C with the AVX2 + FMA kernels) and the model
+    /// plays within [`F16_BOUND_DB`] of its f32 self on the probe sweep; f32 otherwise.
+    #[default]
+    Auto,
+    /// f32 always: exactly what the exporting framework computes.
+    F32,
+}
+
+impl Precision {
+    /// `"auto"` or `"f32"` (case-insensitive).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "f32" => Some(Self::F32),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::F32 => "f32",
+        }
+    }
+}
+
+/// The largest change in dB that f16 weights may make to any audible control on the probe sweep
+/// (overall amplitude; harmonics and noise bands within 40 dB of the frame's strongest: see
+/// [`probe_deviation_db`]) for [`Precision::Auto`] to keep them: half the smallest level change
+/// listeners notice in a steady tone (~0.5 dB). The recurrent state carries each frame's rounding
+/// on, so the loudest, longest phrases deviate most: the DDSP-VST export 0.010 dB, the flute
+/// 0.13 dB at the top of its loudness range (`cargo test -p ddsp-core --test precision`).
+pub const F16_BOUND_DB: f32 = 0.25;
+
+/// Frames of the probe sweep: the pitch glides over the model's whole trained range while the
+/// loudness rises and falls through its range twice.
+pub const PROBE_FRAMES: usize = 240;
+
+/// The process's precision: 0 = not set yet (read `DDSP_PRECISION`), 1 = auto, 2 = f32.
+static PROCESS_PRECISION: AtomicU8 = AtomicU8::new(0);
+
+/// The environment variable that forces f32 (`f32`) or asks for the automatic choice (`auto`).
+pub const PRECISION_ENV: &str = "DDSP_PRECISION";
+
+/// Sets the precision every later product load in this process uses.
+pub fn set_process_precision(precision: Precision) {
+    PROCESS_PRECISION.store(encode(precision), Ordering::Relaxed);
+}
+
+/// The precision product loads use: what [`set_process_precision`] set, else `DDSP_PRECISION`
+/// (`f32` or `auto`; anything else is ignored), else [`Precision::Auto`].
+pub fn process_precision() -> Precision {
+    if PROCESS_PRECISION.load(Ordering::Relaxed) == 0 {
+        let from_env = std::env::var(PRECISION_ENV).ok().as_deref().and_then(Precision::parse).unwrap_or_default();
+        // A racing set_process_precision wins: only an unset value is replaced.
+        let _ = PROCESS_PRECISION.compare_exchange(0, encode(from_env), Ordering::Relaxed, Ordering::Relaxed);
+    }
+    match PROCESS_PRECISION.load(Ordering::Relaxed) {
+        2 => Precision::F32,
+        _ => Precision::Auto,
+    }
+}
+
+fn encode(precision: Precision) -> u8 {
+    match precision {
+        Precision::Auto => 1,
+        Precision::F32 => 2,
+    }
+}
+
+/// How a loaded model's weights are stored, for model cards and `ddsp info`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightStorage {
+    /// Every matrix in f32.
+    F32,
+    /// `converted` of `total` matrices in f16 (a matrix with a weight beyond f16's range stays
+    /// f32), playing within `deviation_db` of the f32 model on the probe sweep.
+    F16 { converted: usize, total: usize, deviation_db: f32 },
+    /// Not a native decoder (tract runs windowed models in f32).
+    Graph,
+}
+
+impl std::fmt::Display for WeightStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::F32 => write!(f, "f32"),
+            Self::F16 { converted, total, deviation_db } if !deviation_db.is_finite() => {
+                write!(f, "f16 for {converted} of {total} matrices")
+            }
+            Self::F16 { converted, total, deviation_db } if converted == total => {
+                write!(f, "f16 (within {deviation_db:.3} dB of f32)")
+            }
+            Self::F16 { converted, total, deviation_db } => {
+                write!(f, "f16 for {converted} of {total} matrices (within {deviation_db:.3} dB of f32)")
+            }
+            Self::Graph => write!(f, "f32 (windowed graph)"),
+        }
+    }
+}
+
+impl Model {
+    /// This model stored as `precision` asks (see the module's diagram): [`Precision::Auto`] keeps
+    /// an f16 copy only where the CPU has the F16C kernels and the copy plays within
+    /// [`F16_BOUND_DB`] of this model on the probe sweep. Allocates and runs 2 × [`PROBE_FRAMES`]
+    /// frames (~40 ms for the DDSP-VST export): load time only, never the audio thread.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        self.with_precision_bound(precision, F16_BOUND_DB)
+    }
+
+    /// [`Model::with_precision`] with another bound (tests of the decision).
+    pub fn with_precision_bound(self, precision: Precision, bound_db: f32) -> Self {
+        if precision == Precision::F32 || self.decoder().is_none() || !crate::simd::has_avx2_fma() {
+            return self;
+        }
+        if self.decoder().is_some_and(|d| d.f16_matrices().0 > 0) {
+            return self;
+        }
+        let mut half = self.clone();
+        let (converted, _) = half.to_f16();
+        if converted == 0 {
+            return self;
+        }
+        let deviation_db = probe_deviation_db(&self, &half);
+        if deviation_db <= bound_db {
+            half.f16_deviation_db = Some(deviation_db);
+            half
+        } else {
+            self
+        }
+    }
+
+    /// How the weights are stored now.
+    pub fn weight_storage(&self) -> WeightStorage {
+        let Some(decoder) = self.decoder() else { return WeightStorage::Graph };
+        match decoder.f16_matrices() {
+            (0, _) => WeightStorage::F32,
+            (converted, total) => {
+                WeightStorage::F16 { converted, total, deviation_db: self.f16_deviation_db.unwrap_or(f32::NAN) }
+            }
+        }
+    }
+}
+
+/// Harmonics and noise bands compared by the probe: those within 40 dB of the frame's strongest.
+/// A component 40 dB down adds 0.0004 dB to the total level; changing it by 0.1 dB changes the
+/// sound by far less than anything listeners resolve, and quieter ones less still (their f16
+/// rounding is a larger share of them: the flute's −70 dB harmonics move by ~0.13 dB).
+pub const AUDIBLE_SPAN: f32 = 0.01;
+
+/// The largest change in dB between two models' controls over the probe sweep (both run from a
+/// zeroed state, offline): the overall amplitude (above −100 dB), and the harmonics and noise bands
+/// within [`AUDIBLE_SPAN`] of the frame's strongest. NaN anywhere counts as infinitely far.
+pub fn probe_deviation_db(reference: &Model, other: &Model) -> f32 {
+    let (a, b) = (reference.clone().with_run_mode(RunMode::Offline), other.clone().with_run_mode(RunMode::Offline));
+    let (mut state_a, mut state_b) = (a.new_state(), b.new_state());
+    let meta = &reference.meta;
+    let (f0_lo, f0_hi) = (meta.f0_min_hz.max(20.0), meta.f0_max_hz.max(meta.f0_min_hz.max(20.0) + 1.0));
+    let (db_lo, db_hi) = (meta.loudness_min_db, meta.loudness_max_db.max(meta.loudness_min_db));
+    let db = |x: f32| 20.0 * x.max(1e-30).log10();
+    let mut worst = 0.0f32;
+    for i in 0..PROBE_FRAMES {
+        let t = i as f32 / (PROBE_FRAMES - 1) as f32;
+        let f0_hz = f0_lo * (f0_hi / f0_lo).powf(t);
+        // Two rises and falls through the loudness range.
+        let tri = 1.0 - (2.0 * (2.0 * t).fract() - 1.0).abs();
+        let loudness_db = db_lo + (db_hi - db_lo) * tri;
+        let ca = a.infer(f0_hz, loudness_db, &mut state_a);
+        let cb = b.infer(f0_hz, loudness_db, &mut state_b);
+        let mut far = |x: f32, y: f32| {
+            let d = (db(x) - db(y)).abs();
+            worst = if d.is_nan() { f32::INFINITY } else { worst.max(d) };
+        };
+        if ca.amplitude > 1e-5 || cb.amplitude > 1e-5 {
+            far(ca.amplitude, cb.amplitude);
+        }
+        let strongest = ca.harmonic_distribution.iter().fold(0.0f32, |m, &v| m.max(v));
+        for (&x, &y) in ca.harmonic_distribution.iter().zip(&cb.harmonic_distribution) {
+            if x > strongest * AUDIBLE_SPAN {
+                far(x, y);
+            }
+        }
+        let loudest = ca.noise_magnitudes.iter().fold(0.0f32, |m, &v| m.max(v));
+        for (&x, &y) in ca.noise_magnitudes.iter().zip(&cb.noise_magnitudes) {
+            if x > loudest * AUDIBLE_SPAN {
+                far(x, y);
+            }
+        }
+        if !(ca.amplitude.is_finite() && cb.amplitude.is_finite()) {
+            worst = f32::INFINITY;
+        }
+    }
+    worst
+}
