@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use host_tests::analysis::{cents, fundamental_hz, rms_db};
 use host_tests::state::{decode, encode};
 use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, INSTRUMENT_ID};
+
+const EFFECT_ID: &str = "dev.ddsp-instrument.effect";
 use serde_json::{json, Value};
 
 const RATE: f64 = 48_000.0;
@@ -25,11 +27,16 @@ fn settings(state: &Value) -> (Value, Value) {
     (state["params"].clone(), model)
 }
 
-fn factory_presets() -> Vec<Value> {
+/// The factory preset files of `plugin` ("DDSP Instrument", "DDSP Effect").
+fn factory_presets(plugin: &str) -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugin/presets");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()).collect()
+    files
+        .iter()
+        .map(|f| serde_json::from_str::<Value>(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .filter(|p| p["plugin"].as_str() == Some(plugin))
+        .collect()
 }
 
 /// Applies `state` to a fresh instance and plays G4; the render and its saved state.
@@ -51,7 +58,7 @@ fn assert_round_trip(what: &str, state: &Value, out: &Rendered) {
 #[test]
 fn factory_presets_apply_through_the_clap_and_round_trip_state_and_audio() {
     let default = ClapInstance::load(&instrument_bundle(), INSTRUMENT_ID).unwrap().play(&g4(None)).unwrap();
-    let presets = factory_presets();
+    let presets = factory_presets("DDSP Instrument");
     assert_eq!(presets.len(), 4, "one factory preset per shipped model");
     let mut models = Vec::new();
     for preset in &presets {
@@ -82,7 +89,10 @@ fn factory_presets_apply_through_the_clap_and_round_trip_state_and_audio() {
 #[test]
 fn a_saved_user_preset_reloads_to_the_same_state_and_audio() {
     // A user's sound: the violin preset, then changed in the plugin (sustain, gain), saved.
-    let violin = factory_presets().into_iter().find(|p| p["name"].as_str().unwrap().starts_with("Violin")).unwrap();
+    let violin = factory_presets("DDSP Instrument")
+        .into_iter()
+        .find(|p| p["name"].as_str().unwrap().starts_with("Violin"))
+        .unwrap();
     let mut changed = violin["state"].clone();
     changed["params"]["sus"]["f32"] = json!(0.5);
     changed["params"]["gain"]["f32"] = json!(0.5);
@@ -107,4 +117,48 @@ fn a_saved_user_preset_reloads_to_the_same_state_and_audio() {
     let factory = play_fresh(&violin["state"]);
     assert!(first_difference(&factory.channels, &original.channels).is_some(), "the changes were lost");
     assert_round_trip("My violin", &read["state"], &reloaded);
+}
+
+/// A band-limited 220 Hz saw, the effect's input (a sung A3 stands in for a voice).
+fn saw_220(seconds: f64) -> Vec<Vec<f32>> {
+    let n = (seconds * RATE) as usize;
+    let x: Vec<f32> = (0..n)
+        .map(|i| {
+            let p = std::f64::consts::TAU * 220.0 * i as f64 / RATE;
+            0.25 * (1..=30).map(|k| (k as f64 * p).sin() / k as f64).sum::<f64>() as f32
+        })
+        .collect();
+    vec![x.clone(), x]
+}
+
+/// The effect's factory presets (one per shipped model): each applied as a state in the built .clap
+/// turns the input into its model at the pitch its shift says (A3 in, A3 or A4 out), and saves back
+/// the same state.
+#[test]
+fn the_effects_factory_presets_play_their_model_at_their_pitch() {
+    let presets = factory_presets("DDSP Effect");
+    assert_eq!(presets.len(), 4, "one effect preset per shipped model");
+    let mut models = Vec::new();
+    for preset in &presets {
+        let (name, state) = (preset["name"].as_str().unwrap(), &preset["state"]);
+        let mut session = Session::new(RATE, 480, 1.5);
+        session.input = saw_220(1.5);
+        session.state = Some(encode(state));
+        let mut effect = ClapInstance::load(&instrument_bundle(), EFFECT_ID).unwrap();
+        let out = effect.play(&session).unwrap();
+        let shift = state["params"]["shift"]["f32"].as_f64().unwrap();
+        let expected = 220.0 * (shift / 12.0).exp2();
+        let tail = &out.channels[0][24_000..];
+        let (f0, level) = (fundamental_hz(tail, RATE, expected), rms_db(tail));
+        println!(
+            "{name}: A3 in, {f0:.2} Hz out ({:+.1} cents from {expected} Hz), {level:.1} dB RMS",
+            cents(f0, expected)
+        );
+        assert!(level > -50.0, "{name}: plays at {level} dB");
+        assert!(cents(f0, expected).abs() < 10.0, "{name}: plays {f0} Hz, not {expected}");
+        assert_eq!(settings(&decode(&out.state)), settings(state), "{name}: the saved state differs");
+        models.push(settings(state).1["built_in"].as_str().unwrap().to_owned());
+    }
+    models.sort();
+    assert_eq!(models, ["Cello", "Flute", "Trumpet", "Violin"]);
 }

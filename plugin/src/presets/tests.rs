@@ -1,6 +1,8 @@
 //! presets.rs: round trip, every bad input, the factory presets; and the generator of the factory
 //! preset files (`cargo test -p ddsp_plugin --lib write_factory_presets -- --ignored`).
 
+use std::sync::RwLock;
+
 use ddsp_core::master::MasterPreset;
 use ddsp_core::{BuiltInModel, ModelLibrary, ModelRef};
 use nice_plug::params::persist::{deserialize_field, serialize_field};
@@ -12,6 +14,7 @@ use crate::effect_params::EffectParams;
 use crate::params::InstrumentParams;
 
 const PLUGIN: &str = "DDSP Instrument";
+const EFFECT: &str = "DDSP Effect";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Parameter values as JSON, to compare (`ParamValue` has no `PartialEq`).
@@ -45,8 +48,9 @@ impl Drop for TempDir {
     }
 }
 
-/// One factory preset's recipe: the model, the instrument's values, the mastering preset.
+/// One factory preset's recipe: the plugin, the model, its values, the mastering preset.
 struct Recipe {
+    plugin: &'static str,
     file: &'static str,
     name: &'static str,
     model: &'static str,
@@ -59,6 +63,7 @@ fn recipes() -> Vec<Recipe> {
     let mono = || Id("mono".into());
     vec![
         Recipe {
+            plugin: PLUGIN,
             file: "flute-solo.json",
             name: "Flute — solo",
             model: "Flute",
@@ -73,6 +78,7 @@ fn recipes() -> Vec<Recipe> {
             master: MasterPreset::Flute,
         },
         Recipe {
+            plugin: PLUGIN,
             file: "violin-ensemble.json",
             name: "Violin — ensemble",
             model: "Violin",
@@ -80,6 +86,7 @@ fn recipes() -> Vec<Recipe> {
             master: MasterPreset::Violin,
         },
         Recipe {
+            plugin: PLUGIN,
             file: "cello.json",
             name: "Cello",
             model: "Cello",
@@ -87,6 +94,7 @@ fn recipes() -> Vec<Recipe> {
             master: MasterPreset::Cello,
         },
         Recipe {
+            plugin: PLUGIN,
             file: "trumpet.json",
             name: "Trumpet",
             model: "Trumpet",
@@ -99,17 +107,68 @@ fn recipes() -> Vec<Recipe> {
             ],
             master: MasterPreset::Brass,
         },
+        // The effect: a voice (or any monophonic instrument) into each model, in the model's range.
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-flute.json",
+            name: "Flute — voice an octave up",
+            model: "Flute",
+            values: vec![("inpitch", F32(12.0)), ("shift", F32(12.0))],
+            master: MasterPreset::Flute,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-violin.json",
+            name: "Violin — voice an octave up",
+            model: "Violin",
+            values: vec![("inpitch", F32(12.0)), ("shift", F32(12.0))],
+            master: MasterPreset::Violin,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-cello.json",
+            name: "Cello — voice as sung",
+            model: "Cello",
+            // The noise level is a gain (1 = 0 dB): −3 dB of bow noise under a sung line.
+            values: vec![("noise", F32(0.708))],
+            master: MasterPreset::Cello,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-trumpet.json",
+            name: "Trumpet — voice as sung",
+            model: "Trumpet",
+            values: vec![("unvoiced", Id("hold".into()))],
+            master: MasterPreset::Brass,
+        },
     ]
 }
 
 /// A recipe's state: the default instance's state with the recipe's model, values and mastering
 /// preset (its values as the editor's preset buttons set them).
 fn recipe_state(recipe: &Recipe) -> PluginState {
-    let params = InstrumentParams::default();
-    *params.model.write().unwrap() = ModelRef::to_built_in(recipe.model);
-    let mut state = state_of(&params, VERSION);
+    match recipe.plugin {
+        PLUGIN => {
+            let params = InstrumentParams::default();
+            state_with(&params, &params.model, &params.master, recipe)
+        }
+        _ => {
+            let params = EffectParams::default();
+            state_with(&params, &params.model, &params.master, recipe)
+        }
+    }
+}
+
+fn state_with(
+    params: &impl Params,
+    model: &RwLock<ModelRef>,
+    master: &crate::master_params::MasterParams,
+    recipe: &Recipe,
+) -> PluginState {
+    *model.write().unwrap() = ModelRef::to_built_in(recipe.model);
+    let mut state = state_of(params, VERSION);
     let map = params.param_map();
-    for value in params.master.preset_values(recipe.master) {
+    for value in master.preset_values(recipe.master) {
         let (id, ..) = map.iter().find(|(_, ptr, _)| *ptr == value.param).expect("a master parameter");
         // SAFETY: `value.param` points into `params`.
         let plain = unsafe { value.param.preview_plain(value.normalized) };
@@ -132,49 +191,48 @@ fn recipe_state(recipe: &Recipe) -> PluginState {
 fn write_factory_presets() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
     for recipe in recipes() {
-        std::fs::write(dir.join(recipe.file), to_json(PLUGIN, recipe.name, &recipe_state(&recipe))).unwrap();
+        std::fs::write(dir.join(recipe.file), to_json(recipe.plugin, recipe.name, &recipe_state(&recipe))).unwrap();
     }
 }
 
 #[test]
 fn factory_presets_parse_validate_and_name_a_built_in_model_one_per_model() {
-    let listed = list(PLUGIN, None);
-    assert_eq!(listed.len(), FACTORY.len());
-    let every_id: Vec<String> = InstrumentParams::default().param_map().into_iter().map(|(id, ..)| id).collect();
-    let mut models = Vec::new();
-    for (entry, recipe) in listed.iter().zip(recipes()) {
-        let loaded = load(
-            entry,
-            &Target { plugin: PLUGIN, version: VERSION, defaults: &InstrumentParams::default(), library: &library() },
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
-        assert_eq!(loaded.note, None, "{}", entry.name);
-        assert_eq!(loaded.name, recipe.name);
-        let named: Option<String> = deserialize_field(&loaded.state.fields[PRESET_FIELD]).unwrap();
-        assert_eq!(named.as_deref(), Some(recipe.name));
-        // Every parameter set (a preset leaves nothing from the previous sound), as the recipe says.
-        assert!(
-            every_id.iter().all(|id| loaded.state.params.contains_key(id)),
-            "{}: a parameter is missing",
-            entry.name
-        );
-        assert_eq!(
-            values(&loaded.state),
-            values(&recipe_state(&recipe)),
-            "{}: regenerate the factory presets",
-            entry.name
-        );
-        let model: ModelRef = deserialize_field(&loaded.state.fields[MODEL_FIELD]).unwrap();
-        let built_in = BuiltInModel::find(model.built_in.as_deref().unwrap()).expect("a built-in model");
-        assert!(model.path.is_none());
-        models.push(built_in.name);
+    let (instrument, effect) = (InstrumentParams::default(), EffectParams::default());
+    for (plugin, defaults) in [(PLUGIN, &instrument as &dyn Params), (EFFECT, &effect as &dyn Params)] {
+        let listed = list(plugin, None);
+        let recipes: Vec<Recipe> = recipes().into_iter().filter(|r| r.plugin == plugin).collect();
+        assert_eq!(listed.len(), recipes.len(), "{plugin}: every factory preset listed, only its own");
+        let every_id: Vec<String> = defaults.param_map().into_iter().map(|(id, ..)| id).collect();
+        let mut models = Vec::new();
+        for (entry, recipe) in listed.iter().zip(&recipes) {
+            let target = Target { plugin, version: VERSION, defaults, library: &library() };
+            let loaded = load(entry, &target).unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+            assert_eq!(loaded.note, None, "{}", entry.name);
+            assert_eq!(loaded.name, recipe.name);
+            let named: Option<String> = deserialize_field(&loaded.state.fields[PRESET_FIELD]).unwrap();
+            assert_eq!(named.as_deref(), Some(recipe.name));
+            // Every parameter set (a preset leaves nothing from the previous sound), as the recipe says.
+            assert!(
+                every_id.iter().all(|id| loaded.state.params.contains_key(id)),
+                "{}: a parameter is missing",
+                entry.name
+            );
+            assert_eq!(
+                values(&loaded.state),
+                values(&recipe_state(recipe)),
+                "{}: regenerate the factory presets",
+                entry.name
+            );
+            let model: ModelRef = deserialize_field(&loaded.state.fields[MODEL_FIELD]).unwrap();
+            let built_in = BuiltInModel::find(model.built_in.as_deref().unwrap()).expect("a built-in model");
+            assert!(model.path.is_none());
+            models.push(built_in.name);
+        }
+        models.sort();
+        let mut shipped: Vec<&str> = ddsp_core::model::BUILT_IN_MODELS.iter().map(|m| m.name).collect();
+        shipped.sort();
+        assert_eq!(models, shipped, "{plugin}: one factory preset per shipped model");
     }
-    models.sort();
-    let mut shipped: Vec<&str> = ddsp_core::model::BUILT_IN_MODELS.iter().map(|m| m.name).collect();
-    shipped.sort();
-    assert_eq!(models, shipped, "one factory preset per shipped model");
-    // The effect has none, and does not list the instrument's.
-    assert!(list("DDSP Effect", None).is_empty());
 }
 
 #[test]
@@ -206,7 +264,8 @@ fn a_saved_preset_loads_back_to_the_same_state_and_is_listed() {
     // Saving under the same name replaces it.
     state.params.insert("sus".into(), ParamValue::F32(0.75));
     save(&dir.0, PLUGIN, "My cello / dark", &state).unwrap();
-    assert_eq!(list(PLUGIN, Some(&dir.0)).len(), FACTORY.len() + 1);
+    let factory = FACTORY.iter().filter(|(plugin, _)| *plugin == PLUGIN).count();
+    assert_eq!(list(PLUGIN, Some(&dir.0)).len(), factory + 1);
     assert!(
         matches!(check(&std::fs::read_to_string(&path).unwrap()).unwrap().state.params["sus"], ParamValue::F32(v) if v == 0.75)
     );
