@@ -61,3 +61,13 @@ pub fn peak_near(x: &[f32], sample_rate_hz: f64, expected_hz: f64, span_cents: f
 pub fn midi_hz(note: f64) -> f64 {
     440.0 * 2f64.powf((note - 69.0) / 12.0)
 }
+
+/// A band-limited saw (30 harmonics, peak ~0.45): the effect's test input, a sung note's stand-in.
+pub fn saw(hz: f64, seconds: f64, sample_rate_hz: f64) -> Vec<f32> {
+    (0..(seconds * sample_rate_hz) as usize)
+        .map(|i| {
+            let p = std::f64::consts::TAU * hz * i as f64 / sample_rate_hz;
+            0.25 * (1..=30).map(|k| (k as f64 * p).sin() / k as f64).sum::<f64>() as f32
+        })
+        .collect()
+}

@@ -2,7 +2,7 @@
 //! the reported latency, the dry path at exactly that latency, the played pitch and pitch shift,
 //! and an input melody's pitch contour.
 
-use host_tests::analysis::{cents, fundamental_hz};
+use host_tests::analysis::{cents, fundamental_hz, saw};
 use host_tests::{instrument_bundle, run_clap, Session};
 
 const EFFECT_ID: &str = "dev.ddsp-instrument.effect";
@@ -10,13 +10,7 @@ const SR: f64 = 48_000.0;
 
 /// A stereo band-limited 220 Hz saw (right channel at half level).
 fn stereo_saw(seconds: f64) -> Vec<Vec<f32>> {
-    let n = (seconds * SR) as usize;
-    let left: Vec<f32> = (0..n)
-        .map(|i| {
-            let p = std::f64::consts::TAU * 220.0 * i as f64 / SR;
-            0.25 * (1..=30).map(|k| (k as f64 * p).sin() / k as f64).sum::<f64>() as f32
-        })
-        .collect();
+    let left = saw(220.0, seconds, SR);
     let right = left.iter().map(|v| 0.5 * v).collect();
     vec![left, right]
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use host_tests::analysis::{cents, fundamental_hz, rms_db};
+use host_tests::analysis::{cents, fundamental_hz, rms_db, saw};
 use host_tests::state::{decode, encode};
 use host_tests::{first_difference, instrument_bundle, ClapInstance, Rendered, Session, INSTRUMENT_ID};
 
@@ -119,18 +119,6 @@ fn a_saved_user_preset_reloads_to_the_same_state_and_audio() {
     assert_round_trip("My violin", &read["state"], &reloaded);
 }
 
-/// A band-limited 220 Hz saw, the effect's input (a sung A3 stands in for a voice).
-fn saw_220(seconds: f64) -> Vec<Vec<f32>> {
-    let n = (seconds * RATE) as usize;
-    let x: Vec<f32> = (0..n)
-        .map(|i| {
-            let p = std::f64::consts::TAU * 220.0 * i as f64 / RATE;
-            0.25 * (1..=30).map(|k| (k as f64 * p).sin() / k as f64).sum::<f64>() as f32
-        })
-        .collect();
-    vec![x.clone(), x]
-}
-
 /// The effect's factory presets (one per shipped model): each applied as a state in the built .clap
 /// turns the input into its model at the pitch its shift says (A3 in, A3 or A4 out), and saves back
 /// the same state.
@@ -142,7 +130,8 @@ fn the_effects_factory_presets_play_their_model_at_their_pitch() {
     for preset in &presets {
         let (name, state) = (preset["name"].as_str().unwrap(), &preset["state"]);
         let mut session = Session::new(RATE, 480, 1.5);
-        session.input = saw_220(1.5);
+        let a3 = saw(220.0, 1.5, RATE);
+        session.input = vec![a3.clone(), a3];
         session.state = Some(encode(state));
         let mut effect = ClapInstance::load(&instrument_bundle(), EFFECT_ID).unwrap();
         let out = effect.play(&session).unwrap();
