@@ -30,7 +30,7 @@ echo "== Ardour 7 (Debian) plays the built .vst3: scan, record, export, reopen, 
 bash scripts/setup_ardour.sh
 .venv/bin/python host-tests/ardour/run.py
 
-echo "== the standalones under Xvfb: --model, a bad --model, idle CPU (in the cargo tests above: plugin/tests/standalone.rs)"
+echo "== the standalones under Xvfb: --model, a bad --model, idle CPU, a click on the model library, Restart audio now (in the cargo tests above: plugin/tests/standalone.rs)"
 
 echo "== Python package in a fresh venv: one wheel (dev profile, reusing the build above), installed, pytest"
 rm -rf target/py-test-venv target/wheels
