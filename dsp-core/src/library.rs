@@ -69,13 +69,18 @@ impl ModelChoice {
     }
 
     /// Loads and validates it, its weights stored in the process's precision
-    /// ([`crate::model::precision`]). Allocates and reads files: never on the audio thread.
+    /// ([`crate::model::precision`]): every load the product plays goes through here. Allocates
+    /// and reads files: never on the audio thread.
     pub fn load(&self) -> Result<Model, ModelLoadError> {
-        let model = match self {
-            Self::BuiltIn(model) => model.load(),
-            Self::File(path) => Model::load(path)?,
-        };
-        Ok(model.with_precision(process_precision()))
+        match self {
+            Self::BuiltIn(model) => Ok(Self::load_built_in(model)),
+            Self::File(path) => Ok(Model::load(path)?.with_precision(process_precision())),
+        }
+    }
+
+    /// [`ModelChoice::load`] of a built-in model, which cannot fail.
+    pub fn load_built_in(model: &'static BuiltInModel) -> Model {
+        model.load().with_precision(process_precision())
     }
 }
 
@@ -301,12 +306,12 @@ impl ModelLibrary {
         let resolution = self.resolve(wanted);
         let message = resolution.message(playing);
         if let Resolution::BuiltIn(built_in) = resolution {
-            return (Some(built_in.load().with_precision(process_precision())), None);
+            return (Some(ModelChoice::load_built_in(built_in)), None);
         }
         match resolution.path() {
             None => (None, message),
-            Some(path) => match Model::load(path) {
-                Ok(model) => (Some(model.with_precision(process_precision())), message),
+            Some(path) => match ModelChoice::File(path.to_path_buf()).load() {
+                Ok(model) => (Some(model), message),
                 Err(ModelLoadError { error, .. }) => (
                     None,
                     Some(format!("model {} cannot be loaded ({error}); playing '{playing}' instead", path.display())),

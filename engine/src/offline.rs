@@ -11,9 +11,9 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{trim_gain, MasterChain, MasterPreset, MasterSettings, Quality};
-use ddsp_core::model::{process_precision, RunMode};
+use ddsp_core::model::RunMode;
 use ddsp_core::tracking::{PitchSettings, Tracker, TrackerFrame};
-use ddsp_core::{Engine, Instrument, InstrumentSettings, Model, ModelLibrary, TimedEvent};
+use ddsp_core::{BuiltInModel, Engine, Instrument, InstrumentSettings, Model, ModelChoice, ModelLibrary, TimedEvent};
 
 use crate::midi::Phrase;
 
@@ -28,8 +28,8 @@ pub const MIDI_TAIL_S: f64 = 2.0;
 /// ([`ddsp_core::model::precision`]).
 pub fn load_model(spec: Option<&str>, mode: RunMode) -> Result<Model> {
     let model = match spec.map(str::trim) {
-        None | Some("" | "default") => Model::embedded_default().with_precision(process_precision()),
-        Some(spec) if Path::new(spec).exists() => Model::load(spec)?.with_precision(process_precision()),
+        None | Some("" | "default") => ModelChoice::load_built_in(BuiltInModel::default_model()),
+        Some(spec) if Path::new(spec).exists() => ModelChoice::File(spec.into()).load()?,
         Some(spec)
             if spec.contains(std::path::MAIN_SEPARATOR) || spec.ends_with(".onnx") || spec.ends_with(".tflite") =>
         {

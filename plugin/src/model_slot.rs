@@ -2,8 +2,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use ddsp_core::model::process_precision;
-use ddsp_core::{Model, ModelChoice, ModelLibrary, ModelMeta, ModelRef, ModelSource};
+use ddsp_core::{BuiltInModel, Model, ModelChoice, ModelLibrary, ModelMeta, ModelRef, ModelSource};
 use nice_plug::prelude::*;
 
 /// Environment variable naming a model file to play when the session names none (for hosts and
@@ -65,7 +64,7 @@ pub struct ModelSlot {
 
 impl Default for ModelSlot {
     fn default() -> Self {
-        let embedded = Arc::new(Model::embedded_default().with_precision(process_precision()));
+        let embedded = Arc::new(ModelChoice::load_built_in(BuiltInModel::default_model()));
         let status = Arc::new(Mutex::new(ModelStatus::playing(&embedded, None)));
         Self { library: ModelLibrary::standard(), model: embedded.clone(), embedded, model_ref: None, status }
     }

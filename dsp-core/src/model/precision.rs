@@ -36,13 +36,6 @@ impl Precision {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::F32 => "f32",
-        }
-    }
 }
 
 /// The largest change in dB that f16 weights may make to any audible control on the probe sweep
@@ -165,7 +158,8 @@ impl Model {
 /// Harmonics and noise bands compared by the probe: those within 40 dB of the frame's strongest.
 /// A component 40 dB down adds 0.0004 dB to the total level; changing it by 0.1 dB changes the
 /// sound by far less than anything listeners resolve, and quieter ones less still (their f16
-/// rounding is a larger share of them: the flute's −70 dB harmonics move by ~0.13 dB).
+/// rounding is a larger share of them). The flute's largest deviation, 0.13 dB, is on its
+/// strongest harmonics at the top of its loudness range, not on quiet ones.
 pub const AUDIBLE_SPAN: f32 = 0.01;
 
 /// The largest change in dB between two models' controls over the probe sweep (both run from a
