@@ -4,10 +4,15 @@
 //! Signal path:
 //!
 //! ```text
-//! in ─┬─ tracker (f0, confidence, loudness per 1 ms) ─ input pitch / gain (conditioning only)
-//!     │        ─ model ─ voice (harmonics at f0 · pitch shift, noise) ─ unvoiced gate ─ wet ┐
+//! in ─┬─ tracker (f0, confidence, loudness per 1 ms) ─ pitch correction (raw / scale) ─┬─ MIDI out
+//!     │     ─ input pitch / gain (conditioning: raw or corrected pitch) ─ model           │ (notes, bends)
+//!     │     ─ voice (harmonics at corrected f0 · pitch shift, noise) ─ unvoiced gate ─ wet ┐
 //!     └─ delay (the reported latency) ───────────────────────────────────────────── dry ─ mix ─ gain ─ out
 //! ```
+//!
+//! MIDI out (see [`crate::tracking::notes`]) follows the pitch that is played (corrected, shifted)
+//! and the loudness the model hears as a position in its trained range, as the instrument maps
+//! velocity; [`TimbreTransfer::drain_midi_out`] hands the messages to the host after each block.
 //!
 //! Latency: the wet path answers an input change after at most half the loudness window (≤ 2 ms
 //! for notes from 250 Hz up), plus on average half a model frame of waiting for the next frame
@@ -23,7 +28,11 @@ use std::sync::Arc;
 use crate::model::{Model, LOUDNESS_FLOOR_DB};
 use crate::morph::MorphPosition;
 use crate::swap::{SwapReceiver, VoiceSpec};
-use crate::tracking::{PitchSettings, Tracker, TrackerFrame};
+use crate::tracking::correction::hz_to_semitones;
+use crate::tracking::{
+    CorrectionSettings, MidiOutSettings, NoteSegmenter, PitchCorrector, PitchSettings, TimedMidiOut, Tracker,
+    TrackerFrame,
+};
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 
 /// What the voice does while the input has no pitch.
@@ -56,6 +65,12 @@ pub struct EffectSettings {
     pub output_gain: f32,
     /// Where a morph of several models sits (see [`crate::morph`]); ignored with one model.
     pub morph: MorphPosition,
+    /// Raw or corrected to a scale, smoothing (what is played and sent as MIDI).
+    pub pitch: CorrectionSettings,
+    /// The model is conditioned on the corrected pitch (`true`) or on the raw tracked one, so it
+    /// can hear the voice's own intonation while playing the corrected pitch.
+    pub model_hears_corrected: bool,
+    pub midi_out: MidiOutSettings,
 }
 
 impl Default for EffectSettings {
@@ -70,6 +85,9 @@ impl Default for EffectSettings {
             dry_wet: 1.0,
             output_gain: 1.0,
             morph: MorphPosition::default(),
+            pitch: CorrectionSettings::default(),
+            model_hears_corrected: true,
+            midi_out: MidiOutSettings::default(),
         }
     }
 }
@@ -88,6 +106,10 @@ const EFFECT_SEED: u32 = 0x7E_55E7;
 /// The dry delay line's capacity, seconds: room for any model's latency, so a live model swap
 /// that changes the latency needs no reallocation.
 const MAX_LATENCY_S: f64 = 1.0;
+/// MIDI out messages held between two [`TimbreTransfer::drain_midi_out`] calls: a block of 48,000
+/// samples at 48 kHz (1,000 tracker frames) sends at most ~3 per frame (off, bend, on) and only
+/// notes need room to be guaranteed (see [`NoteSegmenter::frame`]).
+pub const MAX_MIDI_OUT: usize = 4096;
 
 /// Lifecycle: [`TimbreTransfer::new`] allocates; `process`, `set_settings` and `reset` never do.
 /// The model changes live through [`TimbreTransfer::attach_swap_receiver`] (no audio restart);
@@ -105,6 +127,15 @@ pub struct TimbreTransfer {
     dry_pos: usize,
     frame: TrackerFrame,
     held_f0_hz: f32,
+    /// The corrected pitch of the last voiced frame (0 before the first).
+    held_played_hz: f32,
+    corrector: PitchCorrector,
+    segmenter: NoteSegmenter,
+    /// MIDI out since the last drain, stamped with `block_pos`-relative samples.
+    midi_out: Box<[TimedMidiOut]>,
+    midi_out_len: usize,
+    /// Samples processed since the last drain.
+    block_pos: usize,
     gate: f32,
     output_gain: f32,
     dry_wet: f32,
@@ -127,8 +158,11 @@ impl TimbreTransfer {
         let latency_samples = Self::model_latency(&model, sample_rate_hz);
         let capacity = latency_samples.max((MAX_LATENCY_S * f64::from(sample_rate_hz)) as usize) + 1;
         let spec = Self::spec(sample_rate_hz);
+        let tracker = Tracker::new(sample_rate_hz, pitch);
+        let hop_s = tracker.hop_samples() as f32 / sample_rate_hz;
+        let unused = TimedMidiOut { at: 0, event: crate::tracking::MidiOut::NoteOff { channel: 0, key: 0 } };
         let mut effect = Self {
-            tracker: Tracker::new(sample_rate_hz, pitch),
+            tracker,
             voice: LiveVoice::new(spec.build(model, 0), sample_rate_hz),
             swap: None,
             settings,
@@ -138,6 +172,12 @@ impl TimbreTransfer {
             dry_pos: 0,
             frame: TrackerFrame::default(),
             held_f0_hz: 0.0,
+            held_played_hz: 0.0,
+            corrector: PitchCorrector::new(hop_s),
+            segmenter: NoteSegmenter::new(hop_s),
+            midi_out: vec![unused; MAX_MIDI_OUT].into_boxed_slice(),
+            midi_out_len: 0,
+            block_pos: 0,
             gate: 0.0,
             output_gain: settings.output_gain,
             dry_wet: settings.dry_wet,
@@ -201,7 +241,29 @@ impl TimbreTransfer {
         &self.frame
     }
 
+    /// Hands the MIDI out messages since the last call to `sink`, oldest first, each stamped with
+    /// its sample counted from the first one processed after the last call (a host calls this
+    /// after every block, so `at` is the sample in that block). Never allocates.
+    pub fn drain_midi_out(&mut self, mut sink: impl FnMut(TimedMidiOut)) {
+        self.midi_out[..self.midi_out_len].iter().for_each(|e| sink(*e));
+        self.midi_out_len = 0;
+        self.block_pos = 0;
+    }
+
+    /// Ends the note MIDI out holds, if any, at the next sample (transport stop). A note starts
+    /// again at the next voiced frame.
+    pub fn end_midi_out_notes(&mut self) {
+        let (queue, len, at) = (&mut self.midi_out, &mut self.midi_out_len, self.block_pos);
+        self.segmenter.end(&mut |event| push_midi(queue, len, at, event));
+    }
+
+    /// Silence and state zeroed; a note MIDI out held is ended (its note off waits for the next
+    /// [`TimbreTransfer::drain_midi_out`]).
     pub fn reset(&mut self) {
+        self.end_midi_out_notes();
+        self.segmenter.reset();
+        self.corrector.reset();
+        self.held_played_hz = 0.0;
         self.tracker.reset();
         self.voice.set_morph_target(self.settings.morph, true);
         self.voice.reset();
@@ -242,7 +304,9 @@ impl TimbreTransfer {
                 self.latency_samples = Self::model_latency(&model, self.sample_rate_hz).min(self.dry[0].len() - 1);
             }
         }
-        let fallback_f0 = self.voice.model().meta.f0_min_hz;
+        let meta = &self.voice.model().meta;
+        let fallback_f0 = meta.f0_min_hz;
+        let (loudness_lo_db, loudness_range_db) = (meta.loudness_min_db, meta.loudness_max_db - meta.loudness_min_db);
         self.voice.set_morph_target(s.morph, false);
         let fold = 1.0 / n_channels as f32;
         let mut start = 0;
@@ -250,16 +314,36 @@ impl TimbreTransfer {
             let n = (n_total - start).min(MAX_CHUNK);
             for i in 0..n {
                 let x = channels.iter().map(|c| c[start + i]).sum::<f32>() * fold;
-                let frame = &mut self.frame;
-                self.tracker.process(core::slice::from_ref(&x), |f| *frame = *f);
+                let (frame, mut new_frame) = (&mut self.frame, false);
+                self.tracker.process(core::slice::from_ref(&x), |f| {
+                    *frame = *f;
+                    new_frame = true;
+                });
                 let voiced = self.frame.voiced && self.frame.confidence >= s.gate_threshold;
+                self.loudness[i] = (self.frame.loudness_db + input_gain_db).max(LOUDNESS_FLOOR_DB);
+                if new_frame {
+                    let played = self.corrector.frame(voiced.then_some(self.frame.f0_hz), &s.pitch);
+                    if let Some(played) = played {
+                        self.held_played_hz = played;
+                    }
+                    let position = (self.loudness[i] - loudness_lo_db) / loudness_range_db;
+                    let (queue, len, at) = (&mut self.midi_out, &mut self.midi_out_len, self.block_pos + start + i);
+                    let pitch = played.map(|hz| hz_to_semitones(hz * shift_ratio));
+                    // Corrected, the note is the scale's (shifted): the bend carries the retune.
+                    let shift = s.pitch_shift_semitones.clamp(-48.0, 48.0);
+                    let key = self.corrector.note(&s.pitch).map(|n| (n + shift).round().clamp(0.0, 127.0) as u8);
+                    let (loudness_db, room) = (self.loudness[i], MAX_MIDI_OUT - *len);
+                    self.segmenter.frame(pitch, key, loudness_db, position, &s.midi_out, room, &mut |event| {
+                        push_midi(queue, len, at, event)
+                    });
+                }
                 if voiced {
                     self.held_f0_hz = self.frame.f0_hz;
                 }
                 let f0 = if self.held_f0_hz > 0.0 { self.held_f0_hz } else { fallback_f0 };
-                self.model_f0[i] = f0 * input_ratio;
-                self.synth_f0[i] = f0 * shift_ratio;
-                self.loudness[i] = (self.frame.loudness_db + input_gain_db).max(LOUDNESS_FLOOR_DB);
+                let played = if self.held_played_hz > 0.0 { self.held_played_hz } else { f0 };
+                self.model_f0[i] = if s.model_hears_corrected { played } else { f0 } * input_ratio;
+                self.synth_f0[i] = played * shift_ratio;
                 let target =
                     if voiced || s.unvoiced == UnvoicedMode::Hold && self.held_f0_hz > 0.0 { 1.0 } else { 0.0 };
                 self.gate += (target - self.gate).clamp(-gate_step, gate_step);
@@ -283,7 +367,9 @@ impl TimbreTransfer {
                 let next = (self.dry_pos + 1) % len;
                 let read = (self.dry_pos + len - delay) % len;
                 for (channel, ring) in channels.iter_mut().zip(&mut self.dry) {
-                    ring[self.dry_pos] = channel[start + i];
+                    // NaN or infinite input stays out of the output (the analysis already drops it).
+                    let x = channel[start + i];
+                    ring[self.dry_pos] = if x.is_finite() { x } else { 0.0 };
                     // The sample from `latency` samples ago.
                     let dry = ring[read];
                     channel[start + i] = ((1.0 - self.dry_wet) * dry + wet) * self.output_gain;
@@ -292,5 +378,14 @@ impl TimbreTransfer {
             }
             start += n;
         }
+        self.block_pos += n_total;
+    }
+}
+
+/// Queues one MIDI out message (the segmenter only emits what its `room` allows).
+fn push_midi(queue: &mut [TimedMidiOut], len: &mut usize, at: usize, event: crate::tracking::MidiOut) {
+    if let Some(slot) = queue.get_mut(*len) {
+        *slot = TimedMidiOut { at, event };
+        *len += 1;
     }
 }

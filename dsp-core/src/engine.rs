@@ -17,6 +17,7 @@ use crate::effect::{EffectSettings, TimbreTransfer};
 use crate::instrument::{Instrument, InstrumentEvent, InstrumentSettings};
 use crate::model::Model;
 use crate::swap::{SwapReceiver, VoiceSpec};
+use crate::tracking::TimedMidiOut;
 use crate::voice::Voice;
 
 /// An event at a sample of the block being processed, from a MIDI channel (0-based).
@@ -85,6 +86,12 @@ pub trait Engine: Send {
     fn model(&self) -> &Arc<Model>;
 
     fn view(&self) -> EngineView<'_>;
+    /// Hands the MIDI the engine sent since the last call to `sink` (the effect's MIDI out; the
+    /// instrument sends none), each stamped with its sample counted from the first processed
+    /// after that call: a host calls it after every block. Never allocates.
+    fn drain_midi_out(&mut self, _sink: impl FnMut(TimedMidiOut)) {}
+    /// Ends every note the engine's MIDI out holds, at the next sample (transport stop).
+    fn end_midi_out_notes(&mut self) {}
 
     /// Processes a block with `events` (sorted by `at`) applied at their sample: the one
     /// event-splitting loop of every host. The channels' common length is the block; an event
@@ -230,6 +237,12 @@ impl Engine for TimbreTransfer {
     }
     fn model(&self) -> &Arc<Model> {
         self.voice().model()
+    }
+    fn drain_midi_out(&mut self, sink: impl FnMut(TimedMidiOut)) {
+        TimbreTransfer::drain_midi_out(self, sink);
+    }
+    fn end_midi_out_notes(&mut self) {
+        TimbreTransfer::end_midi_out_notes(self);
     }
     fn view(&self) -> EngineView<'_> {
         let tracked = self.tracked();

@@ -4,10 +4,14 @@
 //! The same code runs in the effect plugin, `ddsp render` of audio and `ddsp track`, so a pitch curve
 //! written by `ddsp track` is exactly what the plugin played from.
 
+pub mod correction;
 pub mod loudness;
+pub mod notes;
 pub mod pitch;
 
+pub use correction::{CorrectionSettings, PitchCorrector, PitchMode};
 pub use loudness::Loudness;
+pub use notes::{MidiOut, MidiOutMode, MidiOutSettings, NoteSegmenter, TimedMidiOut};
 pub use pitch::{PitchEstimate, PitchSettings, PitchTracker};
 
 /// One analysis frame.

@@ -69,6 +69,9 @@ pub struct EffectParams {
     pub input_gain: FloatParam,
     #[id = "unvoiced"]
     pub unvoiced: EnumParam<UnvoicedChoice>,
+    /// Raw or corrected to a key and scale (what is played and sent as MIDI).
+    #[nested(group = "Pitch")]
+    pub pitch: crate::pitch_params::PitchParams,
     // Synth
     #[id = "harm"]
     pub harmonic_level: FloatParam,
@@ -82,6 +85,9 @@ pub struct EffectParams {
     // Output
     #[id = "gain"]
     pub output_gain: FloatParam,
+    /// The tracked notes, live, to the host (or the standalone's MIDI port).
+    #[nested(group = "MIDI Out")]
+    pub midi_out: crate::pitch_params::MidiOutParams,
 
     /// The mastering chain after the mix.
     #[nested(group = "Master")]
@@ -97,6 +103,8 @@ impl Default for EffectParams {
             load_error: Arc::default(),
             preset_name: Arc::default(),
             master: crate::master_params::MasterParams::default(),
+            pitch: Default::default(),
+            midi_out: Default::default(),
             input_pitch: semitones("Input Pitch"),
             input_gain: FloatParam::new("Input Gain", d.input_gain_db, FloatRange::Linear { min: -24.0, max: 24.0 })
                 .with_unit(" dB")
@@ -135,6 +143,9 @@ impl EffectParams {
             dry_wet: self.dry_wet.value(),
             output_gain: self.output_gain.value(),
             morph: MorphPosition::new(self.morph_x.value(), self.morph_y.value()),
+            pitch: self.pitch.settings(),
+            model_hears_corrected: self.pitch.model_hears_corrected(),
+            midi_out: self.midi_out.settings(),
         }
     }
 }

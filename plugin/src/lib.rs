@@ -11,6 +11,7 @@ pub mod master_stage;
 pub mod model_slot;
 pub mod morph_places;
 pub mod params;
+pub mod pitch_params;
 pub mod presets;
 pub mod session;
 pub mod shell;
@@ -209,6 +210,8 @@ impl Plugin for DdspEffect {
             ..AudioIOLayout::const_default()
         },
     ];
+    // The tracked notes, bends and (MPE) pressure go out as MIDI; nothing comes in.
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
 
     type Editor = EguiEditor<EditorApp>;
     type SysExMessage = ();

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! host block + note events ─ Engine::process (split at each event) ─ MasterStage ─ host
+//!                                        └ MIDI out (the effect's notes and bends) ─ host
 //!        model picks (editor) ─ background thread: ModelLoader ─ swap queue ─┘ (live, no restart)
 //! ```
 //!
@@ -14,7 +15,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use ddsp_core::denormals::flush_subnormals;
 use ddsp_core::model::{HostPace, PaceClock};
 use ddsp_core::swap::{swap_channel, ModelLoader};
+use ddsp_core::tracking::{MidiOut, TimedMidiOut};
 use ddsp_core::{Engine, Model, ModelChoice, ModelRef, TimedEvent};
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 use crate::gui_data::GuiData;
@@ -49,6 +52,8 @@ pub struct Shell<E: Engine> {
     pace: Arc<HostPace>,
     clock: PaceClock,
     sample_rate_hz: f32,
+    /// The host's transport was playing at the last block: MIDI out ends its note when it stops.
+    was_playing: bool,
 }
 
 impl<E: Engine> Default for Shell<E> {
@@ -63,6 +68,7 @@ impl<E: Engine> Default for Shell<E> {
             pace: Arc::default(),
             clock: PaceClock::default(),
             sample_rate_hz: 48_000.0,
+            was_playing: false,
         }
     }
 }
@@ -167,8 +173,17 @@ impl<E: Engine> Shell<E> {
         self.clock.begin_block(&self.pace, samples, self.sample_rate_hz);
         engine.set_settings(settings);
         stage.set_settings(master.settings(), &self.gui);
+        let playing = context.transport().playing;
+        if self.was_playing && !playing {
+            engine.end_midi_out_notes();
+        }
+        self.was_playing = playing;
         let events = std::iter::from_fn(|| context.next_event()).flat_map(engine_event);
         engine.process(events, channels);
+        // A host whose output queue is full drops the rest (nothing else can be done on the audio thread).
+        engine.drain_midi_out(|e| {
+            let _ = context.try_send_event(midi_out_event(e));
+        });
         stage.process(channels, &self.gui);
         flush_subnormals(channels);
         let latency = engine.latency_samples() + stage.latency_samples();
@@ -374,4 +389,28 @@ pub fn engine_event<S>(event: NoteEvent<S>) -> Option<TimedEvent> {
         _ => return None,
     };
     Some(TimedEvent { at, channel, event: e })
+}
+
+/// The host's form of one of the engine's MIDI out messages. The engine numbers channels from 0,
+/// as nice-plug does.
+fn midi_out_event<S>(e: TimedMidiOut) -> NoteEvent<S> {
+    let timing = e.at as u32;
+    match e.event {
+        MidiOut::NoteOn { channel, key, velocity } => NoteEvent::NoteOn {
+            timing,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(channel),
+            key: Key::Number(key),
+            velocity,
+        },
+        MidiOut::NoteOff { channel, key } => NoteEvent::NoteOff {
+            timing,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(channel),
+            key: Key::Number(key),
+            velocity: 0.0,
+        },
+        MidiOut::PitchBend { channel, value } => NoteEvent::MidiPitchBend { timing, channel, value },
+        MidiOut::Pressure { channel, value } => NoteEvent::MidiChannelPressure { timing, channel, pressure: value },
+    }
 }

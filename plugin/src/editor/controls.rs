@@ -140,8 +140,51 @@ fn playing_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter
                 slider(ui, &p.input_gain, setter);
                 slider(ui, &p.unvoiced, setter);
             });
+            let pitch = &p.pitch;
+            let corrected = pitch.mode.value() == crate::pitch_params::PitchModeChoice::Scale;
+            group(ui, "Pitch", Some(corrected), true, |ui| {
+                slider(ui, &pitch.mode, setter);
+                slider(ui, &pitch.key, setter);
+                slider(ui, &pitch.scale, setter);
+                if pitch.scale.value() == crate::pitch_params::ScaleChoice::Custom {
+                    scale_notes(ui, pitch, setter);
+                }
+                for param in [&pitch.strength, &pitch.retune_ms, &pitch.smoothing_ms] {
+                    slider(ui, param, setter);
+                }
+                slider(ui, &pitch.heard, setter);
+            });
+            let midi = &p.midi_out;
+            let sending = midi.mode.value() != crate::pitch_params::MidiOutChoice::Off;
+            group(ui, "MIDI Out", Some(sending), false, |ui| {
+                slider(ui, &midi.mode, setter);
+                slider(ui, &midi.channel, setter);
+                slider(ui, &midi.bend_range, setter);
+            });
         }
     }
+}
+
+/// The custom scale as twelve toggles, the root first: each click sets the "Custom Scale" mask.
+fn scale_notes(ui: &mut egui::Ui, pitch: &crate::pitch_params::PitchParams, setter: &ParamSetter) {
+    ui.label("Notes");
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        let mask = pitch.custom_scale.value();
+        for degree in 0..12 {
+            let on = mask & (1 << degree) != 0;
+            let text = egui::RichText::new(crate::pitch_params::scale_to_string(1 << degree)).small();
+            if ui.add(egui::Button::new(text).selected(on).min_size(egui::vec2(20.0, 18.0))).clicked() {
+                let toggled = mask ^ (1 << degree);
+                // The root always stays, so the scale is never empty.
+                let next = if toggled & 1 == 0 { toggled | 1 } else { toggled };
+                setter.begin_set_parameter(&pitch.custom_scale);
+                setter.set_parameter(&pitch.custom_scale, next);
+                setter.end_set_parameter(&pitch.custom_scale);
+            }
+        }
+    });
+    ui.end_row();
 }
 
 /// The voice's levels, the morph and the plugin's output.

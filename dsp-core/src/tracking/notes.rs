@@ -1,0 +1,370 @@
+//! Live MIDI out: the played pitch and loudness, frame by frame, segmented into notes (note on and
+//! off with hysteresis, velocity from loudness, pitch bend for the deviation from the note, MPE
+//! optionally), as they happen — no look-ahead beyond the tracker's own.
+//!
+//! ```text
+//! frame: pitch (voiced?) + loudness ─ segmenter ─ note off · bend · note on · pressure
+//!   off ─ voiced ──────────────────────────────▶ on (nearest key, velocity = loudness position)
+//!   on  ─ pitch ≥ ½ + 0.15 st from the key for 4 ms, not in a release ─▶ the key nearest then
+//!   on  ─ unvoiced for 20 ms, or [`NoteSegmenter::end`] ─▶ off
+//! ```
+//!
+//! The key a note changes to is the one nearest the pitch when the 4 ms are up, not when the pitch
+//! left the old key: a tracker passes through in-between values for a few ms at a legato change
+//! (60 → 61.3 → 62). And while the loudness falls fast (a release: [`RELEASE_DROP_DB`] below its
+//! recent peak) the note does not change: the pitch of a dying note drifts.
+//!
+//! Every note on gets its note off: a note ends when the voice does, when MIDI out is switched
+//! off, on [`NoteSegmenter::end`] (transport stop, reset) and before the next note starts; a note
+//! on is only emitted when its note off will fit the caller's queue (see
+//! [`NoteSegmenter::frame`]). Never allocates.
+
+/// A MIDI message the segmenter emits. Channels are 0-based.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MidiOut {
+    /// `velocity` 0..1 (MIDI 1..127 once scaled).
+    NoteOn {
+        channel: u8,
+        key: u8,
+        velocity: f32,
+    },
+    NoteOff {
+        channel: u8,
+        key: u8,
+    },
+    /// `value` 0..1, 0.5 = centre (the 14-bit value / 16383).
+    PitchBend {
+        channel: u8,
+        value: f32,
+    },
+    /// Channel pressure 0..1 (MPE's pressure dimension).
+    Pressure {
+        channel: u8,
+        value: f32,
+    },
+}
+
+/// An emitted message and the sample, within the block being processed, it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedMidiOut {
+    pub at: usize,
+    pub event: MidiOut,
+}
+
+/// What MIDI out sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MidiOutMode {
+    Off,
+    /// One channel, one note at a time, bends on that channel.
+    Mono,
+    /// MPE lower zone: channel 1 is the manager, each note takes the next member channel (2–16)
+    /// with its own bend and pressure.
+    Mpe,
+}
+
+/// MIDI out's controls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MidiOutSettings {
+    pub mode: MidiOutMode,
+    /// [`MidiOutMode::Mono`]'s channel, 0-based.
+    pub channel: u8,
+    /// The receiver's pitch bend range, semitones (MIDI's default is 2; MPE's 48).
+    pub bend_range_semitones: f32,
+}
+
+impl Default for MidiOutSettings {
+    fn default() -> Self {
+        Self { mode: MidiOutMode::Mono, channel: 0, bend_range_semitones: 2.0 }
+    }
+}
+
+/// How far (semitones) past the half-way point to the next key the pitch must go before the note
+/// changes: a sung pitch between two keys (vibrato, a flat note) stays one note, bent.
+pub const KEY_HYSTERESIS_ST: f32 = 0.15;
+/// How long the pitch must stay away from the note's key before the note changes, s: tracker
+/// glitches and the passing pitches of a slur do not become notes. A legato change at 262 Hz then
+/// comes out 8 ms after it is sung (4 ms of tracking, 4 of this).
+pub const KEY_CHANGE_S: f32 = 0.004;
+/// A fall of this much below the recent loudness peak is a release: the note keeps its key.
+pub const RELEASE_DROP_DB: f32 = 9.0;
+/// How fast the recent loudness peak falls, dB per second (a decrescendo slower than this is not
+/// a release).
+const PEAK_FALL_DB_PER_S: f32 = 300.0;
+/// How long the voice must stay unvoiced before its note ends, s: bridges the short voicing drops
+/// at note changes and consonants.
+pub const RELEASE_S: f32 = 0.020;
+/// Bends closer than this to the last one sent are not sent again, cents.
+pub const BEND_RESOLUTION_CENTS: f32 = 1.0;
+/// Pressure changes smaller than this (0..1) are not sent again: one MIDI step.
+const PRESSURE_RESOLUTION: f32 = 1.0 / 127.0;
+/// Queue slots a note needs: its note off (and what comes with the next note's start).
+pub const NOTE_RESERVE: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sounding {
+    channel: u8,
+    key: u8,
+    bend: f32,
+    pressure: f32,
+}
+
+/// Lifecycle: `new` sets the state; `frame`, `end` and `reset` never allocate.
+#[derive(Clone, Debug)]
+pub struct NoteSegmenter {
+    hop_s: f32,
+    sounding: Option<Sounding>,
+    /// Frames the pitch has been away from the note's key (0: it is on it).
+    away_frames: u32,
+    /// The recent loudness peak, dB (falls at [`PEAK_FALL_DB_PER_S`]).
+    peak_db: f32,
+    unvoiced_frames: u32,
+    /// The MPE member channel the next note takes (0-based: 1..=15).
+    next_member: u8,
+}
+
+impl NoteSegmenter {
+    /// A segmenter fed one frame every `hop_s` seconds.
+    pub fn new(hop_s: f32) -> Self {
+        Self { hop_s, sounding: None, away_frames: 0, peak_db: f32::NEG_INFINITY, unvoiced_frames: 0, next_member: 1 }
+    }
+
+    /// The key and channel of the note sounding, if any.
+    pub fn sounding(&self) -> Option<(u8, u8)> {
+        self.sounding.map(|s| (s.channel, s.key))
+    }
+
+    /// Forgets the state without emitting anything (call [`NoteSegmenter::end`] first when a note
+    /// may be sounding).
+    pub fn reset(&mut self) {
+        self.sounding = None;
+        self.away_frames = 0;
+        self.peak_db = f32::NEG_INFINITY;
+        self.unvoiced_frames = 0;
+        self.next_member = 1;
+    }
+
+    /// Ends the sounding note, if any (transport stop, reset, MIDI out switched off).
+    pub fn end(&mut self, emit: &mut impl FnMut(MidiOut)) {
+        if let Some(s) = self.sounding.take() {
+            emit(MidiOut::NoteOff { channel: s.channel, key: s.key });
+        }
+        self.away_frames = 0;
+        self.unvoiced_frames = 0;
+    }
+
+    /// One frame: `pitch` as a MIDI note number (fractional) while voiced, `None` while not;
+    /// `key`, when given, the note it is meant to be (pitch correction's scale note: the bend then
+    /// carries the retune glide instead of passing keys becoming notes); `loudness_db` (releases)
+    /// and `loudness` as a position 0..1 (velocity and pressure). `room` is how many messages the
+    /// caller can still queue: a note only starts with [`NOTE_RESERVE`] slots to spare, and bends
+    /// and pressure are only sent with room beyond that, so a note off always fits.
+    pub fn frame(
+        &mut self,
+        pitch: Option<f32>,
+        key: Option<u8>,
+        loudness_db: f32,
+        loudness: f32,
+        s: &MidiOutSettings,
+        room: usize,
+        emit: &mut impl FnMut(MidiOut),
+    ) {
+        let pitch = pitch.filter(|p| p.is_finite());
+        if s.mode == MidiOutMode::Off {
+            self.end(emit);
+            return;
+        }
+        let loudness = if loudness.is_finite() { loudness.clamp(0.0, 1.0) } else { 0.0 };
+        let loudness_db = if loudness_db.is_finite() { loudness_db } else { f32::NEG_INFINITY };
+        self.peak_db = loudness_db.max(self.peak_db - PEAK_FALL_DB_PER_S * self.hop_s);
+        let releasing = loudness_db < self.peak_db - RELEASE_DROP_DB;
+        let Some(pitch) = pitch else {
+            self.away_frames = 0;
+            if self.sounding.is_some() {
+                self.unvoiced_frames += 1;
+                if self.unvoiced_frames as f32 * self.hop_s >= RELEASE_S - 1e-6 {
+                    self.end(emit);
+                }
+            }
+            return;
+        };
+        self.unvoiced_frames = 0;
+        let nearest = key.unwrap_or_else(|| pitch.round().clamp(0.0, 127.0) as u8).min(127);
+        let Some(sounding) = self.sounding else {
+            if room >= 2 * NOTE_RESERVE {
+                self.start(nearest, pitch, loudness, s, emit);
+            }
+            return;
+        };
+        // A note changes once the pitch has been clearly off its key for long enough, to the key
+        // nearest it then.
+        let away = match key {
+            Some(key) => key != sounding.key,
+            None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
+        };
+        if away && !releasing {
+            self.away_frames += 1;
+            let waited_s = (self.away_frames - 1) as f32 * self.hop_s;
+            if waited_s >= KEY_CHANGE_S - 1e-6 && nearest != sounding.key && room >= 2 * NOTE_RESERVE {
+                self.end(emit);
+                self.start(nearest, pitch, loudness, s, emit);
+                return;
+            }
+        } else {
+            self.away_frames = 0;
+        }
+        if room > NOTE_RESERVE {
+            self.follow(pitch, loudness, s, emit);
+        }
+    }
+
+    fn start(&mut self, key: u8, pitch: f32, loudness: f32, s: &MidiOutSettings, emit: &mut impl FnMut(MidiOut)) {
+        let channel = match s.mode {
+            MidiOutMode::Mpe => {
+                let channel = self.next_member;
+                self.next_member = if channel >= 15 { 1 } else { channel + 1 };
+                channel
+            }
+            _ => s.channel.min(15),
+        };
+        let bend = bend_value(pitch - f32::from(key), s.bend_range_semitones);
+        // The bend goes first, so the receiver starts the note at its pitch.
+        emit(MidiOut::PitchBend { channel, value: bend });
+        emit(MidiOut::NoteOn { channel, key, velocity: loudness.max(1.0 / 127.0) });
+        let mut pressure = -1.0;
+        if s.mode == MidiOutMode::Mpe {
+            pressure = loudness;
+            emit(MidiOut::Pressure { channel, value: loudness });
+        }
+        self.sounding = Some(Sounding { channel, key, bend, pressure });
+        self.away_frames = 0;
+    }
+
+    /// Bend (and in MPE pressure) follow the pitch and loudness while the note holds.
+    fn follow(&mut self, pitch: f32, loudness: f32, s: &MidiOutSettings, emit: &mut impl FnMut(MidiOut)) {
+        let Some(sounding) = &mut self.sounding else { return };
+        let bend = bend_value(pitch - f32::from(sounding.key), s.bend_range_semitones);
+        let range_cents = 100.0 * bend_range(s.bend_range_semitones);
+        if (bend - sounding.bend).abs() * 2.0 * range_cents >= BEND_RESOLUTION_CENTS {
+            sounding.bend = bend;
+            emit(MidiOut::PitchBend { channel: sounding.channel, value: bend });
+        }
+        if s.mode == MidiOutMode::Mpe && (loudness - sounding.pressure).abs() >= PRESSURE_RESOLUTION {
+            sounding.pressure = loudness;
+            emit(MidiOut::Pressure { channel: sounding.channel, value: loudness });
+        }
+    }
+}
+
+fn bend_range(semitones: f32) -> f32 {
+    if semitones.is_finite() {
+        semitones.clamp(1.0, 96.0)
+    } else {
+        2.0
+    }
+}
+
+/// The pitch bend value (0..1, 0.5 centre) for `deviation` semitones at `range` semitones, on
+/// MIDI's 14-bit grid (so what is compared is what is sent).
+pub fn bend_value(deviation: f32, range: f32) -> f32 {
+    let normalised = (deviation / bend_range(range)).clamp(-1.0, 1.0);
+    let steps = (8192.0 + normalised * 8192.0).round().clamp(0.0, 16383.0);
+    steps / 16383.0
+}
+
+/// The deviation in semitones a bend value (0..1) stands for at `range` semitones.
+pub fn bend_semitones(value: f32, range: f32) -> f32 {
+    (value * 16383.0 - 8192.0) / 8192.0 * bend_range(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(seg: &mut NoteSegmenter, frames: &[(Option<f32>, f32)], s: &MidiOutSettings) -> Vec<(usize, MidiOut)> {
+        let mut out = Vec::new();
+        for (i, &(pitch, loudness)) in frames.iter().enumerate() {
+            seg.frame(pitch, None, -20.0, loudness, s, 64, &mut |e| out.push((i, e)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_bent_note_stays_one_note_and_a_clear_change_is_a_new_one() {
+        let s = MidiOutSettings::default();
+        let mut seg = NoteSegmenter::new(0.001);
+        // A4 sung 30 cents flat with a ±30-cent vibrato, then B4.
+        let mut frames: Vec<(Option<f32>, f32)> =
+            (0..50).map(|i| (Some(68.7 + 0.3 * (i as f32 * 0.3).sin()), 0.6)).collect();
+        frames.extend((0..20).map(|_| (Some(71.0), 0.6)));
+        frames.extend((0..30).map(|_| (None, 0.0)));
+        let out = run(&mut seg, &frames, &s);
+        let notes: Vec<_> =
+            out.iter().filter(|(_, e)| matches!(e, MidiOut::NoteOn { .. } | MidiOut::NoteOff { .. })).collect();
+        assert_eq!(notes.len(), 4, "{notes:?}");
+        assert!(matches!(notes[0], (0, MidiOut::NoteOn { key: 69, .. })));
+        // B4 from frame 50: the change waits 4 ms.
+        assert!(matches!(notes[1], (54, MidiOut::NoteOff { key: 69, .. })));
+        assert!(matches!(notes[2], (54, MidiOut::NoteOn { key: 71, .. })));
+        // Unvoiced from frame 70: the note ends 20 ms later.
+        assert!(matches!(notes[3], (89, MidiOut::NoteOff { key: 71, .. })));
+        // The bends say the pitch: the first one before the note on, −30 cents.
+        let MidiOut::PitchBend { value, .. } = out[0].1 else { panic!("{:?}", out[0]) };
+        assert!((bend_semitones(value, 2.0) + 0.3).abs() < 0.001);
+    }
+
+    #[test]
+    fn passing_pitches_and_releases_do_not_become_notes() {
+        let s = MidiOutSettings::default();
+        let mut seg = NoteSegmenter::new(0.001);
+        // A legato 60 → 62 as the tracker reports it, then a release whose pitch drifts down.
+        let mut frames: Vec<(Option<f32>, f32)> = vec![(Some(60.0), -10.0); 20];
+        frames.extend([61.32, 61.32, 61.32, 61.51, 61.74, 61.96, 62.0, 62.0].map(|p| (Some(p), -10.0)));
+        frames.extend((0..20).map(|_| (Some(62.0), -10.0)));
+        frames.extend(
+            [(62.0, -12.0), (61.4, -20.0), (61.1, -30.0), (60.8, -40.0), (60.7, -50.0), (60.7, -60.0), (60.7, -70.0)]
+                .map(|(p, db)| (Some(p), db)),
+        );
+        let mut keys = Vec::new();
+        for (pitch, db) in frames {
+            seg.frame(pitch, None, db, 0.5, &s, 64, &mut |e| {
+                if let MidiOut::NoteOn { key, .. } = e {
+                    keys.push(key)
+                }
+            });
+        }
+        assert_eq!(keys, [60, 62]);
+    }
+
+    #[test]
+    fn mpe_gives_each_note_its_channel_and_pressure() {
+        let s = MidiOutSettings { mode: MidiOutMode::Mpe, bend_range_semitones: 48.0, ..MidiOutSettings::default() };
+        let mut seg = NoteSegmenter::new(0.001);
+        let frames: Vec<_> = [60.0, 62.0, 64.0].iter().flat_map(|&p| (0..10).map(move |_| (Some(p), 0.5))).collect();
+        let out = run(&mut seg, &frames, &s);
+        let channels: Vec<u8> = out
+            .iter()
+            .filter_map(|(_, e)| if let MidiOut::NoteOn { channel, .. } = e { Some(*channel) } else { None })
+            .collect();
+        assert_eq!(channels, [1, 2, 3]);
+        assert!(out.iter().any(|(_, e)| matches!(e, MidiOut::Pressure { channel: 1, .. })));
+    }
+
+    #[test]
+    fn every_note_on_gets_its_note_off() {
+        let s = MidiOutSettings::default();
+        let mut seg = NoteSegmenter::new(0.001);
+        let mut out = Vec::new();
+        seg.frame(Some(60.0), None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
+        seg.end(&mut |e| out.push(e));
+        seg.frame(Some(60.0), None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
+        seg.frame(Some(60.0), None, -20.0, 0.5, &MidiOutSettings { mode: MidiOutMode::Off, ..s }, 64, &mut |e| {
+            out.push(e)
+        });
+        // No room: no note starts.
+        seg.frame(Some(60.0), None, -20.0, 0.5, &s, NOTE_RESERVE, &mut |e| out.push(e));
+        let ons = out.iter().filter(|e| matches!(e, MidiOut::NoteOn { .. })).count();
+        let offs = out.iter().filter(|e| matches!(e, MidiOut::NoteOff { .. })).count();
+        assert_eq!((ons, offs), (2, 2));
+        assert_eq!(seg.sounding(), None);
+    }
+}

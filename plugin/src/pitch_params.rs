@@ -1,0 +1,243 @@
+//! The effect's pitch correction and MIDI out parameters: stable IDs, units, ranges, and their
+//! mapping onto dsp-core's [`CorrectionSettings`] and [`MidiOutSettings`].
+
+use ddsp_core::tracking::correction::{self, ScaleMask};
+use ddsp_core::tracking::{CorrectionSettings, MidiOutMode, MidiOutSettings, PitchMode};
+use nice_plug::prelude::*;
+
+/// Raw (microtonal) or corrected to a key and scale.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PitchModeChoice {
+    #[id = "raw"]
+    Raw,
+    #[id = "scale"]
+    #[name = "Scale"]
+    Scale,
+}
+
+/// The key's root.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChoice {
+    #[id = "c"]
+    C,
+    #[id = "cs"]
+    #[name = "C♯/D♭"]
+    CSharp,
+    #[id = "d"]
+    D,
+    #[id = "ds"]
+    #[name = "D♯/E♭"]
+    DSharp,
+    #[id = "e"]
+    E,
+    #[id = "f"]
+    F,
+    #[id = "fs"]
+    #[name = "F♯/G♭"]
+    FSharp,
+    #[id = "g"]
+    G,
+    #[id = "gs"]
+    #[name = "G♯/A♭"]
+    GSharp,
+    #[id = "a"]
+    A,
+    #[id = "as"]
+    #[name = "A♯/B♭"]
+    ASharp,
+    #[id = "b"]
+    B,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleChoice {
+    #[id = "chromatic"]
+    Chromatic,
+    #[id = "major"]
+    Major,
+    #[id = "minor"]
+    #[name = "Minor (natural)"]
+    Minor,
+    /// The notes of the "Custom Scale" parameter.
+    #[id = "custom"]
+    Custom,
+}
+
+/// Which pitch the model is conditioned on.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeardChoice {
+    #[id = "corrected"]
+    Corrected,
+    #[id = "raw"]
+    Raw,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MidiOutChoice {
+    #[id = "off"]
+    Off,
+    #[id = "mono"]
+    #[name = "On (one channel)"]
+    Mono,
+    #[id = "mpe"]
+    #[name = "MPE"]
+    Mpe,
+}
+
+/// Interval names of a custom scale's degrees, semitones above the root.
+const DEGREES: [&str; 12] = ["1", "♭2", "2", "♭3", "3", "4", "♯4", "5", "♭6", "6", "♭7", "7"];
+
+/// "1 2 3 4 5 6 7" for the major scale.
+pub fn scale_to_string(mask: ScaleMask) -> String {
+    let names: Vec<&str> = (0..12).filter(|d| mask & (1 << d) != 0).map(|d| DEGREES[d]).collect();
+    names.join(" ")
+}
+
+/// The inverse of [`scale_to_string`]; `#` and `b` are accepted for `♯` and `♭`.
+pub fn string_to_scale(text: &str) -> Option<ScaleMask> {
+    let mut mask = 0;
+    for word in text.split([' ', ',']).filter(|w| !w.is_empty()) {
+        let word = word.replace('#', "♯").replace('b', "♭");
+        mask |= 1 << DEGREES.iter().position(|d| *d == word)?;
+    }
+    (mask != 0).then_some(mask)
+}
+
+#[derive(Params)]
+pub struct PitchParams {
+    #[id = "pmode"]
+    pub mode: EnumParam<PitchModeChoice>,
+    #[id = "key"]
+    pub key: EnumParam<KeyChoice>,
+    #[id = "scale"]
+    pub scale: EnumParam<ScaleChoice>,
+    /// Bit `i`: the note `i` semitones above the root is in the custom scale.
+    #[id = "cscale"]
+    pub custom_scale: IntParam,
+    #[id = "strength"]
+    pub strength: FloatParam,
+    #[id = "retune"]
+    pub retune_ms: FloatParam,
+    #[id = "smooth"]
+    pub smoothing_ms: FloatParam,
+    #[id = "heard"]
+    pub heard: EnumParam<HeardChoice>,
+}
+
+fn ms_param(name: &str, default_ms: f32) -> FloatParam {
+    FloatParam::new(
+        name,
+        default_ms,
+        FloatRange::Skewed { min: 0.0, max: 500.0, factor: FloatRange::skew_factor(-2.0) },
+    )
+    .with_unit(" ms")
+    .with_value_to_string(formatters::v2s_f32_rounded(0))
+}
+
+impl Default for PitchParams {
+    fn default() -> Self {
+        let d = CorrectionSettings::default();
+        Self {
+            mode: EnumParam::new("Pitch Mode", PitchModeChoice::Raw),
+            key: EnumParam::new("Key", KeyChoice::C),
+            scale: EnumParam::new("Scale", ScaleChoice::Major),
+            custom_scale: IntParam::new(
+                "Custom Scale",
+                i32::from(correction::MAJOR),
+                IntRange::Linear { min: 1, max: i32::from(correction::CHROMATIC) },
+            )
+            .with_value_to_string(std::sync::Arc::new(|v| scale_to_string(v as ScaleMask)))
+            .with_string_to_value(std::sync::Arc::new(|s| string_to_scale(s).map(i32::from))),
+            strength: FloatParam::new("Correction", d.strength, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_unit(" %")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            retune_ms: ms_param("Retune Time", d.retune_ms),
+            smoothing_ms: ms_param("Pitch Smoothing", d.smoothing_ms),
+            heard: EnumParam::new("Model Hears", HeardChoice::Corrected),
+        }
+    }
+}
+
+impl PitchParams {
+    /// The current values as dsp-core settings. Reads atomics only: safe on the audio thread.
+    pub fn settings(&self) -> CorrectionSettings {
+        CorrectionSettings {
+            mode: match self.mode.value() {
+                PitchModeChoice::Raw => PitchMode::Raw,
+                PitchModeChoice::Scale => PitchMode::Scale,
+            },
+            root: self.key.value() as u8,
+            scale: match self.scale.value() {
+                ScaleChoice::Chromatic => correction::CHROMATIC,
+                ScaleChoice::Major => correction::MAJOR,
+                ScaleChoice::Minor => correction::MINOR,
+                ScaleChoice::Custom => self.custom_scale.value() as ScaleMask,
+            },
+            strength: self.strength.value(),
+            retune_ms: self.retune_ms.value(),
+            smoothing_ms: self.smoothing_ms.value(),
+        }
+    }
+
+    pub fn model_hears_corrected(&self) -> bool {
+        self.heard.value() == HeardChoice::Corrected
+    }
+}
+
+#[derive(Params)]
+pub struct MidiOutParams {
+    #[id = "midiout"]
+    pub mode: EnumParam<MidiOutChoice>,
+    #[id = "midich"]
+    pub channel: IntParam,
+    #[id = "bendrng"]
+    pub bend_range: IntParam,
+}
+
+impl Default for MidiOutParams {
+    fn default() -> Self {
+        Self {
+            mode: EnumParam::new("MIDI Out", MidiOutChoice::Mono),
+            channel: IntParam::new("MIDI Out Channel", 1, IntRange::Linear { min: 1, max: 16 }),
+            bend_range: IntParam::new("MIDI Out Bend Range", 2, IntRange::Linear { min: 1, max: 96 }).with_unit(" st"),
+        }
+    }
+}
+
+impl MidiOutParams {
+    /// The current values as dsp-core settings. Reads atomics only: safe on the audio thread.
+    pub fn settings(&self) -> MidiOutSettings {
+        MidiOutSettings {
+            mode: match self.mode.value() {
+                MidiOutChoice::Off => MidiOutMode::Off,
+                MidiOutChoice::Mono => MidiOutMode::Mono,
+                MidiOutChoice::Mpe => MidiOutMode::Mpe,
+            },
+            channel: (self.channel.value() - 1).clamp(0, 15) as u8,
+            bend_range_semitones: self.bend_range.value() as f32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_scales_read_and_print_as_degrees() {
+        assert_eq!(scale_to_string(correction::MAJOR), "1 2 3 4 5 6 7");
+        assert_eq!(scale_to_string(correction::MINOR), "1 2 ♭3 4 5 ♭6 ♭7");
+        assert_eq!(string_to_scale("1 2 b3 4 5 b6 b7"), Some(correction::MINOR));
+        assert_eq!(string_to_scale("1, 3, 5"), Some(0b1001_0001));
+        assert_eq!(string_to_scale("1 9"), None);
+        assert_eq!(string_to_scale(""), None);
+    }
+
+    #[test]
+    fn keys_are_pitch_classes() {
+        assert_eq!(KeyChoice::C as u8, 0);
+        assert_eq!(KeyChoice::A as u8, 9);
+        assert_eq!(KeyChoice::B as u8, 11);
+    }
+}
