@@ -139,12 +139,33 @@ enum Command {
     },
     /// Track pitch and loudness in a WAV file exactly as the real-time effect does; one CSV row per
     /// tracker hop (time_s,f0_hz,confidence,voiced,loudness_db), time_s = when the estimate exists.
+    /// With --midi, also write the effect's live MIDI out (notes, bends) as a MIDI file.
+    #[command(group = clap::ArgGroup::new("outputs").required(true).multiple(true).args(["output", "midi"]))]
     Track {
         /// Input WAV or FLAC (any rate; stereo is folded to mono).
         input: PathBuf,
         /// Output CSV.
         #[arg(short, long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
+        /// Write the notes the effect's MIDI out sends (with --model's loudness range for velocity)
+        /// to this standard MIDI file, moved earlier by the effect's latency.
+        #[arg(long)]
+        midi: Option<PathBuf>,
+        /// Pitch correction for --midi: the key's root (C, F#, Bb, ...); raw pitch when omitted.
+        #[arg(long, requires = "midi")]
+        key: Option<String>,
+        /// The scale with --key: chromatic, major, minor or degrees ("1 2 b3 4 5 b6 b7").
+        #[arg(long, default_value = "major", requires = "key")]
+        scale: String,
+        /// Time to retune to the scale note with --key, ms.
+        #[arg(long, default_value_t = 20.0, requires = "key")]
+        retune_ms: f32,
+        /// One member channel per note (MPE lower zone), with --midi.
+        #[arg(long, requires = "midi")]
+        mpe: bool,
+        /// The receiver's pitch bend range for --midi, semitones [default: 2, 48 with --mpe].
+        #[arg(long, requires = "midi")]
+        bend_range: Option<f32>,
         /// Take the f0 range from this model (file or library name); else --f0-min/--f0-max.
         #[arg(long)]
         model: Option<String>,
@@ -169,6 +190,43 @@ enum Command {
 
 /// A model by file path, library name (built-in models included) or `default`; offline run mode
 /// (reproducible renders).
+/// The effect's settings for `ddsp track --midi`: correction to `key`'s `scale` when a key is
+/// given, MIDI out on one channel or MPE.
+fn midi_settings(
+    key: Option<&str>,
+    scale: &str,
+    retune_ms: f32,
+    mpe: bool,
+    bend_range: Option<f32>,
+) -> Result<ddsp_core::effect::EffectSettings> {
+    use ddsp_core::tracking::correction::{parse_key, string_to_scale};
+    use ddsp_core::tracking::{CorrectionSettings, MidiOutMode, MidiOutSettings, PitchMode};
+    let mut pitch = CorrectionSettings::default();
+    if let Some(key) = key {
+        pitch.mode = PitchMode::Scale;
+        pitch.root =
+            parse_key(key).ok_or_else(|| anyhow::anyhow!("--key {key:?}: expected a note name such as C, F# or Bb"))?;
+        pitch.scale = string_to_scale(scale).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--scale {scale:?}: expected chromatic, major, minor or degrees such as \"1 2 b3 4 5 b6 b7\""
+            )
+        })?;
+        anyhow::ensure!(retune_ms.is_finite() && retune_ms >= 0.0, "--retune-ms {retune_ms}: expected 0 or more");
+        pitch.retune_ms = retune_ms;
+    }
+    let bend_range_semitones = bend_range.unwrap_or(if mpe { 48.0 } else { 2.0 });
+    anyhow::ensure!(
+        (1.0..=96.0).contains(&bend_range_semitones),
+        "--bend-range {bend_range_semitones}: expected 1 to 96 semitones"
+    );
+    let mode = if mpe { MidiOutMode::Mpe } else { MidiOutMode::Mono };
+    Ok(ddsp_core::effect::EffectSettings {
+        pitch,
+        midi_out: MidiOutSettings { mode, bend_range_semitones, ..MidiOutSettings::default() },
+        ..ddsp_core::effect::EffectSettings::default()
+    })
+}
+
 fn load_model(spec: Option<&str>) -> Result<Model> {
     ddsp_engine::offline::load_model(spec, RunMode::Offline)
 }
@@ -498,12 +556,13 @@ fn main() {
         Command::Demo { output, model, sample_rate } => demo(output, model.as_deref(), *sample_rate),
         Command::Models => models(),
         Command::Info { model } => info(model.as_deref()),
-        Command::Track { input, output, model, f0_min, f0_max } => {
+        Command::Track { input, output, midi, key, scale, retune_ms, mpe, bend_range, model, f0_min, f0_max } => {
             let range = match model {
                 Some(spec) => load_model(Some(spec)).map(|m| (m.meta.f0_min_hz, m.meta.f0_max_hz)),
                 None => Ok((*f0_min, *f0_max)),
             };
-            range.and_then(|(f0_min_hz, f0_max_hz)| {
+            let csv = |(f0_min_hz, f0_max_hz)| -> Result<()> {
+                let Some(output) = output else { return Ok(()) };
                 let settings = ddsp_core::tracking::PitchSettings {
                     f0_min_hz,
                     f0_max_hz,
@@ -511,6 +570,21 @@ fn main() {
                 };
                 audio_io::check_destination(output, &[input])?;
                 track::run(input, output, settings)
+            };
+            range.and_then(csv).and_then(|()| {
+                let Some(midi) = midi else { return Ok(()) };
+                audio_io::check_destination(midi, &[input])?;
+                let settings = midi_settings(key.as_deref(), scale, *retune_ms, *mpe, *bend_range)?;
+                let model = std::sync::Arc::new(load_model(model.as_deref())?);
+                let written = track::write_midi(input, midi, model, settings)?;
+                println!(
+                    "{} notes, {} pitch bends to {} (moved {:.1} ms earlier: the effect's latency)",
+                    written.notes,
+                    written.bends,
+                    midi.display(),
+                    written.latency_s * 1e3
+                );
+                Ok(())
             })
         }
         Command::Infer { model, raw, output } => audio_io::check_regular_file(raw)

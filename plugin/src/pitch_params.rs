@@ -1,7 +1,7 @@
 //! The effect's pitch correction and MIDI out parameters: stable IDs, units, ranges, and their
 //! mapping onto dsp-core's [`CorrectionSettings`] and [`MidiOutSettings`].
 
-use ddsp_core::tracking::correction::{self, ScaleMask};
+use ddsp_core::tracking::correction::{self, scale_to_string, string_to_scale, ScaleMask};
 use ddsp_core::tracking::{CorrectionSettings, MidiOutMode, MidiOutSettings, PitchMode};
 use nice_plug::prelude::*;
 
@@ -82,25 +82,6 @@ pub enum MidiOutChoice {
     #[id = "mpe"]
     #[name = "MPE"]
     Mpe,
-}
-
-/// Interval names of a custom scale's degrees, semitones above the root.
-const DEGREES: [&str; 12] = ["1", "♭2", "2", "♭3", "3", "4", "♯4", "5", "♭6", "6", "♭7", "7"];
-
-/// "1 2 3 4 5 6 7" for the major scale.
-pub fn scale_to_string(mask: ScaleMask) -> String {
-    let names: Vec<&str> = (0..12).filter(|d| mask & (1 << d) != 0).map(|d| DEGREES[d]).collect();
-    names.join(" ")
-}
-
-/// The inverse of [`scale_to_string`]; `#` and `b` are accepted for `♯` and `♭`.
-pub fn string_to_scale(text: &str) -> Option<ScaleMask> {
-    let mut mask = 0;
-    for word in text.split([' ', ',']).filter(|w| !w.is_empty()) {
-        let word = word.replace('#', "♯").replace('b', "♭");
-        mask |= 1 << DEGREES.iter().position(|d| *d == word)?;
-    }
-    (mask != 0).then_some(mask)
 }
 
 #[derive(Params)]
@@ -225,18 +206,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn custom_scales_read_and_print_as_degrees() {
-        assert_eq!(scale_to_string(correction::MAJOR), "1 2 3 4 5 6 7");
-        assert_eq!(scale_to_string(correction::MINOR), "1 2 ♭3 4 5 ♭6 ♭7");
-        assert_eq!(string_to_scale("1 2 b3 4 5 b6 b7"), Some(correction::MINOR));
-        assert_eq!(string_to_scale("1, 3, 5"), Some(0b1001_0001));
-        assert_eq!(string_to_scale("1 9"), None);
-        assert_eq!(string_to_scale(""), None);
-    }
-
-    #[test]
     fn keys_are_pitch_classes() {
         assert_eq!(KeyChoice::C as u8, 0);
+        assert_eq!(correction::parse_key("A"), Some(KeyChoice::A as u8));
         assert_eq!(KeyChoice::A as u8, 9);
         assert_eq!(KeyChoice::B as u8, 11);
     }

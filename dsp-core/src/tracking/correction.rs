@@ -93,6 +93,55 @@ pub fn nearest_scale_note(pitch: f32, root: u8, scale: ScaleMask) -> f32 {
     best
 }
 
+/// Interval names of a scale's degrees, semitones above the root.
+const DEGREES: [&str; 12] = ["1", "♭2", "2", "♭3", "3", "4", "♯4", "5", "♭6", "6", "♭7", "7"];
+
+/// "1 2 3 4 5 6 7" for the major scale.
+pub fn scale_to_string(mask: ScaleMask) -> String {
+    let names: Vec<&str> = (0..12).filter(|d| mask & (1 << d) != 0).map(|d| DEGREES[d]).collect();
+    names.join(" ")
+}
+
+/// The inverse of [`scale_to_string`], also taking "chromatic", "major" and "minor"; `#` and
+/// `b` stand for `♯` and `♭`.
+pub fn string_to_scale(text: &str) -> Option<ScaleMask> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "chromatic" => return Some(CHROMATIC),
+        "major" => return Some(MAJOR),
+        "minor" => return Some(MINOR),
+        _ => {}
+    }
+    let mut mask = 0;
+    for word in text.split([' ', ',']).filter(|w| !w.is_empty()) {
+        let word = word.replace('#', "♯").replace('b', "♭");
+        mask |= 1 << DEGREES.iter().position(|d| *d == word)?;
+    }
+    (mask != 0).then_some(mask)
+}
+
+/// A key's root as a pitch class: "C", "F#", "Bb", "e♭" (case-insensitive).
+pub fn parse_key(text: &str) -> Option<u8> {
+    let mut chars = text.trim().chars();
+    let letter = chars.next()?.to_ascii_uppercase();
+    let natural: i32 = match letter {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let accidental = match chars.as_str() {
+        "" => 0,
+        "#" | "♯" => 1,
+        "b" | "♭" => -1,
+        _ => return None,
+    };
+    Some((natural + accidental).rem_euclid(12) as u8)
+}
+
 /// Lifecycle: `new` and `reset` set the state; [`PitchCorrector::frame`] never allocates.
 #[derive(Clone, Debug)]
 pub struct PitchCorrector {
@@ -183,6 +232,26 @@ mod tests {
         assert_eq!(nearest_scale_note(74.0, 9, 1), 69.0);
         assert_eq!(nearest_scale_note(76.0, 9, 1), 81.0);
         assert_eq!(nearest_scale_note(60.2, 0, 0), 60.0, "an empty mask is chromatic");
+    }
+
+    #[test]
+    fn custom_scales_read_and_print_as_degrees() {
+        assert_eq!(scale_to_string(MAJOR), "1 2 3 4 5 6 7");
+        assert_eq!(scale_to_string(MINOR), "1 2 ♭3 4 5 ♭6 ♭7");
+        assert_eq!(string_to_scale("1 2 b3 4 5 b6 b7"), Some(MINOR));
+        assert_eq!(string_to_scale("1, 3, 5"), Some(0b1001_0001));
+        assert_eq!(string_to_scale("1 9"), None);
+        assert_eq!(string_to_scale(""), None);
+    }
+
+    #[test]
+    fn keys_parse_with_accidentals() {
+        assert_eq!(parse_key("C"), Some(0));
+        assert_eq!(parse_key("f#"), Some(6));
+        assert_eq!(parse_key("Bb"), Some(10));
+        assert_eq!(parse_key("C♭"), Some(11));
+        assert_eq!(parse_key("H"), None);
+        assert_eq!(string_to_scale("Minor"), Some(MINOR));
     }
 
     #[test]
