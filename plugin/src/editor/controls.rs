@@ -173,7 +173,7 @@ fn scale_notes(ui: &mut egui::Ui, pitch: &crate::pitch_params::PitchParams, sett
         let mask = pitch.custom_scale.value();
         for degree in 0..12 {
             let on = mask & (1 << degree) != 0;
-            let text = egui::RichText::new(crate::pitch_params::scale_to_string(1 << degree)).small();
+            let text = egui::RichText::new(ddsp_core::tracking::correction::scale_to_string(1 << degree)).small();
             if ui.add(egui::Button::new(text).selected(on).min_size(egui::vec2(20.0, 18.0))).clicked() {
                 let toggled = mask ^ (1 << degree);
                 // The root always stays, so the scale is never empty.
