@@ -15,6 +15,7 @@ use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{
     MidiEvent, NoteExpressionEvent, NoteExpressionType, NoteOffEvent, NoteOnEvent, ParamValueEvent,
 };
+use clack_host::events::spaces::CoreEventSpace;
 use clack_host::events::{Match, Pckn};
 use clack_host::prelude::*;
 use clack_host::utils::ClapId;
@@ -153,6 +154,29 @@ pub struct Rendered {
     pub channels: Vec<Vec<f32>>,
     pub latency_samples: u32,
     pub state: Vec<u8>,
+    /// The note and MIDI events the plugin sent, at their session sample, in order.
+    pub events_out: Vec<OutputEvent>,
+}
+
+/// An event a plugin sent to the host (channels 0-based, as CLAP numbers them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutputEvent {
+    NoteOn {
+        at: usize,
+        channel: i16,
+        key: i16,
+        velocity: f64,
+    },
+    NoteOff {
+        at: usize,
+        channel: i16,
+        key: i16,
+    },
+    /// Raw MIDI 1.0 bytes (pitch bend, pressure, CCs).
+    Midi {
+        at: usize,
+        bytes: [u8; 3],
+    },
 }
 
 struct TestHostShared;
@@ -303,7 +327,7 @@ impl ClapInstance {
         let output_channels = session.output_channels;
 
         // The audio thread: start, process every block, stop, hand the processor back.
-        let (processor, channels) = std::thread::scope(|s| {
+        let (processor, channels, events_out) = std::thread::scope(|s| {
             s.spawn(move || -> Result<_, String> {
                 let mut processor = processor.start_processing().map_err(|e| format!("start: {e:?}"))?;
                 let mut out = vec![vec![0.0f32; total]; output_channels];
@@ -313,6 +337,7 @@ impl ClapInstance {
                 let mut input_ports = AudioPorts::with_capacity(input.len().max(1), 1);
                 let mut event_buffer = EventBuffer::new();
                 let mut output_events_buffer = EventBuffer::new();
+                let mut events_out = Vec::new();
                 let mut next_event = 0;
                 let mut pos = 0;
                 while pos < total {
@@ -379,9 +404,24 @@ impl ClapInstance {
                     for (dst, src) in out.iter_mut().zip(&block_out) {
                         dst[pos..pos + len].copy_from_slice(&src[..len]);
                     }
+                    for event in output_events_buffer.iter() {
+                        let at = pos + event.header().time() as usize;
+                        events_out.push(match event.as_core_event() {
+                            Some(CoreEventSpace::NoteOn(e)) => {
+                                let raw = e.as_raw();
+                                OutputEvent::NoteOn { at, channel: raw.channel, key: raw.key, velocity: raw.velocity }
+                            }
+                            Some(CoreEventSpace::NoteOff(e)) => {
+                                let raw = e.as_raw();
+                                OutputEvent::NoteOff { at, channel: raw.channel, key: raw.key }
+                            }
+                            Some(CoreEventSpace::Midi(e)) => OutputEvent::Midi { at, bytes: e.data() },
+                            _ => continue,
+                        });
+                    }
                     pos += len;
                 }
-                Ok((processor.stop_processing(), out))
+                Ok((processor.stop_processing(), out, events_out))
             })
             .join()
             .map_err(|_| "the audio thread panicked".to_string())?
@@ -392,7 +432,7 @@ impl ClapInstance {
         let ext: PluginState = handle.get_extension().ok_or("no state extension")?;
         let mut state = Vec::new();
         ext.save(&handle, &mut state).map_err(|e| format!("state save: {e:?}"))?;
-        Ok(Rendered { channels, latency_samples, state })
+        Ok(Rendered { channels, latency_samples, state, events_out })
     }
 }
 
