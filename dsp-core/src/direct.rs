@@ -245,6 +245,8 @@ impl crate::engine::Engine for Direct {
             confidence: 1.0,
             sounding,
             voice_activity: u32::from(sounding),
+            played_hz: f0_hz,
+            midi_out_key: None,
         }
     }
 }

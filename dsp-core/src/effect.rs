@@ -236,6 +236,20 @@ impl TimbreTransfer {
         self.voice.voice()
     }
 
+    /// The pitch played (corrected, before the pitch shift) while the input is voiced; 0 while not.
+    pub fn played_hz(&self) -> f32 {
+        if self.frame.voiced {
+            self.held_played_hz
+        } else {
+            0.0
+        }
+    }
+
+    /// The note MIDI out holds, if any.
+    pub fn midi_out_key(&self) -> Option<u8> {
+        self.segmenter.sounding().map(|(_, key)| key)
+    }
+
     /// The latest analysis frame (for meters and the editor).
     pub fn tracked(&self) -> &TrackerFrame {
         &self.frame

@@ -48,6 +48,11 @@ pub struct EngineView<'a> {
     pub sounding: bool,
     /// Bit `i` set: voice `i` is running.
     pub voice_activity: u32,
+    /// The pitch played: the effect's corrected pitch (its input's with correction off), the
+    /// instrument's `f0_hz`.
+    pub played_hz: f32,
+    /// The note the effect's MIDI out holds.
+    pub midi_out_key: Option<u8>,
 }
 
 /// The instrument or the effect, as a host drives it.
@@ -201,6 +206,8 @@ impl Engine for Instrument {
             confidence: if sounding { 1.0 } else { 0.0 },
             sounding,
             voice_activity: self.voice_activity(),
+            played_hz: f0_hz,
+            midi_out_key: None,
         }
     }
 }
@@ -253,6 +260,8 @@ impl Engine for TimbreTransfer {
             confidence: tracked.confidence,
             sounding: tracked.voiced,
             voice_activity: u32::from(tracked.voiced),
+            played_hz: self.played_hz(),
+            midi_out_key: self.midi_out_key(),
         }
     }
 }

@@ -259,7 +259,8 @@ pub fn draw(ui: &mut egui::Ui, model: &mut EditorModel, setter: &ParamSetter) {
         controls::presets(ui, model.params.master(), setter);
     });
     egui::CentralPanel::default().show(ui, |ui| {
-        performance::show(ui, &mut model.performance, &model.gui, status.meta.as_ref());
+        let piano_roll = matches!(model.params, PluginParams::Effect(_));
+        performance::show(ui, &mut model.performance, &model.gui, status.meta.as_ref(), piano_roll);
         ui.separator();
         // The whole width scrolls with the wheel, and the bar has a lane of its own beside the
         // value boxes instead of floating over them.

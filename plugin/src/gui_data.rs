@@ -6,7 +6,7 @@
 //! repaint at all, and the audio thread wakes it through [`GuiData::repaint`] (an atomic flag that
 //! nice-plug-egui polls) as soon as a voice sounds or a shown value changes.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use ddsp_core::master::MasterMeters;
 use ddsp_core::{EngineView, Voice};
@@ -32,6 +32,10 @@ pub struct GuiData {
     /// The tracker's confidence (effect) or 1 while a note sounds (instrument).
     pub confidence: AtomicF32,
     pub sounding: AtomicBool,
+    /// The pitch played (the effect's corrected pitch), Hz; 0 for none.
+    pub played_hz: AtomicF32,
+    /// The note the effect's MIDI out holds; -1 for none.
+    pub midi_out_key: AtomicI32,
     /// Bit `i` set: voice `i` is running (sounding or releasing).
     pub voice_activity: AtomicU32,
     pub harmonics: [AtomicF32; MAX_DRAWN],
@@ -76,6 +80,8 @@ impl Default for GuiData {
             loudness_db: AtomicF32::new(-120.0),
             confidence: AtomicF32::new(0.0),
             sounding: AtomicBool::new(false),
+            played_hz: AtomicF32::new(0.0),
+            midi_out_key: AtomicI32::new(-1),
             voice_activity: AtomicU32::new(0),
             harmonics: std::array::from_fn(|_| AtomicF32::new(0.0)),
             n_harmonics: AtomicUsize::new(0),
@@ -134,6 +140,8 @@ impl GuiData {
     /// runs or anything the editor shows changed since the last publication.
     pub fn publish_view(&self, view: &EngineView) {
         self.voice_activity.store(view.voice_activity, Ordering::Relaxed);
+        self.played_hz.store(view.played_hz, Ordering::Relaxed);
+        self.midi_out_key.store(view.midi_out_key.map_or(-1, i32::from), Ordering::Relaxed);
         self.publish_voice(view.voice, view.f0_hz, view.loudness_db, view.confidence, view.sounding);
         self.wake_editor_on_change();
     }
