@@ -163,7 +163,11 @@ fn piano_roll(ui: &mut egui::Ui, size: Vec2, points: &VecDeque<Point>) {
         if run.map(|(_, key)| Some(key)) != Some(p) {
             if let Some((start, key)) = run.take() {
                 let top = y(f32::from(key)) - lane / 2.0;
-                painter.rect_filled(Rect::from_min_max(Pos2::new(x(start), top), Pos2::new(x(i), top + lane)), 1.0, NOTE_BOX);
+                painter.rect_filled(
+                    Rect::from_min_max(Pos2::new(x(start), top), Pos2::new(x(i), top + lane)),
+                    1.0,
+                    NOTE_BOX,
+                );
             }
             run = p.map(|key| (i, key));
         }
