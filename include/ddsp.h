@@ -99,6 +99,16 @@ typedef struct DdspModelInfo {
   uint32_t latency_samples;
 } DdspModelInfo;
 
+// One MIDI message timbre transfer's MIDI out sent (the notes and pitch bends of the pitch it
+// tracks in `ddsp_pipeline_process_audio`'s input): `bytes[0..len]` (MIDI 1.0: note on, note off,
+// pitch bend), `offset` samples after the first sample processed since the messages were last
+// all taken.
+typedef struct DdspMidiMessage {
+  uint32_t offset;
+  uint8_t len;
+  uint8_t bytes[3];
+} DdspMidiMessage;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -213,6 +223,14 @@ void ddsp_pipeline_process_audio(struct DdspPipeline *p,
                                  const float *input,
                                  float *out,
                                  uint32_t n);
+
+// Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
+// returns how many. Call it on the audio thread after each process call: up to 4,096 messages
+// wait, later ones are dropped. Every note on gets its note off (when the input's note ends, and
+// at `ddsp_pipeline_reset`). Real-time safe.
+uint32_t ddsp_pipeline_midi_out(struct DdspPipeline *p,
+                                struct DdspMidiMessage *out,
+                                uint32_t capacity);
 
 // Samples from a note or control to the output's answer (the mastering limiter's look-ahead, a
 // windowed model's delay), as of the last block.

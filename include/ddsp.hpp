@@ -109,6 +109,9 @@ public:
     void process(float *out, std::uint32_t n) { ddsp_pipeline_process(p_, out, n); }
     void processStereo(float *left, float *right, std::uint32_t n) { ddsp_pipeline_process_stereo(p_, left, right, n); }
     void processAudio(const float *in, float *out, std::uint32_t n) { ddsp_pipeline_process_audio(p_, in, out, n); }
+    /// Timbre transfer's MIDI out since the last call (notes and bends of the tracked input), up to
+    /// `capacity` messages into `out`; returns how many. Audio thread, after each process call.
+    std::uint32_t midiOut(DdspMidiMessage *out, std::uint32_t capacity) { return ddsp_pipeline_midi_out(p_, out, capacity); }
 
     std::uint32_t latencySamples() const { return ddsp_pipeline_latency_samples(p_); }
     std::uint32_t audioLatencySamples() const { return ddsp_pipeline_audio_latency_samples(p_); }

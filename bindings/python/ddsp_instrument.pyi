@@ -76,6 +76,9 @@ class Pipeline:
         """`n` samples of stereo, shape (2, n)."""
     def process_audio(self, audio: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """Timbre transfer of 1-D `audio` at the pipeline's rate, added to the other sources."""
+    def midi_out(self) -> list[tuple[int, bytes]]:
+        """Timbre transfer's MIDI out since the last call: (offset in samples, MIDI bytes) of the
+        notes and pitch bends tracked in `process_audio`'s input, in time order."""
     @property
     def sample_rate(self) -> float: ...
     @property

@@ -435,6 +435,47 @@ pub extern "C" fn ddsp_pipeline_process_audio(p: *mut DdspPipeline, input: *cons
     audio_call(p, input, out, std::ptr::null_mut(), n);
 }
 
+/// One MIDI message timbre transfer's MIDI out sent (the notes and pitch bends of the pitch it
+/// tracks in `ddsp_pipeline_process_audio`'s input): `bytes[0..len]` (MIDI 1.0: note on, note off,
+/// pitch bend), `offset` samples after the first sample processed since the messages were last
+/// all taken.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct DdspMidiMessage {
+    pub offset: u32,
+    pub len: u8,
+    pub bytes: [u8; 3],
+}
+
+/// Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
+/// returns how many. Call it on the audio thread after each process call: up to 4,096 messages
+/// wait, later ones are dropped. Every note on gets its note off (when the input's note ends, and
+/// at `ddsp_pipeline_reset`). Real-time safe.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_midi_out(p: *mut DdspPipeline, out: *mut DdspMidiMessage, capacity: u32) -> u32 {
+    let Some(p) = pipeline(p) else { return 0 };
+    if out.is_null() {
+        return 0;
+    }
+    // SAFETY: `capacity` writable messages at `out` (the caller's contract).
+    let out = unsafe { std::slice::from_raw_parts_mut(out, capacity as usize) };
+    let mut batch = [crate::pipeline::MidiOutMessage::default(); 64];
+    let mut taken = 0;
+    while taken < out.len() {
+        let want = (out.len() - taken).min(batch.len());
+        // SAFETY: process and MIDI out calls come from one audio thread (the threading contract).
+        let n = unsafe { p.take_midi_out_shared(&mut batch[..want]) };
+        for (dst, src) in out[taken..taken + n].iter_mut().zip(&batch[..n]) {
+            *dst = DdspMidiMessage { offset: src.offset, len: src.len, bytes: src.bytes };
+        }
+        taken += n;
+        if n < want {
+            break;
+        }
+    }
+    taken as u32
+}
+
 /// Samples from a note or control to the output's answer (the mastering limiter's look-ahead, a
 /// windowed model's delay), as of the last block.
 #[no_mangle]

@@ -4,6 +4,7 @@
 //! set_f0_hz, set_loudness_* (atomics) ─ direct voice ──────────┐
 //! note / CC / bend / MIDI (lock-free queue) ─ instrument ──────┤
 //! audio in (process_audio) ─ timbre transfer ───────────────── Σ ─ mastering (optional) ─ out (mono or stereo)
+//!                                        └ MIDI out (notes, bends of the tracked pitch) ─ take_midi_out
 //! load_model (any thread): model → voices for each engine ─ swap queues ─ live crossfade
 //! ```
 //!
@@ -159,7 +160,24 @@ struct Audio {
     /// real time (a bounce) lets windowed models' voices wait for their worker, as the plugins do.
     clock: PaceClock,
     pace: Arc<HostPace>,
+    /// What timbre transfer's MIDI out sent since the last [`Pipeline::take_midi_out`] (capacity
+    /// [`MAX_MIDI_OUT`], allocated here), and the samples processed since then.
+    midi_out: Vec<MidiOutMessage>,
+    midi_out_pos: usize,
 }
+
+/// One MIDI message timbre transfer sent: `bytes[..len]`, at `offset` samples from the first
+/// sample processed since the messages were last all taken ([`Pipeline::take_midi_out`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct MidiOutMessage {
+    pub offset: u32,
+    pub len: u8,
+    pub bytes: [u8; 3],
+}
+
+/// MIDI out messages held until taken; more are dropped (take them after every process call).
+pub const MAX_MIDI_OUT: usize = ddsp_core::effect::MAX_MIDI_OUT;
 
 /// The loading side: the engines' model loaders and the model last loaded.
 struct Loader {
@@ -267,6 +285,8 @@ impl Pipeline {
             instrument,
             effect,
             master,
+            midi_out: Vec::with_capacity(MAX_MIDI_OUT),
+            midi_out_pos: 0,
         };
         let controls = Controls {
             f0_hz: AtomicU32::new(440f32.to_bits()),
@@ -671,6 +691,8 @@ impl Pipeline {
             // polls its swap queue), so loads never pile up in its queue.
             a.effect.process_in_place(&mut [&mut a.part[..0]]);
         }
+        // A reset's note off, sent before any sample.
+        Self::collect_midi_out(&mut a.effect, &mut a.midi_out, a.midi_out_pos);
         let mut start = 0;
         while start < n {
             let len = (n - start).min(self.max_block);
@@ -688,6 +710,7 @@ impl Pipeline {
             if let Some(input) = input {
                 part.copy_from_slice(&input[start..end]);
                 a.effect.process_in_place(&mut [&mut *part]);
+                Self::collect_midi_out(&mut a.effect, &mut a.midi_out, a.midi_out_pos + start);
                 mix.iter_mut().zip(part.iter()).for_each(|(m, p)| *m += p);
             }
             let out_l = &mut left[start..end];
@@ -721,7 +744,44 @@ impl Pipeline {
         if let Some(r) = right {
             r[..n].iter_mut().for_each(clean);
         }
+        a.midi_out_pos += n;
         self.publish_latency(a);
+    }
+
+    /// Moves the oldest MIDI out messages (timbre transfer's notes and bends, see
+    /// `ddsp_core::tracking::notes`) into `out`; returns how many. Call it after each process call:
+    /// offsets count from the first sample processed since the messages were last all taken.
+    pub fn take_midi_out(&mut self, out: &mut [MidiOutMessage]) -> usize {
+        // SAFETY: `&mut self` excludes every other call.
+        unsafe { self.take_midi_out_shared(out) }
+    }
+
+    /// [`Pipeline::take_midi_out`] through a shared pipeline (the C ABI). Never allocates.
+    ///
+    /// # Safety
+    /// On the audio thread only, as the process calls.
+    pub unsafe fn take_midi_out_shared(&self, out: &mut [MidiOutMessage]) -> usize {
+        // SAFETY: the caller guarantees the audio thread.
+        let a = unsafe { &mut *self.audio.get() };
+        let n = out.len().min(a.midi_out.len());
+        out[..n].copy_from_slice(&a.midi_out[..n]);
+        a.midi_out.drain(..n);
+        // Offsets of what stays count from the same start; once all is taken, from here.
+        if a.midi_out.is_empty() {
+            a.midi_out_pos = 0;
+        }
+        n
+    }
+
+    /// Moves what the effect's MIDI out sent in a block starting `base` samples after the previous
+    /// take into the pipeline's list. Never allocates (the list keeps its capacity).
+    fn collect_midi_out(effect: &mut TimbreTransfer, list: &mut Vec<MidiOutMessage>, base: usize) {
+        effect.drain_midi_out(|e| {
+            if list.len() < list.capacity() {
+                let (bytes, len) = e.event.to_bytes();
+                list.push(MidiOutMessage { offset: (base + e.at) as u32, len: len as u8, bytes });
+            }
+        });
     }
 
     /// Reads the atomic controls into the engines.

@@ -271,3 +271,56 @@ fn a_morph_through_the_pipeline_is_the_instruments_morph_and_never_allocates() {
     assert!(p.load_morph(&[]).is_err());
     assert!(!p.set_morph_source(120));
 }
+
+#[test]
+fn timbre_transfer_sends_the_notes_it_hears_as_midi() {
+    // Four detached notes, 0.25 s each with 0.1 s rests: C4 E4 G4 C5, in 256-sample calls.
+    let keys = [60u8, 64, 67, 72];
+    let step = (0.35 * SR) as usize;
+    let n = keys.len() * step + (0.2 * SR) as usize;
+    let mut phase = 0.0f64;
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            let Some(&key) = keys.get(i / step).filter(|_| i % step < (0.25 * SR) as usize) else { return 0.0 };
+            phase = (phase + 440.0 * ((f64::from(key) - 69.0) / 12.0).exp2() / SR).fract();
+            let p = std::f64::consts::TAU * phase;
+            (0.3 * (p.sin() + 0.5 * (2.0 * p).sin() + 0.25 * (3.0 * p).sin())) as f32
+        })
+        .collect();
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    let mut out = vec![0.0f32; 256];
+    let mut taken = [ddsp::MidiOutMessage::default(); 64];
+    let mut messages = Vec::with_capacity(4096);
+    let ((), allocations) = allocations_in(|| {
+        for (i, block) in input.chunks(256).enumerate() {
+            p.process_audio(block, &mut out[..block.len()]);
+            let count = p.take_midi_out(&mut taken);
+            messages.extend(taken[..count].iter().map(|m| (i * 256 + m.offset as usize, m.len, m.bytes)));
+        }
+    });
+    assert_eq!(allocations, 0);
+    let ons: Vec<(usize, u8)> = messages
+        .iter()
+        .filter(|m| m.2[0] == 0x90)
+        .map(|&(at, len, bytes)| {
+            assert_eq!(len, 3);
+            assert!(bytes[2] >= 1);
+            (at, bytes[1])
+        })
+        .collect();
+    assert_eq!(ons.iter().map(|o| o.1).collect::<Vec<_>>(), keys);
+    for (i, &(at, key)) in ons.iter().enumerate() {
+        let late_ms = (at - i * step) as f64 * 1e3 / SR;
+        assert!(late_ms <= 10.0, "note {key}: on {late_ms:.1} ms after its onset");
+    }
+    let offs = messages.iter().filter(|m| m.2[0] == 0x80).count();
+    assert_eq!(offs, keys.len(), "every note on gets its note off");
+    // A note held at a reset ends with it.
+    p.process_audio(&input[..(0.1 * SR) as usize], &mut vec![0.0; (0.1 * SR) as usize]);
+    p.reset();
+    p.process(&mut out);
+    let count = p.take_midi_out(&mut taken);
+    let ended = taken[..count].iter().filter(|m| m.bytes[0] == 0x80).count();
+    let started = taken[..count].iter().filter(|m| m.bytes[0] == 0x90).count();
+    assert_eq!((started, ended), (1, 1));
+}

@@ -326,6 +326,22 @@ impl Pipeline {
         Ok(out.into_pyarray(py))
     }
 
+    /// Timbre transfer's MIDI out since the last call: the notes and pitch bends of the pitch
+    /// tracked in `process_audio`'s input, as (offset in samples, MIDI bytes) in time order.
+    fn midi_out<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, pyo3::types::PyBytes>)> {
+        let mut messages = Vec::new();
+        let mut batch = [ddsp_engine::MidiOutMessage::default(); 256];
+        loop {
+            let n = self.inner.take_midi_out(&mut batch);
+            messages.extend(
+                batch[..n].iter().map(|m| (m.offset, pyo3::types::PyBytes::new(py, &m.bytes[..usize::from(m.len)]))),
+            );
+            if n < batch.len() {
+                return messages;
+            }
+        }
+    }
+
     #[getter]
     fn sample_rate(&self) -> f32 {
         self.inner.sample_rate_hz()

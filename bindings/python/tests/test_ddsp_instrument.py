@@ -115,6 +115,27 @@ def test_track_follows_an_analytic_vibrato_within_5_cents():
     assert err < 5, f"median error {err:.2f} cents at {1e3 * delay:.1f} ms"
 
 
+def test_timbre_transfer_sends_the_notes_it_hears_as_midi():
+    # C4 then G4, 0.3 s each with a 0.1 s rest, through process_audio in 480-sample blocks.
+    notes = [(60, 0.0), (67, 0.4)]
+    t = np.arange(int(0.9 * SR)) / SR
+    audio = np.zeros_like(t)
+    for key, start in notes:
+        on = (t >= start) & (t < start + 0.3)
+        audio[on] = 0.3 * np.sin(2 * np.pi * 440.0 * 2 ** ((key - 69) / 12) * (t[on] - start))
+    p = ddsp.Pipeline(SR, 480)
+    messages = []
+    for start in range(0, len(audio), 480):
+        p.process_audio(audio[start : start + 480].astype(np.float32))
+        messages += [(start + offset, data) for offset, data in p.midi_out()]
+    ons = [(at, data[1]) for at, data in messages if data[0] == 0x90]
+    offs = [data[1] for at, data in messages if data[0] == 0x80]
+    assert [key for _, key in ons] == [60, 67] and offs == [60, 67], messages
+    for (at, key), (_, start) in zip(ons, notes):
+        assert 0 <= at / SR - start <= 0.010, f"note {key} on {1e3 * (at / SR - start):.1f} ms late"
+    assert all(len(data) == 3 for _, data in messages)
+
+
 def test_render_audio_keeps_the_pitch():
     t = np.arange(SR) / SR
     saw = (0.3 * (2 * ((330 * t) % 1) - 1)).astype(np.float64)

@@ -44,6 +44,23 @@ pub enum MidiOut {
     },
 }
 
+impl MidiOut {
+    /// The MIDI 1.0 bytes and how many of them count (2 for channel pressure): note on with
+    /// velocity 1–127, note off with velocity 64, 14-bit pitch bend.
+    pub fn to_bytes(&self) -> ([u8; 3], usize) {
+        let seven = |v: f32, lo: f32| (v * 127.0).round().clamp(lo, 127.0) as u8;
+        match *self {
+            MidiOut::NoteOn { channel, key, velocity } => ([0x90 | channel & 15, key & 127, seven(velocity, 1.0)], 3),
+            MidiOut::NoteOff { channel, key } => ([0x80 | channel & 15, key & 127, 64], 3),
+            MidiOut::PitchBend { channel, value } => {
+                let v = (value * 16383.0).round().clamp(0.0, 16383.0) as u16;
+                ([0xE0 | channel & 15, (v & 127) as u8, (v >> 7) as u8], 3)
+            }
+            MidiOut::Pressure { channel, value } => ([0xD0 | channel & 15, seven(value, 0.0), 0], 2),
+        }
+    }
+}
+
 /// An emitted message and the sample, within the block being processed, it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TimedMidiOut {
