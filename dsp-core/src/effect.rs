@@ -347,7 +347,9 @@ impl TimbreTransfer {
                     let shift = s.pitch_shift_semitones.clamp(-48.0, 48.0);
                     let key = self.corrector.note(&s.pitch).map(|n| (n + shift).round().clamp(0.0, 127.0) as u8);
                     let (loudness_db, room) = (self.loudness[i], MAX_MIDI_OUT - *len);
-                    self.segmenter.frame(pitch, key, loudness_db, position, &s.midi_out, room, &mut |event| {
+                    let confidence = self.frame.confidence;
+                    let segmenter = &mut self.segmenter;
+                    segmenter.frame(pitch, confidence, key, loudness_db, position, &s.midi_out, room, &mut |event| {
                         push_midi(queue, len, at, event)
                     });
                 }

@@ -5,14 +5,15 @@
 //! ```text
 //! frame: pitch (voiced?) + loudness ─ segmenter ─ note off · bend · note on · pressure
 //!   off ─ voiced ──────────────────────────────▶ on (nearest key, velocity = loudness position)
-//!   on  ─ pitch ≥ ½ + 0.15 st from the key for 4 ms, not in a release ─▶ the key nearest then
+//!   on  ─ pitch ≥ ½ + 0.15 st from the key for 4 ms, confident, not in a release ─▶ the key nearest then
 //!   on  ─ unvoiced for 20 ms, or [`NoteSegmenter::end`] ─▶ off
 //! ```
 //!
 //! The key a note changes to is the one nearest the pitch when the 4 ms are up, not when the pitch
 //! left the old key: a tracker passes through in-between values for a few ms at a legato change
 //! (60 → 61.3 → 62). And while the loudness falls fast (a release: [`RELEASE_DROP_DB`] below its
-//! recent peak) the note does not change: the pitch of a dying note drifts.
+//! recent peak) the note does not change: the pitch of a dying note drifts. Nor does it on frames
+//! whose confidence is under [`CHANGE_CONFIDENCE`] (a chord, a breath, the overlap of two notes).
 //!
 //! Every note on gets its note off: a note ends when the voice does, when MIDI out is switched
 //! off, on [`NoteSegmenter::end`] (transport stop, reset) and before the next note starts; a note
@@ -102,6 +103,10 @@ pub const KEY_HYSTERESIS_ST: f32 = 0.15;
 /// glitches and the passing pitches of a slur do not become notes. A legato change at 262 Hz then
 /// comes out 8 ms after it is sung (4 ms of tracking, 4 of this).
 pub const KEY_CHANGE_S: f32 = 0.004;
+/// Tracker confidence below which a frame cannot move the note to another key: a periodicity this
+/// weak is a chord (a release under the next note), a breath or a transition, whose readings
+/// (often an octave or more below) are not notes. Steady notes read 0.95 and above.
+pub const CHANGE_CONFIDENCE: f32 = 0.85;
 /// A fall of this much below the recent loudness peak is a release: the note keeps its key.
 pub const RELEASE_DROP_DB: f32 = 9.0;
 /// How fast the recent loudness peak falls, dB per second (a decrescendo slower than this is not
@@ -169,7 +174,8 @@ impl NoteSegmenter {
         self.unvoiced_frames = 0;
     }
 
-    /// One frame: `pitch` as a MIDI note number (fractional) while voiced, `None` while not;
+    /// One frame: `pitch` as a MIDI note number (fractional) while voiced, `None` while not, and the
+    /// tracker's `confidence` in it;
     /// `key`, when given, the note it is meant to be (pitch correction's scale note: the bend then
     /// carries the retune glide instead of passing keys becoming notes); `loudness_db` (releases)
     /// and `loudness` as a position 0..1 (velocity and pressure). `room` is how many messages the
@@ -178,6 +184,7 @@ impl NoteSegmenter {
     pub fn frame(
         &mut self,
         pitch: Option<f32>,
+        confidence: f32,
         key: Option<u8>,
         loudness_db: f32,
         loudness: f32,
@@ -218,7 +225,7 @@ impl NoteSegmenter {
             Some(key) => key != sounding.key,
             None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
         };
-        if away && !releasing {
+        if away && !releasing && confidence >= CHANGE_CONFIDENCE {
             self.away_frames += 1;
             let waited_s = (self.away_frames - 1) as f32 * self.hop_s;
             if waited_s >= KEY_CHANGE_S - 1e-6 && nearest != sounding.key && room >= 2 * NOTE_RESERVE {
@@ -300,7 +307,7 @@ mod tests {
     fn run(seg: &mut NoteSegmenter, frames: &[(Option<f32>, f32)], s: &MidiOutSettings) -> Vec<(usize, MidiOut)> {
         let mut out = Vec::new();
         for (i, &(pitch, loudness)) in frames.iter().enumerate() {
-            seg.frame(pitch, None, -20.0, loudness, s, 64, &mut |e| out.push((i, e)));
+            seg.frame(pitch, 1.0, None, -20.0, loudness, s, 64, &mut |e| out.push((i, e)));
         }
         out
     }
@@ -343,13 +350,32 @@ mod tests {
         );
         let mut keys = Vec::new();
         for (pitch, db) in frames {
-            seg.frame(pitch, None, db, 0.5, &s, 64, &mut |e| {
+            seg.frame(pitch, 1.0, None, db, 0.5, &s, 64, &mut |e| {
                 if let MidiOut::NoteOn { key, .. } = e {
                     keys.push(key)
                 }
             });
         }
         assert_eq!(keys, [60, 62]);
+    }
+
+    #[test]
+    fn weak_periodicity_does_not_change_the_note() {
+        let s = MidiOutSettings::default();
+        let mut seg = NoteSegmenter::new(0.001);
+        let mut keys = Vec::new();
+        let mut frame = |pitch: f32, confidence: f32| {
+            seg.frame(Some(pitch), confidence, None, -10.0, 0.5, &s, 64, &mut |e| {
+                if let MidiOut::NoteOn { key, .. } = e {
+                    keys.push(key)
+                }
+            })
+        };
+        (0..20).for_each(|_| frame(60.0, 0.99));
+        // Two notes overlapping: read an octave and more below, with a weak periodicity.
+        (0..10).for_each(|_| frame(47.6, 0.8));
+        (0..10).for_each(|_| frame(64.0, 0.99));
+        assert_eq!(keys, [60, 64]);
     }
 
     #[test]
@@ -371,14 +397,14 @@ mod tests {
         let s = MidiOutSettings::default();
         let mut seg = NoteSegmenter::new(0.001);
         let mut out = Vec::new();
-        seg.frame(Some(60.0), None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
+        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
         seg.end(&mut |e| out.push(e));
-        seg.frame(Some(60.0), None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
-        seg.frame(Some(60.0), None, -20.0, 0.5, &MidiOutSettings { mode: MidiOutMode::Off, ..s }, 64, &mut |e| {
+        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
+        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &MidiOutSettings { mode: MidiOutMode::Off, ..s }, 64, &mut |e| {
             out.push(e)
         });
         // No room: no note starts.
-        seg.frame(Some(60.0), None, -20.0, 0.5, &s, NOTE_RESERVE, &mut |e| out.push(e));
+        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, NOTE_RESERVE, &mut |e| out.push(e));
         let ons = out.iter().filter(|e| matches!(e, MidiOut::NoteOn { .. })).count();
         let offs = out.iter().filter(|e| matches!(e, MidiOut::NoteOff { .. })).count();
         assert_eq!((ons, offs), (2, 2));
