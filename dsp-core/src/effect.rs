@@ -318,9 +318,7 @@ impl TimbreTransfer {
                 self.latency_samples = Self::model_latency(&model, self.sample_rate_hz).min(self.dry[0].len() - 1);
             }
         }
-        let meta = &self.voice.model().meta;
-        let fallback_f0 = meta.f0_min_hz;
-        let (loudness_lo_db, loudness_range_db) = (meta.loudness_min_db, meta.loudness_max_db - meta.loudness_min_db);
+        let fallback_f0 = self.voice.model().meta.f0_min_hz;
         self.voice.set_morph_target(s.morph, false);
         let fold = 1.0 / n_channels as f32;
         let mut start = 0;
@@ -336,22 +334,7 @@ impl TimbreTransfer {
                 let voiced = self.frame.voiced && self.frame.confidence >= s.gate_threshold;
                 self.loudness[i] = (self.frame.loudness_db + input_gain_db).max(LOUDNESS_FLOOR_DB);
                 if new_frame {
-                    let played = self.corrector.frame(voiced.then_some(self.frame.f0_hz), &s.pitch);
-                    if let Some(played) = played {
-                        self.held_played_hz = played;
-                    }
-                    let position = (self.loudness[i] - loudness_lo_db) / loudness_range_db;
-                    let (queue, len, at) = (&mut self.midi_out, &mut self.midi_out_len, self.block_pos + start + i);
-                    let pitch = played.map(|hz| hz_to_semitones(hz * shift_ratio));
-                    // Corrected, the note is the scale's (shifted): the bend carries the retune.
-                    let shift = s.pitch_shift_semitones.clamp(-48.0, 48.0);
-                    let key = self.corrector.note(&s.pitch).map(|n| (n + shift).round().clamp(0.0, 127.0) as u8);
-                    let (loudness_db, room) = (self.loudness[i], MAX_MIDI_OUT - *len);
-                    let confidence = self.frame.confidence;
-                    let segmenter = &mut self.segmenter;
-                    segmenter.frame(pitch, confidence, key, loudness_db, position, &s.midi_out, room, &mut |event| {
-                        push_midi(queue, len, at, event)
-                    });
+                    self.correct_and_send(voiced, self.loudness[i], self.block_pos + start + i);
                 }
                 if voiced {
                     self.held_f0_hz = self.frame.f0_hz;
@@ -395,6 +378,29 @@ impl TimbreTransfer {
             start += n;
         }
         self.block_pos += n_total;
+    }
+
+    /// A new tracker frame: its pitch corrected (held while unvoiced), then MIDI out's note,
+    /// bend and pressure for the pitch played (shifted) and `loudness_db` (what the model hears),
+    /// queued at sample `at` (counted from the last drain).
+    fn correct_and_send(&mut self, voiced: bool, loudness_db: f32, at: usize) {
+        let s = &self.settings;
+        let played = self.corrector.frame(voiced.then_some(self.frame.f0_hz), &s.pitch);
+        if let Some(played) = played {
+            self.held_played_hz = played;
+        }
+        let shift = s.pitch_shift_semitones.clamp(-48.0, 48.0);
+        let pitch = played.map(|hz| hz_to_semitones(hz) + shift);
+        // Corrected, the note is the scale's (shifted): the bend carries the retune.
+        let key = self.corrector.note(&s.pitch).map(|n| (n + shift).round().clamp(0.0, 127.0) as u8);
+        let meta = &self.voice.model().meta;
+        let position = (loudness_db - meta.loudness_min_db) / (meta.loudness_max_db - meta.loudness_min_db);
+        let (queue, len) = (&mut self.midi_out, &mut self.midi_out_len);
+        let room = MAX_MIDI_OUT - *len;
+        let confidence = self.frame.confidence;
+        self.segmenter.frame(pitch, confidence, key, loudness_db, position, &s.midi_out, room, &mut |event| {
+            push_midi(queue, len, at, event)
+        });
     }
 }
 
