@@ -30,8 +30,8 @@ use crate::morph::MorphPosition;
 use crate::swap::{SwapReceiver, VoiceSpec};
 use crate::tracking::correction::hz_to_semitones;
 use crate::tracking::{
-    CorrectionSettings, MidiOutSettings, NoteSegmenter, PitchCorrector, PitchSettings, TimedMidiOut, Tracker,
-    TrackerFrame,
+    CorrectionSettings, MidiOutSettings, NoteFrame, NoteSegmenter, PitchCorrector, PitchSettings, TimedMidiOut,
+    Tracker, TrackerFrame,
 };
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 
@@ -397,10 +397,8 @@ impl TimbreTransfer {
         let position = (loudness_db - meta.loudness_min_db) / (meta.loudness_max_db - meta.loudness_min_db);
         let (queue, len) = (&mut self.midi_out, &mut self.midi_out_len);
         let room = MAX_MIDI_OUT - *len;
-        let confidence = self.frame.confidence;
-        self.segmenter.frame(pitch, confidence, key, loudness_db, position, &s.midi_out, room, &mut |event| {
-            push_midi(queue, len, at, event)
-        });
+        let input = NoteFrame { pitch, confidence: self.frame.confidence, key, loudness_db, level: position };
+        self.segmenter.frame(input, &s.midi_out, room, &mut |event| push_midi(queue, len, at, event));
     }
 }
 

@@ -11,7 +11,7 @@ pub mod pitch;
 
 pub use correction::{CorrectionSettings, PitchCorrector, PitchMode};
 pub use loudness::Loudness;
-pub use notes::{MidiOut, MidiOutMode, MidiOutSettings, NoteSegmenter, TimedMidiOut};
+pub use notes::{MidiOut, MidiOutMode, MidiOutSettings, NoteFrame, NoteSegmenter, TimedMidiOut};
 pub use pitch::{PitchEstimate, PitchSettings, PitchTracker};
 
 /// One analysis frame.

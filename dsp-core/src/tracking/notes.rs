@@ -122,6 +122,29 @@ const PRESSURE_RESOLUTION: f32 = 1.0 / 127.0;
 /// Queue slots a note needs: its note off (and what comes with the next note's start).
 pub const NOTE_RESERVE: usize = 4;
 
+/// What one tracker frame tells MIDI out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoteFrame {
+    /// MIDI note number (fractional) while voiced; `None` while not.
+    pub pitch: Option<f32>,
+    /// The tracker's confidence in it (0..1).
+    pub confidence: f32,
+    /// The note the pitch is meant to be, when known (pitch correction's scale note): the bend
+    /// then carries the retune glide instead of passing keys becoming notes.
+    pub key: Option<u8>,
+    /// Loudness, dB (releases are told by its fall).
+    pub loudness_db: f32,
+    /// The loudness as a position 0..1 in the model's trained range (velocity, pressure).
+    pub level: f32,
+}
+
+impl NoteFrame {
+    /// A frame with `pitch` (`None`: unvoiced) at full confidence, no scale note, `level`.
+    pub fn new(pitch: Option<f32>, loudness_db: f32, level: f32) -> Self {
+        Self { pitch, confidence: 1.0, key: None, loudness_db, level }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Sounding {
     channel: u8,
@@ -174,24 +197,11 @@ impl NoteSegmenter {
         self.unvoiced_frames = 0;
     }
 
-    /// One frame: `pitch` as a MIDI note number (fractional) while voiced, `None` while not, and the
-    /// tracker's `confidence` in it;
-    /// `key`, when given, the note it is meant to be (pitch correction's scale note: the bend then
-    /// carries the retune glide instead of passing keys becoming notes); `loudness_db` (releases)
-    /// and `loudness` as a position 0..1 (velocity and pressure). `room` is how many messages the
+    /// One tracker frame (see [`NoteFrame`]). `room` is how many messages the
     /// caller can still queue: a note only starts with [`NOTE_RESERVE`] slots to spare, and bends
     /// and pressure are only sent with room beyond that, so a note off always fits.
-    pub fn frame(
-        &mut self,
-        pitch: Option<f32>,
-        confidence: f32,
-        key: Option<u8>,
-        loudness_db: f32,
-        loudness: f32,
-        s: &MidiOutSettings,
-        room: usize,
-        emit: &mut impl FnMut(MidiOut),
-    ) {
+    pub fn frame(&mut self, input: NoteFrame, s: &MidiOutSettings, room: usize, emit: &mut impl FnMut(MidiOut)) {
+        let NoteFrame { pitch, confidence, key, loudness_db, level: loudness } = input;
         let pitch = pitch.filter(|p| p.is_finite());
         if s.mode == MidiOutMode::Off {
             self.end(emit);
@@ -307,7 +317,7 @@ mod tests {
     fn run(seg: &mut NoteSegmenter, frames: &[(Option<f32>, f32)], s: &MidiOutSettings) -> Vec<(usize, MidiOut)> {
         let mut out = Vec::new();
         for (i, &(pitch, loudness)) in frames.iter().enumerate() {
-            seg.frame(pitch, 1.0, None, -20.0, loudness, s, 64, &mut |e| out.push((i, e)));
+            seg.frame(NoteFrame::new(pitch, -20.0, loudness), s, 64, &mut |e| out.push((i, e)));
         }
         out
     }
@@ -350,7 +360,7 @@ mod tests {
         );
         let mut keys = Vec::new();
         for (pitch, db) in frames {
-            seg.frame(pitch, 1.0, None, db, 0.5, &s, 64, &mut |e| {
+            seg.frame(NoteFrame::new(pitch, db, 0.5), &s, 64, &mut |e| {
                 if let MidiOut::NoteOn { key, .. } = e {
                     keys.push(key)
                 }
@@ -365,7 +375,7 @@ mod tests {
         let mut seg = NoteSegmenter::new(0.001);
         let mut keys = Vec::new();
         let mut frame = |pitch: f32, confidence: f32| {
-            seg.frame(Some(pitch), confidence, None, -10.0, 0.5, &s, 64, &mut |e| {
+            seg.frame(NoteFrame { confidence, ..NoteFrame::new(Some(pitch), -10.0, 0.5) }, &s, 64, &mut |e| {
                 if let MidiOut::NoteOn { key, .. } = e {
                     keys.push(key)
                 }
@@ -397,14 +407,17 @@ mod tests {
         let s = MidiOutSettings::default();
         let mut seg = NoteSegmenter::new(0.001);
         let mut out = Vec::new();
-        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
+        seg.frame(NoteFrame::new(Some(60.0), -20.0, 0.5), &s, 64, &mut |e| out.push(e));
         seg.end(&mut |e| out.push(e));
-        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, 64, &mut |e| out.push(e));
-        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &MidiOutSettings { mode: MidiOutMode::Off, ..s }, 64, &mut |e| {
-            out.push(e)
-        });
+        seg.frame(NoteFrame::new(Some(60.0), -20.0, 0.5), &s, 64, &mut |e| out.push(e));
+        seg.frame(
+            NoteFrame::new(Some(60.0), -20.0, 0.5),
+            &MidiOutSettings { mode: MidiOutMode::Off, ..s },
+            64,
+            &mut |e| out.push(e),
+        );
         // No room: no note starts.
-        seg.frame(Some(60.0), 1.0, None, -20.0, 0.5, &s, NOTE_RESERVE, &mut |e| out.push(e));
+        seg.frame(NoteFrame::new(Some(60.0), -20.0, 0.5), &s, NOTE_RESERVE, &mut |e| out.push(e));
         let ons = out.iter().filter(|e| matches!(e, MidiOut::NoteOn { .. })).count();
         let offs = out.iter().filter(|e| matches!(e, MidiOut::NoteOff { .. })).count();
         assert_eq!((ons, offs), (2, 2));
