@@ -49,6 +49,9 @@ const OCTAVE_CHECK_MARGIN: f32 = 0.05;
 const OCTAVE_CHECK_MIN_LAG: usize = 16;
 /// A jump up an octave whose dip is this periodic is taken at once (no hysteresis).
 const OCTAVE_UP_TRUSTED: f32 = 0.05;
+/// ... as is one whose dip is within this of the old lag's in the same window (a noisy input,
+/// where neither dip is clean).
+const OCTAVE_UP_MARGIN: f32 = 0.02;
 /// Among longer periods, the first dip within this of the best is taken.
 const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
 /// Hop between estimates.
@@ -469,18 +472,28 @@ impl PitchTracker {
         if self.voiced && self.last_tau > 0.0 {
             let prev = self.last_tau.round() as usize;
             let ratio = tau as f64 / prev as f64;
+            let up = (ratio - 0.5).abs() < 0.03;
             // Up an octave: a truly periodic half lag (a signal periodic at τ is periodic at 2τ too,
             // so the old lag's dip proves nothing) is the new pitch, not an error to hold back.
-            let up_is_clean = (ratio - 0.5).abs() < 0.03 && aperiodicity < OCTAVE_UP_TRUSTED;
-            let octave_jump = ((ratio - 2.0).abs() < 0.12 || (ratio - 0.5).abs() < 0.03) && !up_is_clean;
+            let up_is_clean = up && aperiodicity < OCTAVE_UP_TRUSTED;
+            let octave_jump = ((ratio - 2.0).abs() < 0.12 || up) && !up_is_clean;
             let span = ((prev as f64 * 0.03).ceil() as usize).max(1);
             let prev_band = self.bands.iter().position(|b| b.window > prev + span);
             if let (true, Some(b)) = (octave_jump, prev_band) {
                 self.band_cmndf(b);
                 let c = &self.cmndf;
-                let near =
-                    (prev.saturating_sub(span).max(self.tau_min)..=prev + span).min_by(|&x, &y| c[x].total_cmp(&c[y]));
-                if let Some(near) = near.filter(|&n| c[n] < aperiodicity + 0.1) {
+                let best_near = |at: usize, span: usize| {
+                    (at.saturating_sub(span).max(self.tau_min)..=at + span).min_by(|&x, &y| c[x].total_cmp(&c[y]))
+                };
+                let near = best_near(prev, span);
+                // Up, judged in the same window: in noise neither dip is clean, and the half lag
+                // as periodic as the old one is the pitch (the old lag is then its multiple). Only
+                // a half lag clearly worse (a weak fundamental's half period) is held back.
+                let half_as_good = up
+                    && best_near(tau, span.div_ceil(2))
+                        .zip(near)
+                        .is_some_and(|(half, old)| c[half] <= c[old] + OCTAVE_UP_MARGIN);
+                if let Some(near) = near.filter(|&n| c[n] < aperiodicity + 0.1 && !half_as_good) {
                     (band, tau, aperiodicity) = (b, near, c[near]);
                 }
             }
