@@ -41,12 +41,15 @@ pub const EFFECT: App = App {
     binary: "ddsp-effect",
     about: "timbre transfer: a voice or a monophonic instrument in, a trained model's instrument out \
             (flute, violin, cello and trumpet built in, or your own model), following its pitch and \
-            loudness with 4 ms of latency.",
+            loudness with 4 ms of latency (the pitch of notes below ~300 Hz: two of their periods), and \
+            sending the notes it hears as MIDI.",
     examples: "\
   ddsp-effect --backend alsa --input-device ''       list the audio inputs (ALSA connects no input unless named)
   ddsp-effect --backend alsa --input-device 'default' --output-device 'default' --model cello
   ddsp-effect --backend jack --connect-jack-inputs 'system:capture_1'
   ddsp-effect --model ~/Documents/Magenta/DDSP/Models/Violin.tflite
+  ddsp-effect --backend alsa --midi-output ''        list the MIDI ports the tracked notes can go to
+  ddsp-effect --backend jack --connect-jack-midi-output 'synth:midi_in'   MIDI out to another program
   ddsp-effect --backend dummy                        no audio hardware (tests, screenshots)",
 };
 
