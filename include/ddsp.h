@@ -60,6 +60,24 @@
 // `ddsp_pipeline_set_morph_source`: pressure (per note, or channel pressure) moves the morph.
 #define DDSP_MORPH_SOURCE_PRESSURE 201
 
+// `ddsp_pipeline_set_midi_out` modes.
+#define DDSP_MIDI_OUT_OFF 0
+
+// One channel, one note at a time, bends on that channel.
+#define DDSP_MIDI_OUT_ONE_CHANNEL 1
+
+// MPE lower zone: each note on the next member channel (2–16) with its own bend and pressure.
+#define DDSP_MIDI_OUT_MPE 2
+
+// Scales for `ddsp_pipeline_set_pitch_correction`: bit `i` set, the note `i` semitones above the
+// key's root is in the scale (any other non-zero 12-bit mask is a custom scale).
+#define DDSP_SCALE_CHROMATIC 4095
+
+#define DDSP_SCALE_MAJOR 2741
+
+// Natural minor.
+#define DDSP_SCALE_MINOR 1453
+
 // `ddsp_set_precision`: f16 weights where this CPU converts them in hardware (F16C) and the model
 // plays within 0.25 dB of its f32 self on a probe sweep at load (the default); f32 otherwise.
 #define DDSP_PRECISION_AUTO 0
@@ -223,6 +241,23 @@ void ddsp_pipeline_process_audio(struct DdspPipeline *p,
                                  const float *input,
                                  float *out,
                                  uint32_t n);
+
+// What timbre transfer's MIDI out sends: `mode` a `DDSP_MIDI_OUT_*`, `channel` 1..16 (one-channel
+// mode), `bend_range` 1..96 semitones (the receiver's; 2 by default, 48 is MPE's). Any thread.
+// `DDSP_ERROR` (nothing changes) for a value out of range. Default: one channel, 1, 2 semitones.
+int ddsp_pipeline_set_midi_out(struct DdspPipeline *p,
+                               uint32_t mode,
+                               uint32_t channel,
+                               uint32_t bend_range);
+
+// Timbre transfer's pitch correction: `key` the root's pitch class 0..11 (C = 0), or -1 for the
+// raw (microtonal) pitch; `scale` a `DDSP_SCALE_*` or any 12-bit mask; `retune_ms` the time to
+// reach the note (0 snaps). The model plays the corrected pitch and MIDI out sends the scale's
+// notes. Any thread. `DDSP_ERROR` (nothing changes) for a value out of range. Default: raw.
+int ddsp_pipeline_set_pitch_correction(struct DdspPipeline *p,
+                                       int key,
+                                       uint32_t scale,
+                                       float retune_ms);
 
 // Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
 // returns how many. Call it on the audio thread after each process call: up to 4,096 messages

@@ -112,6 +112,14 @@ public:
     /// Timbre transfer's MIDI out since the last call (notes and bends of the tracked input), up to
     /// `capacity` messages into `out`; returns how many. Audio thread, after each process call.
     std::uint32_t midiOut(DdspMidiMessage *out, std::uint32_t capacity) { return ddsp_pipeline_midi_out(p_, out, capacity); }
+    /// mode: DDSP_MIDI_OUT_OFF, _ONE_CHANNEL (channel 1..16) or _MPE; bendRange: the receiver's, semitones.
+    bool setMidiOut(std::uint32_t mode, std::uint32_t channel = 1, std::uint32_t bendRange = 2) {
+        return ddsp_pipeline_set_midi_out(p_, mode, channel, bendRange) == 0;
+    }
+    /// key: 0..11 (C = 0) or -1 for the raw pitch; scale: DDSP_SCALE_* or any 12-bit mask.
+    bool setPitchCorrection(int key, std::uint32_t scale = DDSP_SCALE_MAJOR, float retuneMs = 20.0f) {
+        return ddsp_pipeline_set_pitch_correction(p_, key, scale, retuneMs) == 0;
+    }
 
     std::uint32_t latencySamples() const { return ddsp_pipeline_latency_samples(p_); }
     std::uint32_t audioLatencySamples() const { return ddsp_pipeline_audio_latency_samples(p_); }

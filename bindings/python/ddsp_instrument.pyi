@@ -76,6 +76,10 @@ class Pipeline:
         """`n` samples of stereo, shape (2, n)."""
     def process_audio(self, audio: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """Timbre transfer of 1-D `audio` at the pipeline's rate, added to the other sources."""
+    def set_midi_out(self, mode: str = "mono", channel: int = 1, bend_range: int = 2) -> None:
+        """What timbre transfer's MIDI out sends: "off", "mono" (one channel) or "mpe"."""
+    def set_pitch_correction(self, key: str | None = None, scale: str = "major", retune_ms: float = 20.0) -> None:
+        """Correct timbre transfer's pitch to `key`'s `scale` (None: the raw pitch)."""
     def midi_out(self) -> list[tuple[int, bytes]]:
         """Timbre transfer's MIDI out since the last call: (offset in samples, MIDI bytes) of the
         notes and pitch bends tracked in `process_audio`'s input, in time order."""

@@ -447,6 +447,54 @@ pub struct DdspMidiMessage {
     pub bytes: [u8; 3],
 }
 
+/// `ddsp_pipeline_set_midi_out` modes.
+pub const DDSP_MIDI_OUT_OFF: u32 = 0;
+/// One channel, one note at a time, bends on that channel.
+pub const DDSP_MIDI_OUT_ONE_CHANNEL: u32 = 1;
+/// MPE lower zone: each note on the next member channel (2–16) with its own bend and pressure.
+pub const DDSP_MIDI_OUT_MPE: u32 = 2;
+
+/// Scales for `ddsp_pipeline_set_pitch_correction`: bit `i` set, the note `i` semitones above the
+/// key's root is in the scale (any other non-zero 12-bit mask is a custom scale).
+pub const DDSP_SCALE_CHROMATIC: u32 = 0xFFF;
+pub const DDSP_SCALE_MAJOR: u32 = 0xAB5;
+/// Natural minor.
+pub const DDSP_SCALE_MINOR: u32 = 0x5AD;
+
+/// What timbre transfer's MIDI out sends: `mode` a `DDSP_MIDI_OUT_*`, `channel` 1..16 (one-channel
+/// mode), `bend_range` 1..96 semitones (the receiver's; 2 by default, 48 is MPE's). Any thread.
+/// `DDSP_ERROR` (nothing changes) for a value out of range. Default: one channel, 1, 2 semitones.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_midi_out(p: *mut DdspPipeline, mode: u32, channel: u32, bend_range: u32) -> c_int {
+    match pipeline(p) {
+        Some(p) if p.set_midi_out(mode, channel, bend_range) => DDSP_OK,
+        _ => DDSP_ERROR,
+    }
+}
+
+/// Timbre transfer's pitch correction: `key` the root's pitch class 0..11 (C = 0), or -1 for the
+/// raw (microtonal) pitch; `scale` a `DDSP_SCALE_*` or any 12-bit mask; `retune_ms` the time to
+/// reach the note (0 snaps). The model plays the corrected pitch and MIDI out sends the scale's
+/// notes. Any thread. `DDSP_ERROR` (nothing changes) for a value out of range. Default: raw.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_pitch_correction(
+    p: *mut DdspPipeline,
+    key: c_int,
+    scale: u32,
+    retune_ms: f32,
+) -> c_int {
+    let key = match key {
+        -1 => None,
+        0..=11 => Some(key as u8),
+        _ => return DDSP_ERROR,
+    };
+    let scale = if scale <= 0xFFF { scale as u16 } else { 0 };
+    match pipeline(p) {
+        Some(p) if p.set_pitch_correction(key, scale, retune_ms) => DDSP_OK,
+        _ => DDSP_ERROR,
+    }
+}
+
 /// Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
 /// returns how many. Call it on the audio thread after each process call: up to 4,096 messages
 /// wait, later ones are dropped. Every note on gets its note off (when the input's note ends, and

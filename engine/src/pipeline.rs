@@ -25,6 +25,7 @@ use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::master::{MasterChain, MasterPreset, MasterSettings, Quality};
 use ddsp_core::model::{HostPace, PaceClock, RunMode};
 use ddsp_core::swap::{swap_channel, ModelLoader};
+use ddsp_core::tracking::{CorrectionSettings, MidiOutMode, MidiOutSettings, PitchMode};
 use ddsp_core::{
     Engine, Instrument, InstrumentEvent, InstrumentSettings, Model, MorphPosition, MorphSource, TimedEvent, VoiceMode,
     MAX_MORPH_MODELS, MAX_VOICES,
@@ -102,6 +103,30 @@ struct Controls {
     morph_x: AtomicU32,
     morph_y: AtomicU32,
     morph_source: AtomicI32,
+    /// Timbre transfer's MIDI out ([`MidiOutSettings`] packed by [`pack_midi_out`]) and pitch
+    /// correction (key + 1, 0 = raw; scale mask; retune time in f32 bits).
+    midi_out: AtomicU32,
+    correction: AtomicU32,
+    retune_ms: AtomicU32,
+}
+
+/// MIDI out settings as one atomic word: mode, channel, bend range (semitones) a byte each.
+fn pack_midi_out(s: &MidiOutSettings) -> u32 {
+    let mode = match s.mode {
+        MidiOutMode::Off => 0,
+        MidiOutMode::Mono => 1,
+        MidiOutMode::Mpe => 2,
+    };
+    mode | u32::from(s.channel) << 8 | (s.bend_range_semitones.round().clamp(1.0, 96.0) as u32) << 16
+}
+
+fn unpack_midi_out(word: u32) -> MidiOutSettings {
+    let mode = match word & 0xFF {
+        0 => MidiOutMode::Off,
+        2 => MidiOutMode::Mpe,
+        _ => MidiOutMode::Mono,
+    };
+    MidiOutSettings { mode, channel: (word >> 8 & 0x0F) as u8, bend_range_semitones: (word >> 16 & 0xFF) as f32 }
 }
 
 /// [`MorphSource`] as one number: −1 off, 0..=119 a controller, [`MORPH_SOURCE_TIMBRE`],
@@ -301,6 +326,9 @@ impl Pipeline {
             morph_x: AtomicU32::new(0f32.to_bits()),
             morph_y: AtomicU32::new(0f32.to_bits()),
             morph_source: AtomicI32::new(MORPH_SOURCE_OFF),
+            midi_out: AtomicU32::new(pack_midi_out(&MidiOutSettings::default())),
+            correction: AtomicU32::new(u32::from(CorrectionSettings::default().scale) << 8),
+            retune_ms: AtomicU32::new(CorrectionSettings::default().retune_ms.to_bits()),
         };
         let pipeline = Self {
             audio: UnsafeCell::new(audio),
@@ -495,6 +523,38 @@ impl Pipeline {
             self.controls.morph_source.store(code, Ordering::Relaxed);
         }
         known
+    }
+
+    /// Timbre transfer's MIDI out: `mode` 0 off, 1 one channel (`channel` 1..=16), 2 MPE (lower
+    /// zone); `bend_range` 1..=96 semitones, the receiver's. False (nothing changes) otherwise.
+    /// Any thread (an atomic store); applies from the next process call.
+    pub fn set_midi_out(&self, mode: u32, channel: u32, bend_range: u32) -> bool {
+        let mode = match mode {
+            0 => MidiOutMode::Off,
+            1 => MidiOutMode::Mono,
+            2 => MidiOutMode::Mpe,
+            _ => return false,
+        };
+        if !(1..=16).contains(&channel) || !(1..=96).contains(&bend_range) {
+            return false;
+        }
+        let s = MidiOutSettings { mode, channel: (channel - 1) as u8, bend_range_semitones: bend_range as f32 };
+        self.controls.midi_out.store(pack_midi_out(&s), Ordering::Relaxed);
+        true
+    }
+
+    /// Timbre transfer's pitch correction: `key` the root's pitch class 0..=11 (C..B), or `None`
+    /// for the raw pitch; `scale` the notes above the root as bits (bit `i`: `i` semitones up;
+    /// `ddsp_core::tracking::correction::MAJOR` …); `retune_ms` ≥ 0, the time to reach the note.
+    /// False (nothing changes) for anything else. Any thread; applies from the next process call.
+    pub fn set_pitch_correction(&self, key: Option<u8>, scale: u16, retune_ms: f32) -> bool {
+        if key.is_some_and(|k| k > 11) || scale & 0xFFF == 0 || !(retune_ms >= 0.0 && retune_ms.is_finite()) {
+            return false;
+        }
+        let word = key.map_or(0, |k| u32::from(k) + 1) | u32::from(scale & 0xFFF) << 8;
+        self.controls.retune_ms.store(retune_ms.to_bits(), Ordering::Relaxed);
+        self.controls.correction.store(word, Ordering::Release);
+        true
     }
 
     /// The model last loaded (it plays once the audio thread has taken it).
@@ -812,8 +872,18 @@ impl Pipeline {
         if instrument.morph != morph || instrument.morph_source != source {
             a.instrument.set_settings(InstrumentSettings { morph, morph_source: source, ..instrument });
         }
-        if a.effect.settings().morph != morph {
-            a.effect.set_settings(EffectSettings { morph, ..*a.effect.settings() });
+        let effect = *a.effect.settings();
+        let midi_out = unpack_midi_out(c.midi_out.load(Ordering::Relaxed));
+        let word = c.correction.load(Ordering::Acquire);
+        let pitch = CorrectionSettings {
+            mode: if word & 0xFF == 0 { PitchMode::Raw } else { PitchMode::Scale },
+            root: (word & 0xFF).saturating_sub(1) as u8,
+            scale: (word >> 8 & 0xFFF) as u16,
+            retune_ms: f32::from_bits(c.retune_ms.load(Ordering::Relaxed)),
+            ..effect.pitch
+        };
+        if effect.morph != morph || effect.midi_out != midi_out || effect.pitch != pitch {
+            a.effect.set_settings(EffectSettings { morph, midi_out, pitch, ..effect });
         }
         let code = c.master.load(Ordering::Acquire);
         if code != a.master_code {

@@ -324,3 +324,49 @@ fn timbre_transfer_sends_the_notes_it_hears_as_midi() {
     let started = taken[..count].iter().filter(|m| m.bytes[0] == 0x90).count();
     assert_eq!((started, ended), (1, 1));
 }
+
+#[test]
+fn midi_out_mode_and_pitch_correction_are_set_from_any_thread() {
+    // C#4 sung 20 cents sharp, 0.3 s, then silence: corrected to C major it is D4 (the nearer
+    // scale note), sent in MPE on the first member channel with a centred bend (in tune).
+    let n = (0.5 * SR) as usize;
+    let hz = 440.0 * ((61.2f64 - 69.0) / 12.0).exp2();
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            if i >= (0.3 * SR) as usize {
+                return 0.0;
+            }
+            let p = std::f64::consts::TAU * hz * i as f64 / SR;
+            (0.3 * (p.sin() + 0.5 * (2.0 * p).sin())) as f32
+        })
+        .collect();
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    assert!(p.set_midi_out(2, 1, 48));
+    assert!(p.set_pitch_correction(Some(0), ddsp_core::tracking::correction::MAJOR, 0.0));
+    // Refused, nothing changed.
+    assert!(!p.set_midi_out(3, 1, 2) && !p.set_midi_out(1, 17, 2) && !p.set_midi_out(1, 1, 0));
+    assert!(!p.set_pitch_correction(Some(12), 0xAB5, 0.0) && !p.set_pitch_correction(None, 0, 0.0));
+    assert!(!p.set_pitch_correction(None, 0xAB5, f32::NAN));
+    let mut out = vec![0.0f32; 256];
+    let mut taken = [ddsp::MidiOutMessage::default(); 256];
+    let mut messages = Vec::new();
+    for block in input.chunks(256) {
+        p.process_audio(block, &mut out[..block.len()]);
+        let count = p.take_midi_out(&mut taken);
+        messages.extend_from_slice(&taken[..count]);
+    }
+    let ons: Vec<[u8; 3]> = messages.iter().filter(|m| m.bytes[0] & 0xF0 == 0x90).map(|m| m.bytes).collect();
+    assert_eq!(ons.len(), 1, "{messages:?}");
+    assert_eq!(ons[0][..2], [0x91, 62], "D4 on member channel 2");
+    // The last bend before the note off: in tune within 3 cents at ±48 semitones.
+    let bend = messages.iter().filter(|m| m.bytes[0] == 0xE1).last().unwrap();
+    let value = f64::from(u16::from(bend.bytes[2]) << 7 | u16::from(bend.bytes[1]));
+    let cents = (value - 8192.0) / 8192.0 * 4800.0;
+    assert!(cents.abs() < 3.0, "bent {cents:.1} cents");
+    assert!(messages.iter().any(|m| m.bytes[0] == 0xD1 && m.len == 2), "MPE pressure");
+    assert_eq!(messages.iter().filter(|m| m.bytes[0] == 0x81).count(), 1, "its note off");
+    // Off: nothing more is sent.
+    assert!(p.set_midi_out(0, 1, 2));
+    p.process_audio(&input[..2560], &mut vec![0.0; 2560]);
+    assert_eq!(p.take_midi_out(&mut taken), 0);
+}

@@ -150,9 +150,12 @@ fn effect_editor_draws_its_groups_and_loads_picked_models_live() {
     let mut harness = harness(model);
     harness.run();
     assert_labels(&harness, &["DDSP Effect", "Model card", "Performance", "now: silent"]);
-    for group in ["Play", "Input", "Synth", "Output"] {
+    for group in ["Play", "Input", "Synth", "Output", "Pitch · off", "MIDI Out · on"] {
         assert!(present(&harness, group), "no '{group}' group");
     }
+    // The effect's pitch on a piano roll instead of the instrument's pitch strip.
+    assert_labels(&harness, &["Pitch: raw (grey), played (green), MIDI out (boxes)", "Pitch Mode", "Retune Time"]);
+    assert!(!present(&harness, "Pitch (C1–C8) vs trained range"));
     open_mastering_groups(&mut harness);
     assert!(!present(&harness, "Envelope"), "the effect has no envelope");
     assert_labels(&harness, &["Input Pitch", "Pitch Shift", "Dry/Wet"]);

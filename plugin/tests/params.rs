@@ -55,10 +55,14 @@ fn the_instrument_lists_voices_and_envelope_first_and_the_mastering_chain_last()
 
 #[test]
 fn the_effect_lists_dry_wet_pitch_and_gate_first_and_the_mastering_chain_last() {
-    let effect: Vec<&str> =
-        ["mix", "inpitch", "shift", "gate", "ingain", "unvoiced", "harm", "noise", "morphx", "morphy", "gain"]
-            .into_iter()
-            .chain(MASTER.iter().copied())
-            .collect();
+    let effect: Vec<&str> = [
+        "mix", "inpitch", "shift", "gate", "ingain", "unvoiced",
+        // Pitch correction, then the sound, then MIDI out.
+        "pmode", "key", "scale", "cscale", "strength", "retune", "smooth", "heard", "harm", "noise", "morphx", "morphy",
+        "gain", "midiout", "midich", "bendrng",
+    ]
+    .into_iter()
+    .chain(MASTER.iter().copied())
+    .collect();
     assert_eq!(ids(&EffectParams::default()), effect);
 }

@@ -326,6 +326,47 @@ impl Pipeline {
         Ok(out.into_pyarray(py))
     }
 
+    /// What timbre transfer's MIDI out sends: "off", "mono" (one `channel`, 1..16) or "mpe";
+    /// `bend_range` the receiver's, semitones (1..96).
+    #[pyo3(signature = (mode = "mono", channel = 1, bend_range = 2))]
+    fn set_midi_out(&self, mode: &str, channel: u32, bend_range: u32) -> PyResult<()> {
+        let code = match mode {
+            "off" => 0,
+            "mono" => 1,
+            "mpe" => 2,
+            _ => return Err(PyValueError::new_err(format!("MIDI out mode {mode:?}: expected off, mono or mpe"))),
+        };
+        if self.inner.set_midi_out(code, channel, bend_range) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "channel {channel} (1..16) or bend range {bend_range} (1..96) out of range"
+            )))
+        }
+    }
+
+    /// Timbre transfer's pitch correction: `key` a note name ("C", "F#", "Bb") or None for the raw
+    /// pitch; `scale` "chromatic", "major", "minor" or degrees ("1 2 b3 4 5 b6 b7"); `retune_ms`
+    /// the time to reach the note.
+    #[pyo3(signature = (key = None, scale = "major", retune_ms = 20.0))]
+    fn set_pitch_correction(&self, key: Option<&str>, scale: &str, retune_ms: f32) -> PyResult<()> {
+        use ddsp_core::tracking::correction::{parse_key, string_to_scale};
+        let root = match key {
+            Some(name) => Some(parse_key(name).ok_or_else(|| {
+                PyValueError::new_err(format!("key {name:?}: expected a note name such as C, F# or Bb"))
+            })?),
+            None => None,
+        };
+        let mask = string_to_scale(scale).ok_or_else(|| {
+            PyValueError::new_err(format!("scale {scale:?}: expected chromatic, major, minor or degrees"))
+        })?;
+        if self.inner.set_pitch_correction(root, mask, retune_ms) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!("retune_ms {retune_ms}: expected 0 or more")))
+        }
+    }
+
     /// Timbre transfer's MIDI out since the last call: the notes and pitch bends of the pitch
     /// tracked in `process_audio`'s input, as (offset in samples, MIDI bytes) in time order.
     fn midi_out<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, pyo3::types::PyBytes>)> {

@@ -134,6 +134,18 @@ def test_timbre_transfer_sends_the_notes_it_hears_as_midi():
     for (at, key), (_, start) in zip(ons, notes):
         assert 0 <= at / SR - start <= 0.010, f"note {key} on {1e3 * (at / SR - start):.1f} ms late"
     assert all(len(data) == 3 for _, data in messages)
+    # MPE and correction to C major: the same input's notes on member channels, in tune.
+    p = ddsp.Pipeline(SR, 480)
+    p.set_midi_out("mpe", bend_range=48)
+    p.set_pitch_correction("C", "major", retune_ms=0)
+    for start in range(0, len(audio), 480):
+        p.process_audio(audio[start : start + 480].astype(np.float32))
+    ons = [data for _, data in p.midi_out() if data[0] & 0xF0 == 0x90]
+    assert [(data[0], data[1]) for data in ons] == [(0x91, 60), (0x92, 67)]
+    with pytest.raises(ValueError):
+        p.set_midi_out("poly")
+    with pytest.raises(ValueError):
+        p.set_pitch_correction("H")
 
 
 def test_render_audio_keeps_the_pitch():
