@@ -16,7 +16,6 @@ Set-up: scripts/bench/setup_bench.sh. Run (after tracker_accuracy.py has rendere
     .venv-train/bin/python scripts/bench/effect_pitch_delay.py [--ddsp target/release/ddsp] [--out DIR]
 """
 import argparse
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import torchaudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tracker_accuracy  # noqa: E402
 from tracker_accuracy import ROOT, render_instruments  # noqa: E402
 
 SR = 16000
@@ -79,13 +79,9 @@ def yin(path: Path):
 
 
 def ours(ddsp: Path, path: Path, out: Path):
-    csv_path = out / (path.stem + ".track.csv")
-    subprocess.run([str(ddsp), "track", str(path), "-o", str(csv_path)], check=True, capture_output=True)
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    t = np.array([float(r["time_s"]) for r in rows])
-    p = np.array([69 + 12 * np.log2(max(float(r["f0_hz"]), 1e-6) / 440) if r["voiced"] == "1" else np.nan for r in rows])
-    return t, p
+    """`ddsp track`'s contour as MIDI pitch, NaN where it says unvoiced."""
+    t, f0, voiced = tracker_accuracy.ours(ddsp, path, out)
+    return t, np.where(voiced, 69 + 12 * np.log2(np.maximum(f0, 1e-6) / 440), np.nan)
 
 
 def delay(reference, measured):
