@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
+use ddsp_core::tracking::correction::hz_to_semitones;
 use ddsp_core::ModelMeta;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
@@ -69,7 +70,7 @@ impl History {
 }
 
 fn midi_note(hz: f32) -> f32 {
-    69.0 + 12.0 * (hz.max(1.0) / 440.0).log2()
+    hz_to_semitones(hz.max(1.0))
 }
 
 const NOTE_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
@@ -80,7 +81,7 @@ pub fn note_name(hz: f32) -> String {
     if !(hz.is_finite() && hz > 0.0) {
         return "–".to_owned();
     }
-    let midi = 69.0 + 12.0 * (hz / 440.0).log2();
+    let midi = hz_to_semitones(hz);
     let note = midi.round();
     let cents = ((midi - note) * 100.0).round() as i32;
     let note = note as i32;
@@ -108,18 +109,23 @@ fn strip(
         painter.rect_filled(Rect::from_x_y_ranges(rect.x_range(), y(b)..=y(a)), 0.0, IN_RANGE);
     }
     let step = rect.width() / HISTORY as f32;
+    let points = values.iter().enumerate().map(|(i, value)| {
+        value.map(|v| {
+            let inside = trained.is_none_or(|(a, b)| v >= a && v <= b);
+            (Pos2::new(rect.left() + i as f32 * step, y(v)), if inside { LINE } else { OUT_OF_RANGE })
+        })
+    });
+    polyline(&painter, points, 1.5);
+}
+
+/// Joins consecutive points with segments of each point's colour; `None` breaks the line.
+fn polyline(painter: &egui::Painter, points: impl IntoIterator<Item = Option<(Pos2, Color32)>>, width: f32) {
     let mut previous: Option<Pos2> = None;
-    for (i, value) in values.iter().enumerate() {
-        let Some(v) = value else {
-            previous = None;
-            continue;
-        };
-        let point = Pos2::new(rect.left() + i as f32 * step, y(*v));
-        let inside = trained.is_none_or(|(a, b)| *v >= a && *v <= b);
-        if let Some(p) = previous {
-            painter.line_segment([p, point], Stroke::new(1.5, if inside { LINE } else { OUT_OF_RANGE }));
+    for point in points {
+        if let (Some(from), Some((to, colour))) = (previous, point) {
+            painter.line_segment([from, to], Stroke::new(width, colour));
         }
-        previous = Some(point);
+        previous = point.map(|(p, _)| p);
     }
 }
 
@@ -173,19 +179,11 @@ fn piano_roll(ui: &mut egui::Ui, size: Vec2, points: &VecDeque<Point>) {
         }
     }
     let line = |value: fn(&Point) -> f32, colour: Color32, width: f32| {
-        let mut previous: Option<Pos2> = None;
-        for (i, p) in points.iter().enumerate() {
+        let drawn = points.iter().enumerate().map(|(i, p)| {
             let hz = value(p);
-            if !(p.sounding && hz > 0.0) {
-                previous = None;
-                continue;
-            }
-            let point = Pos2::new(x(i), y(midi_note(hz)));
-            if let Some(prev) = previous {
-                painter.line_segment([prev, point], Stroke::new(width, colour));
-            }
-            previous = Some(point);
-        }
+            (p.sounding && hz > 0.0).then(|| (Pos2::new(x(i), y(midi_note(hz))), colour))
+        });
+        polyline(&painter, drawn, width);
     };
     line(|p| p.f0_hz, RAW, 1.0);
     line(|p| p.played_hz, LINE, 1.5);
@@ -223,7 +221,6 @@ pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Optio
     let tall = ui.available_height() >= 560.0;
     let half = Vec2::new(((width - 12.0) / 2.0).max(60.0), if tall { 90.0 } else { 64.0 });
     let bars_height = if tall { 60.0 } else { 40.0 };
-    let pitch: Vec<Option<f32>> = history.points.iter().map(|p| p.sounding.then(|| midi_note(p.f0_hz))).collect();
     let loudness: Vec<Option<f32>> = history.points.iter().map(|p| p.sounding.then_some(p.loudness_db)).collect();
     let (harmonics, noise) = gui.controls();
     ui.horizontal(|ui| {
@@ -232,6 +229,8 @@ pub fn show(ui: &mut egui::Ui, history: &mut History, gui: &GuiData, meta: Optio
             if piano_roll {
                 self::piano_roll(ui, half, &history.points);
             } else {
+                let pitch: Vec<Option<f32>> =
+                    history.points.iter().map(|p| p.sounding.then(|| midi_note(p.f0_hz))).collect();
                 let trained = meta.map(|m| (midi_note(m.f0_min_hz), midi_note(m.f0_max_hz)));
                 strip(ui, "Pitch (C1–C8) vs trained range", half, (24.0, 108.0), trained, &pitch);
             }
