@@ -106,7 +106,7 @@ pub(crate) fn db_param(name: &str, default_db: f32, min_db: f32, max_db: f32) ->
     .with_string_to_value(formatters::s2v_f32_gain_to_db())
 }
 
-fn ms_param(name: &str, default: f32, max: f32) -> FloatParam {
+pub(crate) fn ms_param(name: &str, default: f32, max: f32) -> FloatParam {
     FloatParam::new(name, default, FloatRange::Skewed { min: 0.0, max, factor: FloatRange::skew_factor(-2.0) })
         .with_unit(" ms")
         .with_value_to_string(formatters::v2s_f32_rounded(0))

@@ -5,6 +5,8 @@ use ddsp_core::tracking::correction::{self, scale_to_string, string_to_scale, Sc
 use ddsp_core::tracking::{CorrectionSettings, MidiOutMode, MidiOutSettings, PitchMode};
 use nice_plug::prelude::*;
 
+use crate::params::ms_param;
+
 /// Raw (microtonal) or corrected to a key and scale.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PitchModeChoice {
@@ -105,15 +107,8 @@ pub struct PitchParams {
     pub heard: EnumParam<HeardChoice>,
 }
 
-fn ms_param(name: &str, default_ms: f32) -> FloatParam {
-    FloatParam::new(
-        name,
-        default_ms,
-        FloatRange::Skewed { min: 0.0, max: 500.0, factor: FloatRange::skew_factor(-2.0) },
-    )
-    .with_unit(" ms")
-    .with_value_to_string(formatters::v2s_f32_rounded(0))
-}
+/// Retune and smoothing times run to half a second.
+const MAX_TIME_MS: f32 = 500.0;
 
 impl Default for PitchParams {
     fn default() -> Self {
@@ -133,8 +128,8 @@ impl Default for PitchParams {
                 .with_unit(" %")
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
                 .with_string_to_value(formatters::s2v_f32_percentage()),
-            retune_ms: ms_param("Retune Time", d.retune_ms),
-            smoothing_ms: ms_param("Pitch Smoothing", d.smoothing_ms),
+            retune_ms: ms_param("Retune Time", d.retune_ms, MAX_TIME_MS),
+            smoothing_ms: ms_param("Pitch Smoothing", d.smoothing_ms, MAX_TIME_MS),
             heard: EnumParam::new("Model Hears", HeardChoice::Corrected),
         }
     }
