@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use ddsp_core::effect::{EffectSettings, TimbreTransfer};
 use ddsp_core::tracking::{MidiOut, MidiOutMode, PitchSettings, Tracker};
 use ddsp_core::Model;
+use midly::live::LiveEvent;
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 /// Reads a WAV or FLAC file as mono f32 (channels averaged) and its sample rate.
@@ -115,27 +116,17 @@ pub fn write_midi(input: &Path, output: &Path, model: Arc<Model>, settings: Effe
     let (mut last, mut notes, mut bends) = (0u32, 0, 0);
     for (at, event) in &events {
         let now = tick(*at);
-        let (channel, message) = match *event {
-            MidiOut::NoteOn { channel, key, velocity } => {
-                notes += 1;
-                let vel = (velocity * 127.0).round().clamp(1.0, 127.0) as u8;
-                (channel, MidiMessage::NoteOn { key: key.into(), vel: vel.into() })
-            }
-            MidiOut::NoteOff { channel, key } => (channel, MidiMessage::NoteOff { key: key.into(), vel: 64.into() }),
-            MidiOut::PitchBend { channel, value } => {
-                bends += 1;
-                let bend = (value * 16383.0).round().clamp(0.0, 16383.0) as u16;
-                (channel, MidiMessage::PitchBend { bend: midly::PitchBend(bend.into()) })
-            }
-            MidiOut::Pressure { channel, value } => {
-                let vel = (value * 127.0).round().clamp(0.0, 127.0) as u8;
-                (channel, MidiMessage::ChannelAftertouch { vel: vel.into() })
-            }
+        match event {
+            MidiOut::NoteOn { .. } => notes += 1,
+            MidiOut::PitchBend { .. } => bends += 1,
+            _ => {}
+        }
+        // The same bytes the plugin and the embedding API send.
+        let (bytes, len) = event.to_bytes();
+        let Ok(LiveEvent::Midi { channel, message }) = LiveEvent::parse(&bytes[..len]) else {
+            unreachable!("MidiOut::to_bytes makes channel messages")
         };
-        track.push(TrackEvent {
-            delta: (now - last.min(now)).into(),
-            kind: TrackEventKind::Midi { channel: channel.into(), message },
-        });
+        track.push(TrackEvent { delta: (now - last.min(now)).into(), kind: TrackEventKind::Midi { channel, message } });
         last = last.max(now);
     }
     track.push(TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
