@@ -187,19 +187,25 @@ fn test_model(name: &str) -> Model {
 
 fn bench_inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("inference-per-frame");
-    let mut cases = models();
-    cases.push(("ddsp-vst-fixture", ddsp_vst_fixture()));
-    // The same models with their weights stored as f16 (half the weight traffic per frame).
+    let mut cases: Vec<(String, Arc<Model>)> = models().into_iter().map(|(n, m)| (n.to_owned(), m)).collect();
+    cases.push(("ddsp-vst-fixture".into(), ddsp_vst_fixture()));
+    // The same models with their weights stored as f16 (half the weight traffic per frame) and
+    // as int8 with a scale per row (a quarter).
     for (name, model) in
-        [("default-model-f16", Arc::new(Model::embedded_default())), ("ddsp-vst-fixture-f16", ddsp_vst_fixture())]
+        [("default-model", Arc::new(Model::embedded_default())), ("ddsp-vst-fixture", ddsp_vst_fixture())]
     {
-        let mut model = Arc::unwrap_or_clone(model);
-        model.to_f16();
-        cases.push((name, Arc::new(model)));
+        let (mut half, mut int8) = (Arc::unwrap_or_clone(model.clone()), Arc::unwrap_or_clone(model));
+        half.to_f16();
+        int8.to_int8();
+        cases.push((format!("{name}-f16"), Arc::new(half)));
+        cases.push((format!("{name}-int8"), Arc::new(int8)));
     }
-    cases.push(("decoder-ref-onnx", Arc::new(test_model("decoder_ref.onnx"))));
+    // The dynamic-range quantised export of the fixture, as TensorFlow's converter stored it.
+    cases.push(("ddsp-vst-dynamic-tflite".into(), Arc::new(test_model("ddsp-vst/model_a_dynamic.tflite"))));
+    cases.push(("decoder-ref-onnx".into(), Arc::new(test_model("decoder_ref.onnx"))));
     // A windowed model's worker cost: tract on a 16-frame window, run inline here.
-    cases.push(("windowed-ref-tract", Arc::new(test_model("windowed_ref.onnx").with_run_mode(RunMode::Offline))));
+    cases
+        .push(("windowed-ref-tract".into(), Arc::new(test_model("windowed_ref.onnx").with_run_mode(RunMode::Offline))));
     for (name, model) in cases {
         let mut state = model.new_state();
         let mut i = 0u32;

@@ -129,6 +129,8 @@ pub enum ModelError {
     NonFinite { name: String },
     #[error("unsupported: {0}")]
     Unsupported(String),
+    #[error("tensor '{tensor}' is quantised as {scheme}: {problem}")]
+    Quantisation { tensor: String, scheme: String, problem: String },
     #[error("the graph does not compute what its weights describe: output '{output}' differs by {max_abs_diff:e} (tolerance {tolerance:e})")]
     GraphMismatch { output: String, max_abs_diff: f32, tolerance: f32 },
     #[error("the graph cannot be run: {0}")]
@@ -221,9 +223,9 @@ pub struct Model {
     run_mode: RunMode,
     /// The host's pace, for windowed models' real-time streams (`None`: never wait for a worker).
     pace: Option<Arc<HostPace>>,
-    /// For f16 weights chosen by [`Model::with_precision`]: how far the probe sweep found them from
-    /// the f32 model, dB.
-    f16_deviation_db: Option<f32>,
+    /// For reduced-precision weights chosen by [`Model::with_precision`]: how far the probe sweep
+    /// found them from the f32 model, dB.
+    probe_deviation_db: Option<f32>,
 }
 
 impl std::fmt::Debug for Model {
@@ -335,7 +337,7 @@ impl Model {
             network: Network::Native(Box::new(decoder)),
             run_mode: RunMode::RealTime,
             pace: None,
-            f16_deviation_db: None,
+            probe_deviation_db: None,
         }
     }
 
@@ -354,7 +356,7 @@ impl Model {
             network: Network::Windowed(Arc::new(graph)),
             run_mode: RunMode::RealTime,
             pace: None,
-            f16_deviation_db: None,
+            probe_deviation_db: None,
         }
     }
 
@@ -401,6 +403,22 @@ impl Model {
         match &mut self.network {
             Network::Native(d) => d.to_f16(),
             Network::Windowed(_) => (0, 0),
+        }
+    }
+
+    /// Stores the native decoder's weight matrices as int8 with a scale per output row (see
+    /// [`kernels::Dense::to_int8`]). Call at load, before sharing the model: allocates.
+    pub fn to_int8(&mut self) {
+        if let Network::Native(d) = &mut self.network {
+            d.to_int8();
+        }
+    }
+
+    /// Stores the native decoder's weight matrices as f32 (the exact values of f16 or int8 ones).
+    /// Call at load, before sharing the model: allocates.
+    pub fn to_f32(&mut self) {
+        if let Network::Native(d) = &mut self.network {
+            d.to_f32();
         }
     }
 

@@ -18,7 +18,12 @@ fn fixture(name: &str) -> std::path::PathBuf {
 /// model_a_ref.bin: f0_scaled [200,1], pw_scaled [200,1], state_in [200,512], amplitude [200,1],
 /// harmonics [200,60], noise_amps [200,65], state_out [200,512]; float32 LE (model_a_ref.json).
 fn reference() -> Vec<Vec<f32>> {
-    let bytes = std::fs::read(fixture("model_a_ref.bin")).unwrap();
+    reference_from("model_a_ref.bin")
+}
+
+/// A reference file in model_a_ref.bin's layout (the quantised exports' interpreter outputs too).
+fn reference_from(name: &str) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(fixture(name)).unwrap();
     let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let mut it = values.into_iter();
     [200, 200, 200 * 512, 200, 200 * 60, 200 * 65, 200 * 512].iter().map(|&n| it.by_ref().take(n).collect()).collect()
@@ -100,28 +105,83 @@ fn f16_weights_stay_close_to_the_tflite_interpreter_over_200_frames() {
     }
     let (converted, total) = model.decoder().unwrap().f16_matrices();
     assert!(converted == total && total >= 5, "every matrix converted: {converted} of {total}");
-    let r = reference();
-    let (f0s, pws, amp, harm, noise) = (&r[0], &r[1], &r[3], &r[4], &r[5]);
-    let mut state = model.new_state();
-    let db = |x: f32| 20.0 * x.max(1e-12).log10();
-    let (mut amp_db, mut harm_db, mut noise_db) = (0.0f32, 0.0f32, 0.0f32);
-    for i in 0..200 {
-        let c = model.infer_scaled(f0s[i], pws[i], &mut state).clone();
-        let dist = masked_distribution(&c.harmonic_distribution, f0s[i]);
-        amp_db = amp_db.max((db(c.amplitude) - db(amp[i])).abs());
-        for (got, want) in dist.iter().zip(&harm[i * 60..(i + 1) * 60]) {
-            if *want > 1e-4 {
-                harm_db = harm_db.max((db(*got) - db(*want)).abs());
-            }
-        }
-        for (got, want) in c.noise_magnitudes.iter().zip(&noise[i * 65..(i + 1) * 65]) {
-            if *want > 1e-5 {
-                noise_db = noise_db.max((db(*got) - db(*want)).abs());
-            }
-        }
-    }
+    let [amp_db, harm_db, noise_db] = deviation_db(&model, &reference());
     println!("f16 weights vs TFLite interpreter, 200 frames: max |dB| amplitude {amp_db}, harmonics (> -80 dB) {harm_db}, noise (> -100 dB) {noise_db}");
     assert!(amp_db < 0.05 && harm_db < 0.1 && noise_db < 0.1, "{amp_db} {harm_db} {noise_db}");
+}
+
+/// `model` run over a reference's 200 input frames (state carried), in the reference's layout:
+/// `[f0, power, _, amplitude, masked and normalised harmonic distribution, noise magnitudes]`.
+fn outputs(model: &Model, r: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let (f0s, pws) = (&r[0], &r[1]);
+    let mut state = model.new_state();
+    let (mut amp, mut harm, mut noise) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..200 {
+        let c = model.infer_scaled(f0s[i], pws[i], &mut state).clone();
+        amp.push(c.amplitude);
+        harm.extend(masked_distribution(&c.harmonic_distribution, f0s[i]));
+        noise.extend(c.noise_magnitudes);
+    }
+    vec![f0s.clone(), pws.clone(), Vec::new(), amp, harm, noise]
+}
+
+/// The largest differences in dB between `model` run over a reference's frames and the
+/// reference's outputs, by [`reference_deviation_db`]'s rules.
+fn deviation_db(model: &Model, r: &[Vec<f32>]) -> [f32; 3] {
+    reference_deviation_db(&outputs(model, r), r)
+}
+
+/// The largest differences in dB between two sets of outputs: amplitude (where `b`'s is above
+/// zero); the harmonic distribution where `b`'s is above −80 dB; the noise magnitudes above −100 dB.
+fn reference_deviation_db(a: &[Vec<f32>], b: &[Vec<f32>]) -> [f32; 3] {
+    let db = |x: f32| 20.0 * x.max(1e-12).log10();
+    let worst = |x: &[f32], y: &[f32], floor: f32| {
+        x.iter().zip(y).filter(|(_, w)| **w > floor).map(|(g, w)| (db(*g) - db(*w)).abs()).fold(0.0f32, f32::max)
+    };
+    [worst(&a[3], &b[3], 0.0), worst(&a[4], &b[4], 1e-4), worst(&a[5], &b[5], 1e-5)]
+}
+
+/// The largest absolute differences of amplitude, harmonic distribution and noise magnitudes.
+fn reference_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> [f32; 3] {
+    [max_diff(&a[3], &b[3]), max_diff(&a[4], &b[4]), max_diff(&a[5], &b[5])]
+}
+
+/// A dynamic-range quantised export (int8 weights with per-channel scales, float activations:
+/// `Optimize.DEFAULT`, as seed 001's model repositories export; made from the genuine fixture by
+/// TensorFlow's converter, scripts/make_quantised_tflite.py) loads with its int8 weights kept and
+/// plays close to the interpreter running the same file. The interpreter's hybrid kernels also
+/// round each layer's *input* to int8; ours keep the activations in f32, so ours is closer to the
+/// f32 export than the interpreter is.
+#[test]
+fn a_dynamic_range_quantised_export_matches_the_interpreter_on_the_same_file() {
+    let model = Model::load(fixture("model_a_dynamic.tflite")).unwrap();
+    let (int8, total) = model.decoder().unwrap().matrices_of(ddsp_core::model::kernels::WeightKind::Int8);
+    // The converter leaves matrices under 1024 weights (the 256 × 1 input layers) in f32.
+    assert_eq!((int8, total), (4, 6), "int8 matrices of all");
+    assert!(
+        matches!(model.weight_storage(), WeightStorage::Int8 { converted, .. } if converted == int8),
+        "{}",
+        model.weight_storage()
+    );
+    let (dynamic_ref, float_ref) = (reference_from("model_a_dynamic_ref.bin"), reference());
+    assert_eq!(dynamic_ref[..2], float_ref[..2], "the same inputs");
+    let vs_interpreter = deviation_db(&model, &dynamic_ref);
+    let vs_f32 = deviation_db(&model, &float_ref);
+    let interpreter_vs_f32 = reference_deviation_db(&dynamic_ref, &float_ref);
+    println!(
+        "dynamic-range export, max |dB| amplitude/harmonics/noise: ours vs its interpreter {vs_interpreter:?}, \
+         ours vs the f32 export {vs_f32:?}, its interpreter vs the f32 export {interpreter_vs_f32:?}"
+    );
+    assert!(vs_interpreter.iter().all(|&d| d < 0.5), "{vs_interpreter:?}");
+    assert!(
+        vs_f32.iter().zip(&interpreter_vs_f32).all(|(ours, theirs)| ours < theirs),
+        "closer to f32 than the interpreter"
+    );
+    // The same precision on both paths: the forced-f32 copy plays the int8 values exactly.
+    let mut f32_copy = model.clone();
+    f32_copy.to_f32();
+    assert_eq!(f32_copy.weight_storage(), WeightStorage::F32);
+    assert!(deviation_db(&f32_copy, &dynamic_ref).iter().zip(&vs_interpreter).all(|(a, b)| (a - b).abs() < 1e-3));
 }
 
 #[test]
@@ -178,4 +238,38 @@ fn malformed_tflite_files_give_typed_errors_never_panics() {
     poisoned[nan_at..nan_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     let e = load_err(&poisoned);
     assert!(matches!(e, ModelError::NonFinite { .. }), "{e}");
+}
+
+/// A full-integer export (int8 activations with zero points between int8 kernels, float inputs
+/// and outputs; made by TensorFlow's converter with a representative dataset) loads: its int8
+/// weights and its quantised biases, layer norm parameters and constants are read as the real
+/// values they stand for, and the network runs with f32 activations. The interpreter rounds every
+/// activation to 8 bits, the normalised harmonic distribution included, so it strays far from
+/// the f32 model; ours is much closer to the f32 model, and the test states how far both are.
+#[test]
+fn a_full_integer_export_loads_and_runs_its_weights_with_float_activations() {
+    let model = Model::load(fixture("model_a_int8.tflite")).unwrap();
+    let (int8, total) = model.decoder().unwrap().matrices_of(ddsp_core::model::kernels::WeightKind::Int8);
+    assert_eq!((int8, total), (6, 6), "every matrix int8");
+    let (int8_ref, float_ref) = (reference_from("model_a_int8_ref.bin"), reference());
+    assert_eq!(int8_ref[..2], float_ref[..2], "the same inputs");
+    let ours = outputs(&model, &int8_ref);
+    let (ours_vs_interpreter, ours_vs_f32, interpreter_vs_f32) = (
+        reference_abs_diff(&ours, &int8_ref),
+        reference_abs_diff(&ours, &float_ref),
+        reference_abs_diff(&int8_ref, &float_ref),
+    );
+    let ours_vs_f32_db = reference_deviation_db(&ours, &float_ref);
+    println!(
+        "full-integer export, max |diff| amplitude/harmonics/noise: ours vs its interpreter {ours_vs_interpreter:?}, \
+         ours vs the f32 export {ours_vs_f32:?} ({ours_vs_f32_db:?} dB), its interpreter vs the f32 export \
+         {interpreter_vs_f32:?}"
+    );
+    // The interpreter's own distance from the f32 model bounds how close anything running this
+    // file can be to it; ours stays within that distance plus our own (weight-only) error.
+    for k in 0..3 {
+        assert!(ours_vs_f32[k] < interpreter_vs_f32[k] / 3.0, "control {k}: closer to f32 than the interpreter");
+        assert!(ours_vs_interpreter[k] <= interpreter_vs_f32[k] + ours_vs_f32[k], "control {k}");
+    }
+    assert!(ours_vs_f32_db.iter().all(|&d| d < 1.0), "{ours_vs_f32_db:?} dB from the f32 model");
 }

@@ -14,7 +14,7 @@
 //! The weights are immutable and shared (`Arc`) between voices; each voice owns a [`DecoderState`]
 //! with the GRU state and every scratch buffer, so [`DecoderWeights::forward`] never allocates.
 
-use super::kernels::{exp_sigmoid, exp_sigmoid_slice, leaky_relu_in_place, Dense, Gru, LayerNorm};
+use super::kernels::{exp_sigmoid, exp_sigmoid_slice, leaky_relu_in_place, Dense, Gru, LayerNorm, WeightKind};
 
 /// DDSP's FilteredNoise `initial_bias`, added to the noise logits before `exp_sigmoid`.
 pub const NOISE_LOGIT_BIAS: f32 = -5.0;
@@ -327,32 +327,54 @@ impl DecoderBatch {
 }
 
 impl DecoderWeights {
+    /// Every weight matrix: the GRU's two, the head, then the stacks' layers.
+    fn matrices(&self) -> impl Iterator<Item = &Dense> {
+        let layers = self.f0_stack.iter().chain(&self.loudness_stack).chain(&self.out_stack).map(|l| &l.dense);
+        [&self.gru.input, &self.gru.recurrent, &self.head].into_iter().chain(layers)
+    }
+
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Dense> {
+        let layers =
+            self.f0_stack.iter_mut().chain(&mut self.loudness_stack).chain(&mut self.out_stack).map(|l| &mut l.dense);
+        [&mut self.gru.input, &mut self.gru.recurrent, &mut self.head].into_iter().chain(layers)
+    }
+
+    /// `(matrices stored as kind, all matrices)`.
+    pub fn matrices_of(&self, kind: WeightKind) -> (usize, usize) {
+        (self.matrices().filter(|m| m.kind() == kind).count(), self.matrices().count())
+    }
+
     /// `(f16 matrices, all matrices)`: how many weight matrices are stored as f16 now.
     pub fn f16_matrices(&self) -> (usize, usize) {
-        let layers = self.f0_stack.iter().chain(&self.loudness_stack).chain(&self.out_stack).map(|l| &l.dense);
-        let matrices: Vec<&Dense> =
-            [&self.gru.input, &self.gru.recurrent, &self.head].into_iter().chain(layers).collect();
-        (matrices.iter().filter(|m| m.is_f16()).count(), matrices.len())
+        self.matrices_of(WeightKind::F16)
     }
 
     /// Stores every dense and GRU weight matrix as f16 (f32 arithmetic: half the weight traffic
     /// per frame). Returns `(converted, total)` matrices; a matrix beyond f16's range stays f32.
     pub fn to_f16(&mut self) -> (usize, usize) {
-        let mut converted = self.gru.to_f16();
-        let mut total = 2;
-        for layer in self.f0_stack.iter_mut().chain(&mut self.loudness_stack).chain(&mut self.out_stack) {
-            converted += usize::from(layer.dense.to_f16());
-            total += 1;
-        }
-        converted += usize::from(self.head.to_f16());
-        (converted, total + 1)
+        let converted = self.matrices_mut().map(|m| usize::from(m.to_f16())).sum();
+        (converted, self.matrices().count())
+    }
+
+    /// Stores every weight matrix as int8 with a scale per output ([`Dense::to_int8`]: a quarter
+    /// of the f32 weight traffic per frame).
+    pub fn to_int8(&mut self) {
+        self.matrices_mut().for_each(Dense::to_int8);
+    }
+
+    /// Stores every weight matrix as f32 (the values an f16 or int8 matrix holds, exactly).
+    pub fn to_f32(&mut self) {
+        self.matrices_mut().for_each(Dense::to_f32);
+    }
+
+    /// Bytes of weight storage one frame reads.
+    pub fn weight_bytes(&self) -> usize {
+        self.matrices().map(Dense::weight_bytes).sum()
     }
 
     /// Multiply-accumulates per frame (dense and GRU matrices), for cost reports.
     pub fn macs_per_frame(&self) -> usize {
-        let stacks: usize =
-            self.f0_stack.iter().chain(&self.loudness_stack).chain(&self.out_stack).map(|l| l.dense.macs()).sum();
-        stacks + self.gru.input.macs() + self.gru.recurrent.macs() + self.head.macs()
+        self.matrices().map(Dense::macs).sum()
     }
 }
 

@@ -21,6 +21,34 @@ const LANES: usize = 8;
 /// Outputs per weight panel: two AVX registers.
 const PANEL: usize = 16;
 
+/// How a [`Dense`] layer stores its weight panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightKind {
+    F32,
+    /// Half precision, converted to f32 for the products ([`Dense::to_f16`]).
+    F16,
+    /// Signed 8-bit with one scale per output ([`Dense::to_int8`], or as a quantised file stores them).
+    Int8,
+}
+
+/// The weight panels in one of the [`WeightKind`]s, all in the same panel order.
+#[derive(Clone, Debug)]
+enum Panels {
+    F32(Vec<f32>),
+    /// f16 bit patterns.
+    F16(Vec<u16>),
+    /// `W[o][i] = scales[o] · q[o][i]`; `scales` is zero-padded to whole panels.
+    Int8 {
+        q: Vec<i8>,
+        scales: Vec<f32>,
+    },
+}
+
+/// Kernel selectors for the storage kinds (const generic parameters of the AVX2 kernel).
+const KIND_F32: u8 = 0;
+const KIND_F16: u8 = 1;
+const KIND_INT8: u8 = 2;
+
 /// `y = W·x + b`, `W` stored in panels of sixteen outputs (see the module notes).
 #[derive(Clone, Debug)]
 pub struct Dense {
@@ -28,51 +56,66 @@ pub struct Dense {
     pub n_out: usize,
     n_in_padded: usize,
     /// `n_panels × n_in × 16`: panel `p`, input `i`, output `16p + k` at `(p·n_in + i)·16 + k`.
-    weights: Vec<f32>,
-    /// The same panels as f16 bit patterns when the layer stores half-precision weights
-    /// ([`Dense::to_f16`]; `weights` is then empty): half the memory traffic, f32 arithmetic.
-    weights_f16: Vec<u16>,
+    weights: Panels,
     /// The bias, zero-padded to whole panels.
     bias: Vec<f32>,
     /// The CPU has AVX2 and FMA (detected at construction).
     avx2_fma: bool,
 }
 
-impl Dense {
-    /// From a weight matrix stored `[n_in][n_out]` (ONNX `MatMul` / Keras layout) and a bias. Allocates.
-    pub fn from_in_out(n_in: usize, n_out: usize, w_in_out: &[f32], bias: &[f32]) -> Self {
-        assert_eq!(w_in_out.len(), n_in * n_out);
-        assert_eq!(bias.len(), n_out);
-        let panels = n_out.div_ceil(PANEL);
-        let mut weights = vec![0.0; panels * n_in * PANEL];
-        for i in 0..n_in {
-            for o in 0..n_out {
-                weights[((o / PANEL) * n_in + i) * PANEL + o % PANEL] = w_in_out[i * n_out + o];
-            }
+/// `values[o][i]` (`[n_out][n_in]`) reordered into sixteen-output panels, zero-padded. Allocates.
+fn to_panels<T: Copy + Default>(n_in: usize, n_out: usize, at: impl Fn(usize, usize) -> T) -> Vec<T> {
+    let panels = n_out.div_ceil(PANEL);
+    let mut out = vec![T::default(); panels * n_in * PANEL];
+    for i in 0..n_in {
+        for o in 0..n_out {
+            out[((o / PANEL) * n_in + i) * PANEL + o % PANEL] = at(o, i);
         }
-        let mut padded_bias = vec![0.0; panels * PANEL];
-        padded_bias[..n_out].copy_from_slice(bias);
+    }
+    out
+}
+
+/// `v` zero-padded to `len`.
+fn padded_to(v: &[f32], len: usize) -> Vec<f32> {
+    let mut out = vec![0.0; len];
+    out[..v.len()].copy_from_slice(v);
+    out
+}
+
+impl Dense {
+    fn with_panels(n_in: usize, n_out: usize, weights: Panels, bias: &[f32]) -> Self {
+        assert_eq!(bias.len(), n_out);
         Self {
             n_in,
             n_out,
             n_in_padded: n_in.div_ceil(LANES) * LANES,
             weights,
-            weights_f16: Vec::new(),
-            bias: padded_bias,
+            bias: padded_to(bias, n_out.div_ceil(PANEL) * PANEL),
             avx2_fma: has_avx2_fma(),
         }
+    }
+
+    /// From a weight matrix stored `[n_in][n_out]` (ONNX `MatMul` / Keras layout) and a bias. Allocates.
+    pub fn from_in_out(n_in: usize, n_out: usize, w_in_out: &[f32], bias: &[f32]) -> Self {
+        assert_eq!(w_in_out.len(), n_in * n_out);
+        Self::with_panels(n_in, n_out, Panels::F32(to_panels(n_in, n_out, |o, i| w_in_out[i * n_out + o])), bias)
     }
 
     /// From a weight matrix stored `[n_out][n_in]` (ONNX `GRU`, PyTorch `Linear` layout). Allocates.
     pub fn from_out_in(n_in: usize, n_out: usize, w_out_in: &[f32], bias: &[f32]) -> Self {
         assert_eq!(w_out_in.len(), n_in * n_out);
-        let mut transposed = vec![0.0; n_in * n_out];
-        for o in 0..n_out {
-            for i in 0..n_in {
-                transposed[i * n_out + o] = w_out_in[o * n_in + i];
-            }
-        }
-        Self::from_in_out(n_in, n_out, &transposed, bias)
+        Self::with_panels(n_in, n_out, Panels::F32(to_panels(n_in, n_out, |o, i| w_out_in[o * n_in + i])), bias)
+    }
+
+    /// From int8 weights stored `[n_out][n_in]` with one scale per output (`W[o][i] =
+    /// scales[o] · q[o][i]`: TFLite's per-channel and, with the scale repeated, per-tensor
+    /// symmetric quantisation) and an f32 bias. The products run on the int8 values. Allocates.
+    pub fn from_int8_out_in(n_in: usize, n_out: usize, q_out_in: &[i8], scales: &[f32], bias: &[f32]) -> Self {
+        assert_eq!(q_out_in.len(), n_in * n_out);
+        assert_eq!(scales.len(), n_out);
+        let q = to_panels(n_in, n_out, |o, i| q_out_in[o * n_in + i]);
+        let scales = padded_to(scales, n_out.div_ceil(PANEL) * PANEL);
+        Self::with_panels(n_in, n_out, Panels::Int8 { q, scales }, bias)
     }
 
     /// Scratch length an input must have: `n_in` rounded up to eight (the padding must be zero).
@@ -86,26 +129,91 @@ impl Dense {
         self
     }
 
+    /// How the weights are stored.
+    pub fn kind(&self) -> WeightKind {
+        match self.weights {
+            Panels::F32(_) => WeightKind::F32,
+            Panels::F16(_) => WeightKind::F16,
+            Panels::Int8 { .. } => WeightKind::Int8,
+        }
+    }
+
+    /// Panel weight `k` as f32 (int8: scaled by its output's scale).
+    fn weight(&self, k: usize) -> f32 {
+        match &self.weights {
+            Panels::F32(w) => w[k],
+            Panels::F16(h) => half::f16::from_bits(h[k]).to_f32(),
+            Panels::Int8 { q, scales } => {
+                let (p, lane) = (k / (self.n_in * PANEL), k % PANEL);
+                f32::from(q[k]) * scales[p * PANEL + lane]
+            }
+        }
+    }
+
+    /// The weights as f32 panels, whatever they are stored as.
+    fn f32_panels(&self) -> Vec<f32> {
+        (0..self.bias.len() * self.n_in).map(|k| self.weight(k)).collect()
+    }
+
     /// Stores the weights as f16 (round to nearest even), read back into f32 for the products.
     /// Each weight moves by at most 2^-11 of itself (weights below 6.1e-5 lose precision as f16
     /// subnormals). Allocates: at load, never on the audio thread.
-    /// A layer with a weight beyond f16's range (|w| > 65504) stays f32; returns whether the layer
-    /// now stores f16.
+    /// A layer with a weight beyond f16's range (|w| > 65504) stays as it is, as does an int8 layer
+    /// (its weights came quantised); returns whether the layer now stores f16.
     pub fn to_f16(&mut self) -> bool {
-        if self.is_f16() {
-            return true;
-        }
-        if self.weights.iter().any(|w| w.abs() > f32::from(half::f16::MAX)) {
+        let w = match &self.weights {
+            Panels::F16(_) => return true,
+            Panels::Int8 { .. } => return false,
+            Panels::F32(w) => w,
+        };
+        if w.iter().any(|w| w.abs() > f32::from(half::f16::MAX)) {
             return false;
         }
-        self.weights_f16 = self.weights.iter().map(|&w| half::f16::from_f32(w).to_bits()).collect();
-        self.weights = Vec::new();
+        self.weights = Panels::F16(w.iter().map(|&w| half::f16::from_f32(w).to_bits()).collect());
         true
+    }
+
+    /// Stores the weights as int8 with one scale per output: `scale = max|W[o][·]| / 127` and
+    /// `q = round(W / scale)`, so each weight moves by at most half its row's step, `scale / 2`
+    /// (a quarter of the f32 memory traffic, f32 arithmetic). Allocates: at load only. An int8
+    /// layer stays as it is (re-quantising would add a second rounding).
+    pub fn to_int8(&mut self) {
+        if self.kind() == WeightKind::Int8 {
+            return;
+        }
+        let w = self.f32_panels();
+        let n_in = self.n_in;
+        let scales: Vec<f32> = (0..self.bias.len())
+            .map(|o| {
+                let (p, lane) = (o / PANEL, o % PANEL);
+                (0..n_in).map(|i| w[(p * n_in + i) * PANEL + lane].abs()).fold(0.0f32, f32::max) / 127.0
+            })
+            .collect();
+        let q = w
+            .iter()
+            .enumerate()
+            .map(|(k, &w)| {
+                let s = scales[(k / (n_in * PANEL)) * PANEL + k % PANEL];
+                if s > 0.0 {
+                    (w / s).round().clamp(-127.0, 127.0) as i8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        self.weights = Panels::Int8 { q, scales };
+    }
+
+    /// Stores the weights as f32 (an f16 or int8 layer's values, exactly). Allocates: at load only.
+    pub fn to_f32(&mut self) {
+        if self.kind() != WeightKind::F32 {
+            self.weights = Panels::F32(self.f32_panels());
+        }
     }
 
     /// Whether the weights are stored as f16.
     pub fn is_f16(&self) -> bool {
-        !self.weights_f16.is_empty()
+        self.kind() == WeightKind::F16
     }
 
     fn panels(&self) -> usize {
@@ -130,9 +238,16 @@ impl Dense {
         assert!(x.len() >= (n - 1) * x_stride + self.n_in_padded && y.len() >= (n - 1) * y_stride + self.n_out);
         #[cfg(target_arch = "x86_64")]
         if self.avx2_fma {
-            // SAFETY: `avx2_fma` is only true when the CPU reported AVX2 and FMA; the lengths were
-            // checked above against every row the kernel reads and writes.
-            unsafe { self.forward_batch_avx2_fma(x, x_stride, y, y_stride, n) };
+            // SAFETY: `avx2_fma` is only true when the CPU reported AVX2 and FMA (and F16C, which
+            // has_avx2_fma also requires); the lengths were checked above against every row the
+            // kernel reads and writes.
+            unsafe {
+                match self.weights {
+                    Panels::F32(_) => self.forward_batch_avx2_fma::<KIND_F32>(x, x_stride, y, y_stride, n),
+                    Panels::F16(_) => self.forward_batch_avx2_fma::<KIND_F16>(x, x_stride, y, y_stride, n),
+                    Panels::Int8 { .. } => self.forward_batch_avx2_fma::<KIND_INT8>(x, x_stride, y, y_stride, n),
+                }
+            }
             return;
         }
         self.forward_batch_portable(x, x_stride, y, y_stride, n);
@@ -140,26 +255,40 @@ impl Dense {
 
     fn forward_batch_portable(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
         let n_in = self.n_in;
-        let f16 = self.is_f16();
         for p in 0..self.panels() {
-            let range = p * n_in * PANEL..(p + 1) * n_in * PANEL;
+            let start = p * n_in * PANEL;
             let bias = &self.bias[p * PANEL..(p + 1) * PANEL];
             for b in 0..n {
                 let xb = &x[b * x_stride..b * x_stride + n_in];
-                let (mut lo, mut hi) = (load8(bias), load8(&bias[LANES..]));
+                // f32 and f16 start from the bias; int8 sums the raw products, then scales them.
+                let (mut lo, mut hi) = match self.weights {
+                    Panels::Int8 { .. } => (f32x8::ZERO, f32x8::ZERO),
+                    _ => (load8(bias), load8(&bias[LANES..])),
+                };
                 for (i, &v) in xb.iter().enumerate() {
                     let mut w = [0.0f32; PANEL];
-                    let at = range.start + i * PANEL;
-                    if f16 {
-                        for (w, &h) in w.iter_mut().zip(&self.weights_f16[at..at + PANEL]) {
-                            *w = half::f16::from_bits(h).to_f32();
+                    let at = start + i * PANEL;
+                    match &self.weights {
+                        Panels::F32(f) => w.copy_from_slice(&f[at..at + PANEL]),
+                        Panels::F16(h) => {
+                            for (w, &h) in w.iter_mut().zip(&h[at..at + PANEL]) {
+                                *w = half::f16::from_bits(h).to_f32();
+                            }
                         }
-                    } else {
-                        w.copy_from_slice(&self.weights[at..at + PANEL]);
+                        Panels::Int8 { q, .. } => {
+                            for (w, &q) in w.iter_mut().zip(&q[at..at + PANEL]) {
+                                *w = f32::from(q);
+                            }
+                        }
                     }
                     let v = f32x8::splat(v);
                     lo = load8(&w).mul_add(v, lo);
                     hi = load8(&w[LANES..]).mul_add(v, hi);
+                }
+                if let Panels::Int8 { scales, .. } = &self.weights {
+                    let s = &scales[p * PANEL..(p + 1) * PANEL];
+                    lo = lo.mul_add(load8(s), load8(bias));
+                    hi = hi.mul_add(load8(&s[LANES..]), load8(&bias[LANES..]));
                 }
                 let mut out = [0.0; PANEL];
                 out[..LANES].copy_from_slice(lo.as_array());
@@ -171,29 +300,14 @@ impl Dense {
         }
     }
 
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `x` and `y` hold `n` rows at their strides (checked by
-    /// [`Dense::forward_batch`]).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_batch_avx2_fma(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
-        // SAFETY: as for this function.
-        unsafe {
-            if self.is_f16() {
-                self.forward_batch_avx2_fma_as::<true>(x, x_stride, y, y_stride, n);
-            } else {
-                self.forward_batch_avx2_fma_as::<false>(x, x_stride, y, y_stride, n);
-            }
-        }
-    }
-
-    /// [`Dense::forward_batch_avx2_fma`] with f16 (`H`) or f32 weights.
+    /// [`Dense::forward_batch`] on AVX2 + FMA with weights of kind `K` (`KIND_*`).
     ///
     /// # Safety
-    /// As for [`Dense::forward_batch_avx2_fma`]; `H` only when the weights are f16.
+    /// The CPU must support AVX2, FMA and F16C; `x` and `y` hold `n` rows at their strides (checked
+    /// by [`Dense::forward_batch`]); `K` names the kind the weights are stored as.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn forward_batch_avx2_fma_as<const H: bool>(
+    unsafe fn forward_batch_avx2_fma<const K: u8>(
         &self,
         x: &[f32],
         x_stride: usize,
@@ -211,11 +325,11 @@ impl Dense {
                 // FMA latency.
                 let mut p = 0;
                 while p + 4 <= panels {
-                    self.panels_avx2::<1, 4, H>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 4, K>(p, xp, x_stride, yp, y_stride);
                     p += 4;
                 }
                 while p < panels {
-                    self.panels_avx2::<1, 1, H>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 1, K>(p, xp, x_stride, yp, y_stride);
                     p += 1;
                 }
                 return;
@@ -225,10 +339,10 @@ impl Dense {
                 while first < n {
                     let (xr, yr) = (xp.add(first * x_stride), yp.add(first * y_stride));
                     match n - first {
-                        1 => self.panels_avx2::<1, 1, H>(p, xr, x_stride, yr, y_stride),
-                        2 => self.panels_avx2::<2, 1, H>(p, xr, x_stride, yr, y_stride),
-                        3 => self.panels_avx2::<3, 1, H>(p, xr, x_stride, yr, y_stride),
-                        _ => self.panels_avx2::<4, 1, H>(p, xr, x_stride, yr, y_stride),
+                        1 => self.panels_avx2::<1, 1, K>(p, xr, x_stride, yr, y_stride),
+                        2 => self.panels_avx2::<2, 1, K>(p, xr, x_stride, yr, y_stride),
+                        3 => self.panels_avx2::<3, 1, K>(p, xr, x_stride, yr, y_stride),
+                        _ => self.panels_avx2::<4, 1, K>(p, xr, x_stride, yr, y_stride),
                     }
                     first += 4;
                 }
@@ -239,12 +353,12 @@ impl Dense {
     /// Panels `p0..p0 + P` for the `G` input rows at `x` (outputs to the `G` rows at `y`).
     ///
     /// # Safety
-    /// AVX2 + FMA; `G` rows of `x` readable to `n_in` and of `y` writable to `n_out` at their
-    /// strides; `p0 + P <= panels`.
+    /// AVX2 + FMA + F16C; `G` rows of `x` readable to `n_in` and of `y` writable to `n_out` at
+    /// their strides; `p0 + P <= panels`; `K` names the kind the weights are stored as.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    unsafe fn panels_avx2<const G: usize, const P: usize, const H: bool>(
+    unsafe fn panels_avx2<const G: usize, const P: usize, const K: u8>(
         &self,
         p0: usize,
         x: *const f32,
@@ -254,28 +368,45 @@ impl Dense {
     ) {
         use core::arch::x86_64::*;
         let n_in = self.n_in;
-        // SAFETY: see the function's contract; weights and bias hold whole panels.
+        let first_weight = p0 * n_in * PANEL;
+        let (wp, hp, qp, sp) = match &self.weights {
+            Panels::F32(w) => (w.as_ptr(), core::ptr::null(), core::ptr::null(), core::ptr::null()),
+            Panels::F16(h) => (core::ptr::null(), h.as_ptr(), core::ptr::null(), core::ptr::null()),
+            Panels::Int8 { q, scales } => (core::ptr::null(), core::ptr::null(), q.as_ptr(), scales.as_ptr()),
+        };
+        // SAFETY: see the function's contract; the weights, scales and bias hold whole panels, and
+        // only the pointer of the stored kind `K` is read.
         unsafe {
-            let wp = self.weights.as_ptr().add(if H { 0 } else { p0 * n_in * PANEL });
-            let hp = self.weights_f16.as_ptr().add(if H { p0 * n_in * PANEL } else { 0 });
             let bp = self.bias.as_ptr().add(p0 * PANEL);
             let mut acc = [[[_mm256_setzero_ps(); 2]; P]; G];
-            for q in 0..P {
-                let bias = [_mm256_loadu_ps(bp.add(q * PANEL)), _mm256_loadu_ps(bp.add(q * PANEL + LANES))];
-                for row in acc.iter_mut() {
-                    row[q] = bias;
+            if K != KIND_INT8 {
+                for q in 0..P {
+                    let bias = [_mm256_loadu_ps(bp.add(q * PANEL)), _mm256_loadu_ps(bp.add(q * PANEL + LANES))];
+                    for row in acc.iter_mut() {
+                        row[q] = bias;
+                    }
                 }
             }
             for i in 0..n_in {
                 let mut w = [[_mm256_setzero_ps(); 2]; P];
                 for (q, w) in w.iter_mut().enumerate() {
-                    let at = (q * n_in + i) * PANEL;
-                    *w = if H {
-                        let hq = hp.add(at).cast::<__m128i>();
-                        [_mm256_cvtph_ps(_mm_loadu_si128(hq)), _mm256_cvtph_ps(_mm_loadu_si128(hq.add(1)))]
-                    } else {
-                        let wq = wp.add(at);
-                        [_mm256_loadu_ps(wq), _mm256_loadu_ps(wq.add(LANES))]
+                    let at = first_weight + (q * n_in + i) * PANEL;
+                    *w = match K {
+                        KIND_F16 => {
+                            let h = hp.add(at).cast::<__m128i>();
+                            [_mm256_cvtph_ps(_mm_loadu_si128(h)), _mm256_cvtph_ps(_mm_loadu_si128(h.add(1)))]
+                        }
+                        KIND_INT8 => {
+                            let bytes = _mm_loadu_si128(qp.add(at).cast::<__m128i>());
+                            [
+                                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)),
+                                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(bytes))),
+                            ]
+                        }
+                        _ => {
+                            let f = wp.add(at);
+                            [_mm256_loadu_ps(f), _mm256_loadu_ps(f.add(LANES))]
+                        }
                     };
                 }
                 for (g, row) in acc.iter_mut().enumerate() {
@@ -283,6 +414,20 @@ impl Dense {
                     for (a, w) in row.iter_mut().zip(&w) {
                         a[0] = _mm256_fmadd_ps(w[0], v, a[0]);
                         a[1] = _mm256_fmadd_ps(w[1], v, a[1]);
+                    }
+                }
+            }
+            if K == KIND_INT8 {
+                // The raw products times each output's scale, plus the bias.
+                for q in 0..P {
+                    let s = sp.add((p0 + q) * PANEL);
+                    let (s, b) = (
+                        [_mm256_loadu_ps(s), _mm256_loadu_ps(s.add(LANES))],
+                        [_mm256_loadu_ps(bp.add(q * PANEL)), _mm256_loadu_ps(bp.add(q * PANEL + LANES))],
+                    );
+                    for row in acc.iter_mut() {
+                        row[q][0] = _mm256_fmadd_ps(row[q][0], s[0], b[0]);
+                        row[q][1] = _mm256_fmadd_ps(row[q][1], s[1], b[1]);
                     }
                 }
             }
@@ -305,15 +450,28 @@ impl Dense {
         }
     }
 
-    /// True when every weight and bias is finite.
+    /// True when every weight, scale and bias is finite.
     pub fn is_finite(&self) -> bool {
-        self.weights.iter().chain(&self.bias).all(|v| v.is_finite())
-            && self.weights_f16.iter().all(|&h| half::f16::from_bits(h).is_finite())
+        let weights = match &self.weights {
+            Panels::F32(w) => w.iter().all(|v| v.is_finite()),
+            Panels::F16(h) => h.iter().all(|&h| half::f16::from_bits(h).is_finite()),
+            Panels::Int8 { scales, .. } => scales.iter().all(|v| v.is_finite()),
+        };
+        weights && self.bias.iter().all(|v| v.is_finite())
     }
 
     /// Multiply-accumulates per call, for cost reports.
     pub fn macs(&self) -> usize {
         self.n_in * self.n_out
+    }
+
+    /// Bytes of weight storage read per call (the memory traffic of one product).
+    pub fn weight_bytes(&self) -> usize {
+        match &self.weights {
+            Panels::F32(w) => 4 * w.len(),
+            Panels::F16(h) => 2 * h.len(),
+            Panels::Int8 { q, scales } => q.len() + 4 * scales.len(),
+        }
     }
 }
 
@@ -442,11 +600,6 @@ pub struct Gru {
 }
 
 impl Gru {
-    /// Both projections' weights as f16 ([`Dense::to_f16`]); returns how many now are.
-    pub fn to_f16(&mut self) -> usize {
-        usize::from(self.input.to_f16()) + usize::from(self.recurrent.to_f16())
-    }
-
     /// `gates_x` and `gates_h` are scratch of `3H` entries; `h` is updated in place and must be
     /// padded to `recurrent.padded_input_len()` with zeros.
     #[inline]
@@ -595,6 +748,85 @@ mod tests {
         // Beyond f16's range a layer stays f32.
         let mut big = Dense::from_in_out(1, 1, &[1e5], &[0.0]);
         assert!(!big.to_f16() && !big.is_f16());
+    }
+
+    #[test]
+    fn int8_weights_stay_within_the_rounding_bound_on_both_paths() {
+        // Each int8 weight is within half its row's step (max|W[o][·]| / 254) of its f32 value, so
+        // an output moves by at most step/2 · Σ|x_i| (plus f32 rounding of the sums).
+        for (n_in, n_out) in [(3, 5), (64, 48), (200, 130)] {
+            let w: Vec<f32> = (0..n_in * n_out).map(|i| ((i * 7919) % 211) as f32 / 70.0 - 1.5).collect();
+            let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.01 - 0.1).collect();
+            let f32_layer = Dense::from_in_out(n_in, n_out, &w, &b);
+            let mut int8_layer = f32_layer.clone();
+            int8_layer.to_int8();
+            assert_eq!(int8_layer.kind(), WeightKind::Int8);
+            assert!(int8_layer.is_finite());
+            // A byte per weight and four per output's scale: under a third of f32 for real widths.
+            assert!(n_in < 64 || int8_layer.weight_bytes() * 3 < f32_layer.weight_bytes());
+            let stride = f32_layer.padded_input_len();
+            let rows = 5;
+            let x: Vec<f32> = (0..rows * stride)
+                .map(|k| if k % stride < n_in { ((k * 13) as f32 * 0.21).sin() * 3.0 } else { 0.0 })
+                .collect();
+            let (fast, portable) = (&int8_layer, &int8_layer.clone().without_avx2());
+            for int8 in [fast, portable] {
+                let (mut want, mut got, mut one) = (vec![0.0; n_out], vec![0.0; rows * n_out], vec![0.0; n_out]);
+                int8.forward_batch(&x, stride, &mut got, n_out, rows);
+                for r in 0..rows {
+                    f32_layer.forward(&x[r * stride..], &mut want);
+                    int8.forward(&x[r * stride..], &mut one);
+                    assert_eq!(&got[r * n_out..(r + 1) * n_out], &one[..], "int8 batch = single");
+                    for o in 0..n_out {
+                        let step = (0..n_in).map(|i| w[i * n_out + o].abs()).fold(0.0f32, f32::max) / 127.0;
+                        let input_mass: f32 = (0..n_in).map(|i| x[r * stride + i].abs()).sum();
+                        let mass: f32 = (0..n_in).map(|i| (w[i * n_out + o] * x[r * stride + i]).abs()).sum();
+                        let bound = step / 2.0 * input_mass + mass * 1e-6 + 1e-6;
+                        let err = (got[r * n_out + o] - want[o]).abs();
+                        assert!(err <= bound, "{n_in}x{n_out}: {} vs {} (bound {bound})", got[r * n_out + o], want[o]);
+                    }
+                }
+            }
+            // The AVX2 and portable paths compute the same sums (both within f32 rounding).
+            let (mut a, mut p) = (vec![0.0; n_out], vec![0.0; n_out]);
+            fast.forward(&x, &mut a);
+            portable.forward(&x, &mut p);
+            assert!(a.iter().zip(&p).all(|(a, p)| (a - p).abs() <= 1e-4 * a.abs().max(1.0)));
+            // Back to f32: exactly the int8 values times their scales.
+            let mut back = int8_layer.clone();
+            back.to_f32();
+            back.forward(&x, &mut a);
+            int8_layer.forward(&x, &mut p);
+            assert!(a.iter().zip(&p).all(|(a, b)| (a - b).abs() <= 1e-4 * a.abs().max(1.0)));
+        }
+        // A row of zeros has scale 0 and gives its bias.
+        let mut zero = Dense::from_in_out(2, 1, &[0.0, 0.0], &[0.5]);
+        zero.to_int8();
+        let mut y = [0.0];
+        zero.forward(&[1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &mut y);
+        assert_eq!(y, [0.5]);
+    }
+
+    #[test]
+    fn quantised_rows_keep_their_int8_values_exactly() {
+        // Stored [out][in] with a scale per row, as TFLite's per-channel weights are.
+        let (n_in, n_out) = (19, 21);
+        let q: Vec<i8> = (0..n_in * n_out).map(|k| ((k * 37) % 255) as i16 as i8).map(|v| v.max(-127)).collect();
+        let scales: Vec<f32> = (0..n_out).map(|o| 0.001 * (o + 1) as f32).collect();
+        let bias: Vec<f32> = (0..n_out).map(|o| o as f32 * 0.1).collect();
+        let layer = Dense::from_int8_out_in(n_in, n_out, &q, &scales, &bias);
+        let x: Vec<f32> =
+            (0..layer.padded_input_len()).map(|i| if i < n_in { (i as f32).cos() } else { 0.0 }).collect();
+        for l in [layer.clone(), layer.without_avx2()] {
+            let mut y = vec![0.0; n_out];
+            l.forward(&x, &mut y);
+            for o in 0..n_out {
+                let exact: f64 = (0..n_in).map(|i| f64::from(q[o * n_in + i]) * f64::from(x[i])).sum::<f64>()
+                    * f64::from(scales[o])
+                    + f64::from(bias[o]);
+                assert!((f64::from(y[o]) - exact).abs() < 1e-5, "{} vs {exact}", y[o]);
+            }
+        }
     }
 
     #[test]

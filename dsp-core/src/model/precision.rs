@@ -14,6 +14,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::kernels::WeightKind;
 use super::{Model, RunMode};
 
 /// The weight storage asked for at load.
@@ -90,6 +91,10 @@ pub enum WeightStorage {
     /// `converted` of `total` matrices in f16 (a matrix with a weight beyond f16's range stays
     /// f32), playing within `deviation_db` of the f32 model on the probe sweep.
     F16 { converted: usize, total: usize, deviation_db: f32 },
+    /// `converted` of `total` matrices in int8 with a scale per output row: quantised so in the
+    /// file (`deviation_db` NaN: the file's own weights, nothing to compare with), or converted
+    /// from f32 and playing within `deviation_db` of it on the probe sweep.
+    Int8 { converted: usize, total: usize, deviation_db: f32 },
     /// Not a native decoder (tract runs windowed models in f32).
     Graph,
 }
@@ -107,6 +112,12 @@ impl std::fmt::Display for WeightStorage {
             Self::F16 { converted, total, deviation_db } => {
                 write!(f, "f16 for {converted} of {total} matrices (within {deviation_db:.3} dB of f32)")
             }
+            Self::Int8 { converted, total, deviation_db } if !deviation_db.is_finite() => {
+                write!(f, "int8 as quantised in the file ({converted} of {total} matrices; f32 arithmetic)")
+            }
+            Self::Int8 { converted, total, deviation_db } => {
+                write!(f, "int8 for {converted} of {total} matrices (within {deviation_db:.3} dB of f32)")
+            }
             Self::Graph => write!(f, "f32 (windowed graph)"),
         }
     }
@@ -122,11 +133,19 @@ impl Model {
     }
 
     /// [`Model::with_precision`] with another bound (tests of the decision).
-    pub fn with_precision_bound(self, precision: Precision, bound_db: f32) -> Self {
-        if precision == Precision::F32 || self.decoder().is_none() || !crate::simd::has_avx2_fma() {
+    pub fn with_precision_bound(mut self, precision: Precision, bound_db: f32) -> Self {
+        let Some(decoder) = self.decoder() else { return self };
+        let stored_f32 = decoder.matrices_of(WeightKind::F32);
+        if precision == Precision::F32 {
+            // A quantised file's weights, played as f32 (the same values).
+            if stored_f32.0 < stored_f32.1 {
+                self.to_f32();
+                self.probe_deviation_db = None;
+            }
             return self;
         }
-        if self.decoder().is_some_and(|d| d.f16_matrices().0 > 0) {
+        // Already reduced (a quantised file keeps the weights it was made with), or no F16C.
+        if stored_f32.0 < stored_f32.1 || !crate::simd::has_avx2_fma() {
             return self;
         }
         let mut half = self.clone();
@@ -136,7 +155,7 @@ impl Model {
         }
         let deviation_db = probe_deviation_db(&self, &half);
         if deviation_db <= bound_db {
-            half.f16_deviation_db = Some(deviation_db);
+            half.probe_deviation_db = Some(deviation_db);
             half
         } else {
             self
@@ -146,11 +165,11 @@ impl Model {
     /// How the weights are stored now.
     pub fn weight_storage(&self) -> WeightStorage {
         let Some(decoder) = self.decoder() else { return WeightStorage::Graph };
-        match decoder.f16_matrices() {
-            (0, _) => WeightStorage::F32,
-            (converted, total) => {
-                WeightStorage::F16 { converted, total, deviation_db: self.f16_deviation_db.unwrap_or(f32::NAN) }
-            }
+        let deviation_db = self.probe_deviation_db.unwrap_or(f32::NAN);
+        match (decoder.matrices_of(WeightKind::Int8), decoder.matrices_of(WeightKind::F16)) {
+            ((converted @ 1.., total), _) => WeightStorage::Int8 { converted, total, deviation_db },
+            (_, (converted @ 1.., total)) => WeightStorage::F16 { converted, total, deviation_db },
+            _ => WeightStorage::F32,
         }
     }
 }

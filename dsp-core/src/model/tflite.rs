@@ -35,13 +35,56 @@ mod op {
     pub const FULLY_CONNECTED: i32 = 9;
     pub const MUL: i32 = 18;
     pub const RESHAPE: i32 = 22;
+    pub const DEQUANTIZE: i32 = 6;
+    pub const QUANTIZE: i32 = 114;
     pub const MEAN: i32 = 40;
     pub const SPLIT_V: i32 = 102;
     pub const LEAKY_RELU: i32 = 98;
     pub const WHILE: i32 = 119;
 }
 
-const TFLITE_FLOAT32: u8 = 0;
+/// TFLite tensor types the importer reads (and names in its errors).
+mod dtype {
+    pub const FLOAT32: u8 = 0;
+    pub const INT32: u8 = 2;
+    pub const INT8: u8 = 9;
+
+    pub fn name(t: u8) -> String {
+        match t {
+            0 => "float32".into(),
+            1 => "float16".into(),
+            2 => "int32".into(),
+            3 => "uint8".into(),
+            4 => "int64".into(),
+            7 => "int16".into(),
+            9 => "int8".into(),
+            10 => "float64".into(),
+            17 => "int4 (4-bit)".into(),
+            other => format!("type {other}"),
+        }
+    }
+}
+
+/// A tensor's quantisation parameters (`real = scale · (q − zero_point)`), per tensor or per
+/// channel along `dimension`.
+#[derive(Default)]
+struct Quantisation {
+    scales: Vec<f32>,
+    zero_points: Vec<i64>,
+    dimension: usize,
+    /// A custom scheme in the `details` union (none of TFLite's built-in converters write one).
+    custom: bool,
+}
+
+/// A dense layer's weights as the file stores them, `[n_out][n_in]`.
+enum Matrix {
+    F32(Vec<f32>),
+    /// Symmetric int8 with one scale per output row.
+    Int8 {
+        q: Vec<i8>,
+        scales: Vec<f32>,
+    },
+}
 
 pub fn is_tflite(bytes: &[u8]) -> bool {
     bytes.get(4..8) == Some(b"TFL3")
@@ -52,6 +95,124 @@ struct Tensor {
     shape: Vec<usize>,
     dtype: u8,
     buffer: usize,
+    quantisation: Option<Quantisation>,
+}
+
+impl Tensor {
+    /// The error for this tensor's quantisation.
+    fn quantisation_error(&self, problem: impl Into<String>) -> ModelError {
+        let scheme = match &self.quantisation {
+            Some(q) if q.custom => format!("{} (custom scheme)", dtype::name(self.dtype)),
+            Some(q) if q.scales.len() > 1 => format!("{} per channel", dtype::name(self.dtype)),
+            Some(_) => format!("{} per tensor", dtype::name(self.dtype)),
+            None => dtype::name(self.dtype),
+        };
+        ModelError::Quantisation { tensor: self.name.clone(), scheme, problem: problem.into() }
+    }
+
+    /// The quantisation of an int8 or int32 constant, checked: TFLite's affine scheme with
+    /// finite, positive scales, one per tensor or one per slice along a dimension, and as many
+    /// zero points (or none). Anything else (another type, a custom scheme, missing, zero,
+    /// negative or non-finite scales) is refused, naming the tensor and the scheme.
+    fn checked_quantisation(&self) -> Result<&Quantisation, ModelError> {
+        if self.dtype != dtype::INT8 && self.dtype != dtype::INT32 {
+            return Err(
+                self.quantisation_error("only float32 tensors, and int8 or int32 ones with scales, are supported")
+            );
+        }
+        let q = self.quantisation.as_ref().ok_or_else(|| self.quantisation_error("integer values without scales"))?;
+        if q.custom {
+            return Err(self.quantisation_error("a custom quantisation scheme is not supported"));
+        }
+        if q.scales.is_empty() {
+            return Err(self.quantisation_error("integer values without scales"));
+        }
+        if let Some((i, s)) = q.scales.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+            return Err(self.quantisation_error(format!("scale {i} is {s} (scales must be finite and positive)")));
+        }
+        let channels = if q.scales.len() == 1 { 1 } else { self.shape.get(q.dimension).copied().unwrap_or(0) };
+        if channels != q.scales.len() || !(q.zero_points.is_empty() || q.zero_points.len() == q.scales.len()) {
+            return Err(self.quantisation_error(format!(
+                "{} scales and {} zero points for dimension {} of shape {:?}",
+                q.scales.len(),
+                q.zero_points.len(),
+                q.dimension,
+                self.shape
+            )));
+        }
+        Ok(q)
+    }
+
+    /// An int8 or int32 constant's real values, `scale · (q − zero_point)` per channel.
+    fn dequantise(&self, data: &[u8]) -> Result<Vec<f32>, ModelError> {
+        let q = self.checked_quantisation()?;
+        let width = if self.dtype == dtype::INT8 { 1 } else { 4 };
+        let count: usize = self.shape.iter().product();
+        if data.len() != width * count {
+            return Err(ModelError::ShapeMismatch {
+                name: self.name.clone(),
+                expected: vec![width * count],
+                actual: vec![data.len()],
+            });
+        }
+        // Elements per step along the quantised dimension.
+        let inner: usize = self.shape.iter().skip(q.dimension + 1).product();
+        Ok((0..count)
+            .map(|k| {
+                let c = if q.scales.len() == 1 { 0 } else { (k / inner.max(1)) % q.scales.len() };
+                let raw = if width == 1 {
+                    i64::from(data[k] as i8)
+                } else {
+                    i64::from(i32::from_le_bytes([data[4 * k], data[4 * k + 1], data[4 * k + 2], data[4 * k + 3]]))
+                };
+                q.scales[c] * (raw - q.zero_points.get(c).copied().unwrap_or(0)) as f32
+            })
+            .collect())
+    }
+
+    /// The int8 values of a `[rows][…]` weight matrix and one scale per row: TFLite's symmetric
+    /// weight quantisation, per tensor or per output channel (zero points must be zero).
+    fn int8_rows(&self, data: &[u8], rows: usize) -> Result<(Vec<i8>, Vec<f32>), ModelError> {
+        if self.dtype != dtype::INT8 {
+            return Err(self.quantisation_error("only float32 and int8 weights are supported"));
+        }
+        let q = self.checked_quantisation()?;
+        if q.zero_points.iter().any(|&z| z != 0) {
+            return Err(self.quantisation_error("weights with non-zero zero points (asymmetric) are not supported"));
+        }
+        let scales = match q.scales.len() {
+            1 => vec![q.scales[0]; rows],
+            n if n == rows && q.dimension == 0 => q.scales.clone(),
+            n => {
+                return Err(self.quantisation_error(format!(
+                    "{n} scales along dimension {} of a {rows}-row matrix (one per tensor or per row is supported)",
+                    q.dimension
+                )))
+            }
+        };
+        let count: usize = self.shape.iter().product();
+        if data.len() != count || !count.is_multiple_of(rows.max(1)) {
+            return Err(ModelError::ShapeMismatch {
+                name: self.name.clone(),
+                expected: vec![count],
+                actual: vec![data.len()],
+            });
+        }
+        Ok((data.iter().map(|&b| b as i8).collect(), scales))
+    }
+}
+
+/// A tensor's `QuantizationParameters` table (`min`, `max`, `scale`, `zero_point`, `details_type`,
+/// `details`, `quantized_dimension`), if it has one with scales.
+fn read_quantisation(t: &Table) -> Result<Option<Quantisation>, ModelError> {
+    let Some(q) = t.table(4)? else { return Ok(None) };
+    let quantisation = Quantisation {
+        scales: q.f32s(2)?,
+        zero_points: q.i64s(3)?,
+        custom: q.u8(4, 0)? != 0,
+        dimension: q.i32(6, 0)?.max(0) as usize,
+    };
+    Ok((!quantisation.scales.is_empty() || quantisation.custom).then_some(quantisation))
 }
 
 struct Op<'a> {
@@ -92,6 +253,7 @@ impl<'a> Graph<'a> {
                     dtype: t.u8(1, 0)?,
                     buffer: t.u32(2, 0)? as usize,
                     name: t.string(3)?,
+                    quantisation: read_quantisation(t)?,
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -114,19 +276,20 @@ impl<'a> Graph<'a> {
         Ok(Self { inputs: ids(subgraph.i32s(1)?)?, outputs: ids(subgraph.i32s(2)?)?, tensors, ops, producer })
     }
 
-    /// A constant float tensor's values (from its buffer), or `None` for activations.
+    /// A constant tensor's raw bytes (from its buffer), or `None` for activations.
+    fn constant_bytes(&self, t: usize, buffers: &[Table<'a>]) -> Result<Option<&'a [u8]>, ModelError> {
+        let Some(buffer) = buffers.get(self.tensors[t].buffer) else { return Ok(None) };
+        let data = buffer.bytes(0)?;
+        Ok((!data.is_empty()).then_some(data))
+    }
+
+    /// A constant float tensor's values, or `None` for activations. A quantised (int8 or int32)
+    /// constant is read as its real values (see [`Tensor::dequantise`]).
     fn constant(&self, t: usize, buffers: &[Table<'a>]) -> Result<Option<Vec<f32>>, ModelError> {
         let tensor = &self.tensors[t];
-        let Some(buffer) = buffers.get(tensor.buffer) else { return Ok(None) };
-        let data = buffer.bytes(0)?;
-        if data.is_empty() {
-            return Ok(None);
-        }
-        if tensor.dtype != TFLITE_FLOAT32 {
-            return Err(ModelError::Unsupported(format!(
-                "tensor '{}' is not float32 (quantised models are not supported)",
-                tensor.name
-            )));
+        let Some(data) = self.constant_bytes(t, buffers)? else { return Ok(None) };
+        if tensor.dtype != dtype::FLOAT32 {
+            return tensor.dequantise(data).map(Some);
         }
         let count: usize = tensor.shape.iter().product();
         if data.len() != 4 * count {
@@ -143,10 +306,24 @@ impl<'a> Graph<'a> {
         Ok(Some(values))
     }
 
-    /// Follows producers through reshapes back to the tensor feeding them.
+    /// A dense layer's constant `[rows][…]` weight matrix as stored: f32, or int8 with a scale per
+    /// row (TFLite's dynamic-range quantisation); `None` for activations.
+    fn matrix(&self, t: usize, rows: usize, buffers: &[Table<'a>]) -> Result<Option<Matrix>, ModelError> {
+        let tensor = &self.tensors[t];
+        if tensor.dtype == dtype::FLOAT32 {
+            return Ok(self.constant(t, buffers)?.map(Matrix::F32));
+        }
+        let Some(data) = self.constant_bytes(t, buffers)? else { return Ok(None) };
+        let (q, scales) = tensor.int8_rows(data, rows)?;
+        Ok(Some(Matrix::Int8 { q, scales }))
+    }
+
+    /// Follows producers through reshapes, quantisations and dequantisations (which a
+    /// full-integer export puts between layers) back to the tensor feeding them: the same values
+    /// for the float network the importer builds.
     fn through_reshapes(&self, mut t: usize) -> usize {
         while let Some(&p) = self.producer.get(&t) {
-            if self.ops[p].code != op::RESHAPE {
+            if ![op::RESHAPE, op::QUANTIZE, op::DEQUANTIZE].contains(&self.ops[p].code) {
                 break;
             }
             t = self.ops[p].inputs[0];
@@ -185,7 +362,6 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
         *o.inputs.get(1).ok_or_else(|| bad("dense without weights"))?,
         *o.inputs.get(2).ok_or_else(|| bad("dense without bias"))?,
     );
-    let w = g.constant(w_t, buffers)?.ok_or_else(|| bad("dense weights are not constant"))?;
     let b = g.constant(b_t, buffers)?.ok_or_else(|| bad("dense bias is not constant"))?;
     let shape = &g.tensors[w_t].shape;
     if shape.len() != 2 || b.len() != shape[0] {
@@ -196,7 +372,10 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
         });
     }
     let (units, n_in) = (shape[0], shape[1]);
-    let dense = Dense::from_out_in(n_in, units, &w, &b);
+    let dense = match g.matrix(w_t, units, buffers)?.ok_or_else(|| bad("dense weights are not constant"))? {
+        Matrix::F32(w) => Dense::from_out_in(n_in, units, &w, &b),
+        Matrix::Int8 { q, scales } => Dense::from_int8_out_in(n_in, units, &q, &scales, &b),
+    };
 
     // The layer norm and activation follow in op order: MEAN … ADD(ε) … MUL(γ) ADD(β) LEAKY_RELU.
     let (mut epsilon, mut gamma, mut beta) = (None, None, None);
@@ -344,11 +523,11 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         .find(|o| {
             o.code == op::CONCATENATION
                 && o.inputs.len() == 2
-                && o.inputs.contains(&f0_end)
-                && o.inputs.contains(&ld_end)
+                && o.inputs.iter().any(|&t| main.through_reshapes(t) == f0_end)
+                && o.inputs.iter().any(|&t| main.through_reshapes(t) == ld_end)
         })
         .ok_or_else(|| bad("the input stacks are not concatenated"))?;
-    let loudness_first = concat.inputs[0] == ld_end;
+    let loudness_first = main.through_reshapes(concat.inputs[0]) == ld_end;
     let gru_input = concat.outputs[0];
 
     // The GRU: one WHILE step whose body holds an input and a recurrent FULLY_CONNECTED.
@@ -394,7 +573,8 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         .find(|o| o.code == op::CONCATENATION && o.inputs.len() == 3)
         .ok_or_else(|| bad("no concatenation after the GRU"))?;
     let expected = if loudness_first { [ld_end, f0_end] } else { [f0_end, ld_end] };
-    if out_concat.inputs[..2] != expected || !while_op.outputs.contains(&out_concat.inputs[2]) {
+    let out_inputs: Vec<usize> = out_concat.inputs.iter().map(|&t| main.through_reshapes(t)).collect();
+    if out_inputs[..2] != expected || !while_op.outputs.contains(&out_inputs[2]) {
         return Err(bad("the output stack input is not [stacks, GRU output]"));
     }
     let out_fc = main.fully_connected_fed_by(out_concat.outputs[0]).ok_or_else(|| bad("no output stack"))?;
@@ -476,4 +656,116 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
         state: vec![spec(state_in), spec(output(":3")?)],
     };
     Ok(Model::from_parts(meta, decoder, source).with_io(io))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dynamic_fixture() -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ddsp-vst/model_a_dynamic.tflite");
+        std::fs::read(path).unwrap()
+    }
+
+    /// The GRU's recurrent kernel in the WHILE body (an int8 tensor with per-channel scales):
+    /// its name, where its type byte is and where its scales vector starts (the length word).
+    fn int8_kernel(bytes: &[u8]) -> (String, usize, usize) {
+        let root = Table::root(bytes, b"TFL3").unwrap();
+        for subgraph in root.tables(2).unwrap() {
+            for tensor in subgraph.tables(0).unwrap() {
+                if tensor.u8(1, 0).unwrap() == dtype::INT8 && tensor.i32s(0).unwrap() == [1536, 512] {
+                    let quantisation = tensor.table(4).unwrap().unwrap();
+                    let (_, scales_start) = quantisation.vector(2, 4).unwrap();
+                    return (tensor.string(3).unwrap(), tensor.field(1).unwrap().unwrap(), scales_start - 4);
+                }
+            }
+        }
+        panic!("no int8 GRU kernel in the fixture");
+    }
+
+    fn load_error(bytes: &[u8]) -> ModelError {
+        load(bytes, ModelSource::Embedded("test"), "patched.tflite").unwrap_err()
+    }
+
+    #[test]
+    fn broken_quantisation_is_refused_naming_the_tensor_and_the_scheme() {
+        let good = dynamic_fixture();
+        let (name, type_at, scales_at) = int8_kernel(&good);
+        assert!(load(&good, ModelSource::Embedded("test"), "ok.tflite").is_ok());
+        let scale_0 = scales_at + 4;
+        type Patch<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+        // (patch, the scheme the error names, what it says is wrong)
+        let cases: Vec<(Patch, &str, &str)> = vec![
+            (
+                Box::new(|b| b[scale_0..scale_0 + 4].copy_from_slice(&0f32.to_le_bytes())),
+                "int8 per channel",
+                "scale 0 is 0",
+            ),
+            (
+                Box::new(|b| b[scale_0..scale_0 + 4].copy_from_slice(&f32::NAN.to_le_bytes())),
+                "int8 per channel",
+                "scale 0 is NaN",
+            ),
+            (
+                Box::new(|b| b[scale_0..scale_0 + 4].copy_from_slice(&(-1f32).to_le_bytes())),
+                "int8 per channel",
+                "scale 0 is -1",
+            ),
+            (Box::new(|b| b[scales_at..scales_at + 4].copy_from_slice(&0u32.to_le_bytes())), "int8", "without scales"),
+            (Box::new(|b| b[type_at] = 7), "int16 per channel", "only float32 and int8 weights"),
+            (Box::new(|b| b[type_at] = 17), "int4 (4-bit) per channel", "only float32 and int8 weights"),
+        ];
+        for (patch, scheme, problem) in cases {
+            let mut bytes = good.clone();
+            patch(&mut bytes);
+            let error = load_error(&bytes);
+            let text = error.to_string();
+            assert!(
+                matches!(&error, ModelError::Quantisation { tensor, scheme: s, .. } if *tensor == name && s == scheme),
+                "{text}"
+            );
+            assert!(text.contains(problem) && text.contains(&name), "{text}");
+        }
+    }
+
+    #[test]
+    fn quantised_constants_dequantise_per_channel_with_zero_points() {
+        let tensor = Tensor {
+            name: "t".into(),
+            shape: vec![2, 3],
+            dtype: dtype::INT8,
+            buffer: 0,
+            quantisation: Some(Quantisation {
+                scales: vec![0.5, 0.25],
+                zero_points: vec![0, -2],
+                dimension: 0,
+                custom: false,
+            }),
+        };
+        let data: Vec<u8> = [1i8, -2, 3, -2, 0, 6].iter().map(|&v| v as u8).collect();
+        assert_eq!(tensor.dequantise(&data).unwrap(), [0.5, -1.0, 1.5, 0.0, 0.5, 2.0]);
+        // Weights must be symmetric: a zero point is refused for a matrix.
+        assert!(matches!(tensor.int8_rows(&data, 2), Err(ModelError::Quantisation { .. })));
+        // Along dimension 1: one scale per column.
+        let columns = Tensor {
+            quantisation: Some(Quantisation { scales: vec![1.0, 2.0, 4.0], dimension: 1, ..Default::default() }),
+            ..tensor
+        };
+        assert_eq!(columns.dequantise(&data).unwrap(), [1.0, -4.0, 12.0, -2.0, 0.0, 24.0]);
+        // Scales that match no dimension are refused.
+        let wrong = Tensor {
+            quantisation: Some(Quantisation { scales: vec![1.0, 2.0], dimension: 1, ..Default::default() }),
+            ..columns
+        };
+        assert!(matches!(wrong.dequantise(&data), Err(ModelError::Quantisation { .. })));
+        // int32 biases (full-integer exports) dequantise too.
+        let bias = Tensor {
+            shape: vec![2],
+            dtype: dtype::INT32,
+            quantisation: Some(Quantisation { scales: vec![0.5], ..Default::default() }),
+            ..wrong
+        };
+        let data: Vec<u8> = [-4i32, 10].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(bias.dequantise(&data).unwrap(), [-2.0, 5.0]);
+    }
 }

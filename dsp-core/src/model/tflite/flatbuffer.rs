@@ -50,7 +50,7 @@ impl<'a> Table<'a> {
     }
 
     /// Absolute position of field `slot`, or `None` when absent (default value).
-    fn field(&self, slot: usize) -> Result<Option<usize>, ModelError> {
+    pub(super) fn field(&self, slot: usize) -> Result<Option<usize>, ModelError> {
         let entry = 4 + 2 * slot;
         if entry + 2 > self.vtable_len {
             return Ok(None);
@@ -92,7 +92,7 @@ impl<'a> Table<'a> {
     }
 
     /// A vector's element count and the position of its first element.
-    fn vector(&self, slot: usize, element_size: usize) -> Result<(usize, usize), ModelError> {
+    pub(super) fn vector(&self, slot: usize, element_size: usize) -> Result<(usize, usize), ModelError> {
         let Some(at) = self.indirect(slot)? else { return Ok((0, 0)) };
         let len = read_u32(self.buf, at)? as usize;
         let start = at + 4;
@@ -118,6 +118,21 @@ impl<'a> Table<'a> {
     pub fn i32s(&self, slot: usize) -> Result<Vec<i32>, ModelError> {
         let (len, start) = self.vector(slot, 4)?;
         (0..len).map(|i| read_u32(self.buf, start + 4 * i).map(|v| v as i32)).collect()
+    }
+
+    pub fn f32s(&self, slot: usize) -> Result<Vec<f32>, ModelError> {
+        let (len, start) = self.vector(slot, 4)?;
+        (0..len).map(|i| read_u32(self.buf, start + 4 * i).map(f32::from_bits)).collect()
+    }
+
+    pub fn i64s(&self, slot: usize) -> Result<Vec<i64>, ModelError> {
+        let (len, start) = self.vector(slot, 8)?;
+        (0..len)
+            .map(|i| {
+                let (lo, hi) = (read_u32(self.buf, start + 8 * i)?, read_u32(self.buf, start + 8 * i + 4)?);
+                Ok(((u64::from(hi) << 32) | u64::from(lo)) as i64)
+            })
+            .collect()
     }
 
     pub fn tables(&self, slot: usize) -> Result<Vec<Table<'a>>, ModelError> {
