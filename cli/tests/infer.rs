@@ -156,8 +156,9 @@ fn info_prints_format_tensors_and_metadata() {
 }
 
 /// How the weights are stored: `info` says it; the default (what the plugins play) is f16 where the
-/// CPU converts it in hardware, `--precision f32` and `DDSP_PRECISION=f32` keep f32, and `infer`
-/// (a reference check) runs f32 unless asked otherwise.
+/// CPU converts it in hardware, `--precision f32` and `DDSP_PRECISION=f32` keep f32, `--precision
+/// int8` converts to int8, a quantised export keeps its int8 weights, and `infer` (a reference
+/// check) runs f32 unless asked otherwise.
 #[test]
 fn info_names_the_weight_storage_and_precision_can_be_forced() {
     let model = data("ddsp-vst/model_a.tflite");
@@ -185,5 +186,13 @@ fn info_names_the_weight_storage_and_precision_can_be_forced() {
         .unwrap();
     assert!(weights(env).ends_with(" f32"));
     let bad = ddsp(&["--precision", "f16", "info", model.to_str().unwrap()]);
-    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("neither auto nor f32"));
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not auto, f32 or int8"));
+    // int8 when asked, with how far the probe found it from f32.
+    let int8 = weights(ddsp(&["--precision", "int8", "info", model.to_str().unwrap()]));
+    assert!(int8.contains("int8 for 6 of 6 matrices (within 0."), "{int8}");
+    // A quantised export keeps its int8 weights by default, and plays them as f32 when asked.
+    let quantised = data("ddsp-vst/model_a_dynamic.tflite");
+    let kept = weights(ddsp(&["info", quantised.to_str().unwrap()]));
+    assert!(kept.contains("int8 as quantised in the file (4 of 6 matrices"), "{kept}");
+    assert!(weights(ddsp(&["--precision", "f32", "info", quantised.to_str().unwrap()])).ends_with(" f32"));
 }

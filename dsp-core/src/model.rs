@@ -407,10 +407,12 @@ impl Model {
     }
 
     /// Stores the native decoder's weight matrices as int8 with a scale per output row (see
-    /// [`kernels::Dense::to_int8`]). Call at load, before sharing the model: allocates.
-    pub fn to_int8(&mut self) {
-        if let Network::Native(d) = &mut self.network {
-            d.to_int8();
+    /// [`kernels::Dense::to_int8`]; `(converted, total)`, `(0, 0)` for a windowed model). Call at
+    /// load, before sharing the model: allocates.
+    pub fn to_int8(&mut self) -> (usize, usize) {
+        match &mut self.network {
+            Network::Native(d) => d.to_int8(),
+            Network::Windowed(_) => (0, 0),
         }
     }
 

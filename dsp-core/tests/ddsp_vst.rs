@@ -177,11 +177,13 @@ fn a_dynamic_range_quantised_export_matches_the_interpreter_on_the_same_file() {
         vs_f32.iter().zip(&interpreter_vs_f32).all(|(ours, theirs)| ours < theirs),
         "closer to f32 than the interpreter"
     );
-    // The same precision on both paths: the forced-f32 copy plays the int8 values exactly.
-    let mut f32_copy = model.clone();
-    f32_copy.to_f32();
+    // Forced f32 plays the file's int8 values exactly; the int8 kernels differ from it only by
+    // rounding each layer's input to 15–16 bits.
+    let f32_copy = model.clone().with_precision(Precision::F32);
     assert_eq!(f32_copy.weight_storage(), WeightStorage::F32);
-    assert!(deviation_db(&f32_copy, &dynamic_ref).iter().zip(&vs_interpreter).all(|(a, b)| (a - b).abs() < 1e-3));
+    let input_rounding = deviation_db(&model, &outputs(&f32_copy, &float_ref));
+    println!("int8 kernels vs the same weights in f32, max |dB|: {input_rounding:?}");
+    assert!(input_rounding.iter().all(|&d| d < 0.01), "{input_rounding:?}");
 }
 
 #[test]

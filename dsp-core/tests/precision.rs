@@ -64,29 +64,54 @@ fn auto_stores_f16_where_the_cpu_converts_it_and_the_notes_measure_the_same() {
             panic!("{}: auto kept {storage} (the f16 copy is {d} dB away on the probe)", built_in.name);
         };
         assert!(converted == total && deviation_db <= F16_BOUND_DB, "{}: {storage}", built_in.name);
-        let ((a, hz), (b, _)) = (note(&exact), note(&auto));
-        let (steady_a, steady_b) = (&a[24_000..], &b[24_000..]);
-        let level_db = 20.0 * (rms(steady_b) / rms(steady_a)).log10();
-        let pitch =
-            cents(peak_frequency_hz(steady_b, 48_000.0, 1 << 18), peak_frequency_hz(steady_a, 48_000.0, 1 << 18));
-        let (ha, hb) = (harmonic_levels_db(steady_a, hz), harmonic_levels_db(steady_b, hz));
-        let strongest = ha.iter().cloned().fold(f64::MIN, f64::max);
-        // Harmonics within 60 dB of the strongest: what a listener hears of the note's colour.
-        let harmonics_db = ha
-            .iter()
-            .zip(&hb)
-            .filter(|(x, _)| **x > strongest - 60.0)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f64, f64::max);
-        println!(
-            "{}: {storage}; rendered note {hz:.1} Hz: level {level_db:+.4} dB, pitch {pitch:+.3} cents, \
-             harmonics 1-10 max |diff| {harmonics_db:.4} dB",
-            built_in.name
-        );
+        let [level_db, pitch, harmonics_db] = note_difference(&exact, &auto, &format!("{}: {storage}", built_in.name));
         // The note's level and colour within the bound the probe applies to the controls.
         assert!(level_db.abs() < f64::from(F16_BOUND_DB), "{}: level {level_db} dB", built_in.name);
         assert!(pitch.abs() < 0.5, "{}: pitch {pitch} cents", built_in.name);
         assert!(harmonics_db < f64::from(F16_BOUND_DB), "{}: harmonics {harmonics_db} dB", built_in.name);
+    }
+}
+
+/// A held note rendered by `other` against `exact`, measured in the audio: `[level change dB,
+/// pitch change cents, largest change of harmonics 1–10 within 60 dB of the strongest, dB]`.
+fn note_difference(exact: &Model, other: &Model, label: &str) -> [f64; 3] {
+    let ((a, hz), (b, _)) = (note(exact), note(other));
+    let (steady_a, steady_b) = (&a[24_000..], &b[24_000..]);
+    let level_db = 20.0 * (rms(steady_b) / rms(steady_a)).log10();
+    // The strongest peak divided by its harmonic number: the note's f0, whichever harmonic leads.
+    let f0 = |x: &[f32]| {
+        let peak = peak_frequency_hz(x, 48_000.0, 1 << 18);
+        peak / (peak / hz).round().max(1.0)
+    };
+    let pitch = cents(f0(steady_b), f0(steady_a));
+    let (ha, hb) = (harmonic_levels_db(steady_a, hz), harmonic_levels_db(steady_b, hz));
+    let strongest = ha.iter().cloned().fold(f64::MIN, f64::max);
+    // Harmonics within 60 dB of the strongest: what a listener hears of the note's colour.
+    let harmonics_db =
+        ha.iter().zip(&hb).filter(|(x, _)| **x > strongest - 60.0).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max);
+    println!(
+        "{label}; rendered note {hz:.1} Hz: level {level_db:+.4} dB, pitch {pitch:+.3} cents, \
+         harmonics 1-10 max |diff| {harmonics_db:.4} dB"
+    );
+    [level_db, pitch, harmonics_db]
+}
+
+/// Forced int8 (every matrix with a scale per row, on any CPU): the card reports the probe's
+/// deviation, and the notes played measure within INT8_NOTE_DB of f32 in level and colour.
+#[test]
+fn forced_int8_plays_every_model_close_to_f32_and_reports_how_close() {
+    const INT8_NOTE_DB: f64 = 0.5;
+    let fixture = Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap();
+    let models = ddsp_core::model::BUILT_IN_MODELS.iter().map(|b| (b.name.to_owned(), b.load()));
+    for (name, exact) in models.chain([("DDSP-VST export".to_owned(), fixture)]) {
+        let int8 = exact.clone().with_precision(Precision::Int8);
+        let storage = int8.weight_storage();
+        let WeightStorage::Int8 { converted, total, deviation_db } = storage else { panic!("{name}: {storage}") };
+        assert!(converted == total && deviation_db.is_finite(), "{name}: {storage}");
+        let [level_db, pitch, harmonics_db] = note_difference(&exact, &int8, &format!("{name}: {storage}"));
+        assert!(level_db.abs() < INT8_NOTE_DB, "{name}: level {level_db} dB");
+        assert!(pitch.abs() < 0.5, "{name}: pitch {pitch} cents");
+        assert!(harmonics_db < INT8_NOTE_DB, "{name}: harmonics {harmonics_db} dB");
     }
 }
 
@@ -106,6 +131,7 @@ fn a_model_beyond_the_bound_and_a_windowed_model_keep_f32() {
 fn the_process_precision_reaches_the_library_loads() {
     assert_eq!(Precision::parse(" F32 "), Some(Precision::F32));
     assert_eq!(Precision::parse("auto"), Some(Precision::Auto));
+    assert_eq!(Precision::parse("Int8"), Some(Precision::Int8));
     assert_eq!(Precision::parse("f16"), None, "f16 is chosen, not forced");
     let cello = ModelChoice::BuiltIn(BuiltInModel::find("Cello").unwrap());
     set_process_precision(Precision::F32);
@@ -113,4 +139,8 @@ fn the_process_precision_reaches_the_library_loads() {
     set_process_precision(Precision::Auto);
     let auto = cello.load().unwrap().weight_storage();
     assert_eq!(matches!(auto, WeightStorage::F16 { .. }), ddsp_core::simd::has_avx2_fma(), "{auto}");
+    set_process_precision(Precision::Int8);
+    let int8 = cello.load().unwrap().weight_storage();
+    assert!(matches!(int8, WeightStorage::Int8 { .. }), "{int8}");
+    set_process_precision(Precision::Auto);
 }

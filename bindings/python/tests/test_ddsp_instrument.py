@@ -221,6 +221,16 @@ def test_forced_f32_renders_what_ddsp_renders_with_precision_f32(tmp_path):
     finally:
         ddsp.set_precision("auto")
     assert np.array_equal(py, read_float_wav(wav))
+    # int8 weights: the same integer products in both, so the same samples; not f32's.
+    wav8 = tmp_path / "chord8.wav"
+    subprocess.run([ddsp_bin(), "--precision", "int8", "render", str(mid), "-o", str(wav8), "--master", "off",
+                    "--bit-depth", "32f", "--model", "Violin"], check=True, capture_output=True)
+    try:
+        ddsp.set_precision("int8")
+        py8 = ddsp.render_midi(str(mid), model="Violin")
+    finally:
+        ddsp.set_precision("auto")
+    assert np.array_equal(py8, read_float_wav(wav8)) and not np.array_equal(py8, py)
     with pytest.raises(ValueError):
         ddsp.set_precision("f16")
 

@@ -357,9 +357,10 @@ impl DecoderWeights {
     }
 
     /// Stores every weight matrix as int8 with a scale per output ([`Dense::to_int8`]: a quarter
-    /// of the f32 weight traffic per frame).
-    pub fn to_int8(&mut self) {
-        self.matrices_mut().for_each(Dense::to_int8);
+    /// of the f32 weight traffic per frame). Returns `(converted, total)` matrices.
+    pub fn to_int8(&mut self) -> (usize, usize) {
+        let converted = self.matrices_mut().map(|m| usize::from(m.to_int8())).sum();
+        (converted, self.matrices().count())
     }
 
     /// Stores every weight matrix as f32 (the values an f16 or int8 matrix holds, exactly).
