@@ -10,12 +10,13 @@
 //! on the audio thread): AVX2 + FMA intrinsics where the CPU has them, and portable `wide::f32x8`
 //! (SSE2 on any x86-64) elsewhere. Both are tested against tract and against each other.
 //!
-//! Int8 weights (one scale per output) are stored in panels of sixteen outputs by *pairs* of
+//! Int8 weights (one scale per output) are stored in panels of sixteen outputs by *quads* of
 //! inputs, and multiplied in integers: each call rounds its input vector to 16-bit integers with
 //! one scale (as many bits as keep every sum inside i32: 15 for 1024 inputs, an error ~1/30 000 of
-//! the largest input, far under the weights' own rounding), and `vpmaddwd` multiplies sixteen
-//! weight–input pairs per instruction. The integer sums are exact, so every path and batch size
-//! gives the same bits before the final scaling.
+//! the largest input, far under the weights' own rounding). With AVX-VNNI, `vpdpbusd` multiplies
+//! and adds 32 weight–input byte products per instruction (the inputs go in as two bytes each);
+//! with AVX2 alone, `vpmaddwd` does 16 after widening the weights. The integer sums are exact, so
+//! every path and batch size gives the same bits.
 //!
 //! The activations (sigmoid, tanh, DDSP's `exp_sigmoid`) run eight lanes at a time on a polynomial
 //! `exp` ([`exp8`]), within a few ulp of the C library's, on every path.
@@ -23,6 +24,18 @@
 use wide::{bytemuck::cast, f32x8, i32x8};
 
 pub use crate::simd::has_avx2_fma;
+
+/// Whether this CPU has AVX-VNNI (`vpdpbusd` on 256-bit registers).
+pub fn has_avx_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 const LANES: usize = 8;
 /// Outputs per weight panel: two AVX registers.
@@ -44,11 +57,12 @@ enum Panels {
     F32(Vec<f32>),
     /// f16 bit patterns.
     F16(Vec<u16>),
-    /// `W[o][i] = scales[o] · q[o][i]`, `q` in pair panels ([`to_pair_panels`]); `scales` is
-    /// zero-padded to whole panels.
+    /// `W[o][i] = scales[o] · q[o][i]`, `q` in quad panels ([`to_quad_panels`]); `scales` and
+    /// `row_sums` (`Σ_i q[o][i]`, for the VNNI kernel's unsigned inputs) zero-padded to whole panels.
     Int8 {
         q: Vec<i8>,
         scales: Vec<f32>,
+        row_sums: Vec<i32>,
     },
 }
 
@@ -63,17 +77,51 @@ pub const INT8_MAX_INPUTS: usize = 2048;
 /// Rows whose inputs an int8 product rounds at once (the stack buffer holds this many).
 const INT8_ROWS: usize = 4;
 
-/// `[panel][input pair][16 outputs][2]` from `at(o, i)`: weights of inputs `2j` and `2j + 1` for
-/// each output side by side, zero-padded to whole panels and an even input count. Allocates.
-fn to_pair_panels(n_in: usize, n_out: usize, at: impl Fn(usize, usize) -> i8) -> Vec<i8> {
-    let (panels, pairs) = (n_out.div_ceil(PANEL), n_in.div_ceil(2));
-    let mut out = vec![0; panels * pairs * PANEL * 2];
+/// Groups of four inputs an int8 layer of `n_in` inputs reads (the last zero-padded).
+fn quads(n_in: usize) -> usize {
+    n_in.div_ceil(4)
+}
+
+/// Where `W[o][i]` lies in quad panels: `[panel][input quad][16 outputs][4]`.
+fn quad_index(n_in: usize, o: usize, i: usize) -> usize {
+    (((o / PANEL) * quads(n_in) + i / 4) * PANEL + o % PANEL) * 4 + i % 4
+}
+
+/// Int8 weights `at(o, i)` in quad panels (four consecutive inputs' weights of each output side by
+/// side), zero-padded to whole panels and quads, with each output's weight sum (zero-padded to
+/// whole panels). Allocates.
+fn to_quad_panels(n_in: usize, n_out: usize, at: impl Fn(usize, usize) -> i8) -> (Vec<i8>, Vec<i32>) {
+    let panels = n_out.div_ceil(PANEL);
+    let mut q = vec![0; panels * quads(n_in) * 4 * PANEL];
+    let mut sums = vec![0; panels * PANEL];
     for o in 0..n_out {
         for i in 0..n_in {
-            out[(((o / PANEL) * pairs + i / 2) * PANEL + o % PANEL) * 2 + i % 2] = at(o, i);
+            let w = at(o, i);
+            q[quad_index(n_in, o, i)] = w;
+            sums[o] += i32::from(w);
         }
     }
-    out
+    (q, sums)
+}
+
+/// The int8 kernels' view of one call: the weights and up to [`INT8_ROWS`] rounded input rows.
+#[derive(Clone, Copy)]
+struct Int8Rows<'a> {
+    q: &'a [i8],
+    scales: &'a [f32],
+    row_sums: &'a [i32],
+    /// `rows` rows of `4·quads` rounded inputs.
+    xq: &'a [i16],
+    x_scales: &'a [f32],
+    rows: usize,
+}
+
+/// Each rounded input `x` as the two bytes of `x + 32768` (unsigned), for `vpdpbusd`.
+fn split_input_bytes(xq: &[i16], hi: &mut [u8], lo: &mut [u8]) {
+    for ((&x, hi), lo) in xq.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+        let u = (i32::from(x) + 32768) as u16;
+        (*hi, *lo) = ((u >> 8) as u8, u as u8);
+    }
 }
 
 /// The largest integer an input is rounded to for `n_in` inputs: every sum of `n_in` products
@@ -84,11 +132,11 @@ fn int8_input_limit(n_in: usize) -> f32 {
 }
 
 /// Rounds `x[..n_in]` to integers with one scale (`x ≈ scale · q`, `|q| ≤ limit`) into
-/// `q[..n_in.div_ceil(2) * 2]` (the odd input's partner zero); returns the scale. An all-zero
+/// `q[..4 · quads(n_in)]` (the padding zero); returns the scale. An all-zero
 /// input gives scale 0; a NaN or infinite one gives a NaN scale, so the outputs are NaN as f32
 /// arithmetic would make them.
 fn quantise_input(x: &[f32], limit: f32, q: &mut [i16]) -> f32 {
-    let even = x.len().div_ceil(2) * 2;
+    let even = quads(x.len()) * 4;
     let largest = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let finite = x.iter().all(|v| v.is_finite());
     if !finite || largest == 0.0 {
@@ -115,6 +163,8 @@ pub struct Dense {
     bias: Vec<f32>,
     /// The CPU has AVX2 and FMA (detected at construction).
     avx2_fma: bool,
+    /// The CPU also has AVX-VNNI (int8 layers use `vpdpbusd`).
+    vnni: bool,
 }
 
 /// `values[o][i]` (`[n_out][n_in]`) reordered into sixteen-output panels, zero-padded. Allocates.
@@ -146,6 +196,7 @@ impl Dense {
             weights,
             bias: padded_to(bias, n_out.div_ceil(PANEL) * PANEL),
             avx2_fma: has_avx2_fma(),
+            vnni: has_avx2_fma() && has_avx_vnni(),
         }
     }
 
@@ -163,18 +214,19 @@ impl Dense {
 
     /// From int8 weights stored `[n_out][n_in]` with one scale per output (`W[o][i] =
     /// scales[o] · q[o][i]`: TFLite's per-channel and, with the scale repeated, per-tensor
-    /// symmetric quantisation) and an f32 bias. The products run on the int8 values (a layer
-    /// wider than [`INT8_MAX_INPUTS`] keeps their exact f32 values instead). Allocates.
+    /// symmetric quantisation) and an f32 bias. The products run on the int8 values where the CPU
+    /// multiplies them in integers (AVX2); elsewhere, and for a layer wider than
+    /// [`INT8_MAX_INPUTS`], the layer keeps their exact f32 values instead. Allocates.
     pub fn from_int8_out_in(n_in: usize, n_out: usize, q_out_in: &[i8], scales: &[f32], bias: &[f32]) -> Self {
         assert_eq!(q_out_in.len(), n_in * n_out);
         assert_eq!(scales.len(), n_out);
-        if n_in > INT8_MAX_INPUTS {
+        if n_in > INT8_MAX_INPUTS || !has_avx2_fma() {
             let w = to_panels(n_in, n_out, |o, i| scales[o] * f32::from(q_out_in[o * n_in + i]));
             return Self::with_panels(n_in, n_out, Panels::F32(w), bias);
         }
-        let q = to_pair_panels(n_in, n_out, |o, i| q_out_in[o * n_in + i]);
+        let (q, row_sums) = to_quad_panels(n_in, n_out, |o, i| q_out_in[o * n_in + i]);
         let scales = padded_to(scales, n_out.div_ceil(PANEL) * PANEL);
-        Self::with_panels(n_in, n_out, Panels::Int8 { q, scales }, bias)
+        Self::with_panels(n_in, n_out, Panels::Int8 { q, scales, row_sums }, bias)
     }
 
     /// Scratch length an input must have: `n_in` rounded up to eight (the padding must be zero).
@@ -185,6 +237,13 @@ impl Dense {
     /// Forces the portable path (tests compare both paths).
     pub fn without_avx2(mut self) -> Self {
         self.avx2_fma = false;
+        self.vnni = false;
+        self
+    }
+
+    /// Forces the AVX2 int8 kernel where the CPU also has AVX-VNNI (tests compare the two).
+    pub fn without_vnni(mut self) -> Self {
+        self.vnni = false;
         self
     }
 
@@ -203,10 +262,7 @@ impl Dense {
         match &self.weights {
             Panels::F32(w) => w[k],
             Panels::F16(h) => half::f16::from_bits(h[k]).to_f32(),
-            Panels::Int8 { q, scales } => {
-                let pairs = self.n_in.div_ceil(2);
-                f32::from(q[(((o / PANEL) * pairs + i / 2) * PANEL + o % PANEL) * 2 + i % 2]) * scales[o]
-            }
+            Panels::Int8 { q, scales, .. } => f32::from(q[quad_index(self.n_in, o, i)]) * scales[o],
         }
     }
 
@@ -237,25 +293,26 @@ impl Dense {
     /// `q = round(W / scale)`, so each weight moves by at most half its row's step, `scale / 2`
     /// (a quarter of the f32 memory traffic; integer products, see the module notes). Allocates:
     /// at load only. An int8 layer stays as it is (re-quantising would add a second rounding), as
-    /// does a layer wider than [`INT8_MAX_INPUTS`]; returns whether the layer now stores int8.
+    /// does a layer wider than [`INT8_MAX_INPUTS`] and any layer on a CPU without AVX2 (the
+    /// portable integer kernel is slower than f32 there); returns whether the layer now stores int8.
     pub fn to_int8(&mut self) -> bool {
         if self.kind() == WeightKind::Int8 {
             return true;
         }
-        if self.n_in > INT8_MAX_INPUTS {
+        if self.n_in > INT8_MAX_INPUTS || !has_avx2_fma() {
             return false;
         }
         let (n_in, n_out) = (self.n_in, self.n_out);
         let scales: Vec<f32> =
             (0..n_out).map(|o| (0..n_in).map(|i| self.weight(o, i).abs()).fold(0.0f32, f32::max) / 127.0).collect();
-        let q = to_pair_panels(n_in, n_out, |o, i| {
+        let (q, row_sums) = to_quad_panels(n_in, n_out, |o, i| {
             if scales[o] > 0.0 {
                 (self.weight(o, i) / scales[o]).round().clamp(-127.0, 127.0) as i8
             } else {
                 0
             }
         });
-        self.weights = Panels::Int8 { q, scales: padded_to(&scales, self.bias.len()) };
+        self.weights = Panels::Int8 { q, scales: padded_to(&scales, self.bias.len()), row_sums };
         true
     }
 
@@ -300,23 +357,24 @@ impl Dense {
                 match self.weights {
                     Panels::F32(_) => self.forward_batch_avx2_fma::<KIND_F32>(x, x_stride, y, y_stride, n),
                     Panels::F16(_) => self.forward_batch_avx2_fma::<KIND_F16>(x, x_stride, y, y_stride, n),
-                    Panels::Int8 { .. } => self.forward_batch_int8(x, x_stride, y, y_stride, n, true),
+                    Panels::Int8 { .. } => self.forward_batch_int8(x, x_stride, y, y_stride, n),
                 }
             }
             return;
         }
         if let Panels::Int8 { .. } = self.weights {
-            self.forward_batch_int8(x, x_stride, y, y_stride, n, false);
+            self.forward_batch_int8(x, x_stride, y, y_stride, n);
         } else {
             self.forward_batch_portable(x, x_stride, y, y_stride, n);
         }
     }
 
     /// The int8 product: up to [`INT8_ROWS`] rows at a time, each row's input rounded to 16-bit
-    /// integers into a stack buffer, then the integer panels (AVX2 where `avx2`, else portable).
-    fn forward_batch_int8(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize, avx2: bool) {
-        let Panels::Int8 { q, scales } = &self.weights else { unreachable!("int8 weights") };
-        let (n_in, pairs) = (self.n_in, self.n_in.div_ceil(2));
+    /// integers into a stack buffer, then the integer panels (AVX-VNNI, AVX2 or portable).
+    fn forward_batch_int8(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize, n: usize) {
+        let Panels::Int8 { q, scales, row_sums } = &self.weights else { unreachable!("int8 weights") };
+        let n_in = self.n_in;
+        let width = quads(n_in) * 4;
         let limit = int8_input_limit(n_in);
         let mut xq = [0i16; INT8_ROWS * INT8_MAX_INPUTS];
         let mut x_scales = [0.0f32; INT8_ROWS];
@@ -324,156 +382,221 @@ impl Dense {
             let rows = (n - first).min(INT8_ROWS);
             for (r, x_scale) in x_scales.iter_mut().enumerate().take(rows) {
                 let row = &x[(first + r) * x_stride..(first + r) * x_stride + n_in];
-                *x_scale = quantise_input(row, limit, &mut xq[r * 2 * pairs..(r + 1) * 2 * pairs]);
+                *x_scale = quantise_input(row, limit, &mut xq[r * width..(r + 1) * width]);
             }
+            let rows_in = Int8Rows { q, scales, row_sums, xq: &xq, x_scales: &x_scales, rows };
             let y_rows = &mut y[first * y_stride..];
             #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: `avx2` only when the CPU has AVX2 and FMA; `xq` holds `rows` rows of
-                // `2·pairs` values and `y_rows` `rows` rows at `y_stride` (checked by forward_batch).
-                unsafe { self.int8_rows_avx2(q, scales, &xq, &x_scales, rows, y_rows, y_stride) };
-                continue;
-            }
-            let _ = avx2;
-            self.int8_rows_portable(q, scales, &xq, &x_scales, rows, y_rows, y_stride);
-        }
-    }
-
-    /// `rows` rows of the int8 product on the portable path: exact i32 sums, then
-    /// `y = sum · (scale_w · scale_x) + b`.
-    #[allow(clippy::too_many_arguments)]
-    fn int8_rows_portable(
-        &self,
-        q: &[i8],
-        scales: &[f32],
-        xq: &[i16],
-        x_scales: &[f32],
-        rows: usize,
-        y: &mut [f32],
-        y_stride: usize,
-    ) {
-        let pairs = self.n_in.div_ceil(2);
-        for p in 0..self.panels() {
-            let panel = &q[p * pairs * PANEL * 2..(p + 1) * pairs * PANEL * 2];
-            for r in 0..rows {
-                let xr = &xq[r * 2 * pairs..(r + 1) * 2 * pairs];
-                let mut sums = [0i32; PANEL];
-                for (j, pair) in panel.chunks_exact(PANEL * 2).enumerate() {
-                    let (x0, x1) = (i32::from(xr[2 * j]), i32::from(xr[2 * j + 1]));
-                    for (sum, w) in sums.iter_mut().zip(pair.chunks_exact(2)) {
-                        *sum += i32::from(w[0]) * x0 + i32::from(w[1]) * x1;
+            if self.avx2_fma {
+                // SAFETY: `avx2_fma` (and `vnni`) only when the CPU has those features; `xq` holds
+                // `rows` rows of `width` values and `y_rows` `rows` rows at `y_stride` (checked by
+                // forward_batch).
+                unsafe {
+                    if self.vnni {
+                        let mut bytes = [0u8; 2 * INT8_ROWS * INT8_MAX_INPUTS];
+                        let (hi, lo) = bytes.split_at_mut(INT8_ROWS * INT8_MAX_INPUTS);
+                        split_input_bytes(&xq[..rows * width], hi, lo);
+                        self.int8_rows_vnni(&rows_in, hi, lo, y_rows, y_stride);
+                    } else {
+                        self.int8_rows_avx2(&rows_in, y_rows, y_stride);
                     }
                 }
-                let first = p * PANEL;
-                let m = (self.n_out - first).min(PANEL);
-                for k in 0..m {
-                    let scale = scales[first + k] * x_scales[r];
-                    y[r * y_stride + first + k] = (sums[k] as f32).mul_add(scale, self.bias[first + k]);
+                continue;
+            }
+            self.int8_rows_portable(&rows_in, y_rows, y_stride);
+        }
+    }
+
+    /// `y[o] = sum · (scale_w[o] · scale_x) + b[o]` for one row's exact integer sums `sums[k]` of
+    /// panel `p` (the same float operations on every path).
+    #[inline]
+    fn int8_finish(&self, p: usize, sums: &[i32; PANEL], scales: &[f32], x_scale: f32, y: &mut [f32]) {
+        let first = p * PANEL;
+        let m = (self.n_out - first).min(PANEL);
+        for k in 0..m {
+            y[first + k] = (sums[k] as f32).mul_add(scales[first + k] * x_scale, self.bias[first + k]);
+        }
+    }
+
+    /// `rows` rows of the int8 product on the portable path: exact i32 sums.
+    fn int8_rows_portable(&self, r: &Int8Rows, y: &mut [f32], y_stride: usize) {
+        let width = quads(self.n_in) * 4;
+        for p in 0..self.panels() {
+            let panel = &r.q[p * width * PANEL..(p + 1) * width * PANEL];
+            for row in 0..r.rows {
+                let xr = &r.xq[row * width..(row + 1) * width];
+                let mut sums = [0i32; PANEL];
+                for (quad, x4) in panel.chunks_exact(PANEL * 4).zip(xr.chunks_exact(4)) {
+                    for (sum, w) in sums.iter_mut().zip(quad.chunks_exact(4)) {
+                        *sum += w.iter().zip(x4).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum::<i32>();
+                    }
+                }
+                self.int8_finish(p, &sums, r.scales, r.x_scales[row], &mut y[row * y_stride..]);
+            }
+        }
+    }
+
+    /// [`Dense::int8_rows_portable`] with AVX2: each four weights of an output widened to i16
+    /// and `vpmaddwd`-multiplied with the four inputs (broadcast), pairs summed at the end; one
+    /// panel for two rows at a time (what the sixteen registers hold without spilling).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `r.xq` holds `r.rows` (≤ [`INT8_ROWS`]) rows of `4·quads` values, `y`
+    /// `r.rows` rows writable to `n_out` at `y_stride`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn int8_rows_avx2(&self, r: &Int8Rows, y: &mut [f32], y_stride: usize) {
+        let width = quads(self.n_in) * 4;
+        // SAFETY (every call): as this function's contract, for rows `first..first + G`.
+        unsafe {
+            for p in 0..self.panels() {
+                for first in (0..r.rows).step_by(2) {
+                    let rest = Int8Rows { xq: &r.xq[first * width..], x_scales: &r.x_scales[first..], ..*r };
+                    let y = &mut y[first * y_stride..];
+                    if r.rows - first == 1 {
+                        self.int8_panel_avx2::<1>(p, &rest, y, y_stride);
+                    } else {
+                        self.int8_panel_avx2::<2>(p, &rest, y, y_stride);
+                    }
                 }
             }
         }
     }
 
-    /// [`Dense::int8_rows_portable`] with AVX2: `vpmaddwd` multiplies each input pair (broadcast)
-    /// into sixteen outputs' weight pairs, four panels at a time for one row.
+    /// Panel `p` of the AVX2 int8 product for the first `G` rows of `r`.
     ///
     /// # Safety
-    /// AVX2 and FMA; `xq` holds `rows` (≤ [`INT8_ROWS`]) rows of `2·pairs` values, `y` `rows`
-    /// rows writable to `n_out` at `y_stride`.
+    /// As [`Dense::int8_rows_avx2`], with `G` rows in `r.xq` and `y`, and `p < panels`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn int8_rows_avx2(
-        &self,
-        q: &[i8],
-        scales: &[f32],
-        xq: &[i16],
-        x_scales: &[f32],
-        rows: usize,
-        y: &mut [f32],
-        y_stride: usize,
-    ) {
-        let panels = self.panels();
+    #[inline]
+    unsafe fn int8_panel_avx2<const G: usize>(&self, p: usize, r: &Int8Rows, y: &mut [f32], y_stride: usize) {
+        use core::arch::x86_64::*;
+        let width = quads(self.n_in) * 4;
+        debug_assert!((p + 1) * width * PANEL <= r.q.len() && G * width <= r.xq.len());
+        // SAFETY: every panel read lies in `r.q`, every input in `r.xq`'s first `G` rows.
+        unsafe {
+            let panel = r.q.as_ptr().add(p * width * PANEL);
+            let mut acc = [[_mm256_setzero_si256(); 4]; G];
+            for j in 0..width / 4 {
+                let at = panel.add(j * PANEL * 4).cast::<__m128i>();
+                let w = [0, 1, 2, 3].map(|h| _mm256_cvtepi8_epi16(_mm_loadu_si128(at.add(h))));
+                for (g, acc) in acc.iter_mut().enumerate() {
+                    let v = _mm256_set1_epi64x(r.xq.as_ptr().add(g * width + 4 * j).cast::<i64>().read_unaligned());
+                    for (a, w) in acc.iter_mut().zip(&w) {
+                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(*w, v));
+                    }
+                }
+            }
+            for (g, acc) in acc.iter().enumerate() {
+                // Each register holds four outputs' two half sums: add the halves and put the
+                // outputs back in order.
+                let mut sums = [0i32; PANEL];
+                for h in 0..2 {
+                    let pairs = _mm256_hadd_epi32(acc[2 * h], acc[2 * h + 1]);
+                    let ordered = _mm256_permute4x64_epi64::<0b11_01_10_00>(pairs);
+                    _mm256_storeu_si256(sums.as_mut_ptr().add(h * LANES).cast(), ordered);
+                }
+                self.int8_finish(p, &sums, r.scales, r.x_scales[g], &mut y[g * y_stride..]);
+            }
+        }
+    }
+
+    /// [`Dense::int8_rows_portable`] with AVX-VNNI: `vpdpbusd` multiplies four weights of each of
+    /// eight outputs by four input bytes and adds them in one instruction, no widening. The 16-bit
+    /// inputs go in as two unsigned bytes of `x + 32768`, so each sum is
+    /// `256·Σw·hi + Σw·lo − 32768·Σw` (wrapping i32 arithmetic; the true sum fits i32). One row
+    /// runs four panels at a time, several rows one panel at a time: either way 16 independent
+    /// accumulators hide the instruction's latency.
+    ///
+    /// # Safety
+    /// AVX2, FMA and AVX-VNNI; as [`Dense::int8_rows_avx2`], with `hi` and `lo` holding the rows'
+    /// bytes ([`split_input_bytes`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    unsafe fn int8_rows_vnni(&self, r: &Int8Rows, hi: &[u8], lo: &[u8], y: &mut [f32], y_stride: usize) {
+        let (panels, width) = (self.panels(), quads(self.n_in) * 4);
         // SAFETY (every call): as this function's contract; panels `p..p + P` exist.
         unsafe {
-            if rows == 1 {
+            if r.rows == 1 {
                 let mut p = 0;
-                while p + 4 <= panels {
-                    self.int8_panels_avx2::<1, 4>(p, q, scales, xq, x_scales, y, y_stride);
-                    p += 4;
+                while p + 2 <= panels {
+                    self.int8_panels_vnni::<1, 2>(p, r, hi, lo, y, y_stride);
+                    p += 2;
                 }
-                while p < panels {
-                    self.int8_panels_avx2::<1, 1>(p, q, scales, xq, x_scales, y, y_stride);
-                    p += 1;
+                if p < panels {
+                    self.int8_panels_vnni::<1, 1>(p, r, hi, lo, y, y_stride);
                 }
                 return;
             }
             for p in 0..panels {
-                match rows {
-                    2 => self.int8_panels_avx2::<2, 1>(p, q, scales, xq, x_scales, y, y_stride),
-                    3 => self.int8_panels_avx2::<3, 1>(p, q, scales, xq, x_scales, y, y_stride),
-                    _ => self.int8_panels_avx2::<4, 1>(p, q, scales, xq, x_scales, y, y_stride),
+                for first in (0..r.rows).step_by(2) {
+                    let (hi, lo) = (&hi[first * width..], &lo[first * width..]);
+                    let (scales, y) = (&r.x_scales[first..], &mut y[first * y_stride..]);
+                    let rest = Int8Rows { x_scales: scales, rows: r.rows - first, ..*r };
+                    if r.rows - first == 1 {
+                        self.int8_panels_vnni::<1, 1>(p, &rest, hi, lo, y, y_stride);
+                    } else {
+                        self.int8_panels_vnni::<2, 1>(p, &rest, hi, lo, y, y_stride);
+                    }
                 }
             }
         }
     }
 
-    /// Panels `p0..p0 + P` of the int8 product for `G` rounded input rows.
+    /// Panels `p0..p0 + P` of the VNNI int8 product for `G` rows.
     ///
     /// # Safety
-    /// As [`Dense::int8_rows_avx2`], with `G` rows and `p0 + P <= panels`.
+    /// As [`Dense::int8_rows_vnni`], with `G == r.rows` and `p0 + P <= panels`.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,avxvnni")]
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn int8_panels_avx2<const G: usize, const P: usize>(
+    unsafe fn int8_panels_vnni<const G: usize, const P: usize>(
         &self,
         p0: usize,
-        q: &[i8],
-        scales: &[f32],
-        xq: &[i16],
-        x_scales: &[f32],
+        r: &Int8Rows,
+        hi: &[u8],
+        lo: &[u8],
         y: &mut [f32],
         y_stride: usize,
     ) {
         use core::arch::x86_64::*;
-        let pairs = self.n_in.div_ceil(2);
-        debug_assert!((p0 + P) * pairs * PANEL * 2 <= q.len() && G * 2 * pairs <= xq.len());
-        // SAFETY: see the contract: every panel read lies in `q`, every input pair in `xq`'s
-        // first `G` rows, every output in `y`'s first `G` rows.
+        let width = quads(self.n_in) * 4;
+        debug_assert!((p0 + P) * width * PANEL <= r.q.len() && G * width <= hi.len().min(lo.len()));
+        // SAFETY: every panel read lies in `r.q`, every input byte in `hi`/`lo`'s first `G` rows.
         unsafe {
-            let (qp, xp) = (q.as_ptr(), xq.as_ptr());
-            let mut acc = [[[_mm256_setzero_si256(); 2]; P]; G];
-            for j in 0..pairs {
+            let mut acc_hi = [[[_mm256_setzero_si256(); 2]; P]; G];
+            let mut acc_lo = [[[_mm256_setzero_si256(); 2]; P]; G];
+            for j in 0..width / 4 {
                 let mut w = [[_mm256_setzero_si256(); 2]; P];
                 for (k, w) in w.iter_mut().enumerate() {
-                    let at = qp.add(((p0 + k) * pairs + j) * PANEL * 2).cast::<__m128i>();
-                    *w = [_mm256_cvtepi8_epi16(_mm_loadu_si128(at)), _mm256_cvtepi8_epi16(_mm_loadu_si128(at.add(1)))];
+                    let at = r.q.as_ptr().add(((p0 + k) * width + 4 * j) * PANEL).cast::<__m256i>();
+                    *w = [_mm256_loadu_si256(at), _mm256_loadu_si256(at.add(1))];
                 }
-                for (g, row) in acc.iter_mut().enumerate() {
-                    let v = _mm256_set1_epi32(xp.add(g * 2 * pairs + 2 * j).cast::<i32>().read_unaligned());
-                    for (a, w) in row.iter_mut().zip(&w) {
-                        a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(w[0], v));
-                        a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(w[1], v));
+                for g in 0..G {
+                    let x_at = g * width + 4 * j;
+                    let vh = _mm256_set1_epi32(hi.as_ptr().add(x_at).cast::<i32>().read_unaligned());
+                    let vl = _mm256_set1_epi32(lo.as_ptr().add(x_at).cast::<i32>().read_unaligned());
+                    for (k, w) in w.iter().enumerate() {
+                        for h in 0..2 {
+                            acc_hi[g][k][h] = _mm256_dpbusd_avx_epi32(acc_hi[g][k][h], vh, w[h]);
+                            acc_lo[g][k][h] = _mm256_dpbusd_avx_epi32(acc_lo[g][k][h], vl, w[h]);
+                        }
                     }
                 }
             }
-            for (g, row) in acc.iter().enumerate() {
-                let xs = _mm256_set1_ps(x_scales[g]);
-                for (k, a) in row.iter().enumerate() {
-                    let first = (p0 + k) * PANEL;
-                    let mut out = [0.0f32; PANEL];
-                    for (h, a) in a.iter().enumerate() {
-                        let at = first + h * LANES;
-                        let scale = _mm256_mul_ps(_mm256_loadu_ps(scales.as_ptr().add(at)), xs);
-                        let bias = _mm256_loadu_ps(self.bias.as_ptr().add(at));
-                        _mm256_storeu_ps(
-                            out.as_mut_ptr().add(h * LANES),
-                            _mm256_fmadd_ps(_mm256_cvtepi32_ps(*a), scale, bias),
-                        );
+            for g in 0..G {
+                for k in 0..P {
+                    let p = p0 + k;
+                    let mut sums = [0i32; PANEL];
+                    for h in 0..2 {
+                        let row_sums = r.row_sums.as_ptr().add(p * PANEL + h * LANES).cast();
+                        let offset = _mm256_slli_epi32::<15>(_mm256_loadu_si256(row_sums));
+                        let scaled_hi = _mm256_slli_epi32::<8>(acc_hi[g][k][h]);
+                        let total = _mm256_sub_epi32(_mm256_add_epi32(scaled_hi, acc_lo[g][k][h]), offset);
+                        _mm256_storeu_si256(sums.as_mut_ptr().add(h * LANES).cast(), total);
                     }
-                    let m = (self.n_out - first).min(PANEL);
-                    y[g * y_stride + first..g * y_stride + first + m].copy_from_slice(&out[..m]);
+                    self.int8_finish(p, &sums, r.scales, r.x_scales[g], &mut y[g * y_stride..]);
                 }
             }
         }
@@ -660,7 +783,7 @@ impl Dense {
         match &self.weights {
             Panels::F32(w) => 4 * w.len(),
             Panels::F16(h) => 2 * h.len(),
-            Panels::Int8 { q, scales } => q.len() + 4 * scales.len(),
+            Panels::Int8 { q, scales, row_sums } => q.len() + 4 * scales.len() + 4 * row_sums.len(),
         }
     }
 }
@@ -960,8 +1083,9 @@ mod tests {
             let x: Vec<f32> = (0..rows * stride)
                 .map(|k| if k % stride < n_in { ((k * 13) as f32 * 0.21).sin() * 3.0 } else { 0.0 })
                 .collect();
-            let (fast, portable) = (&int8_layer, &int8_layer.clone().without_avx2());
-            for int8 in [fast, portable] {
+            let (fast, avx2, portable) =
+                (&int8_layer, &int8_layer.clone().without_vnni(), &int8_layer.clone().without_avx2());
+            for int8 in [fast, avx2, portable] {
                 let (mut want, mut got, mut one) = (vec![0.0; n_out], vec![0.0; rows * n_out], vec![0.0; n_out]);
                 int8.forward_batch(&x, stride, &mut got, n_out, rows);
                 for r in 0..rows {
@@ -981,11 +1105,13 @@ mod tests {
                     }
                 }
             }
-            // The AVX2 and portable paths compute the same integer sums and scale them alike.
+            // The VNNI, AVX2 and portable paths compute the same integer sums and scale them alike.
             let (mut a, mut p) = (vec![0.0; n_out], vec![0.0; n_out]);
-            fast.forward(&x, &mut a);
+            avx2.forward(&x, &mut a);
             portable.forward(&x, &mut p);
             assert_eq!(a, p, "AVX2 and portable int8 paths");
+            fast.forward(&x, &mut a);
+            assert_eq!(a, p, "VNNI (where the CPU has it) and portable int8 paths");
             // Back to f32: the int8 values times their scales, differing only by the input's rounding.
             let mut back = int8_layer.clone();
             back.to_f32();
@@ -1009,6 +1135,30 @@ mod tests {
     }
 
     #[test]
+    fn int8_sums_at_the_limits_do_not_overflow() {
+        // Every weight ±127 and every input at the largest magnitude: the widest sums there are.
+        for n_in in [1, 3, 1024, INT8_MAX_INPUTS] {
+            for sign in [1i8, -1] {
+                let q = vec![127 * sign; n_in * 2];
+                let layer = Dense::from_int8_out_in(n_in, 2, &q, &[0.5, 0.25], &[0.0, 1.0]);
+                let mut x = vec![0.0f32; layer.padded_input_len()];
+                x[..n_in].fill(-2.0);
+                let want = [
+                    -127.0 * f32::from(sign) * 2.0 * n_in as f32 * 0.5,
+                    1.0 - 127.0 * f32::from(sign) * 2.0 * n_in as f32 * 0.25,
+                ];
+                for l in [layer.clone(), layer.clone().without_vnni(), layer.clone().without_avx2()] {
+                    let mut y = [0.0; 2];
+                    l.forward(&x, &mut y);
+                    for (got, want) in y.iter().zip(want) {
+                        assert!((got - want).abs() <= want.abs() * 1e-5, "{n_in} inputs: {got} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn quantised_rows_keep_their_int8_values() {
         // Stored [out][in] with a scale per row, as TFLite's per-channel weights are; the products
         // differ from exact ones only by the input's rounding.
@@ -1019,7 +1169,7 @@ mod tests {
         let layer = Dense::from_int8_out_in(n_in, n_out, &q, &scales, &bias);
         let x: Vec<f32> =
             (0..layer.padded_input_len()).map(|i| if i < n_in { (i as f32).cos() } else { 0.0 }).collect();
-        for l in [layer.clone(), layer.clone().without_avx2()] {
+        for l in [layer.clone(), layer.clone().without_vnni(), layer.clone().without_avx2()] {
             let mut y = vec![0.0; n_out];
             l.forward(&x, &mut y);
             for o in 0..n_out {
@@ -1077,6 +1227,44 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// Per-call time of one GRU-sized product (1536 × 512) on each path; a development probe,
+    /// not a test of speed (`cargo test --release -p ddsp-core --lib timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn time_each_weight_kind() {
+        let (n_in, n_out) = (512, 1536);
+        let w: Vec<f32> = (0..n_in * n_out).map(|i| ((i * 7919) % 211) as f32 / 70.0 - 1.5).collect();
+        let b = vec![0.1; n_out];
+        let f32_layer = Dense::from_in_out(n_in, n_out, &w, &b);
+        let mut half = f32_layer.clone();
+        half.to_f16();
+        let mut int8 = f32_layer.clone();
+        int8.to_int8();
+        let x: Vec<f32> = (0..n_in).map(|i| (i as f32 * 0.1).sin()).collect();
+        let mut y = vec![0.0; n_out];
+        for (name, layer) in [
+            ("f32", &f32_layer),
+            ("f16", &half),
+            ("int8 vnni", &int8),
+            ("int8 avx2", &int8.clone().without_vnni()),
+            ("int8 portable", &int8.clone().without_avx2()),
+        ] {
+            for _ in 0..100 {
+                layer.forward(&x, &mut y);
+            }
+            let start = std::time::Instant::now();
+            for _ in 0..2000 {
+                layer.forward(&x, &mut y);
+            }
+            println!("{name}: {:.2} us per call", start.elapsed().as_secs_f64() * 1e6 / 2000.0);
         }
     }
 }

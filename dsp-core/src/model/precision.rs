@@ -32,7 +32,8 @@ pub enum Precision {
     /// int8 with a scale per output row: a quarter of f32's weight memory and the fastest
     /// products, for a small, reported deviation (the built-in models and the DDSP-VST export:
     /// 0.21–0.26 dB on the probe sweep, held notes within 0.04 dB in level and 0.15 dB in their
-    /// harmonics; `cargo test -p ddsp-core --test precision`). Chosen by the user, never by `Auto`.
+    /// harmonics; `cargo test -p ddsp-core --test precision`). Chosen by the user, never by `Auto`;
+    /// on a CPU without AVX2 the weights stay f32 (the portable integer kernel is slower).
     Int8,
 }
 
