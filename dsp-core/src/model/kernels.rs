@@ -21,6 +21,8 @@
 //! The activations (sigmoid, tanh, DDSP's `exp_sigmoid`) run eight lanes at a time on a polynomial
 //! `exp` ([`exp8`]), within a few ulp of the C library's, on every path.
 
+use std::mem::MaybeUninit;
+
 use wide::{bytemuck::cast, f32x8, i32x8};
 
 pub use crate::simd::has_avx2_fma;
@@ -117,11 +119,22 @@ struct Int8Rows<'a> {
 }
 
 /// Each rounded input `x` as the two bytes of `x + 32768` (unsigned), for `vpdpbusd`.
-fn split_input_bytes(xq: &[i16], hi: &mut [u8], lo: &mut [u8]) {
+/// Writes `hi[..xq.len()]` and `lo[..xq.len()]`.
+fn split_input_bytes(xq: &[i16], hi: &mut [MaybeUninit<u8>], lo: &mut [MaybeUninit<u8>]) {
     for ((&x, hi), lo) in xq.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
         let u = (i32::from(x) + 32768) as u16;
-        (*hi, *lo) = ((u >> 8) as u8, u as u8);
+        hi.write((u >> 8) as u8);
+        lo.write(u as u8);
     }
+}
+
+/// The first `len` elements of a stack buffer, every one of them written.
+///
+/// # Safety
+/// `buf[..len]` must all have been written.
+unsafe fn written<T>(buf: &[MaybeUninit<T>], len: usize) -> &[T] {
+    // SAFETY: the caller wrote `buf[..len]`; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<T>(), len) }
 }
 
 /// The largest integer an input is rounded to for `n_in` inputs: every sum of `n_in` products
@@ -132,22 +145,27 @@ fn int8_input_limit(n_in: usize) -> f32 {
 }
 
 /// Rounds `x[..n_in]` to integers with one scale (`x ≈ scale · q`, `|q| ≤ limit`) into
-/// `q[..4 · quads(n_in)]` (the padding zero); returns the scale. An all-zero
+/// `q[..4 · quads(n_in)]` (the padding zero; every element written); returns the scale. An all-zero
 /// input gives scale 0; a NaN or infinite one gives a NaN scale, so the outputs are NaN as f32
 /// arithmetic would make them.
-fn quantise_input(x: &[f32], limit: f32, q: &mut [i16]) -> f32 {
+fn quantise_input(x: &[f32], limit: f32, q: &mut [MaybeUninit<i16>]) -> f32 {
     let even = quads(x.len()) * 4;
     let largest = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let finite = x.iter().all(|v| v.is_finite());
     if !finite || largest == 0.0 {
-        q[..even].fill(0);
+        q[..even].fill(MaybeUninit::new(0));
         return if finite { 0.0 } else { f32::NAN };
     }
     let (scale, inverse) = (largest / limit, limit / largest);
-    for (q, &v) in q.iter_mut().zip(x) {
-        *q = (v * inverse).round().clamp(-limit, limit) as i16;
+    // Eight at a time (round to nearest, ties to even); |v · inverse| ≤ limit by construction.
+    let (lanes, v8) = (f32x8::splat(inverse), x.chunks(LANES));
+    for (q, v) in q.chunks_mut(LANES).zip(v8) {
+        let rounded = (load_part(v) * lanes).round_int();
+        for (q, &r) in q.iter_mut().zip(rounded.as_array()) {
+            q.write(r as i16);
+        }
     }
-    q[x.len()..even].fill(0);
+    q[x.len()..even].fill(MaybeUninit::new(0));
     scale
 }
 
@@ -376,15 +394,19 @@ impl Dense {
         let n_in = self.n_in;
         let width = quads(n_in) * 4;
         let limit = int8_input_limit(n_in);
-        let mut xq = [0i16; INT8_ROWS * INT8_MAX_INPUTS];
+        // Uninitialised (zeroing 16 KB per call would cost more than rounding the inputs): each
+        // group writes the part it reads.
+        let mut xq_buf = [MaybeUninit::<i16>::uninit(); INT8_ROWS * INT8_MAX_INPUTS];
         let mut x_scales = [0.0f32; INT8_ROWS];
         for first in (0..n).step_by(INT8_ROWS) {
             let rows = (n - first).min(INT8_ROWS);
             for (r, x_scale) in x_scales.iter_mut().enumerate().take(rows) {
                 let row = &x[(first + r) * x_stride..(first + r) * x_stride + n_in];
-                *x_scale = quantise_input(row, limit, &mut xq[r * width..(r + 1) * width]);
+                *x_scale = quantise_input(row, limit, &mut xq_buf[r * width..(r + 1) * width]);
             }
-            let rows_in = Int8Rows { q, scales, row_sums, xq: &xq, x_scales: &x_scales, rows };
+            // SAFETY: quantise_input wrote each of the `rows` rows' `width` values.
+            let xq = unsafe { written(&xq_buf, rows * width) };
+            let rows_in = Int8Rows { q, scales, row_sums, xq, x_scales: &x_scales, rows };
             let y_rows = &mut y[first * y_stride..];
             #[cfg(target_arch = "x86_64")]
             if self.avx2_fma {
@@ -393,9 +415,11 @@ impl Dense {
                 // forward_batch).
                 unsafe {
                     if self.vnni {
-                        let mut bytes = [0u8; 2 * INT8_ROWS * INT8_MAX_INPUTS];
-                        let (hi, lo) = bytes.split_at_mut(INT8_ROWS * INT8_MAX_INPUTS);
-                        split_input_bytes(&xq[..rows * width], hi, lo);
+                        let mut hi = [MaybeUninit::<u8>::uninit(); INT8_ROWS * INT8_MAX_INPUTS];
+                        let mut lo = [MaybeUninit::<u8>::uninit(); INT8_ROWS * INT8_MAX_INPUTS];
+                        split_input_bytes(xq, &mut hi, &mut lo);
+                        // SAFETY: split_input_bytes wrote `xq.len()` bytes of each.
+                        let (hi, lo) = (written(&hi, xq.len()), written(&lo, xq.len()));
                         self.int8_rows_vnni(&rows_in, hi, lo, y_rows, y_stride);
                     } else {
                         self.int8_rows_avx2(&rows_in, y_rows, y_stride);
