@@ -92,6 +92,29 @@ fn audio_path_never_allocates_at_any_rate_or_block_size() {
     }
 }
 
+/// The reduced-precision kernels (f16 as the plugins choose it, int8 as a user forces it or a
+/// quantised file brings it: inputs rounded on the stack) play a phrase of overlapping notes,
+/// so single voices and batches, without an allocator call.
+#[test]
+fn reduced_precision_weights_never_allocate() {
+    use ddsp_core::model::Precision;
+    for precision in [Precision::Auto, Precision::Int8] {
+        let model = Arc::new(Model::embedded_default().with_precision(precision));
+        let mut inst = Instrument::new(model.clone(), 48_000.0, InstrumentSettings::default());
+        let events = phrase(48_000.0);
+        let total = 28_800;
+        let mut out = vec![0.0f32; total];
+        let mut sizes = || 64;
+        let mut block_events = Vec::with_capacity(events.len());
+        let ((), allocations) = allocations_in(|| {
+            render_in_blocks_with(&mut inst, &events, total, &mut sizes, &mut out, &mut block_events);
+        });
+        let storage = model.weight_storage();
+        assert_eq!(allocations, 0, "{storage}: {allocations} allocator calls on the audio path");
+        assert!(out.iter().all(|v| v.is_finite()) && out.iter().any(|v| v.abs() > 1e-3), "{storage}: sound");
+    }
+}
+
 #[test]
 fn random_block_sizes_give_the_same_output_as_one_pass() {
     for &sr in &[44_100.0f32, 48_000.0, 96_000.0] {
