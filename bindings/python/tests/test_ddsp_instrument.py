@@ -209,28 +209,26 @@ def test_render_midi_equals_ddsp_render_sample_for_sample(tmp_path):
 
 
 @pytest.mark.skipif(not Path(ddsp_bin()).exists(), reason="the ddsp binary is not built")
-def test_forced_f32_renders_what_ddsp_renders_with_precision_f32(tmp_path):
+def test_forced_precisions_render_what_ddsp_renders_with_the_same_precision(tmp_path):
     mid = tmp_path / "chord.mid"
     write_midi(mid)
-    wav = tmp_path / "chord.wav"
-    subprocess.run([ddsp_bin(), "--precision", "f32", "render", str(mid), "-o", str(wav), "--master", "off",
-                    "--bit-depth", "32f", "--model", "Violin"], check=True, capture_output=True)
-    try:
-        ddsp.set_precision("f32")
-        py = ddsp.render_midi(str(mid), model="Violin")
-    finally:
-        ddsp.set_precision("auto")
-    assert np.array_equal(py, read_float_wav(wav))
+
+    def both(precision):
+        """The chord rendered by `ddsp --precision` and by this package set to the same."""
+        wav = tmp_path / f"chord-{precision}.wav"
+        subprocess.run([ddsp_bin(), "--precision", precision, "render", str(mid), "-o", str(wav), "--master", "off",
+                        "--bit-depth", "32f", "--model", "Violin"], check=True, capture_output=True)
+        try:
+            ddsp.set_precision(precision)
+            return ddsp.render_midi(str(mid), model="Violin"), read_float_wav(wav)
+        finally:
+            ddsp.set_precision("auto")
+
+    py, cli = both("f32")
+    assert np.array_equal(py, cli)
     # int8 weights: the same integer products in both, so the same samples; not f32's.
-    wav8 = tmp_path / "chord8.wav"
-    subprocess.run([ddsp_bin(), "--precision", "int8", "render", str(mid), "-o", str(wav8), "--master", "off",
-                    "--bit-depth", "32f", "--model", "Violin"], check=True, capture_output=True)
-    try:
-        ddsp.set_precision("int8")
-        py8 = ddsp.render_midi(str(mid), model="Violin")
-    finally:
-        ddsp.set_precision("auto")
-    assert np.array_equal(py8, read_float_wav(wav8)) and not np.array_equal(py8, py)
+    py8, cli8 = both("int8")
+    assert np.array_equal(py8, cli8) and not np.array_equal(py8, py)
     with pytest.raises(ValueError):
         ddsp.set_precision("f16")
 
