@@ -92,18 +92,22 @@ fn bench_polyphony(c: &mut Criterion) {
     // has F16C and the model stays within its bound).
     let auto = Arc::new(Model::embedded_default().with_precision(Precision::Auto));
     println!("default-model-auto-precision: weights {}", auto.weight_storage());
-    for (name, model) in models().into_iter().chain([("default-model-auto-precision", auto)]) {
+    // And as the user may force it: int8 weights with integer products.
+    let int8 = Arc::new(Model::embedded_default().with_precision(Precision::Int8));
+    println!("default-model-int8: weights {}", int8.weight_storage());
+    let reduced = [("default-model-auto-precision", auto), ("default-model-int8", int8)];
+    for (name, model) in models().into_iter().chain(reduced) {
         let mut group = c.benchmark_group(format!("poly-48k-64-{name}"));
         group.throughput(Throughput::Elements(n as u64));
         let counts: &[usize] = match name {
             "default-model" => &POLY_VOICES,
-            "default-model-auto-precision" => &[1, 16, 32],
+            "default-model-auto-precision" | "default-model-int8" => &[1, 16, 32],
             _ => &[1, 16],
         };
         for &voices in counts {
             // Batched (the default) and voice by voice, where batching can matter.
             let modes: &[bool] =
-                if voices >= 4 && name != "default-model-auto-precision" { &[true, false] } else { &[true] };
+                if voices >= 4 && !name.starts_with("default-model-") { &[true, false] } else { &[true] };
             for &batched in modes {
                 let settings = InstrumentSettings { voices: MAX_VOICES, ..InstrumentSettings::default() };
                 let mut inst = Instrument::new(model.clone(), SAMPLE_RATE, settings);

@@ -126,7 +126,7 @@ impl std::fmt::Display for WeightStorage {
                 write!(f, "f16 for {converted} of {total} matrices (within {deviation_db:.3} dB of f32)")
             }
             Self::Int8 { converted, total, deviation_db } if !deviation_db.is_finite() => {
-                write!(f, "int8 as quantised in the file ({converted} of {total} matrices; f32 arithmetic)")
+                write!(f, "int8 as quantised in the file ({converted} of {total} matrices)")
             }
             Self::Int8 { converted, total, deviation_db } => {
                 write!(f, "int8 for {converted} of {total} matrices (within {deviation_db:.3} dB of f32)")
