@@ -368,11 +368,6 @@ impl DecoderWeights {
         self.matrices_mut().for_each(Dense::to_f32);
     }
 
-    /// Bytes of weight storage one frame reads.
-    pub fn weight_bytes(&self) -> usize {
-        self.matrices().map(Dense::weight_bytes).sum()
-    }
-
     /// Multiply-accumulates per frame (dense and GRU matrices), for cost reports.
     pub fn macs_per_frame(&self) -> usize {
         self.matrices().map(Dense::macs).sum()

@@ -68,10 +68,6 @@ enum Panels {
     },
 }
 
-/// Kernel selectors for the storage kinds (const generic parameters of the AVX2 kernel).
-const KIND_F32: u8 = 0;
-const KIND_F16: u8 = 1;
-
 /// The widest input an int8 layer takes: its input is rounded into a stack buffer of this many
 /// 16-bit values per row (wider layers keep f32 weights).
 pub const INT8_MAX_INPUTS: usize = 2048;
@@ -366,25 +362,25 @@ impl Dense {
         }
         assert!(x_stride >= self.n_in_padded && y_stride >= self.n_out);
         assert!(x.len() >= (n - 1) * x_stride + self.n_in_padded && y.len() >= (n - 1) * y_stride + self.n_out);
+        if let Panels::Int8 { .. } = self.weights {
+            self.forward_batch_int8(x, x_stride, y, y_stride, n);
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if self.avx2_fma {
             // SAFETY: `avx2_fma` is only true when the CPU reported AVX2 and FMA (and F16C, which
             // has_avx2_fma also requires); the lengths were checked above against every row the
             // kernel reads and writes.
             unsafe {
-                match self.weights {
-                    Panels::F32(_) => self.forward_batch_avx2_fma::<KIND_F32>(x, x_stride, y, y_stride, n),
-                    Panels::F16(_) => self.forward_batch_avx2_fma::<KIND_F16>(x, x_stride, y, y_stride, n),
-                    Panels::Int8 { .. } => self.forward_batch_int8(x, x_stride, y, y_stride, n),
+                if self.is_f16() {
+                    self.forward_batch_avx2_fma::<true>(x, x_stride, y, y_stride, n);
+                } else {
+                    self.forward_batch_avx2_fma::<false>(x, x_stride, y, y_stride, n);
                 }
             }
             return;
         }
-        if let Panels::Int8 { .. } = self.weights {
-            self.forward_batch_int8(x, x_stride, y, y_stride, n);
-        } else {
-            self.forward_batch_portable(x, x_stride, y, y_stride, n);
-        }
+        self.forward_batch_portable(x, x_stride, y, y_stride, n);
     }
 
     /// The int8 product: up to [`INT8_ROWS`] rows at a time, each row's input rounded to 16-bit
@@ -660,14 +656,14 @@ impl Dense {
         }
     }
 
-    /// [`Dense::forward_batch`] on AVX2 + FMA with weights of kind `K` (`KIND_*`).
+    /// [`Dense::forward_batch`] on AVX2 + FMA with f16 (`H`) or f32 weights.
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C; `x` and `y` hold `n` rows at their strides (checked
-    /// by [`Dense::forward_batch`]); `K` names the kind the weights are stored as.
+    /// by [`Dense::forward_batch`]); `H` only when the weights are f16.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn forward_batch_avx2_fma<const K: u8>(
+    unsafe fn forward_batch_avx2_fma<const H: bool>(
         &self,
         x: &[f32],
         x_stride: usize,
@@ -685,11 +681,11 @@ impl Dense {
                 // FMA latency.
                 let mut p = 0;
                 while p + 4 <= panels {
-                    self.panels_avx2::<1, 4, K>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 4, H>(p, xp, x_stride, yp, y_stride);
                     p += 4;
                 }
                 while p < panels {
-                    self.panels_avx2::<1, 1, K>(p, xp, x_stride, yp, y_stride);
+                    self.panels_avx2::<1, 1, H>(p, xp, x_stride, yp, y_stride);
                     p += 1;
                 }
                 return;
@@ -699,10 +695,10 @@ impl Dense {
                 while first < n {
                     let (xr, yr) = (xp.add(first * x_stride), yp.add(first * y_stride));
                     match n - first {
-                        1 => self.panels_avx2::<1, 1, K>(p, xr, x_stride, yr, y_stride),
-                        2 => self.panels_avx2::<2, 1, K>(p, xr, x_stride, yr, y_stride),
-                        3 => self.panels_avx2::<3, 1, K>(p, xr, x_stride, yr, y_stride),
-                        _ => self.panels_avx2::<4, 1, K>(p, xr, x_stride, yr, y_stride),
+                        1 => self.panels_avx2::<1, 1, H>(p, xr, x_stride, yr, y_stride),
+                        2 => self.panels_avx2::<2, 1, H>(p, xr, x_stride, yr, y_stride),
+                        3 => self.panels_avx2::<3, 1, H>(p, xr, x_stride, yr, y_stride),
+                        _ => self.panels_avx2::<4, 1, H>(p, xr, x_stride, yr, y_stride),
                     }
                     first += 4;
                 }
@@ -714,11 +710,11 @@ impl Dense {
     ///
     /// # Safety
     /// AVX2 + FMA + F16C; `G` rows of `x` readable to `n_in` and of `y` writable to `n_out` at
-    /// their strides; `p0 + P <= panels`; `K` names the kind the weights are stored as.
+    /// their strides; `p0 + P <= panels`; `H` only when the weights are f16.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    unsafe fn panels_avx2<const G: usize, const P: usize, const K: u8>(
+    unsafe fn panels_avx2<const G: usize, const P: usize, const H: bool>(
         &self,
         p0: usize,
         x: *const f32,
@@ -735,7 +731,7 @@ impl Dense {
             Panels::Int8 { .. } => unreachable!("int8 layers run forward_batch_int8"),
         };
         // SAFETY: see the function's contract; the weights and bias hold whole panels, and only
-        // the pointer of the stored kind `K` is read.
+        // the pointer of the stored kind (`H`) is read.
         unsafe {
             let bp = self.bias.as_ptr().add(p0 * PANEL);
             let mut acc = [[[_mm256_setzero_ps(); 2]; P]; G];
@@ -749,15 +745,12 @@ impl Dense {
                 let mut w = [[_mm256_setzero_ps(); 2]; P];
                 for (q, w) in w.iter_mut().enumerate() {
                     let at = first_weight + (q * n_in + i) * PANEL;
-                    *w = match K {
-                        KIND_F16 => {
-                            let h = hp.add(at).cast::<__m128i>();
-                            [_mm256_cvtph_ps(_mm_loadu_si128(h)), _mm256_cvtph_ps(_mm_loadu_si128(h.add(1)))]
-                        }
-                        _ => {
-                            let f = wp.add(at);
-                            [_mm256_loadu_ps(f), _mm256_loadu_ps(f.add(LANES))]
-                        }
+                    *w = if H {
+                        let h = hp.add(at).cast::<__m128i>();
+                        [_mm256_cvtph_ps(_mm_loadu_si128(h)), _mm256_cvtph_ps(_mm_loadu_si128(h.add(1)))]
+                    } else {
+                        let f = wp.add(at);
+                        [_mm256_loadu_ps(f), _mm256_loadu_ps(f.add(LANES))]
                     };
                 }
                 for (g, row) in acc.iter_mut().enumerate() {
