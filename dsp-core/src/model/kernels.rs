@@ -72,6 +72,21 @@ enum Panels {
 /// 16-bit values per row (wider layers keep f32 weights).
 pub const INT8_MAX_INPUTS: usize = 2048;
 
+/// The symmetric int8 scale of an output row whose largest weight magnitude is `max_abs`:
+/// `max_abs / 127` (0 for a row of zeros).
+pub fn int8_scale(max_abs: f32) -> f32 {
+    max_abs / 127.0
+}
+
+/// `w` in steps of `scale`, rounded to nearest: within `scale / 2` of `w` (0 where `scale` is 0).
+pub fn int8_value(w: f32, scale: f32) -> i8 {
+    if scale > 0.0 {
+        (w / scale).round().clamp(-127.0, 127.0) as i8
+    } else {
+        0
+    }
+}
+
 /// Rows whose inputs an int8 product rounds at once (the stack buffer holds this many).
 const INT8_ROWS: usize = 4;
 
@@ -318,14 +333,8 @@ impl Dense {
         }
         let (n_in, n_out) = (self.n_in, self.n_out);
         let scales: Vec<f32> =
-            (0..n_out).map(|o| (0..n_in).map(|i| self.weight(o, i).abs()).fold(0.0f32, f32::max) / 127.0).collect();
-        let (q, row_sums) = to_quad_panels(n_in, n_out, |o, i| {
-            if scales[o] > 0.0 {
-                (self.weight(o, i) / scales[o]).round().clamp(-127.0, 127.0) as i8
-            } else {
-                0
-            }
-        });
+            (0..n_out).map(|o| int8_scale((0..n_in).map(|i| self.weight(o, i).abs()).fold(0.0, f32::max))).collect();
+        let (q, row_sums) = to_quad_panels(n_in, n_out, |o, i| int8_value(self.weight(o, i), scales[o]));
         self.weights = Panels::Int8 { q, scales: padded_to(&scales, self.bias.len()), row_sums };
         true
     }

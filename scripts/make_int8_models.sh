@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The shipped models' int8 variants (models/int8/, `ddsp quantize`: weight-only, one scale per
+# output channel) and ONNX Runtime's outputs for them on each model's reference input
+# (models/reference/int8/NAME.out.csv), which `cli/tests/models.rs` holds the native runtime to.
+# Run after the f32 models change (scripts/make_models.sh does): bash scripts/make_int8_models.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q -p ddsp-cli --bin ddsp
+mkdir -p models/int8 models/reference/int8
+for name in violin cello flute trumpet; do
+  target/debug/ddsp quantize "models/$name.onnx" -o "models/int8/$name.onnx"
+  .venv/bin/python scripts/onnxruntime_infer.py "models/int8/$name.onnx" "models/reference/$name.in.csv" \
+    "models/reference/int8/$name.out.csv"
+done
