@@ -5,10 +5,13 @@
 # Run after the f32 models change (scripts/make_models.sh does): bash scripts/make_int8_models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# onnxruntime: in .venv (scripts/setup.sh) and in .venv-train (scripts/setup_training.sh).
+PY=.venv/bin/python
+[ -x "$PY" ] || PY=.venv-train/bin/python
 cargo build -q -p ddsp-cli --bin ddsp
 mkdir -p models/int8 models/reference/int8
 for name in violin cello flute trumpet; do
   target/debug/ddsp quantize "models/$name.onnx" -o "models/int8/$name.onnx"
-  .venv/bin/python scripts/onnxruntime_infer.py "models/int8/$name.onnx" "models/reference/$name.in.csv" \
+  "$PY" scripts/onnxruntime_infer.py "models/int8/$name.onnx" "models/reference/$name.in.csv" \
     "models/reference/int8/$name.out.csv"
 done

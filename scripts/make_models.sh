@@ -46,3 +46,6 @@ wait
 
 echo "== export to models/, fidelity on the held-out phrases, cards, models/README.md"
 $PY -m training.release "${INSTRUMENTS[@]}" --work "$WORK"
+
+echo "== int8 variants (models/int8/, ddsp quantize) and ONNX Runtime's outputs for them"
+bash scripts/make_int8_models.sh

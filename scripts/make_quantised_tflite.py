@@ -258,6 +258,29 @@ def append_metadata(path):
         z.writestr("metadata.json", metadata)
 
 
+def export_onnx(saved, f0, pw, got, n_hidden):
+    """The same network through tf2onnx (the TFLite file itself does not convert: tf2onnx refuses
+    FULLY_CONNECTED with keep_num_dims), for ONNX Runtime's column of the README's table
+    (`scripts/bench/onnxruntime_per_frame.py`). Needs `pip install tf2onnx==1.16.1 onnxruntime`."""
+    import subprocess
+    import onnxruntime as ort
+    out = os.path.join(HERE, "..", "target", "bench", "model_a.onnx")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", saved, "--signature_def", "call",
+                    "--opset", "17", "--output", out], check=True)
+    sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    state = got["state_in"][0]
+    worst = 0.0
+    for i in range(FRAMES):
+        result = dict(zip(names, sess.run(None, {"f0_scaled": f0[i : i + 1], "pw_scaled": pw[i : i + 1], "state": state})))
+        for j, key in enumerate(("amp", "harm", "noise", "state_out")):
+            value = result[f"output_{j}"]
+            worst = max(worst, float(np.abs(value.reshape(got[key][i].shape) - got[key][i]).max()))
+        state = got["state_out"][i]
+    print(f"{out}: outputs {names}; ONNX Runtime vs the TFLite interpreter over {FRAMES} frames: max |diff| {worst:.2e}")
+
+
 def main():
     source = Flatbuffer(SOURCE)
     module = build_module(source)
@@ -305,6 +328,8 @@ def main():
             c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
 
         which = sys.argv[1] if len(sys.argv) > 1 else "both"
+        if which == "onnx":
+            return export_onnx(saved, f0, pw, got, n_hidden)
         for name, configure in (("model_a_dynamic.tflite", dynamic), ("model_a_int8.tflite", full_integer)):
             if which not in ("both", name.split("_")[-1].split(".")[0]):
                 continue

@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 version=${1:-2.13.1}
 rm -rf .venv-tf
 python3 -m venv .venv-tf
-.venv-tf/bin/pip install -q "tensorflow-cpu==$version"
-echo "ready (tensorflow-cpu $version): .venv-tf/bin/python scripts/make_quantised_tflite.py [dynamic|int8]"
+# tf2onnx and onnxruntime: `make_quantised_tflite.py onnx`, the same network for ONNX Runtime's
+# column of the README's performance table (measured with 2.15.1).
+.venv-tf/bin/pip install -q "tensorflow-cpu==$version" "tf2onnx==1.16.1" "onnxruntime==1.20.1"
+echo "ready (tensorflow-cpu $version): .venv-tf/bin/python scripts/make_quantised_tflite.py [dynamic|int8|onnx]"

@@ -207,6 +207,10 @@ fn bench_inference(c: &mut Criterion) {
     // The dynamic-range quantised export of the fixture, as TensorFlow's converter stored it.
     cases.push(("ddsp-vst-dynamic-tflite".into(), Arc::new(test_model("ddsp-vst/model_a_dynamic.tflite"))));
     cases.push(("decoder-ref-onnx".into(), Arc::new(test_model("decoder_ref.onnx"))));
+    // The default model's int8 file (`ddsp quantize`), as ONNX Runtime runs it too
+    // (`scripts/bench/onnxruntime_per_frame.py`).
+    let int8_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/int8/flute.onnx");
+    cases.push(("default-model-int8-onnx".into(), Arc::new(Model::load(int8_file).expect("models/int8/flute.onnx"))));
     // A windowed model's worker cost: tract on a 16-frame window, run inline here.
     cases
         .push(("windowed-ref-tract".into(), Arc::new(test_model("windowed_ref.onnx").with_run_mode(RunMode::Offline))));
