@@ -188,6 +188,39 @@ fn a_dynamic_range_quantised_export_matches_the_interpreter_on_the_same_file() {
     assert!(input_rounding.iter().all(|&d| d < 0.01), "{input_rounding:?}");
 }
 
+/// A float16-quantised export (`supported_types = [tf.float16]`: half-float weights and biases
+/// behind DEQUANTIZE ops, the GRU's biases hoisted out of its loop; made by TensorFlow's converter,
+/// scripts/make_quantised_tflite.py) loads with its f16 weights kept (where the kernels convert
+/// them in hardware) and matches the interpreter running the same file, which computes in f32
+/// from the same half floats.
+#[test]
+fn a_float16_export_matches_the_interpreter_on_the_same_file() {
+    let model = Model::load(fixture("model_a_f16.tflite")).unwrap();
+    let f16c = ddsp_core::simd::has_avx2_fma();
+    let storage = model.weight_storage().to_string();
+    println!("float16 export: weights {storage}");
+    assert_eq!(storage, if f16c { "f16 as stored in the file (6 of 6 matrices)" } else { "f32" });
+    for precision in [Precision::Auto, Precision::Int8] {
+        assert_eq!(model.clone().with_precision(precision).weight_storage().to_string(), storage, "kept as stored");
+    }
+    let (f16_ref, float_ref) = (reference_from("model_a_f16_ref.bin"), reference());
+    assert_eq!(f16_ref[..2], float_ref[..2], "the same inputs");
+    let ours = outputs(&model, &f16_ref);
+    let vs_interpreter = reference_abs_diff(&ours, &f16_ref);
+    let vs_f32 = reference_deviation_db(&ours, &float_ref);
+    let interpreter_vs_f32 = reference_deviation_db(&f16_ref, &float_ref);
+    println!(
+        "float16 export: ours vs its interpreter max |diff| amplitude/harmonics/noise {vs_interpreter:?}; \
+         max |dB| vs the f32 export: ours {vs_f32:?}, the interpreter's {interpreter_vs_f32:?}"
+    );
+    assert!(vs_interpreter.iter().all(|&d| d < 1e-4), "{vs_interpreter:?}");
+    // Forced f32 plays the file's half floats exactly.
+    let f32_copy = model.clone().with_precision(Precision::F32);
+    assert_eq!(f32_copy.weight_storage(), WeightStorage::F32);
+    let exact = reference_abs_diff(&outputs(&f32_copy, &f16_ref), &f16_ref);
+    assert!(exact.iter().all(|&d| d < 1e-4), "{exact:?}");
+}
+
 #[test]
 fn a_ddsp_vst_model_plays_the_requested_pitch_at_48k() {
     let model = Arc::new(Model::load(fixture("model_a.tflite")).unwrap());

@@ -298,14 +298,16 @@ impl<'g> Weights<'g> {
     }
 
     /// A `[n_in, n_out]` matrix (ONNX `MatMul` layout) with its bias as a native layer.
-    fn dense_in_out(&self, name: &str, n_in: usize, bias: &[f32]) -> Result<Dense, ModelError> {
-        let (shape, matrix) = self.matrix(name, &[n_in, bias.len()])?;
+    /// `n_out` may be `usize::MAX` (as the weights say); the bias must have that many entries.
+    fn dense_in_out(&self, name: &str, bias_name: &str, n_in: usize, n_out: usize) -> Result<Dense, ModelError> {
+        let (shape, matrix) = self.matrix(name, &[n_in, n_out])?;
         let n_out = shape[1];
+        let (_, bias) = self.get(bias_name, &[n_out])?;
         Ok(match matrix {
-            Matrix::F32(w) => Dense::from_in_out(n_in, n_out, &w, bias),
+            Matrix::F32(w) => Dense::from_in_out(n_in, n_out, &w, &bias),
             Matrix::Int8 { q, scales } => {
                 let q_out_in: Vec<i8> = (0..n_out * n_in).map(|k| q[(k % n_in) * n_out + k / n_in]).collect();
-                Dense::from_int8_out_in(n_in, n_out, &q_out_in, &scales, bias)
+                Dense::from_int8_out_in(n_in, n_out, &q_out_in, &scales, &bias)
             }
         })
     }
@@ -348,14 +350,12 @@ impl<'g> Weights<'g> {
         let mut width = n_in;
         while self.has(&format!("{prefix}.{}.dense.weight", layers.len())) {
             let p = format!("{prefix}.{}", layers.len());
-            let (_, b) = self.get(&format!("{p}.dense.bias"), &[usize::MAX])?;
-            let units = b.len();
+            let dense =
+                self.dense_in_out(&format!("{p}.dense.weight"), &format!("{p}.dense.bias"), width, usize::MAX)?;
+            let units = dense.n_out;
             let (_, scale) = self.get(&format!("{p}.norm.scale"), &[units])?;
             let (_, bias) = self.get(&format!("{p}.norm.bias"), &[units])?;
-            layers.push(FcLayer {
-                dense: self.dense_in_out(&format!("{p}.dense.weight"), width, &b)?,
-                norm: LayerNorm { scale, bias, epsilon },
-            });
+            layers.push(FcLayer { dense, norm: LayerNorm { scale, bias, epsilon } });
             width = units;
         }
         Ok(layers)
@@ -395,13 +395,12 @@ impl<'g> Weights<'g> {
         let out_stack = self.stack("out_stack", nf + nl + hidden, epsilon)?;
         let features = out_stack.last().map_or(nf + nl + hidden, |l| l.dense.n_out);
         let n_out = 1 + meta.n_harmonics + meta.n_noise_bands;
-        let (_, hb) = self.get("head.bias", &[n_out])?;
         Ok(DecoderWeights {
             f0_stack,
             loudness_stack,
             gru,
             out_stack,
-            head: self.dense_in_out("head.weight", features, &hb)?,
+            head: self.dense_in_out("head.weight", "head.bias", features, n_out)?,
             leaky_relu_alpha,
             n_harmonics: meta.n_harmonics,
             n_noise_bands: meta.n_noise_bands,

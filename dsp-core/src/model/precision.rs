@@ -102,7 +102,8 @@ pub enum WeightStorage {
     /// Every matrix in f32.
     F32,
     /// `converted` of `total` matrices in f16 (a matrix with a weight beyond f16's range stays
-    /// f32), playing within `deviation_db` of the f32 model on the probe sweep.
+    /// f32), playing within `deviation_db` of the f32 model on the probe sweep (NaN: stored so in
+    /// the file, TFLite's float16 quantisation).
     F16 { converted: usize, total: usize, deviation_db: f32 },
     /// `converted` of `total` matrices in int8 with a scale per output row: quantised so in the
     /// file (`deviation_db` NaN: the file's own weights, nothing to compare with), or converted
@@ -117,7 +118,7 @@ impl std::fmt::Display for WeightStorage {
         match *self {
             Self::F32 => write!(f, "f32"),
             Self::F16 { converted, total, deviation_db } if !deviation_db.is_finite() => {
-                write!(f, "f16 for {converted} of {total} matrices")
+                write!(f, "f16 as stored in the file ({converted} of {total} matrices)")
             }
             Self::F16 { converted, total, deviation_db } if converted == total => {
                 write!(f, "f16 (within {deviation_db:.3} dB of f32)")

@@ -25,7 +25,7 @@ use std::io::Read;
 use flatbuffer::Table;
 
 use super::decoder::{DecoderWeights, FcLayer};
-use super::kernels::{Dense, Gru, LayerNorm};
+use super::kernels::{has_avx2_fma, Dense, Gru, LayerNorm};
 use super::{Model, ModelError, ModelFormat, ModelMeta, ModelSource, NativeIo, TensorSpec};
 
 /// TFLite builtin operator codes used by DDSP-VST exports.
@@ -46,6 +46,7 @@ mod op {
 /// TFLite tensor types the importer reads (and names in its errors).
 mod dtype {
     pub const FLOAT32: u8 = 0;
+    pub const FLOAT16: u8 = 1;
     pub const INT32: u8 = 2;
     pub const INT8: u8 = 9;
 
@@ -79,6 +80,8 @@ struct Quantisation {
 /// A dense layer's weights as the file stores them, `[n_out][n_in]`.
 enum Matrix {
     F32(Vec<f32>),
+    /// Half floats (TFLite's float16 quantisation), as their exact f32 values.
+    F16(Vec<f32>),
     /// Symmetric int8 with one scale per output row.
     Int8 {
         q: Vec<i8>,
@@ -229,6 +232,10 @@ struct Graph<'a> {
     outputs: Vec<usize>,
     /// Which op produces each tensor.
     producer: HashMap<usize, usize>,
+    /// A loop body's inputs that the enclosing graph feeds with constants (TFLite's float16
+    /// quantisation hoists the GRU's dequantised biases out of the loop): their values, and
+    /// whether they were stored as half floats.
+    inherited: HashMap<usize, (Vec<f32>, bool)>,
 }
 
 fn bad(what: impl Into<String>) -> ModelError {
@@ -273,7 +280,8 @@ impl<'a> Graph<'a> {
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
         let producer = ops.iter().enumerate().flat_map(|(i, o)| o.outputs.iter().map(move |&t| (t, i))).collect();
-        Ok(Self { inputs: ids(subgraph.i32s(1)?)?, outputs: ids(subgraph.i32s(2)?)?, tensors, ops, producer })
+        let (inputs, outputs) = (ids(subgraph.i32s(1)?)?, ids(subgraph.i32s(2)?)?);
+        Ok(Self { inputs, outputs, tensors, ops, producer, inherited: HashMap::new() })
     }
 
     /// A constant tensor's raw bytes (from its buffer), or `None` for activations.
@@ -286,6 +294,12 @@ impl<'a> Graph<'a> {
     /// A constant float tensor's values, or `None` for activations. A quantised (int8 or int32)
     /// constant is read as its real values (see [`Tensor::dequantise`]).
     fn constant(&self, t: usize, buffers: &[Table<'a>]) -> Result<Option<Vec<f32>>, ModelError> {
+        if let Some((values, _)) = self.inherited.get(&t) {
+            return Ok(Some(values.clone()));
+        }
+        if let Some(half) = self.float16_source(t) {
+            return self.float16_constant(half, buffers);
+        }
         let tensor = &self.tensors[t];
         let Some(data) = self.constant_bytes(t, buffers)? else { return Ok(None) };
         if tensor.dtype != dtype::FLOAT32 {
@@ -309,6 +323,12 @@ impl<'a> Graph<'a> {
     /// A dense layer's constant `[rows][…]` weight matrix as stored: f32, or int8 with a scale per
     /// row (TFLite's dynamic-range quantisation); `None` for activations.
     fn matrix(&self, t: usize, rows: usize, buffers: &[Table<'a>]) -> Result<Option<Matrix>, ModelError> {
+        if let Some((values, half)) = self.inherited.get(&t) {
+            return Ok(Some(if *half { Matrix::F16(values.clone()) } else { Matrix::F32(values.clone()) }));
+        }
+        if let Some(half) = self.float16_source(t) {
+            return Ok(self.float16_constant(half, buffers)?.map(Matrix::F16));
+        }
         let tensor = &self.tensors[t];
         if tensor.dtype == dtype::FLOAT32 {
             return Ok(self.constant(t, buffers)?.map(Matrix::F32));
@@ -316,6 +336,33 @@ impl<'a> Graph<'a> {
         let Some(data) = self.constant_bytes(t, buffers)? else { return Ok(None) };
         let (q, scales) = tensor.int8_rows(data, rows)?;
         Ok(Some(Matrix::Int8 { q, scales }))
+    }
+
+    /// The FLOAT16 constant a DEQUANTIZE op turns into tensor `t`, if that is where `t` comes
+    /// from (TFLite's float16 quantisation stores weights and biases so).
+    fn float16_source(&self, t: usize) -> Option<usize> {
+        let o = &self.ops[*self.producer.get(&t)?];
+        let input = *o.inputs.first()?;
+        (o.code == op::DEQUANTIZE && self.tensors[input].dtype == dtype::FLOAT16).then_some(input)
+    }
+
+    /// A FLOAT16 constant's values (exact in f32), or `None` if it has no data.
+    fn float16_constant(&self, t: usize, buffers: &[Table<'a>]) -> Result<Option<Vec<f32>>, ModelError> {
+        let tensor = &self.tensors[t];
+        let Some(data) = self.constant_bytes(t, buffers)? else { return Ok(None) };
+        let count: usize = tensor.shape.iter().product();
+        if data.len() != 2 * count {
+            return Err(ModelError::ShapeMismatch {
+                name: tensor.name.clone(),
+                expected: vec![2 * count],
+                actual: vec![data.len()],
+            });
+        }
+        let values: Vec<f32> = data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(ModelError::NonFinite { name: tensor.name.clone() });
+        }
+        Ok(Some(values))
     }
 
     /// Follows producers through reshapes, quantisations and dequantisations (which a
@@ -374,6 +421,14 @@ fn read_layer(g: &Graph, fc: usize, buffers: &[Table]) -> Result<Layer, ModelErr
     let (units, n_in) = (shape[0], shape[1]);
     let dense = match g.matrix(w_t, units, buffers)?.ok_or_else(|| bad("dense weights are not constant"))? {
         Matrix::F32(w) => Dense::from_out_in(n_in, units, &w, &b),
+        Matrix::F16(w) => {
+            // Kept as the file's half floats where the kernels convert them in hardware (F16C).
+            let mut dense = Dense::from_out_in(n_in, units, &w, &b);
+            if has_avx2_fma() {
+                dense.to_f16();
+            }
+            dense
+        }
         Matrix::Int8 { q, scales } => Dense::from_int8_out_in(n_in, units, &q, &scales, &b),
     };
 
@@ -534,10 +589,19 @@ pub fn load(bytes: &[u8], source: ModelSource, file_name: &str) -> Result<Model,
     let (while_index, while_op) =
         main.ops.iter().enumerate().find(|(_, o)| o.code == op::WHILE).ok_or_else(|| bad("no WHILE (GRU) op"))?;
     let body_index = while_op.options.as_ref().map(|o| o.i32(1, -1)).transpose()?.unwrap_or(-1);
-    let body = Graph::parse(
+    let mut body = Graph::parse(
         subgraphs.get(index(body_index, subgraphs.len(), "subgraph")?).ok_or_else(|| bad("no WHILE body"))?,
         &opcodes,
     )?;
+    for (&outer, &inner) in while_op.inputs.iter().zip(&body.inputs) {
+        // (The loop's counters are int32 constants too: not weights.)
+        if main.tensors[outer].dtype != dtype::FLOAT32 {
+            continue;
+        }
+        if let Some(values) = main.constant(outer, &buffers)? {
+            body.inherited.insert(inner, (values, main.float16_source(outer).is_some()));
+        }
+    }
     let x_slot = while_op
         .inputs
         .iter()
