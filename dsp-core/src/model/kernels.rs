@@ -138,6 +138,8 @@ fn to_quad_panels(n_in: usize, n_out: usize, at: impl Fn(usize, usize) -> i8) ->
 struct Int8Rows<'a> {
     q: &'a [i8],
     scales: &'a [f32],
+    /// Read by the VNNI kernels (x86-64 only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     row_sums: &'a [i32],
     /// `rows` rows of `4·quads` rounded inputs.
     xq: &'a [i16],
@@ -147,6 +149,7 @@ struct Int8Rows<'a> {
 
 /// Each rounded input `x` as the two bytes of `x + 32768` (unsigned), for `vpdpbusd`.
 /// Writes `hi[..xq.len()]` and `lo[..xq.len()]`.
+#[cfg(target_arch = "x86_64")]
 fn split_input_bytes(xq: &[i16], hi: &mut [MaybeUninit<u8>], lo: &mut [MaybeUninit<u8>]) {
     for ((&x, hi), lo) in xq.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
         let u = (i32::from(x) + 32768) as u16;
