@@ -3,8 +3,15 @@
 Any rate, mono or stereo, WAV/FLAC/OGG/MP3 (libsndfile). Each file is mixed to mono, resampled to
 48 kHz and analysed at the model's frame rate (250 frames/s):
 * f0 and periodicity from CREPE (torchcrepe, weights shipped; `full` or `tiny`) at 16 kHz, fmin/fmax
-  inside CREPE's 32.7-1975.5 Hz; unvoiced frames hold the last voiced f0 (as the real-time tracker
-  does), so the harmonic synth never chirps through CREPE's guesses in silences;
+  inside CREPE's 32.7-1975.5 Hz, decoded from the network's probabilities by a local average
+  (argmax ± 4 bins, no dither: torchcrepe 0.0.24's `weighted_argmax` applies a second sigmoid, which
+  shrinks the in-bin offsets to ~15 %, and dithers the bin centres randomly once per process, so
+  its f0 was a 20-cent staircase that differed run to run); then each voiced frame's f0 is refined
+  on the 48 kHz signal itself (`refine_f0`: the period within ±50 cents of CREPE's that minimises
+  the signal's squared difference with itself, to a fraction of a sample), which keeps vibrato
+  (±18 cents at 5.6 Hz comes back within 0.1-0.7 cents median, 110-1760 Hz) and is deterministic;
+  unvoiced frames hold the last voiced f0 (as the real-time tracker does), so the harmonic synth
+  never chirps through CREPE's guesses in silences;
 * A-weighted loudness per `models/FORMAT.md` (`training.loudness`).
 Results are cached per file (`clips/*.npz`, keyed by path, size and mtime): rerunning resumes and
 only analyses what is new. A file that cannot be decoded, is silent or has no pitched frame is
@@ -32,7 +39,11 @@ SILENT_LOUDNESS_DB = -80.0
 MIN_VOICED_FRAMES = 25  # 100 ms of pitched sound
 # Bumped whenever the analysis changes (f0 convention, loudness definition): cached clips made by an
 # older analysis are redone. 2: A-weighting matched to the analog curve at 10 kHz (FORMAT.md).
-ANALYSIS_VERSION = 2
+# 3: CREPE decoded by a local average without dither, then refined on the signal (`refine_f0`).
+ANALYSIS_VERSION = 3
+# How far from CREPE's estimate `refine_f0` looks for the period (a quarter tone either way: CREPE
+# chooses the octave and the note, the signal the exact pitch).
+REFINE_CENTS = 50.0
 
 
 class SkipFile(Exception):
@@ -90,12 +101,56 @@ def crepe_f0(audio, model="tiny", device="cpu", batch_size=512):
         f0, periodicity = torchcrepe.predict(
             torch.from_numpy(x)[None], CREPE_RATE, hop16, CREPE_FMIN, CREPE_FMAX, model,
             batch_size=batch_size, device=device, pad=True, return_periodicity=True,
-            decoder=torchcrepe.decode.weighted_argmax)
+            decoder=local_average)
     f0, periodicity = f0[0].numpy(), periodicity[0].numpy()
     # CREPE frame j is centred on sample j*hop; frame i of ours ends at (i+1)*hop.
     n = len(audio) // HOP
     idx = np.minimum(np.arange(1, n + 1), len(f0) - 1)
     return f0[idx].astype(np.float32), periodicity[idx].astype(np.float32)
+
+
+def local_average(probabilities):
+    """CREPE's pitch from its bin probabilities `[batch, 360, frames]` (already sigmoid outputs; -inf
+    outside fmin..fmax): the probability-weighted mean of the bins' cents within ±4 bins of the most
+    probable one. Deterministic (no dither). Returns the argmax bins and f0 in Hz, as torchcrepe's
+    decoders do."""
+    import torch
+    import torchcrepe
+    bins = probabilities.argmax(dim=1)
+    index = torch.arange(probabilities.size(1), device=probabilities.device)[None, :, None]
+    near = (index >= bins[:, None, :] - 4) & (index <= bins[:, None, :] + 4) & torch.isfinite(probabilities)
+    weights = torch.where(near, probabilities, torch.zeros_like(probabilities))
+    cents = torchcrepe.CENTS_PER_BIN * index.to(probabilities.dtype) + 1997.3794084376191
+    mean = (weights * cents).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-12)
+    return bins, torchcrepe.convert.cents_to_frequency(mean)
+
+
+def refine_f0(audio, f0, voiced):
+    """Each voiced frame's f0 measured on the 48 kHz signal around `f0` (CREPE's): the lag within
+    ±REFINE_CENTS of its period minimising the squared difference between the signal and itself
+    delayed, over max(2 periods, 10 ms) centred on the frame's end, refined to a fraction of a
+    sample by a parabola through the minimum and its neighbours. A frame whose minimum lies on the
+    edge of that range, or too close to the ends of the audio, keeps CREPE's estimate."""
+    out = np.asarray(f0, np.float64).copy()
+    x = np.asarray(audio, np.float64)
+    for i in np.flatnonzero(voiced):
+        period = SAMPLE_RATE / out[i]
+        lo = max(2, int(np.floor(period * 2 ** (-REFINE_CENTS / 1200))) - 1)
+        hi = int(np.ceil(period * 2 ** (REFINE_CENTS / 1200))) + 1
+        width = int(max(2 * period, 0.010 * SAMPLE_RATE))
+        start = (i + 1) * HOP - (width + hi) // 2
+        if start < 0 or start + width + hi > len(x):
+            continue
+        lags = np.arange(lo, hi + 1)
+        a = x[start:start + width]
+        d = ((a[None, :] - x[start + lags[:, None] + np.arange(width)[None, :]]) ** 2).sum(1)
+        k = int(np.argmin(d))
+        if k == 0 or k == len(lags) - 1:
+            continue
+        curvature = d[k - 1] - 2 * d[k] + d[k + 1]
+        shift = 0.5 * (d[k - 1] - d[k + 1]) / curvature if curvature > 0 else 0.0
+        out[i] = SAMPLE_RATE / (lags[k] + shift)
+    return out.astype(np.float32)
 
 
 def hold_voiced(f0, voiced):
@@ -116,7 +171,7 @@ def analyse(path, crepe_model="tiny", voicing_threshold=0.5, device="cpu"):
     voiced &= loud_4ms > SILENT_LOUDNESS_DB
     if voiced.sum() < MIN_VOICED_FRAMES:
         raise SkipFile("silent or unpitched (fewer than 100 ms of pitched frames)")
-    f0 = hold_voiced(f0, voiced)
+    f0 = hold_voiced(refine_f0(audio, f0, voiced), voiced)
     loudness = frame_loudness(audio, SAMPLE_RATE, HOP, f0, voiced)
     if loudness.max() < SILENT_LOUDNESS_DB:
         raise SkipFile("silent")
