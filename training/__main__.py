@@ -56,6 +56,9 @@ def parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the A-weighted level loss (mean |dB| per 4 ms frame) beside the spectral loss")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda, cuda:N or auto (CUDA when present). Under torchrun, each process takes its "
+                        "local GPU (cuda) or trains on CPU (gloo); --batch-size is the global batch")
     add_model_sizes(p)
     p.add_argument("--reverb-seconds", type=float, default=0.0,
                    help="learn a reverb impulse response this long (training only; not exported)")
@@ -86,6 +89,7 @@ def parser():
     p.add_argument("--description", default="")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--threads", type=int)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (as for train)")
     add_model_sizes(p)
 
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
@@ -117,12 +121,12 @@ def main(argv=None):
         from .train import train
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
-              model_config(args), level_weight=args.level_weight)
+              model_config(args), level_weight=args.level_weight, device=args.device)
     elif args.command == "make":
         from .make import make
         result = make(args.source, args.name, args.out, args.work, args.steps, args.level_steps, args.crepe,
                       args.holdout, args.max_minutes, args.threads, model_config(args), args.instrument, args.licence,
-                      args.description, args.checkpoint_every)
+                      args.description, args.checkpoint_every, device=args.device)
         print(json.dumps(result))
         print(f"'{args.name}' is ready: {result['path']} (the plugin's library lists its folder)")
     elif args.command == "export":

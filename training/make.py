@@ -41,7 +41,7 @@ def slug(name):
 
 def make(source, name, out=None, work=None, steps=STEPS, level_steps=LEVEL_STEPS, crepe="tiny",
          holdout="*heldout*", max_minutes=None, threads=None, config=None, instrument="", licence="",
-         description="", checkpoint_every=250, progress=True):
+         description="", checkpoint_every=250, progress=True, device="cpu"):
     """Returns the export summary (path, bytes, steps, ...)."""
     from .dataset import build
     from .export import export
@@ -54,7 +54,7 @@ def make(source, name, out=None, work=None, steps=STEPS, level_steps=LEVEL_STEPS
     if not manifest["seconds"]["train"]:
         raise SystemExit(f"{source}: no usable recordings (see the reasons above)")
     common = dict(RECIPE, checkpoint_every=checkpoint_every, max_minutes=max_minutes, threads=threads,
-                  config=config, progress=progress)
+                  config=config, progress=progress, device=device)
     spectral_steps = max(steps - level_steps, 0)
     if spectral_steps:
         train(dataset, run, spectral_steps, level_weight=0.0, **common)

@@ -143,11 +143,14 @@ def harmonic_synth(f0_hz, amplitude, distribution, sample_rate=SAMPLE_RATE, hop=
     return (y[..., 0] * (1 - w) + y[..., 1] * w).reshape(b, t * hop)
 
 
-def noise_synth(magnitudes, n_samples, generator=None, hop=HOP, noise_hop=NOISE_HOP):
-    """Uniform noise filtered by band magnitudes [B, T, M] (0 Hz..Nyquist), STFT overlap-add."""
+def noise_synth(magnitudes, n_samples, generator=None, hop=HOP, noise_hop=NOISE_HOP, rows=None):
+    """Uniform noise filtered by band magnitudes [B, T, M] (0 Hz..Nyquist), STFT overlap-add.
+    `rows = (first, total)`: this batch is rows first..first+B of a batch of `total` (one process's
+    share of a distributed batch), and gets exactly the noise those rows would get there."""
     b = magnitudes.shape[0]
     n_fft = 2 * noise_hop
-    noise = torch.rand(b, n_samples, generator=generator, device=magnitudes.device) * 2 - 1
+    first, total = rows or (0, b)
+    noise = torch.rand(total, n_samples, generator=generator)[first:first + b].to(magnitudes.device) * 2 - 1
     window = torch.hann_window(n_fft, periodic=True, device=magnitudes.device).sqrt()
     spec = torch.stft(noise, n_fft, noise_hop, window=window, center=True, return_complex=True)  # [B, F, S]
     n_bins, n_steps = spec.shape[1], spec.shape[2]
@@ -183,11 +186,11 @@ class DDSP(nn.Module):
         self.decoder = Decoder(cfg)
         self.reverb = Reverb(cfg.reverb_seconds) if cfg.reverb_seconds > 0 else None
 
-    def forward(self, f0_hz, loudness_db, generator=None):
+    def forward(self, f0_hz, loudness_db, generator=None, noise_rows=None):
         controls, _ = self.decoder(f0_hz, loudness_db)
         n = f0_hz.shape[1] * HOP
         audio = harmonic_synth(f0_hz, controls["amplitude"], controls["harmonic_distribution"])
-        audio = audio + noise_synth(controls["noise_magnitudes"], n, generator)
+        audio = audio + noise_synth(controls["noise_magnitudes"], n, generator, rows=noise_rows)
         if self.reverb is not None:
             audio = self.reverb(audio)
         return audio, controls

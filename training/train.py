@@ -4,8 +4,19 @@ the held-out clips, audio samples at checkpoints, a progress bar with loss and s
 Everything a run needs is in its directory: `checkpoint.pt` (model, optimiser, step, elapsed time,
 RNG), `config.json`, `log.jsonl` (one line per validation), `samples/` (original vs resynthesis).
 Rerunning the same command resumes where it stopped; `--max-minutes` bounds the total time.
+
+Devices and processes: `--device cuda` (or `auto`: CUDA when present) trains on a GPU. Started by
+PyTorch's `torchrun`, the same command trains in several processes (on one machine or several,
+one GPU each, or CPU processes) through DistributedDataParallel: NCCL on CUDA, gloo on CPU. The
+global batch (`--batch-size`) is split evenly between the processes; every process draws the same
+crops and noise as a single process with the same seed would and keeps its own share, so the
+averaged gradient, and the run, are the single-process run's (up to the order of float sums).
+Process 0 writes the checkpoint, the log and the samples; a resumed run (any number of processes)
+continues from the checkpoint. A process that dies takes the run down with a message naming the
+step; rerunning the command (or `torchrun --max-restarts N`) resumes from the last checkpoint.
 """
 import json
+import os
 import time
 from pathlib import Path
 
@@ -86,8 +97,10 @@ def evaluate(model, batches):
     if not batches:
         return None
     g = torch.Generator().manual_seed(1234)
+    device = next(model.parameters()).device
     with torch.no_grad():
-        losses = [multiscale_spectral_loss(audio, model(f0, ld, g)[0]).item() for f0, ld, audio in batches]
+        losses = [multiscale_spectral_loss(audio.to(device), model(f0.to(device), ld.to(device), g)[0]).item()
+                  for f0, ld, audio in batches]
     return float(np.mean(losses))
 
 
@@ -96,15 +109,53 @@ def f0_range(clips):
     return float(np.percentile(f0, 0.5)), float(np.percentile(f0, 99.5))
 
 
+def resolve_device(device):
+    """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: this PyTorch sees no CUDA device")
+    return device
+
+
+def start_processes(device, batch_size):
+    """(rank, world size, device) for this process: torchrun's environment joins the process group
+    (NCCL on CUDA, gloo on CPU; each process on its local GPU), a plain process is rank 0 of 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    if batch_size % world:
+        raise SystemExit(f"--batch-size {batch_size} does not split evenly over {world} processes")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), world, device
+
+
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
-          config=None, progress=True, log_every=25, level_weight=1.0):
+          config=None, progress=True, log_every=25, level_weight=1.0, device="cpu"):
+    try:
+        return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
+                      checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
+           checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
+    rank, world, device = start_processes(resolve_device(device), batch_size)
+    main = rank == 0
+    share = batch_size // world
     ckpt_path = run_dir / "checkpoint.pt"
     cfg_path = run_dir / "config.json"
     if cfg_path.exists():
@@ -125,7 +176,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
         else:
             print(f"no held-out files in {dataset} and no recording of {3 * AUTO_HOLDOUT_MIN_S:g} s or more: no "
                   "validation loss (name some files *heldout* or record longer takes)", flush=True)
-    if not cfg_path.exists():
+    if main and not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)
         cfg_path.write_text(json.dumps({
@@ -138,27 +189,33 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
             "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed}, indent=1) + "\n")
 
     torch.manual_seed(seed)
-    model = DDSP(config)
+    model = DDSP(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     step, elapsed, rng = 0, 0.0, np.random.default_rng(seed)
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed_s"]
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+    # Every process holds the whole model; DDP averages the gradients of the processes' shares.
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     frames = int(round(clip_seconds * FRAME_RATE))
     crops = Crops(train_clips, frames, rng)
     val = validation_batches(val_clips, frames)
 
     def save():
+        if not main:
+            return
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed_s": elapsed,
                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
         tmp.rename(ckpt_path)
 
     def checkpoint(train_loss):
+        if not main:
+            return None
         val_loss = evaluate(model, val)
         with open(run_dir / "log.jsonl", "a") as fh:
             fh.write(json.dumps({"step": step, "elapsed_s": round(elapsed, 1), "train_loss": train_loss,
@@ -166,16 +223,21 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
         if val:
             f0, ld, audio = val[0]
             with torch.no_grad():
-                out = model(f0[:1], ld[:1], torch.Generator().manual_seed(1))[0][0].numpy()
+                out = model(f0[:1], ld[:1], torch.Generator().manual_seed(1))[0][0].cpu().numpy()
             (run_dir / "samples").mkdir(exist_ok=True)
             sf.write(run_dir / f"samples/step{step:06d}.wav", np.stack([audio[0].numpy(), out], 1), SAMPLE_RATE)
         save()
         return val_loss
 
-    bar = tqdm(total=steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
+    bar = tqdm(total=steps, initial=step, desc=run_dir.name, unit="step", disable=not (progress and main))
     recent, val_loss = [], None
     while step < steps:
-        if max_minutes is not None and elapsed >= 60 * max_minutes:
+        over = max_minutes is not None and elapsed >= 60 * max_minutes
+        if max_minutes is not None and world > 1:  # process 0's clock decides for all
+            flag = torch.tensor([float(over)], device=device)
+            torch.distributed.broadcast(flag, 0)
+            over = bool(flag.item())
+        if over:
             tqdm.write(f"{run_dir.name}: time budget of {max_minutes} min reached at step {step}")
             break
         t0 = time.perf_counter()
@@ -183,17 +245,29 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
         lr = learning_rate * min(1.0, (step + 1) / WARMUP_STEPS) * decay_rate ** (step / decay_steps)
         for group in opt.param_groups:
             group["lr"] = lr
-        f0, ld, audio = crops.batch(batch_size)
-        out, _ = model(f0, ld)
-        loss = multiscale_spectral_loss(audio, out)
-        if level_weight:
-            loss = loss + level_weight * level_loss(audio, out)
-        opt.zero_grad()
-        loss.backward()
+        # The whole batch's crops and noise, this process's share of them.
+        f0, ld, audio = (x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
+        noise = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        try:
+            out, _ = net(f0, ld, noise, (rank * share, batch_size))
+            loss = multiscale_spectral_loss(audio, out)
+            if level_weight:
+                loss = loss + level_weight * level_loss(audio, out)
+            opt.zero_grad()
+            loss.backward()
+        except RuntimeError as e:
+            if world == 1:
+                raise
+            raise SystemExit(f"{run_dir.name}: process {rank} of {world} lost the others at step {step} ({e}); "
+                             f"rerun the command to resume from the last checkpoint") from e
         torch.nn.utils.clip_grad_norm_(model.parameters(), 3.0)
         opt.step()
         step += 1
         elapsed += time.perf_counter() - t0
+        if world > 1:  # the whole batch's loss, as one process would log it
+            loss = loss.detach().clone()
+            torch.distributed.all_reduce(loss)
+            loss /= world
         recent.append(loss.item())
         bar.update(1)
         if step % log_every == 0 or step == steps:
