@@ -255,6 +255,10 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
                 loss = loss + level_weight * level_loss(audio, out)
             opt.zero_grad()
             loss.backward()
+            if world > 1:  # the whole batch's loss, as one process would log it
+                loss = loss.detach().clone()
+                torch.distributed.all_reduce(loss)
+                loss /= world
         except RuntimeError as e:
             if world == 1:
                 raise
@@ -264,10 +268,6 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         opt.step()
         step += 1
         elapsed += time.perf_counter() - t0
-        if world > 1:  # the whole batch's loss, as one process would log it
-            loss = loss.detach().clone()
-            torch.distributed.all_reduce(loss)
-            loss /= world
         recent.append(loss.item())
         bar.update(1)
         if step % log_every == 0 or step == steps:
