@@ -41,6 +41,7 @@ def parser():
     p.add_argument("--holdout", default="*heldout*", help="glob of the held-out (validation) files")
     p.add_argument("--voicing-threshold", type=float, default=0.5, help="CREPE periodicity for a voiced frame")
     p.add_argument("--threads", type=int)
+    p.add_argument("--device", default="cpu", help="where CREPE runs: cpu, cuda, cuda:N")
 
     p = sub.add_parser("train", help="train (resumes automatically from RUN/checkpoint.pt)")
     p.add_argument("dataset")
@@ -111,7 +112,7 @@ def main(argv=None):
             print(json.dumps(render(name, args.out, args.minutes, soundfont=args.soundfont)))
     elif args.command == "dataset":
         from .dataset import build
-        manifest = build(args.source, args.out, args.crepe, args.holdout, args.voicing_threshold)
+        manifest = build(args.source, args.out, args.crepe, args.holdout, args.voicing_threshold, args.device)
         skipped = {k: v["reason"] for k, v in manifest["files"].items() if v["status"] != "ok"}
         print(json.dumps({"seconds": manifest["seconds"], "skipped": skipped}))
         if manifest["seconds"]["validation"] == 0:

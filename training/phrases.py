@@ -39,6 +39,10 @@ INSTRUMENTS = {
     "cello": Instrument(42, 36, 76),    # C2 .. E5
     "flute": Instrument(73, 60, 96),    # C4 .. C7
     "trumpet": Instrument(56, 54, 82),  # F#3 .. A#5
+    "sax": Instrument(65, 49, 80),      # alto sax, Db3 .. Ab5 (sounding)
+    "clarinet": Instrument(71, 52, 89), # E3 .. F6
+    "horn": Instrument(60, 41, 77),     # French horn, F2 .. F5 (sounding)
+    "choir": Instrument(52, 48, 79),    # choir "aah", C3 .. G5
 }
 
 
@@ -173,16 +177,25 @@ def write_midi(path, phrases, inst):
     return bounds
 
 
+def phrase_seed(name, soundfont, i):
+    """Phrase i's seed: MuseScore General's phrases are those the first models were trained on; every
+    other soundfont plays phrases of its own, so two sources of one instrument never repeat a line."""
+    if soundfont == "musescore":
+        return [zlib.crc32(name.encode()), i]
+    return [zlib.crc32(name.encode()), zlib.crc32(Path(str(soundfont)).stem.encode()), i]
+
+
 def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescore", gain=1.0):
     import soundfile as sf
     if shutil.which("fluidsynth") is None:
         raise SystemExit("fluidsynth not found: run scripts/setup_training.sh")
     inst = INSTRUMENTS[name]
-    out_dir = Path(out_dir) / name
+    # One folder per instrument and source: `dataset OUT/NAME` takes every soundfont's phrases.
+    out_dir = Path(out_dir) / name / (soundfont if soundfont in SOUNDFONTS else Path(soundfont).stem)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng_phrases, total, i = [], 0.0, 0
     while total < minutes * 60:
-        rng = np.random.default_rng([zlib.crc32(name.encode()), i])
+        rng = np.random.default_rng(phrase_seed(name, soundfont, i))
         p, length = make_phrase(rng, inst, phrase_seconds)
         rng_phrases.append((p, length))
         total += length
