@@ -5,6 +5,10 @@
 #
 #   bash scripts/make_models.sh [INSTRUMENT...]     (default: violin cello flute trumpet)
 #
+# Each instrument's phrases come from two soundfonts, 6.5 minutes each (MuseScore General and FluidR3
+# GM: two players, two instrument bodies). On a CUDA machine, scripts/train_models_cuda.sh runs the
+# analysis and training of all instruments at once from the same phrases.
+#
 # Work files go to ${DDSP_WORK:-target/training} (rendered audio, datasets, runs); every stage is
 # cached or resumes, so an interrupted run continues where it stopped. Two instruments train at a
 # time, one thread each. The recipe is `training/make.py`'s (the one `python -m training make` uses);
@@ -23,7 +27,9 @@ read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
 
 pipeline() {
   local name="$1"
-  $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 15.5
+  for soundfont in musescore fluidr3; do
+    $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 6.5 --soundfont "$soundfont"
+  done
   $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
   # Phase 1: the spectral loss alone; phase 2 (the recipe of the shipped models, found on the way):
   # with the A-weighted level loss too, which removed a 1.3-2.4 dB level deficit.
@@ -46,6 +52,9 @@ wait
 
 echo "== export to models/, fidelity on the held-out phrases, cards, models/README.md"
 $PY -m training.release "${INSTRUMENTS[@]}" --work "$WORK"
+
+echo "== against the sampled instruments: harmonic profile, high band, f0 vs pYIN (models/README.md)"
+$PY -m training benchmark "${INSTRUMENTS[@]}" --phrases "$WORK/phrases" --work "$WORK" --readme models/README.md
 
 echo "== int8 variants (models/int8/, ddsp quantize) and ONNX Runtime's outputs for them"
 bash scripts/make_int8_models.sh

@@ -93,6 +93,14 @@ def parser():
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (as for train)")
     add_model_sizes(p)
 
+    p = sub.add_parser("benchmark", help="shipped models against the sampled instruments they imitate: harmonic "
+                                         "profile on sustained notes, high band, f0 vs pYIN (training/benchmark.py)")
+    p.add_argument("names", nargs="+", help="models/NAME.onnx, instruments of training/phrases.py")
+    p.add_argument("--models", default="models")
+    p.add_argument("--phrases", default="target/training/phrases", help="rendered phrases (python -m training phrases)")
+    p.add_argument("--work", default="target/training")
+    p.add_argument("--readme", help="rewrite the benchmark table in this file (models/README.md)")
+
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
     p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
     p.add_argument("--crepe", choices=["full", "tiny"], default="tiny")
@@ -134,6 +142,9 @@ def main(argv=None):
         from .export import export
         print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,
                                 args.reference_dir)))
+    elif args.command == "benchmark":
+        from .benchmark import run
+        run(args.names, args.models, args.phrases, args.work, args.readme)
     elif args.command == "fidelity":
         from .fidelity import run
         run([tuple(p.split("=", 1)) for p in args.pairs], args.crepe, args.png_dir, args.json)

@@ -177,6 +177,21 @@ def write_midi(path, phrases, inst):
     return bounds
 
 
+def synthesise(midi, soundfont="musescore", gain=1.0):
+    """A MIDI file rendered dry (no reverb, no chorus) by fluidsynth at 48 kHz, mixed to mono."""
+    import soundfile as sf
+    if shutil.which("fluidsynth") is None:
+        raise SystemExit("fluidsynth not found: run scripts/setup_training.sh")
+    wav = Path(midi).with_suffix(".render.wav")
+    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(SAMPLE_RATE),
+                    "-O", "float", "-T", "wav", "-F", str(wav), SOUNDFONTS.get(soundfont, soundfont), str(midi)],
+                   check=True, stdout=subprocess.DEVNULL)
+    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+    wav.unlink()
+    assert rate == SAMPLE_RATE
+    return audio.mean(1)
+
+
 def phrase_seed(name, soundfont, i):
     """Phrase i's seed: MuseScore General's phrases are those the first models were trained on; every
     other soundfont plays phrases of its own, so two sources of one instrument never repeat a line."""
@@ -187,8 +202,6 @@ def phrase_seed(name, soundfont, i):
 
 def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescore", gain=1.0):
     import soundfile as sf
-    if shutil.which("fluidsynth") is None:
-        raise SystemExit("fluidsynth not found: run scripts/setup_training.sh")
     inst = INSTRUMENTS[name]
     # One folder per instrument and source: `dataset OUT/NAME` takes every soundfont's phrases.
     out_dir = Path(out_dir) / name / (soundfont if soundfont in SOUNDFONTS else Path(soundfont).stem)
@@ -202,13 +215,8 @@ def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescor
         i += 1
     midi = out_dir / f"{name}.mid"
     bounds = write_midi(midi, rng_phrases, inst)
-    wav = out_dir / f"{name}.render.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(SAMPLE_RATE),
-                    "-O", "float", "-T", "wav", "-F", str(wav), SOUNDFONTS.get(soundfont, soundfont), str(midi)],
-                   check=True, stdout=subprocess.DEVNULL)
-    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
-    assert rate == SAMPLE_RATE
-    audio = audio.mean(1)
+    audio = synthesise(midi, soundfont, gain)
+    rate = SAMPLE_RATE
     peak = float(np.abs(audio).max())
     written = []
     for j, (t0, t1) in enumerate(bounds):
@@ -216,6 +224,5 @@ def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescor
         stem = f"heldout_{name}_{j:03d}" if j % 10 == 9 else f"{name}_{j:03d}"
         sf.write(out_dir / f"{stem}.flac", a, rate, subtype="PCM_24")
         written.append(stem)
-    wav.unlink()
     return {"instrument": name, "phrases": len(bounds), "seconds": round(total, 1), "peak": peak,
             "heldout": sum(1 for s in written if s.startswith("heldout"))}

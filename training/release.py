@@ -14,22 +14,40 @@ from .phrases import INSTRUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-SOUNDFONT = "MuseScore General (MIT), rendered dry by fluidsynth"
+SOUNDFONT_NAMES = {"musescore": "MuseScore General", "fluidr3": "FluidR3 GM"}
 LICENCE = "MIT"
 MAX_BYTES = 5_000_000
 # Fidelity each shipped model must reach (issue 3).
 MAX_F0_CENTS, MAX_LOUDNESS_DB = 10.0, 1.5
+DEFAULT = "flute"  # the plugins' default model (`BUILT_IN_MODELS` in dsp-core/src/model.rs)
 
 
 def midi_name(n):
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][n % 12] + str(n // 12 - 1)
 
 
+def dataset_of(run_dir):
+    """(sources, analysis version) of the dataset a run was trained on: the soundfont folders its
+    phrases were rendered into (`training/phrases.py`)."""
+    cfg = json.loads((run_dir / "config.json").read_text())
+    manifest = json.loads((Path(cfg["dataset"]) / "manifest.json").read_text())
+    fonts = sorted({rel.split("/")[0] for rel in manifest["files"] if "/" in rel}) or ["musescore"]
+    return [SOUNDFONT_NAMES.get(f, f) for f in fonts], manifest["settings"].get("analysis", 0)
+
+
+def sources_label(fonts):
+    return f"{' and '.join(fonts)} ({'both ' if len(fonts) > 1 else ''}MIT), rendered dry by fluidsynth"
+
+
 def card(name, run_dir, result, default):
     cfg = json.loads((run_dir / "config.json").read_text())
+    fonts, analysis = dataset_of(run_dir)
+    conditioning = ("CREPE tiny (torchcrepe) at 4 ms decoded by a local average without dither, then refined on "
+                    f"the 48 kHz signal (analysis {analysis}, `training/dataset.py`)" if analysis >= 3
+                    else "CREPE tiny (torchcrepe) at 4 ms")
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     m, inst = cfg["model"], INSTRUMENTS[name]
-    plugin_row = ("built in, and the default (best of the four on this benchmark)" if default
+    plugin_row = ("built in, and the default" if default
                   else f"built in (library name \"{name.capitalize()}\")")
     passed = (result["f0_error_cents_median"] < MAX_F0_CENTS and result["loudness_error_db_mean"] < MAX_LOUDNESS_DB
               and result["spectral_distance"] < result["baseline_spectral_distance"])
@@ -45,18 +63,18 @@ render`) and as a timbre-transfer target (effect plugin).
 | Rates | 48 kHz, 250 frames/s (4 ms hop) |
 | Size | input stacks {m['stack_layers']} × {m['stack_units']}, GRU {m['gru_units']}, output stack {m['out_layers']} × {m['out_units']}, {m['n_harmonics']} harmonics, {m['n_noise_bands']} noise bands |
 | Trained range | f0 {cfg['f0_range_hz'][0]:.0f}–{cfg['f0_range_hz'][1]:.0f} Hz, loudness {cfg['loudness_range_db'][0]:.1f}…{cfg['loudness_range_db'][1]:.1f} dB |
-| Data | {SOUNDFONT}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase). Legato lines, leaps, pitch-bend vibrato, CC11 crescendi, repeated notes, rests (`training/phrases.py`, seeded) |
-| Conditioning | f0 by CREPE tiny (torchcrepe) at 4 ms, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
+| Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, CC11 crescendi, repeated notes, rests (`training/phrases.py`, seeded) |
+| Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
 | Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log), from step 1750 plus the A-weighted level loss (`scripts/make_models.sh`) |
-| Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; three other runs shared the 2 cores) |
+| Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; another run shared the 2 cores) |
 | Loss | train {log[-1]['train_loss']:.3f}, validation {log[-1]['validation_loss']:.3f} (start: {log[0]['validation_loss']:.3f} at step {log[0]['step']}) |
 | Fidelity (held out) | f0 error {result['f0_error_cents_median']} cents (median), loudness error {result['loudness_error_db_mean']} dB (mean), spectral distance {result['spectral_distance']} vs {result['baseline_spectral_distance']} for a fixed-spectrum additive baseline — {'meets' if passed else 'does NOT meet'} the shipping bar |
 | Spectrogram | [`{name}.png`]({name}.png) (held-out phrase: original vs resynthesis) |
-| Reproduce | `bash scripts/make_models.sh {name}` (all four: `bash scripts/make_models.sh`) |
+| Reproduce | `bash scripts/make_models.sh {name}` (every instrument: `bash scripts/make_models.sh`) |
 | In the plugin | {plugin_row} |
 | Licence | {LICENCE} (the soundfont's); the model carries it in `ddsp.licence` |
 
-Limits: one soundfont's {name}, so one player and one instrument body; no room (the data is dry;
+Limits: {"one soundfont's " + name + ", so one player and one instrument body" if len(fonts) == 1 else f"{len(fonts)} soundfonts' {name}s, so {len(fonts)} players and instrument bodies"}; no room (the data is dry;
 the mastering reverb adds one). Articulations outside the phrases (pizzicato, flutter-tongue,
 mutes) were never heard.
 """
@@ -75,9 +93,10 @@ def main(argv=None):
     work = Path(args.work)
     (MODELS / "reference").mkdir(parents=True, exist_ok=True)
     for name in [] if args.cards_only else args.instruments:
+        label = sources_label(dataset_of(work / "runs" / name)[0])
         r = export(work / "runs" / name, MODELS / f"{name}.onnx", name.capitalize(),
-                   f"{name} ({SOUNDFONT})", LICENCE,
-                   f"A {name} learned by our trainer from a sampled {name} ({SOUNDFONT}) playing expressive "
+                   f"{name} ({label})", LICENCE,
+                   f"A {name} learned by our trainer from a sampled {name} ({label}) playing expressive "
                    "phrases: legato, leaps, vibrato, crescendi, repeated notes.", MODELS / "reference")
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")
@@ -87,15 +106,27 @@ def main(argv=None):
         results = json.loads((work / "fidelity.json").read_text())
     else:
         results = fidelity(pairs, args.crepe, MODELS, str(work / "fidelity.json"))
-    best = min(results, key=lambda r: r["spectral_distance"] / r["baseline_spectral_distance"])
-    print(f"best (lowest spectral distance relative to the baseline): {best['model']}")
     for name, result in zip(args.instruments, results):
-        (MODELS / f"{name}.md").write_text(card(name, work / "runs" / name, result, result is best))
+        (MODELS / f"{name}.md").write_text(card(name, work / "runs" / name, result, name == DEFAULT))
     readme = MODELS / "README.md"
     text = readme.read_text() if readme.exists() else "<!-- fidelity:begin -->\n<!-- fidelity:end -->\n"
-    block = f"<!-- fidelity:begin -->\n{table(results)}<!-- fidelity:end -->"
+    block = f"<!-- fidelity:begin -->\n{merged_table(text, results)}<!-- fidelity:end -->"
     readme.write_text(re.sub(r"<!-- fidelity:begin -->.*<!-- fidelity:end -->", lambda _: block, text, flags=re.S))
 
+
+def merged_table(readme, results):
+    """The fidelity table with these results' rows replaced or added, the other models' rows kept
+    (a release of some instruments leaves the others' measurements as they were), in
+    `INSTRUMENTS` order."""
+    new = table(results).splitlines()
+    old = re.search(r"<!-- fidelity:begin -->\n(.*)<!-- fidelity:end -->", readme, flags=re.S)
+    rows = {}
+    for line in (old.group(1).splitlines()[2:] if old else []) + new[2:]:
+        found = re.search(r"\(`(\w+)\.onnx`\)", line)
+        if found:
+            rows[found.group(1)] = line
+    order = [n for n in INSTRUMENTS if n in rows] + sorted(n for n in rows if n not in INSTRUMENTS)
+    return "\n".join(new[:2] + [rows[n] for n in order]) + "\n"
 
 if __name__ == "__main__":
     main()

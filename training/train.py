@@ -223,7 +223,7 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         if val:
             f0, ld, audio = val[0]
             with torch.no_grad():
-                out = model(f0[:1], ld[:1], torch.Generator().manual_seed(1))[0][0].cpu().numpy()
+                out = model(f0[:1].to(device), ld[:1].to(device), torch.Generator().manual_seed(1))[0][0].cpu().numpy()
             (run_dir / "samples").mkdir(exist_ok=True)
             sf.write(run_dir / f"samples/step{step:06d}.wav", np.stack([audio[0].numpy(), out], 1), SAMPLE_RATE)
         save()

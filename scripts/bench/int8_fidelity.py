@@ -43,7 +43,7 @@ def main(instruments):
         tmp = Path(tmp)
         for name in instruments:
             render(name, tmp, minutes=0.4)
-            source = sorted((tmp / name).glob(f"{name}_*.flac"))[0]
+            source = sorted((tmp / name / "musescore").glob(f"{name}_*.flac"))[0]
             recording, _ = sf.read(source, dtype="float32")
             f32 = play(source, tmp / "f32.wav", ROOT / f"models/{name}.onnx", "f32")
             again = play(source, tmp / "again.wav", ROOT / f"models/{name}.onnx", "f32")

@@ -1,0 +1,39 @@
+"""The benchmark's measurements against analytic signals (training/benchmark.py)."""
+import numpy as np
+
+from training import HOP, SAMPLE_RATE
+from training.benchmark import FLOOR_DB, harmonic_profile, pyin_f0
+
+
+def test_the_harmonic_profile_reads_back_known_harmonic_levels():
+    f0, seconds = 220.0, 1.0
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    k = np.arange(1, 73)  # 72 harmonics: up to 15.8 kHz
+    levels_db = -0.6 * (k - 1) - 6.0 * (k % 2 == 0)  # falling 0.6 dB per harmonic, even ones 6 dB down
+    levels_db[39] = -120.0  # harmonic 40 missing: the floor
+    amps = 10 ** (levels_db / 20)
+    x = (amps[:, None] * np.sin(2 * np.pi * f0 * k[:, None] * t)).sum(0) * 0.01
+    frames = np.arange(60, 240)
+    db, high = harmonic_profile(x, f0, frames)
+    assert len(db) == 64, "up to the 64th harmonic"
+    expected = np.maximum(levels_db[:64], FLOOR_DB)
+    assert np.max(np.abs(db - expected)) < 0.05, np.abs(db - expected).max()
+    power = amps ** 2
+    share = 10 * np.log10(power[k * f0 > 4000].sum() / power.sum())
+    assert abs(high - share) < 0.05, (high, share)
+
+
+def test_the_f0_reference_follows_a_glide_within_a_cent():
+    """A glide of a semitone per second (the reference averages over its 64 ms frame: vibrato reads
+    shallower, by the same amount on the recording and on the resynthesis it is compared with)."""
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    f = 330.0 * 2 ** (t / 12)
+    phase = 2 * np.pi * np.cumsum(f) / SAMPLE_RATE
+    x = sum(np.sin(h * phase) / h for h in range(1, 9)) * 0.2
+    got = pyin_f0(x, 200.0, 800.0)
+    truth = f[np.arange(1, len(got) + 1) * HOP - 1]
+    ok = np.isfinite(got)
+    assert ok[50:-50].mean() > 0.95, "voiced throughout"
+    ok[:50] = ok[-50:] = False
+    cents = np.abs(1200 * np.log2(got[ok] / truth[ok]))
+    assert np.median(cents) < 1.0, np.median(cents)
