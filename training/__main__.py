@@ -100,6 +100,8 @@ def parser():
     p.add_argument("--phrases", default="target/training/phrases", help="rendered phrases (python -m training phrases)")
     p.add_argument("--work", default="target/training")
     p.add_argument("--readme", help="rewrite the benchmark table in this file (models/README.md)")
+    p.add_argument("--soundfonts", help="notes from these soundfonts (musescore,fluidr3; default: the ones the "
+                                        "model's metadata names)")
 
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
     p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
@@ -144,7 +146,8 @@ def main(argv=None):
                                 args.reference_dir)))
     elif args.command == "benchmark":
         from .benchmark import run
-        run(args.names, args.models, args.phrases, args.work, args.readme)
+        run(args.names, args.models, args.phrases, args.work, args.readme,
+            args.soundfonts.split(",") if args.soundfonts else None)
     elif args.command == "fidelity":
         from .fidelity import run
         run([tuple(p.split("=", 1)) for p in args.pairs], args.crepe, args.png_dir, args.json)

@@ -93,7 +93,12 @@ def harmonic_profile(audio, f0, frames):
     levels = np.array([power[np.abs(freqs - kk * f0) <= h].sum() for kk, h in zip(k, half)])
     db = 10 * np.log10(np.maximum(levels, 1e-30) / max(levels.max(), 1e-30))
     high = 10 * np.log10(max(power[freqs > HIGH_HZ].sum(), 1e-30) / max(power.sum(), 1e-30))
-    return np.maximum(db, FLOOR_DB), high
+    # Prominence: the peak's power per bin over the power per bin midway to the next harmonic
+    # (±0.1 f0 around (k + 1/2) f0): a harmonic stands out, noise of the same level does not.
+    peak = np.array([power[np.abs(freqs - kk * f0) <= h].mean() for kk, h in zip(k, half)])
+    gap = np.array([power[np.abs(freqs - (kk + 0.5) * f0) <= max(0.1 * f0, SAMPLE_RATE / N_FFT)].mean() for kk in k])
+    prominence = 10 * np.log10(np.maximum(peak, 1e-30) / np.maximum(gap, 1e-30))
+    return np.maximum(db, FLOOR_DB), high, prominence
 
 
 def steady_frames(clip):
@@ -117,14 +122,20 @@ def measure_notes(model, name, soundfonts, work):
                 continue
             out = resynthesise(model, clip)
             f0 = float(np.median(clip.f0_hz[frames]))
-            src, src_high = harmonic_profile(clip.audio, f0, frames)
-            res, res_high = harmonic_profile(out, f0, frames)
+            src, src_high, src_prom = harmonic_profile(clip.audio, f0, frames)
+            res, res_high, res_prom = harmonic_profile(out, f0, frames)
             rows.append({"soundfont": soundfont, "note": note, "velocity": velocity, "f0_hz": round(f0, 1),
                          "source_db": src.round(1).tolist(), "model_db": res.round(1).tolist(),
+                         "source_prominence_db": src_prom.round(1).tolist(),
+                         "model_prominence_db": res_prom.round(1).tolist(),
                          "high_band_db": round(res_high - src_high, 2)})
     diff = lambda r, a, b: np.abs(np.array(r["model_db"][a - 1:b]) - np.array(r["source_db"][a - 1:b]))
     band = lambda a, b: round(float(np.mean(np.concatenate([diff(r, a, b) for r in rows if len(r["source_db"]) >= a]))), 2)
+    prominence = lambda key, a, b: round(float(np.mean(np.concatenate([r[key][a - 1:b] for r in rows
+                                                                       if len(r[key]) >= a]))), 1)
     return {"notes": len(rows), "profile_1_20_db": band(1, 20),
+            **{f"{who}_prominence_{a}_{b}_db": prominence(f"{who}_prominence_db", a, b)
+               for who in ("source", "model") for a, b in ((5, 16), (17, 64))},
             **{f"profile_{a}_{b}_db": band(a, b) for a, b in BANDS},
             "high_band_db": round(float(np.mean([r["high_band_db"] for r in rows])), 2)}, rows
 
@@ -171,26 +182,29 @@ def soundfonts_of(model):
 
 def table(results):
     head = ("| model | trained on | notes | harmonics 1–20 (mean dB) | 1–4 | 5–16 | 17–64 | high band > 4 kHz "
-            "(dB) | held-out phrases | f0 error vs pYIN (median, cents) | spectral distance |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "(dB) | prominence 5–16, source / model (dB) | 17–64 | held-out phrases | f0 error vs pYIN (median, cents) "
+            "| spectral distance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = [f"| {r['name']} | {', '.join(r['soundfonts'])} | {r['notes']} | {r['profile_1_20_db']} | "
             f"{r['profile_1_4_db']} | {r['profile_5_16_db']} | {r['profile_17_64_db']} | {r['high_band_db']:+.2f} | "
+            f"{r['source_prominence_5_16_db']} / {r['model_prominence_5_16_db']} | "
+            f"{r['source_prominence_17_64_db']} / {r['model_prominence_17_64_db']} | "
             f"{r['heldout_phrases']} ({r['heldout_seconds']} s) | {r['f0_error_pyin_cents_median']} | "
             f"{r['spectral_distance']} |" for r in results]
     return head + "\n".join(rows) + "\n"
 
 
-def run(names, models="models", phrases="target/training/phrases", work="target/training", readme=None):
+def run(names, models="models", phrases="target/training/phrases", work="target/training", readme=None,
+        soundfonts=None):
     work = Path(work) / "benchmark"
     results = []
     for name in names:
         model = Path(models) / f"{name}.onnx"
         meta = model_meta(model)
-        fonts = soundfonts_of(model)
+        fonts = soundfonts or soundfonts_of(model)
         notes, rows = measure_notes(model, name, fonts, work)
         r = {"name": meta.get("ddsp.name", name), "model": model.name, "soundfonts": fonts, **notes,
              **measure_phrases(model, name, phrases, work, meta)}
-        (work / f"{name}.notes.json").write_text(json.dumps(rows) + "\n")
+        (work / f"{name}.{Path(models).name}.notes.json").write_text(json.dumps(rows) + "\n")
         results.append(r)
         print(json.dumps(r), flush=True)
     print(table(results))

@@ -9,6 +9,10 @@ further off in Hz, in the wrong FFT bins of the spectral loss, which then pays l
 than for placing it. Prints each model's learned harmonic distribution against the source's, in dB
 by harmonic band, on steady notes at 262 and 440 Hz.
 
+Options (environment): PHASES=1 gives each source harmonic a fixed random phase (real instruments'
+harmonics are not in phase; the model's synth starts them all at 0); SIZES=2048,1024,512,256 trains
+with those FFT sizes of the spectral loss only (default: all six, 2048..64).
+
 Run: .venv-train/bin/python scripts/bench/dead_harmonics.py [STEPS]   (default 300)
 """
 import json
@@ -28,6 +32,12 @@ from training.train import train  # noqa: E402
 
 torch.set_num_threads(1)
 K = 40
+import os, functools
+PHASES = os.environ.get('PHASES') == '1'
+SIZES = tuple(int(v) for v in os.environ.get('SIZES', '2048,1024,512,256,128,64').split(','))
+import training.train as _tt
+from training.model import multiscale_spectral_loss as _msl
+_tt.multiscale_spectral_loss = functools.partial(_msl, fft_sizes=SIZES)
 def clip(f0, seconds, seed):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds*SAMPLE_RATE))/SAMPLE_RATE
@@ -36,7 +46,8 @@ def clip(f0, seconds, seed):
     phase = 2*np.pi*np.cumsum(inst)/SAMPLE_RATE
     k = np.arange(1, K+1)
     amps = (1.0/k) * (k*f0 < 20000)
-    x = sum(a*np.sin(kk*phase) for kk, a in zip(k, amps))
+    theta = np.random.default_rng(99).uniform(0, 2*np.pi, K) if PHASES else np.zeros(K)
+    x = sum(a*np.sin(kk*phase + th) for kk, a, th in zip(k, amps, theta))
     env = np.minimum(1, np.minimum(t/0.05, (seconds-t)/0.05))
     x = (0.2*x/np.abs(x).max()*env).astype(np.float32)
     n = len(x)//HOP
@@ -77,5 +88,5 @@ for name, stair in (('true f0', False), ('20-cent staircase', True)):
             rows.append(20*np.log10(np.maximum(d, 1e-12)/src))
         r = np.mean(rows, 0)
     bands = [(1,4),(5,12),(13,20),(21,40)]
-    print(f"{name}, {steps} steps ({time.time()-t0:.0f} s): learned minus source, dB by harmonic band: " +
+    print(f"{name} (phases {'random' if PHASES else 'zero'}, FFT sizes {SIZES}), {steps} steps ({time.time()-t0:.0f} s): learned minus source, dB by harmonic band: " +
           ", ".join(f"{a}-{b}: {r[a-1:b].mean():+.1f}" for a, b in bands), flush=True)

@@ -14,13 +14,23 @@ def test_the_harmonic_profile_reads_back_known_harmonic_levels():
     amps = 10 ** (levels_db / 20)
     x = (amps[:, None] * np.sin(2 * np.pi * f0 * k[:, None] * t)).sum(0) * 0.01
     frames = np.arange(60, 240)
-    db, high = harmonic_profile(x, f0, frames)
+    db, high, prominence = harmonic_profile(x, f0, frames)
     assert len(db) == 64, "up to the 64th harmonic"
     expected = np.maximum(levels_db[:64], FLOOR_DB)
     assert np.max(np.abs(db - expected)) < 0.05, np.abs(db - expected).max()
     power = amps ** 2
     share = 10 * np.log10(power[k * f0 > 4000].sum() / power.sum())
     assert abs(high - share) < 0.05, (high, share)
+    assert prominence[:39].min() > 40, "a pure harmonic stands far above the gaps"
+
+    # Noise at the harmonics' level has no prominence: the high band of a model that plays noise
+    # where the instrument has harmonics reads ~0 dB, the instrument's own harmonics far more.
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(len(t)) * 0.01
+    _, _, flat = harmonic_profile(noise, f0, frames)
+    assert np.abs(np.median(flat)) < 1.0, np.median(flat)
+    _, _, mixed = harmonic_profile(x + noise * 0.05, f0, frames)
+    assert np.median(mixed[16:]) > 10 + np.median(flat), np.median(mixed[16:])
 
 
 def test_the_f0_reference_follows_a_glide_within_a_cent():
