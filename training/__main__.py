@@ -57,6 +57,11 @@ def parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level-weight", type=float, default=1.0,
                    help="weight of the A-weighted level loss (mean |dB| per 4 ms frame) beside the spectral loss")
+    p.add_argument("--log-weight", type=float, default=1.0,
+                   help="weight of the spectral loss's log-magnitude terms in training (validation keeps 1)")
+    p.add_argument("--log-floor", type=float, default=None,
+                   help="floor added to the magnitudes before the log in training (default 1e-3; validation "
+                        "and the fidelity table keep 1e-7)")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda, cuda:N or auto (CUDA when present). Under torchrun, each process takes its "
                         "local GPU (cuda) or trains on CPU (gloo); --batch-size is the global batch")
@@ -132,7 +137,8 @@ def main(argv=None):
         from .train import train
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
-              model_config(args), level_weight=args.level_weight, device=args.device)
+              model_config(args), level_weight=args.level_weight, device=args.device, log_weight=args.log_weight,
+              **({"log_floor": args.log_floor} if args.log_floor is not None else {}))
     elif args.command == "make":
         from .make import make
         result = make(args.source, args.name, args.out, args.work, args.steps, args.level_steps, args.crepe,

@@ -218,13 +218,24 @@ def level_loss(target, output):
     return (a_weighted_level_db(target) - a_weighted_level_db(output)).abs().mean()
 
 
-def multiscale_spectral_loss(target, output, fft_sizes=FFT_SIZES, log_weight=1.0):
-    """DDSP's SpectralLoss: mean |S - Ŝ| + log_weight * mean |log S - log Ŝ| over FFT sizes, 75 % overlap."""
+# The floor added to the magnitudes before the log: the metric's (1e-7, the fidelity table's spectral
+# distance) and training's. With 1e-7 the log terms weigh the deep gaps between the synth's exact
+# harmonic lines (sidelobes far below any recording's noise) as much as the harmonics, and training
+# learned to mute every harmonic above a fixed one and play noise there (violin from the 13th at
+# every pitch, step 600 already); with 1e-3 (~-100 dB re a loud note's STFT peak, near the
+# recordings' own floor between harmonics) the violin keeps harmonics to the 25th-32nd
+# (600-step runs, README "What that table cannot see").
+METRIC_LOG_FLOOR, TRAIN_LOG_FLOOR = 1e-7, 1e-3
+
+
+def multiscale_spectral_loss(target, output, fft_sizes=FFT_SIZES, log_weight=1.0, log_floor=METRIC_LOG_FLOOR):
+    """DDSP's SpectralLoss: mean |S - Ŝ| + log_weight * mean |log(S + floor) - log(Ŝ + floor)| over FFT
+    sizes, 75 % overlap."""
     loss = 0.0
     for n in fft_sizes:
         window = torch.hann_window(n, device=target.device)
         s_t = torch.stft(target, n, n // 4, window=window, return_complex=True).abs()
         s_o = torch.stft(output, n, n // 4, window=window, return_complex=True).abs()
         loss = loss + (s_t - s_o).abs().mean()
-        loss = loss + log_weight * (torch.log(s_t + 1e-7) - torch.log(s_o + 1e-7)).abs().mean()
+        loss = loss + log_weight * (torch.log(s_t + log_floor) - torch.log(s_o + log_floor)).abs().mean()
     return loss

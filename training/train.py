@@ -25,7 +25,7 @@ import torch
 
 from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .dataset import Clip, load_split, loudness_range
-from .model import DDSP, ModelConfig, level_loss, multiscale_spectral_loss
+from .model import TRAIN_LOG_FLOOR, DDSP, ModelConfig, level_loss, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
 WARMUP_STEPS = 100
@@ -136,17 +136,20 @@ def start_processes(device, batch_size):
 
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
-          config=None, progress=True, log_every=25, level_weight=1.0, device="cpu"):
+          config=None, progress=True, log_every=25, level_weight=1.0, device="cpu", log_weight=1.0,
+          log_floor=TRAIN_LOG_FLOOR):
     try:
         return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
-                      checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device)
+                      checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
+                      log_weight, log_floor)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 
 def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
-           checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device):
+           checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
+           log_weight, log_floor):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -250,7 +253,7 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         noise = torch.Generator().manual_seed(seed * 1_000_003 + step)
         try:
             out, _ = net(f0, ld, noise, (rank * share, batch_size))
-            loss = multiscale_spectral_loss(audio, out)
+            loss = multiscale_spectral_loss(audio, out, log_weight=log_weight, log_floor=log_floor)
             if level_weight:
                 loss = loss + level_weight * level_loss(audio, out)
             opt.zero_grad()
