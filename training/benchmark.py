@@ -15,10 +15,12 @@ For each model `MODELS/NAME.onnx` (played by the engine users hear, `ddsp_instru
   re the strongest, floored at -80 dB, for every harmonic below 16 kHz up to the 64th (a band is at
   least the FFT window's main lobe, at most 0.45 f0 wide each side). Columns: the
   mean |dB| difference from the source over harmonics 1-20, and per band 1-4, 5-16, 17-64; the
-  **high band**: the share of energy above 4 kHz, model minus source in dB.
+  **high band**: the share of energy above 4 kHz, model minus source in dB; **prominence**: each
+  harmonic's power per bin over that midway to the next one (harmonics vs noise of the same level).
 * **held-out phrases** (`*heldout*` under PHRASES/NAME, every source rendered there): **f0 error** =
-  pYIN (librosa; neither CREPE nor our tracker) on the resynthesis against pYIN on the recording,
-  median |cents| over frames both call voiced, inside the model's loudness range; **spectral
+  YIN (librosa, voicing by pYIN; neither CREPE nor our tracker) on the resynthesis against the same
+  on the recording, median |cents| over frames both call voiced, inside the model's loudness range;
+  **spectral
   distance** = DDSP's multi-scale spectral loss to the recording (as the fidelity table).
 
 Analyses are cached under WORK/benchmark (keyed by file path, size and time).
@@ -48,8 +50,7 @@ def cached_analysis(path, cache):
     if hit.exists():
         return Clip.load(hit)
     clip = analyse(path)
-    np.savez(hit, name=clip.name, audio=clip.audio, f0_hz=clip.f0_hz, periodicity=clip.periodicity,
-             loudness_db=clip.loudness_db)
+    clip.save(hit)
     return clip
 
 
@@ -90,12 +91,13 @@ def harmonic_profile(audio, f0, frames):
     k = k[k * f0 < MAX_HZ]
     # Each harmonic's band: ±40 cents, at least the window's main lobe (±3 bins), at most 0.45 f0.
     half = np.minimum(np.maximum(k * f0 * (2 ** (40 / 1200) - 1), 3 * SAMPLE_RATE / N_FFT), 0.45 * f0)
-    levels = np.array([power[np.abs(freqs - kk * f0) <= h].sum() for kk, h in zip(k, half)])
+    bands = [power[np.abs(freqs - kk * f0) <= h] for kk, h in zip(k, half)]
+    levels = np.array([b.sum() for b in bands])
     db = 10 * np.log10(np.maximum(levels, 1e-30) / max(levels.max(), 1e-30))
     high = 10 * np.log10(max(power[freqs > HIGH_HZ].sum(), 1e-30) / max(power.sum(), 1e-30))
     # Prominence: the peak's power per bin over the power per bin midway to the next harmonic
     # (±0.1 f0 around (k + 1/2) f0): a harmonic stands out, noise of the same level does not.
-    peak = np.array([power[np.abs(freqs - kk * f0) <= h].mean() for kk, h in zip(k, half)])
+    peak = np.array([b.mean() for b in bands])
     gap = np.array([power[np.abs(freqs - (kk + 0.5) * f0) <= max(0.1 * f0, SAMPLE_RATE / N_FFT)].mean() for kk in k])
     prominence = 10 * np.log10(np.maximum(peak, 1e-30) / np.maximum(gap, 1e-30))
     return np.maximum(db, FLOOR_DB), high, prominence

@@ -63,6 +63,10 @@ class Clip:
         with np.load(path) as z:
             return cls(str(z["name"]), z["audio"], z["f0_hz"], z["periodicity"], z["loudness_db"])
 
+    def save(self, path):
+        np.savez(path, name=self.name, audio=self.audio, f0_hz=self.f0_hz, periodicity=self.periodicity,
+                 loudness_db=self.loudness_db)
+
 
 def resample(audio, from_rate, to_rate):
     if from_rate == to_rate:
@@ -216,8 +220,7 @@ def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_thre
             continue
         clip_name = f"clips/{key}.npz"
         tmp = out_dir / f"clips/{key}.tmp.npz"
-        np.savez(tmp, name=clip.name, audio=clip.audio, f0_hz=clip.f0_hz, periodicity=clip.periodicity,
-                 loudness_db=clip.loudness_db)
+        clip.save(tmp)
         tmp.rename(out_dir / clip_name)
         split = "validation" if fnmatch.fnmatch(rel, holdout) or fnmatch.fnmatch(path.name, holdout) else "train"
         entries[rel] = {"key": key, "status": "ok", "clip": clip_name, "split": split,

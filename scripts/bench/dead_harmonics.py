@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Why do the shipped models' high harmonics die? A measurement of one cause: the dataset's f0.
+"""Why do the shipped models' high harmonics die? Candidate mechanisms measured on synthetic tones
+(the f0's accuracy, the harmonics' phases, the FFT sizes of the loss); on real data the cause was the
+log terms' 1e-7 floor (README, "What that table cannot see"; `TRAIN_LOG_FLOOR` in training/model.py).
 
 Two small decoders are trained by the real trainer (`training.train`) on the same synthetic audio
 (eight 4 s notes, 40 harmonics at 1/k, ±18-cent vibrato at 5.6 Hz, slow glides): one conditioned on
@@ -15,7 +17,9 @@ with those FFT sizes of the spectral loss only (default: all six, 2048..64).
 
 Run: .venv-train/bin/python scripts/bench/dead_harmonics.py [STEPS]   (default 300)
 """
+import functools
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,17 +31,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from training import HOP, SAMPLE_RATE  # noqa: E402
 from training.loudness import frame_loudness  # noqa: E402
-from training.model import ModelConfig  # noqa: E402
+import training.train  # noqa: E402
+from training.model import ModelConfig, multiscale_spectral_loss  # noqa: E402
 from training.train import train  # noqa: E402
 
 torch.set_num_threads(1)
 K = 40
-import os, functools
 PHASES = os.environ.get('PHASES') == '1'
 SIZES = tuple(int(v) for v in os.environ.get('SIZES', '2048,1024,512,256,128,64').split(','))
-import training.train as _tt
-from training.model import multiscale_spectral_loss as _msl
-_tt.multiscale_spectral_loss = functools.partial(_msl, fft_sizes=SIZES)
+training.train.multiscale_spectral_loss = functools.partial(multiscale_spectral_loss, fft_sizes=SIZES)
 def clip(f0, seconds, seed):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds*SAMPLE_RATE))/SAMPLE_RATE
