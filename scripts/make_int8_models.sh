@@ -10,7 +10,8 @@ PY=.venv/bin/python
 [ -x "$PY" ] || PY=.venv-train/bin/python
 cargo build -q -p ddsp-cli --bin ddsp
 mkdir -p models/int8 models/reference/int8
-for name in violin cello flute trumpet; do
+for model in models/*.onnx; do
+  name=$(basename "$model" .onnx)
   target/debug/ddsp quantize "models/$name.onnx" -o "models/int8/$name.onnx"
   "$PY" scripts/onnxruntime_infer.py "models/int8/$name.onnx" "models/reference/$name.in.csv" \
     "models/reference/int8/$name.out.csv"

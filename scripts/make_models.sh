@@ -3,7 +3,7 @@
 # fluidsynth, analyses them (CREPE tiny + loudness), trains, exports to models/, measures fidelity on
 # the held-out phrases and writes models/README.md's table, the spectrograms and the model cards.
 #
-#   bash scripts/make_models.sh [INSTRUMENT...]     (default: violin cello flute trumpet)
+#   bash scripts/make_models.sh [INSTRUMENT...]     (default: all of training/phrases.py's INSTRUMENTS)
 #
 # Each instrument's phrases come from two soundfonts, 6.5 minutes each (MuseScore General and FluidR3
 # GM: two players, two instrument bodies). On a CUDA machine, scripts/train_models_cuda.sh runs the
@@ -22,7 +22,7 @@ read -r RECIPE_SPECTRAL RECIPE_LEVEL < <($PY -c 'from training.make import STEPS
 read -r -a RECIPE_FLAGS <<< "$($PY -c 'from training.make import train_flags; print(train_flags())')"
 STEPS="${STEPS:-$RECIPE_SPECTRAL}"
 LEVEL_STEPS="${LEVEL_STEPS:-$RECIPE_LEVEL}"
-INSTRUMENTS=("${@:-violin cello flute trumpet}")
+INSTRUMENTS=("${@:-$($PY -c 'from training.phrases import INSTRUMENTS; print(*INSTRUMENTS)')}")
 read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
 
 pipeline() {

@@ -186,11 +186,12 @@ class DDSP(nn.Module):
         self.decoder = Decoder(cfg)
         self.reverb = Reverb(cfg.reverb_seconds) if cfg.reverb_seconds > 0 else None
 
-    def forward(self, f0_hz, loudness_db, generator=None, noise_rows=None):
+    def forward(self, f0_hz, loudness_db, generator=None, noise_rows=None, noise_gain=1.0):
         controls, _ = self.decoder(f0_hz, loudness_db)
         n = f0_hz.shape[1] * HOP
         audio = harmonic_synth(f0_hz, controls["amplitude"], controls["harmonic_distribution"])
-        audio = audio + noise_synth(controls["noise_magnitudes"], n, generator, rows=noise_rows)
+        noise = controls["noise_magnitudes"] if noise_gain == 1.0 else controls["noise_magnitudes"] * noise_gain
+        audio = audio + noise_synth(noise, n, generator, rows=noise_rows)
         if self.reverb is not None:
             audio = self.reverb(audio)
         return audio, controls

@@ -32,6 +32,10 @@ class Instrument:
     program: int  # General MIDI, 0-based
     low: int  # MIDI note range played
     high: int
+    label: str = ""  # what a card calls it, when not its name
+
+    def called(self, name):
+        return self.label or name
 
 
 INSTRUMENTS = {
@@ -39,10 +43,10 @@ INSTRUMENTS = {
     "cello": Instrument(42, 36, 76),    # C2 .. E5
     "flute": Instrument(73, 60, 96),    # C4 .. C7
     "trumpet": Instrument(56, 54, 82),  # F#3 .. A#5
-    "sax": Instrument(65, 49, 80),      # alto sax, Db3 .. Ab5 (sounding)
-    "clarinet": Instrument(71, 52, 89), # E3 .. F6
-    "horn": Instrument(60, 41, 77),     # French horn, F2 .. F5 (sounding)
-    "choir": Instrument(52, 48, 79),    # choir "aah", C3 .. G5
+    "sax": Instrument(65, 49, 80, "alto sax"),       # Db3 .. Ab5 (sounding)
+    "clarinet": Instrument(71, 52, 89),              # E3 .. F6
+    "horn": Instrument(60, 41, 77, "French horn"),   # F2 .. F5 (sounding)
+    "choir": Instrument(52, 48, 79, 'choir "aah"'),  # C3 .. G5
 }
 
 

@@ -47,6 +47,7 @@ def card(name, run_dir, result, default):
                     else "CREPE tiny (torchcrepe) at 4 ms")
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     m, inst = cfg["model"], INSTRUMENTS[name]
+    called = inst.called(name)
     plugin_row = ("built in, and the default" if default
                   else f"built in (library name \"{name.capitalize()}\")")
     passed = (result["f0_error_cents_median"] < MAX_F0_CENTS and result["loudness_error_db_mean"] < MAX_LOUDNESS_DB
@@ -54,7 +55,7 @@ def card(name, run_dir, result, default):
     return f"""# Model card: `{name}.onnx` — "{name.capitalize()}"
 
 A DDSP decoder (`ddsp-rnn-fc/1`, `FORMAT.md`) trained by our trainer (`training/`) on a sampled
-{name} played from generated expressive phrases. It plays from MIDI (instrument plugin, `ddsp
+{called} played from generated expressive phrases. It plays from MIDI (instrument plugin, `ddsp
 render`) and as a timbre-transfer target (effect plugin).
 
 | | |
@@ -74,7 +75,7 @@ render`) and as a timbre-transfer target (effect plugin).
 | In the plugin | {plugin_row} |
 | Licence | {LICENCE} (the soundfont's); the model carries it in `ddsp.licence` |
 
-Limits: {"one soundfont's " + name + ", so one player and one instrument body" if len(fonts) == 1 else f"{len(fonts)} soundfonts' {name}s, so {len(fonts)} players and instrument bodies"}; no room (the data is dry;
+Limits: {"one soundfont's " + called + ", so one player and one instrument body" if len(fonts) == 1 else f"{len(fonts)} soundfonts' {called}s, so {len(fonts)} players and instrument bodies"}; no room (the data is dry;
 the mastering reverb adds one). Articulations outside the phrases (pizzicato, flutter-tongue,
 mutes) were never heard.
 """
@@ -93,10 +94,10 @@ def main(argv=None):
     work = Path(args.work)
     (MODELS / "reference").mkdir(parents=True, exist_ok=True)
     for name in [] if args.cards_only else args.instruments:
-        label = sources_label(dataset_of(work / "runs" / name)[0])
+        label, called = sources_label(dataset_of(work / "runs" / name)[0]), INSTRUMENTS[name].called(name)
         r = export(work / "runs" / name, MODELS / f"{name}.onnx", name.capitalize(),
-                   f"{name} ({label})", LICENCE,
-                   f"A {name} learned by our trainer from a sampled {name} ({label}) playing expressive "
+                   f"{called} ({label})", LICENCE,
+                   f"A {called} learned by our trainer from a sampled {called} ({label}) playing expressive "
                    "phrases: legato, leaps, vibrato, crescendi, repeated notes.", MODELS / "reference")
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")

@@ -93,6 +93,14 @@ def validation_batches(clips, frames, max_crops=24, batch=8):
     return [[torch.from_numpy(np.stack(x)) for x in zip(*rows[i:i + batch])] for i in range(0, len(rows), batch)]
 
 
+def noise_gain(step, warmup):
+    """The noise generator's gain at a training step: 0 for the first `warmup` steps, then rising
+    linearly to 1 over `warmup` more (1 throughout when warmup is 0). With noise from the first step
+    the noise bands covered the upper harmonics before the harmonics were learned, and the log terms
+    of the spectral loss then held those harmonics down (flute: none above the 10th at any pitch)."""
+    return min(max(step / warmup - 1.0, 0.0), 1.0) if warmup else 1.0
+
+
 def evaluate(model, batches):
     if not batches:
         return None
@@ -137,11 +145,11 @@ def start_processes(device, batch_size):
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
           config=None, progress=True, log_every=25, level_weight=1.0, device="cpu", log_weight=1.0,
-          log_floor=TRAIN_LOG_FLOOR):
+          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0):
     try:
         return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
                       checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-                      log_weight, log_floor)
+                      log_weight, log_floor, noise_warmup)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -149,7 +157,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
 
 def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
            checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-           log_weight, log_floor):
+           log_weight, log_floor, noise_warmup):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -164,6 +172,9 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
     if cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
         config = ModelConfig(**saved["model"])
+        if saved.get("noise_warmup", noise_warmup) != noise_warmup:  # a resume keeps the run's schedule
+            print(f"{run_dir.name}: the run's noise warm-up is {saved['noise_warmup']} steps", flush=True)
+            noise_warmup = saved["noise_warmup"]
     else:
         config = config or ModelConfig()
     train_clips = load_split(dataset, "train")
@@ -189,7 +200,8 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
             "validation_split": validation_split,
             "loudness_range_db": [lo, hi], "f0_range_hz": [f_lo, f_hi],
             "batch_size": batch_size, "clip_seconds": clip_seconds, "learning_rate": learning_rate,
-            "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed}, indent=1) + "\n")
+            "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed, "log_floor": log_floor,
+            "log_weight": log_weight, "noise_warmup": noise_warmup}, indent=1) + "\n")
 
     torch.manual_seed(seed)
     model = DDSP(config).to(device)
@@ -252,7 +264,7 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         f0, ld, audio = (x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
         noise = torch.Generator().manual_seed(seed * 1_000_003 + step)
         try:
-            out, _ = net(f0, ld, noise, (rank * share, batch_size))
+            out, _ = net(f0, ld, noise, (rank * share, batch_size), noise_gain(step, noise_warmup))
             loss = multiscale_spectral_loss(audio, out, log_weight=log_weight, log_floor=log_floor)
             if level_weight:
                 loss = loss + level_weight * level_loss(audio, out)

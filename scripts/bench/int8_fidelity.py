@@ -57,4 +57,4 @@ def main(instruments):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["violin", "cello", "flute", "trumpet"])
+    main(sys.argv[1:] or [p.stem for p in sorted((ROOT / "models").glob("*.onnx"))])

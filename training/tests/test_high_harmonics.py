@@ -58,3 +58,23 @@ def test_harmonics_above_the_20th_still_receive_gradient(tmp_path, make_tone):
     signs = model.decoder.head.bias.grad[1 + 20:1 + K].numpy()
     print(f"harmonics 21-40 the loss asks to raise: {np.sum(signs < 0)} of {K - 20}")
     assert np.sum(signs < 0) >= 0.8 * (K - 20), signs
+
+
+def test_the_noise_is_silent_during_its_warm_up_then_fades_in(tmp_path, make_tone):
+    """The recipe's noise warm-up (`training/make.py`): while it is silent the noise head receives no
+    gradient and stays as initialised, while the harmonic head learns; then the gain rises to 1."""
+    from training.model import DDSP
+    from training.train import noise_gain
+
+    assert [noise_gain(s, 10) for s in (0, 5, 10, 15, 20, 30)] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+    assert noise_gain(0, 0) == 1.0
+    dataset(tmp_path / "ds", make_tone)
+    config = ModelConfig(stack_units=16, gru_units=32, out_units=32, out_layers=1, n_harmonics=K, n_noise_bands=17)
+    torch.manual_seed(0)  # as train() does before building the model
+    start = DDSP(config).decoder.head.bias.detach().clone()
+    model, _ = train(tmp_path / "ds", tmp_path / "run", steps=6, batch_size=2, clip_seconds=0.5, learning_rate=3e-3,
+                     checkpoint_every=6, threads=2, config=config, progress=False, noise_warmup=10)
+    bias = model.decoder.head.bias.detach()
+    assert torch.equal(bias[1 + K:], start[1 + K:]), "the noise head moved while the noise was silent"
+    assert not torch.equal(bias[1:1 + K], start[1:1 + K]), "the harmonic head did not learn"
+    assert json.loads((tmp_path / "run/config.json").read_text())["noise_warmup"] == 10
