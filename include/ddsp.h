@@ -97,6 +97,11 @@
 
 #define MORPH_SOURCE_PRESSURE 201
 
+// MIDI out messages held until taken; more are dropped (take them after every process call).
+// The longest pitch smoothing [`Pipeline::set_pitch_options`] takes, ms (the effect plugin's
+// Pitch Smoothing range).
+#define MAX_PITCH_SMOOTHING_MS 500.0
+
 // A pipeline: the direct voice (f0 and loudness), the instrument (notes), timbre transfer
 // (audio in) and the mastering chain. Opaque.
 typedef struct DdspPipeline DdspPipeline;
@@ -262,6 +267,16 @@ int ddsp_pipeline_set_pitch_correction(struct DdspPipeline *p,
                                        int key,
                                        uint32_t scale,
                                        float retune_ms);
+
+// How timbre transfer's pitch is shaped: `strength` 0..1, how far the correction moves the pitch
+// to the scale's note (1 all the way); `smoothing_ms` 0..500, a glide over the tracked pitch
+// (portamento; 0 = none); `model_hears_corrected` 1 to condition the model on the corrected
+// pitch, 0 to let it hear the tracked (raw) pitch while it plays the corrected one. Any thread.
+// `DDSP_ERROR` (nothing changes) for a value out of range. Default: 1, 0, 1.
+int ddsp_pipeline_set_pitch_options(struct DdspPipeline *p,
+                                    float strength,
+                                    float smoothing_ms,
+                                    int model_hears_corrected);
 
 // Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
 // returns how many. Call it on the audio thread after each process call: up to 4,096 messages

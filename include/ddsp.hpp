@@ -120,6 +120,9 @@ public:
     bool setPitchCorrection(int key, std::uint32_t scale = DDSP_SCALE_MAJOR, float retuneMs = 20.0f) {
         return ddsp_pipeline_set_pitch_correction(p_, key, scale, retuneMs) == 0;
     }
+    bool setPitchOptions(float strength = 1.0f, float smoothingMs = 0.0f, bool modelHearsCorrected = true) {
+        return ddsp_pipeline_set_pitch_options(p_, strength, smoothingMs, modelHearsCorrected ? 1 : 0) == 0;
+    }
 
     std::uint32_t latencySamples() const { return ddsp_pipeline_latency_samples(p_); }
     std::uint32_t audioLatencySamples() const { return ddsp_pipeline_audio_latency_samples(p_); }

@@ -80,6 +80,10 @@ class Pipeline:
         """What timbre transfer's MIDI out sends: "off", "mono" (one channel) or "mpe"."""
     def set_pitch_correction(self, key: str | None = None, scale: str = "major", retune_ms: float = 20.0) -> None:
         """Correct timbre transfer's pitch to `key`'s `scale` (None: the raw pitch)."""
+    def set_pitch_options(self, strength: float = 1.0, smoothing_ms: float = 0.0,
+                          model_hears_corrected: bool = True) -> None:
+        """How far the correction goes (0..1), a glide over the tracked pitch (0..500 ms), and
+        whether the model hears the corrected pitch or the tracked one while playing the corrected."""
     def midi_out(self) -> list[tuple[int, bytes]]:
         """Timbre transfer's MIDI out since the last call: (offset in samples, MIDI bytes) of the
         notes and pitch bends tracked in `process_audio`'s input, in time order."""

@@ -495,6 +495,29 @@ pub extern "C" fn ddsp_pipeline_set_pitch_correction(
     }
 }
 
+/// How timbre transfer's pitch is shaped: `strength` 0..1, how far the correction moves the pitch
+/// to the scale's note (1 all the way); `smoothing_ms` 0..500, a glide over the tracked pitch
+/// (portamento; 0 = none); `model_hears_corrected` 1 to condition the model on the corrected
+/// pitch, 0 to let it hear the tracked (raw) pitch while it plays the corrected one. Any thread.
+/// `DDSP_ERROR` (nothing changes) for a value out of range. Default: 1, 0, 1.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_pitch_options(
+    p: *mut DdspPipeline,
+    strength: f32,
+    smoothing_ms: f32,
+    model_hears_corrected: c_int,
+) -> c_int {
+    let hears = match model_hears_corrected {
+        0 => false,
+        1 => true,
+        _ => return DDSP_ERROR,
+    };
+    match pipeline(p) {
+        Some(p) if p.set_pitch_options(strength, smoothing_ms, hears) => DDSP_OK,
+        _ => DDSP_ERROR,
+    }
+}
+
 /// Moves up to `capacity` of the MIDI messages timbre transfer sent (oldest first) into `out`;
 /// returns how many. Call it on the audio thread after each process call: up to 4,096 messages
 /// wait, later ones are dropped. Every note on gets its note off (when the input's note ends, and

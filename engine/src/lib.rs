@@ -11,7 +11,7 @@ pub mod midi;
 pub mod offline;
 pub mod pipeline;
 
-pub use pipeline::{decode_midi, MidiOutMessage, ModelInfo, Pipeline, MAX_MIDI_OUT};
+pub use pipeline::{decode_midi, MidiOutMessage, ModelInfo, Pipeline, MAX_MIDI_OUT, MAX_PITCH_SMOOTHING_MS};
 
 /// The library's model names: built-in models, then those in the model folders.
 pub fn model_names() -> Vec<String> {

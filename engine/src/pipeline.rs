@@ -108,6 +108,11 @@ struct Controls {
     midi_out: AtomicU32,
     correction: AtomicU32,
     retune_ms: AtomicU32,
+    /// Correction strength and pitch smoothing (f32 bits), and whether the model hears the
+    /// corrected pitch (else the tracked one while it plays the corrected).
+    correction_strength: AtomicU32,
+    pitch_smoothing_ms: AtomicU32,
+    model_hears_corrected: AtomicBool,
 }
 
 /// MIDI out settings as one atomic word: mode, channel, bend range (semitones) a byte each.
@@ -202,6 +207,9 @@ pub struct MidiOutMessage {
 }
 
 /// MIDI out messages held until taken; more are dropped (take them after every process call).
+/// The longest pitch smoothing [`Pipeline::set_pitch_options`] takes, ms (the effect plugin's
+/// Pitch Smoothing range).
+pub const MAX_PITCH_SMOOTHING_MS: f32 = 500.0;
 pub const MAX_MIDI_OUT: usize = ddsp_core::effect::MAX_MIDI_OUT;
 
 /// The loading side: the engines' model loaders and the model last loaded.
@@ -329,6 +337,9 @@ impl Pipeline {
             midi_out: AtomicU32::new(pack_midi_out(&MidiOutSettings::default())),
             correction: AtomicU32::new(u32::from(CorrectionSettings::default().scale) << 8),
             retune_ms: AtomicU32::new(CorrectionSettings::default().retune_ms.to_bits()),
+            correction_strength: AtomicU32::new(CorrectionSettings::default().strength.to_bits()),
+            pitch_smoothing_ms: AtomicU32::new(CorrectionSettings::default().smoothing_ms.to_bits()),
+            model_hears_corrected: AtomicBool::new(EffectSettings::default().model_hears_corrected),
         };
         let pipeline = Self {
             audio: UnsafeCell::new(audio),
@@ -554,6 +565,21 @@ impl Pipeline {
         let word = key.map_or(0, |k| u32::from(k) + 1) | u32::from(scale & 0xFFF) << 8;
         self.controls.retune_ms.store(retune_ms.to_bits(), Ordering::Relaxed);
         self.controls.correction.store(word, Ordering::Release);
+        true
+    }
+
+    /// How timbre transfer's pitch is shaped: `strength` 0..=1 of the way to the scale's note
+    /// (with correction on), `smoothing_ms` 0..=500 a glide over the tracked pitch (portamento;
+    /// 0 = none), `model_hears_corrected` whether the model is conditioned on the corrected pitch
+    /// or on the tracked one while it plays the corrected. False (nothing changes) out of range.
+    /// Any thread; applies from the next process call.
+    pub fn set_pitch_options(&self, strength: f32, smoothing_ms: f32, model_hears_corrected: bool) -> bool {
+        if !(0.0..=1.0).contains(&strength) || !(0.0..=MAX_PITCH_SMOOTHING_MS).contains(&smoothing_ms) {
+            return false;
+        }
+        self.controls.correction_strength.store(strength.to_bits(), Ordering::Relaxed);
+        self.controls.pitch_smoothing_ms.store(smoothing_ms.to_bits(), Ordering::Relaxed);
+        self.controls.model_hears_corrected.store(model_hears_corrected, Ordering::Relaxed);
         true
     }
 
@@ -880,10 +906,16 @@ impl Pipeline {
             root: (word & 0xFF).saturating_sub(1) as u8,
             scale: (word >> 8 & 0xFFF) as u16,
             retune_ms: f32::from_bits(c.retune_ms.load(Ordering::Relaxed)),
-            ..effect.pitch
+            strength: f32::from_bits(c.correction_strength.load(Ordering::Relaxed)),
+            smoothing_ms: f32::from_bits(c.pitch_smoothing_ms.load(Ordering::Relaxed)),
         };
-        if effect.morph != morph || effect.midi_out != midi_out || effect.pitch != pitch {
-            a.effect.set_settings(EffectSettings { morph, midi_out, pitch, ..effect });
+        let model_hears_corrected = c.model_hears_corrected.load(Ordering::Relaxed);
+        if effect.morph != morph
+            || effect.midi_out != midi_out
+            || effect.pitch != pitch
+            || effect.model_hears_corrected != model_hears_corrected
+        {
+            a.effect.set_settings(EffectSettings { morph, midi_out, pitch, model_hears_corrected, ..effect });
         }
         let code = c.master.load(Ordering::Acquire);
         if code != a.master_code {

@@ -370,3 +370,55 @@ fn midi_out_mode_and_pitch_correction_are_set_from_any_thread() {
     p.process_audio(&input[..2560], &mut vec![0.0; 2560]);
     assert_eq!(p.take_midi_out(&mut taken), 0);
 }
+
+#[test]
+fn pitch_strength_and_what_the_model_hears_are_set_from_any_thread() {
+    // C#4 sung 20 cents sharp, corrected to C major (D4): at strength 1 the bend is in tune, at
+    // 0.5 the pitch goes half way (80 cents up becomes 40: the bend -40 cents from D4), at 0 it
+    // stays as sung (-80). Letting the model hear the raw pitch changes the sound, not the notes.
+    let hz = 440.0 * ((61.2f64 - 69.0) / 12.0).exp2();
+    let n = (0.4 * SR) as usize;
+    let input: Vec<f32> = (0..n)
+        .map(|i| {
+            let p = std::f64::consts::TAU * hz * i as f64 / SR;
+            (0.3 * (p.sin() + 0.5 * (2.0 * p).sin())) as f32
+        })
+        .collect();
+    let play = |strength: f32, hears_corrected: bool| {
+        let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+        assert!(p.set_midi_out(2, 1, 48));
+        assert!(p.set_pitch_correction(Some(0), ddsp_core::tracking::correction::MAJOR, 0.0));
+        assert!(p.set_pitch_options(strength, 0.0, hears_corrected));
+        let (mut out, mut audio) = (vec![0.0f32; BLOCK], Vec::new());
+        let mut taken = [ddsp::MidiOutMessage::default(); 256];
+        let mut last_bend = None;
+        for block in input.chunks(BLOCK) {
+            p.process_audio(block, &mut out[..block.len()]);
+            audio.extend_from_slice(&out[..block.len()]);
+            let count = p.take_midi_out(&mut taken);
+            for m in taken[..count].iter().filter(|m| m.bytes[0] == 0xE1) {
+                last_bend =
+                    Some((f64::from(u16::from(m.bytes[2]) << 7 | u16::from(m.bytes[1])) - 8192.0) / 8192.0 * 4800.0);
+            }
+        }
+        (last_bend.expect("bends were sent"), audio)
+    };
+    let (full, heard_corrected) = play(1.0, true);
+    let (half, _) = play(0.5, true);
+    let (none, _) = play(0.0, true);
+    println!("bend from D4 at strength 1 / 0.5 / 0: {full:.1} / {half:.1} / {none:.1} cents");
+    assert!(full.abs() < 3.0, "{full}");
+    assert!((half + 40.0).abs() < 4.0, "{half}");
+    assert!((none + 80.0).abs() < 4.0, "{none}");
+    let (raw_bend, heard_raw) = play(1.0, false);
+    assert!((raw_bend - full).abs() < 0.5, "the notes sent do not depend on what the model hears");
+    let differs = heard_raw.iter().zip(&heard_corrected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(differs > 1e-3, "the model heard the same pitch: {differs}");
+    // Refused, nothing changed.
+    let p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    for (strength, smoothing) in [(1.5, 0.0), (-0.1, 0.0), (f32::NAN, 0.0), (1.0, -1.0), (1.0, 501.0), (1.0, f32::NAN)]
+    {
+        assert!(!p.set_pitch_options(strength, smoothing, true), "{strength} {smoothing}");
+    }
+    assert!(p.set_pitch_options(0.3, 500.0, false));
+}

@@ -367,6 +367,21 @@ impl Pipeline {
         }
     }
 
+    /// How timbre transfer's pitch is shaped: `strength` 0..1 of the way to the scale's note,
+    /// `smoothing_ms` 0..500 a glide over the tracked pitch (portamento), `model_hears_corrected`
+    /// False to let the model hear the tracked pitch while it plays the corrected one.
+    #[pyo3(signature = (strength = 1.0, smoothing_ms = 0.0, model_hears_corrected = true))]
+    fn set_pitch_options(&self, strength: f32, smoothing_ms: f32, model_hears_corrected: bool) -> PyResult<()> {
+        if self.inner.set_pitch_options(strength, smoothing_ms, model_hears_corrected) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "strength {strength} (0..1) or smoothing_ms {smoothing_ms} (0..{}) out of range",
+                ddsp_engine::MAX_PITCH_SMOOTHING_MS
+            )))
+        }
+    }
+
     /// Timbre transfer's MIDI out since the last call: the notes and pitch bends of the pitch
     /// tracked in `process_audio`'s input, as (offset in samples, MIDI bytes) in time order.
     fn midi_out<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, pyo3::types::PyBytes>)> {

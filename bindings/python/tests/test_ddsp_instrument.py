@@ -146,6 +146,11 @@ def test_timbre_transfer_sends_the_notes_it_hears_as_midi():
         p.set_midi_out("poly")
     with pytest.raises(ValueError):
         p.set_pitch_correction("H")
+    # Half-strength correction with a glide, the model hearing the raw pitch: accepted; out of range refused.
+    p.set_pitch_options(strength=0.5, smoothing_ms=40.0, model_hears_corrected=False)
+    for bad in ({"strength": 1.5}, {"smoothing_ms": -1.0}, {"smoothing_ms": 501.0}):
+        with pytest.raises(ValueError):
+            p.set_pitch_options(**bad)
 
 
 def test_render_audio_keeps_the_pitch():
