@@ -195,6 +195,17 @@ def table(results):
     return head + "\n".join(rows) + "\n"
 
 
+def merged_table(readme, results):
+    """The table with these results' rows replaced or added and the other models' rows kept (a
+    benchmark of some models leaves the others' measurements), in `INSTRUMENTS` order."""
+    new = table(results).splitlines()
+    old = re.search(r"<!-- benchmark:begin -->\n(.*)<!-- benchmark:end -->", readme, flags=re.S)
+    rows = {line.split("|")[1].strip().lower(): line
+            for line in (old.group(1).splitlines()[2:] if old else []) + new[2:] if line.startswith("|")}
+    order = [n for n in INSTRUMENTS if n in rows] + sorted(n for n in rows if n not in INSTRUMENTS)
+    return "\n".join(new[:2] + [rows[n] for n in order]) + "\n"
+
+
 def run(names, models="models", phrases="target/training/phrases", work="target/training", readme=None,
         soundfonts=None):
     work = Path(work) / "benchmark"
@@ -212,7 +223,7 @@ def run(names, models="models", phrases="target/training/phrases", work="target/
     print(table(results))
     if readme:
         text = Path(readme).read_text()
-        block = f"<!-- benchmark:begin -->\n{table(results)}<!-- benchmark:end -->"
+        block = f"<!-- benchmark:begin -->\n{merged_table(text, results)}<!-- benchmark:end -->"
         Path(readme).write_text(re.sub(r"<!-- benchmark:begin -->.*<!-- benchmark:end -->", lambda _: block, text,
                                        flags=re.S))
     return results

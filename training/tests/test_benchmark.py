@@ -47,3 +47,19 @@ def test_the_f0_reference_follows_a_glide_within_a_cent():
     ok[:50] = ok[-50:] = False
     cents = np.abs(1200 * np.log2(got[ok] / truth[ok]))
     assert np.median(cents) < 1.0, np.median(cents)
+
+
+def test_a_benchmark_of_some_models_keeps_the_others_rows():
+    from training.benchmark import merged_table, table
+
+    def result(name, profile):
+        return {"name": name, "soundfonts": ["musescore"], "notes": 2, "profile_1_20_db": profile,
+                "profile_1_4_db": 1, "profile_5_16_db": 2, "profile_17_64_db": 3, "high_band_db": 0.5,
+                "source_prominence_5_16_db": 20, "model_prominence_5_16_db": 10, "source_prominence_17_64_db": 5,
+                "model_prominence_17_64_db": 1, "heldout_phrases": 1, "heldout_seconds": 30.0,
+                "f0_error_pyin_cents_median": 0.5, "spectral_distance": 6.0}
+
+    readme = f"<!-- benchmark:begin -->\n{table([result('Cello', 5.0), result('Violin', 5.1)])}<!-- benchmark:end -->"
+    rows = merged_table(readme, [result("Sax", 3.0), result("Cello", 4.0)]).splitlines()
+    assert [r.split("|")[1].strip() for r in rows[2:]] == ["Violin", "Cello", "Sax"]  # INSTRUMENTS order
+    assert rows[3].split("|")[4].strip() == "4.0", "the new measurement replaces the old"
