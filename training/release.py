@@ -80,7 +80,7 @@ render`) and as a timbre-transfer target (effect plugin).
 | In the plugin | {plugin_row} |
 | Licence | {LICENCE} (the soundfont's); the model carries it in `ddsp.licence` |
 
-Limits: {"one soundfont's " + called + ", so one player and one instrument body" if len(fonts) == 1 else f"{len(fonts)} soundfonts' {called}s, so {len(fonts)} players and instrument bodies"}; no room (the data is dry;
+Limits: {"one soundfont's " + called + ", so one player and one instrument body" if len(fonts) == 1 else f"{len(fonts)} soundfonts' {called}, so {len(fonts)} players and instrument bodies"}; no room (the data is dry;
 the mastering reverb adds one). Articulations outside the phrases (pizzicato, flutter-tongue,
 mutes) were never heard.
 """
