@@ -590,16 +590,6 @@ impl Model {
         }
     }
 
-    /// Sets the recurrent state of `state` (parity tests: both runtimes stepped from the same
-    /// state). Ignored for windowed models and for a slice of another length.
-    pub fn set_hidden(&self, state: &mut ModelState, hidden: &[f32]) {
-        if let StateInner::Native(d) = &mut state.inner {
-            if hidden.len() == self.n_hidden() {
-                d.hidden[..hidden.len()].copy_from_slice(hidden);
-            }
-        }
-    }
-
     /// Windowed models in real time: frames whose controls arrived late and were held over.
     pub fn missed_frames(&self, state: &ModelState) -> u64 {
         match &state.inner {
