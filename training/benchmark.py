@@ -33,7 +33,7 @@ import numpy as np
 
 from . import HOP, SAMPLE_RATE
 from .dataset import Clip, SkipFile, analyse, _cache_key
-from .fidelity import model_meta, resynthesise, spectral_distance
+from .fidelity import merge_rows, model_meta, resynthesise, spectral_distance
 from .phrases import INSTRUMENTS, Phrase, synthesise, write_midi
 
 NOTE_S, STEP, VELOCITIES = 2.5, 4, (64, 112)
@@ -196,14 +196,9 @@ def table(results):
 
 
 def merged_table(readme, results):
-    """The table with these results' rows replaced or added and the other models' rows kept (a
-    benchmark of some models leaves the others' measurements), in `INSTRUMENTS` order."""
-    new = table(results).splitlines()
-    old = re.search(r"<!-- benchmark:begin -->\n(.*)<!-- benchmark:end -->", readme, flags=re.S)
-    rows = {line.split("|")[1].strip().lower(): line
-            for line in (old.group(1).splitlines()[2:] if old else []) + new[2:] if line.startswith("|")}
-    order = [n for n in INSTRUMENTS if n in rows] + sorted(n for n in rows if n not in INSTRUMENTS)
-    return "\n".join(new[:2] + [rows[n] for n in order]) + "\n"
+    """The table with these results' rows replaced or added, the other models' rows kept."""
+    return merge_rows(readme, "benchmark", table(results),
+                      lambda line: line.startswith("|") and line.split("|")[1].strip().lower())
 
 
 def run(names, models="models", phrases="target/training/phrases", work="target/training", readme=None,

@@ -13,6 +13,7 @@ loudness, and measure the output against the original recording.
   loudness, no noise. A model must beat it.
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,22 @@ def spectrogram_png(path, clip, out, title, seconds=8.0):
     axes[1].set_xlabel("s")
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def merge_rows(readme, marker, new_table, key):
+    """`new_table` (markdown) with the rows of the table between `readme`'s `<!-- MARKER:begin -->`
+    and `<!-- MARKER:end -->` that it does not replace kept: a release or benchmark of some models
+    leaves the others' measurements. Rows are matched by `key(line)` (None: not a row) and ordered
+    as `INSTRUMENTS`, then by key."""
+    from .phrases import INSTRUMENTS
+    new = new_table.splitlines()
+    old = re.search(rf"<!-- {marker}:begin -->\n(.*)<!-- {marker}:end -->", readme, flags=re.S)
+    rows = {}
+    for line in (old.group(1).splitlines()[2:] if old else []) + new[2:]:
+        if found := key(line):
+            rows[found] = line
+    order = [n for n in INSTRUMENTS if n in rows] + sorted(n for n in rows if n not in INSTRUMENTS)
+    return "\n".join(new[:2] + [rows[n] for n in order]) + "\n"
 
 
 def table(results):

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from .export import export
-from .fidelity import run as fidelity, table
+from .fidelity import merge_rows, run as fidelity, table
 from .phrases import INSTRUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,18 +121,9 @@ def main(argv=None):
 
 
 def merged_table(readme, results):
-    """The fidelity table with these results' rows replaced or added, the other models' rows kept
-    (a release of some instruments leaves the others' measurements as they were), in
-    `INSTRUMENTS` order."""
-    new = table(results).splitlines()
-    old = re.search(r"<!-- fidelity:begin -->\n(.*)<!-- fidelity:end -->", readme, flags=re.S)
-    rows = {}
-    for line in (old.group(1).splitlines()[2:] if old else []) + new[2:]:
-        found = re.search(r"\(`(\w+)\.onnx`\)", line)
-        if found:
-            rows[found.group(1)] = line
-    order = [n for n in INSTRUMENTS if n in rows] + sorted(n for n in rows if n not in INSTRUMENTS)
-    return "\n".join(new[:2] + [rows[n] for n in order]) + "\n"
+    """The fidelity table with these results' rows replaced or added, the other models' rows kept."""
+    return merge_rows(readme, "fidelity", table(results),
+                      lambda line: (found := re.search(r"\(`(\w+)\.onnx`\)", line)) and found.group(1))
 
 if __name__ == "__main__":
     main()
