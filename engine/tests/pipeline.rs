@@ -109,6 +109,15 @@ fn process_and_every_event_and_control_call_never_allocate() {
             if i % 30 == 0 {
                 p.event(0, 0, InstrumentEvent::AllNotesOff);
             }
+            if i % 50 == 0 {
+                // Timbre transfer's pitch controls, taken up by the next process call.
+                assert!(p.set_pitch_correction(
+                    Some((i / 50 % 12) as u8),
+                    ddsp_core::tracking::correction::MAJOR,
+                    20.0
+                ));
+                assert!(p.set_pitch_options(0.5 + 0.001 * i as f32, 30.0, i % 100 == 0));
+            }
             match i % 3 {
                 0 => p.process(&mut out),
                 1 => p.process_stereo(&mut out, &mut right),
