@@ -305,6 +305,10 @@ pub struct LiveVoice {
     crossfade_len: u32,
     sample_rate_hz: f32,
     crossfade_out: [f32; MAX_CHUNK],
+    /// dB added to the loudness the incoming model hears (see
+    /// [`LiveVoice::set_incoming_loudness_offset`]), and the scratch it is added in.
+    incoming_offset_db: f32,
+    incoming_loudness: [f32; MAX_CHUNK],
 }
 
 impl LiveVoice {
@@ -317,6 +321,8 @@ impl LiveVoice {
             crossfade_len: ((CROSSFADE_MS * 0.001 * sample_rate_hz) as u32).max(1),
             sample_rate_hz,
             crossfade_out: [0.0; MAX_CHUNK],
+            incoming_offset_db: 0.0,
+            incoming_loudness: [0.0; MAX_CHUNK],
         }
     }
 
@@ -345,6 +351,19 @@ impl LiveVoice {
     /// True while a new model is pre-rolling or crossfading in.
     pub fn is_swapping(&self) -> bool {
         self.incoming.is_some()
+    }
+
+    /// The model pre-rolling or crossfading in, while a swap is under way.
+    pub fn incoming_model(&self) -> Option<&Arc<Model>> {
+        self.incoming.as_ref().map(|v| v.model())
+    }
+
+    /// Where the conditioning loudness is a position in the playing model's trained range (the
+    /// instrument's velocity), the incoming model must hear the same position in its own range,
+    /// or it pre-rolls and fades in on another loudness and jumps when the swap ends: `offset_db`
+    /// is added to the loudness the incoming voice hears until then.
+    pub fn set_incoming_loudness_offset(&mut self, offset_db: f32) {
+        self.incoming_offset_db = if offset_db.is_finite() { offset_db } else { 0.0 };
     }
 
     /// Starts replacing the model with `voice`'s. `audible`: the voice is sounding, so the new
@@ -428,7 +447,11 @@ impl LiveVoice {
             let Some(incoming) = &mut self.incoming else { continue };
             // Equal-power crossfade: the two models' outputs are only partly correlated.
             let fresh = &mut self.crossfade_out[..n];
-            incoming.process_shifted(model_f0, synth_f0, loudness, levels, fresh);
+            let incoming_loudness = &mut self.incoming_loudness[..n];
+            for (dst, &db) in incoming_loudness.iter_mut().zip(loudness) {
+                *dst = db + self.incoming_offset_db;
+            }
+            incoming.process_shifted(model_f0, synth_f0, incoming_loudness, levels, fresh);
             for (y, &x) in chunk.iter_mut().zip(fresh.iter()) {
                 let t = (self.crossfade_pos as f32 / self.crossfade_len as f32).clamp(0.0, 1.0);
                 let (new_gain, old_gain) = (core::f32::consts::FRAC_PI_2 * t).sin_cos();

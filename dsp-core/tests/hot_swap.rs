@@ -26,20 +26,21 @@ fn max_step(x: &[f32]) -> f32 {
     x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
 }
 
-fn steady_max_step(model: &Arc<Model>) -> f32 {
+/// The largest step of `model` holding the test's note for `samples` after its onset: as long as
+/// the swap run it is compared with, since the noise's largest step grows with the time watched.
+fn steady_max_step(model: &Arc<Model>, samples: usize) -> f32 {
     let mut inst = Instrument::new(model.clone(), SR, settings());
     inst.handle(InstrumentEvent::NoteOn { note: 62, velocity: 0.8 });
-    let mut out = vec![0.0; SR as usize];
+    let onset = (0.3 * SR) as usize;
+    let mut out = vec![0.0; onset + samples];
     inst.render(&mut out);
-    max_step(&out[(0.3 * SR) as usize..])
+    max_step(&out[onset..])
 }
 
 #[test]
 fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
     let models =
         [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
-    let steady = models.iter().map(steady_max_step).fold(0.0, f32::max);
-
     let mut inst = Instrument::new(models[0].clone(), SR, settings());
     let (mut loader, receiver) = swap_channel();
     inst.attach_swap_receiver(receiver);
@@ -70,10 +71,13 @@ fn a_hundred_swaps_during_playback_never_allocate_and_never_click() {
     }
     assert_eq!(allocations, 0, "allocator calls on the audio thread during 100 swaps");
     assert!(output.iter().all(|v| v.is_finite()));
-    // The threshold: no step larger than 1.5x the largest step either model makes on its own.
+    // The threshold: no step larger than 1.2x the largest step either model makes on its own
+    // (measured 1.00x; an equal-power crossfade of two in-phase models could reach 1.41x for a
+    // moment, and an incoming model conditioned on the outgoing one's loudness range made 1.51x).
+    let steady = models.iter().map(|m| steady_max_step(m, output.len())).fold(0.0, f32::max);
     let during = max_step(&output);
     println!("100 swaps in {:.2} s of audio: largest step {during:.5} vs steady {steady:.5}", output.len() as f32 / SR);
-    assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady playing {steady}");
+    assert!(during <= 1.2 * steady, "click during swaps: step {during} vs steady playing {steady}");
     // The last model sent is the one playing.
     assert_eq!(inst.model().meta.name, models[100 % 2].meta.name);
 }
@@ -84,10 +88,7 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     let tflite = data_path("ddsp-vst/model_a.tflite");
     let embedded = Arc::new(Model::embedded_default());
     let violin = ddsp_core::ModelChoice::BuiltIn(ddsp_core::BuiltInModel::find("Violin").unwrap());
-    let steady = steady_max_step(&embedded)
-        .max(steady_max_step(&Arc::new(Model::load(&tflite).unwrap())))
-        .max(steady_max_step(&Arc::new(violin.load().unwrap())));
-
+    let played = [embedded.clone(), Arc::new(Model::load(&tflite).unwrap()), Arc::new(violin.load().unwrap())];
     let mut inst = Instrument::new(embedded.clone(), SR, settings());
     let spec = inst.voice_spec();
     let (sender, receiver) = swap_channel();
@@ -137,12 +138,13 @@ fn a_loader_thread_swapping_models_while_the_audio_thread_plays() {
     }
     loader.collect_garbage();
     assert_eq!(allocations, 0, "allocator calls on the audio thread");
+    let steady = played.iter().map(|m| steady_max_step(m, output.len())).fold(0.0, f32::max);
     let during = max_step(&output);
     println!(
         "loader thread, 100 loads: {:.2} s of audio, largest step {during:.5} vs steady {steady:.5}",
         output.len() as f32 / SR
     );
-    assert!(during <= 1.5 * steady, "click during swaps: step {during} vs steady {steady}");
+    assert!(during <= 1.2 * steady, "click during swaps: step {during} vs steady {steady}");
     assert_eq!(inst.model().meta.name, Model::embedded_default().meta.name, "the last model sent plays");
 }
 
@@ -153,16 +155,16 @@ fn swaps_reach_every_voice_of_a_chord() {
     let models =
         [Arc::new(Model::embedded_default()), Arc::new(Model::load(data_path("ddsp-vst/model_a.tflite")).unwrap())];
     let settings = InstrumentSettings { mode: VoiceMode::Poly, ..settings() };
-    let steady = |model: &Arc<Model>| {
+    let steady = |model: &Arc<Model>, samples: usize| {
         let mut inst = Instrument::new(model.clone(), SR, settings);
         for note in [57, 62, 65] {
             inst.handle(InstrumentEvent::NoteOn { note, velocity: 0.8 });
         }
-        let mut out = vec![0.0; SR as usize];
+        let onset = (0.3 * SR) as usize;
+        let mut out = vec![0.0; onset + samples];
         inst.render(&mut out);
-        max_step(&out[(0.3 * SR) as usize..])
+        max_step(&out[onset..])
     };
-    let steady = models.iter().map(steady).fold(0.0, f32::max);
     let mut inst = Instrument::new(models[0].clone(), SR, settings);
     let (mut sender, receiver) = swap_channel();
     inst.attach_swap_receiver(receiver);
@@ -192,9 +194,10 @@ fn swaps_reach_every_voice_of_a_chord() {
         assert!(output.len() < SR as usize * 60, "swaps stalled: {sent} sent, {freed} returned");
     }
     assert_eq!(allocations, 0, "allocator calls on the audio thread during 40 swaps of 32 voices");
+    let steady = models.iter().map(|m| steady(m, output.len())).fold(0.0, f32::max);
     let during = max_step(&output);
     println!("40 chord swaps: largest step {during:.5} vs steady {steady:.5}");
-    assert!(during <= 1.5 * steady, "click during chord swaps: step {during} vs steady {steady}");
+    assert!(during <= 1.2 * steady, "click during chord swaps: step {during} vs steady {steady}");
     assert_eq!(inst.model().meta.name, models[40 % 2].meta.name);
 }
 
@@ -208,7 +211,7 @@ fn the_effect_swaps_models_live() {
         (0..SR as usize * 8).map(|i| 0.3 * (core::f32::consts::TAU * 293.66 * i as f32 / SR).sin()).collect();
     let steady = |model: &Arc<Model>| {
         let mut fx = TimbreTransfer::new(model.clone(), SR, EffectSettings::default());
-        let mut out = input[..SR as usize].to_vec();
+        let mut out = input.clone();
         Engine::process(&mut fx, [], &mut [&mut out[..]]);
         max_step(&out[(0.3 * SR) as usize..])
     };
@@ -233,6 +236,6 @@ fn the_effect_swaps_models_live() {
     assert!(sent >= 10);
     let during = max_step(&output[(0.3 * SR) as usize..]);
     println!("effect, {sent} live swaps: largest step {during:.5} vs steady {steady:.5}");
-    assert!(during <= 1.5 * steady, "click during the effect's swaps: step {during} vs steady {steady}");
+    assert!(during <= 1.2 * steady, "click during the effect's swaps: step {during} vs steady {steady}");
     assert_eq!(fx.voice().model().meta.name, models[sent % 2].meta.name, "the last model sent plays");
 }

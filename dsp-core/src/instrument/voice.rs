@@ -7,6 +7,7 @@
 //! [`STEAL_FADE_MS`] and then starts its new note from silence, so stealing never clicks.
 
 use super::{Adsr, InstrumentSettings, LOUDNESS_FLOOR_DB};
+use crate::model::Model;
 use crate::morph::{MorphPosition, MorphSource};
 use crate::voice::{LiveVoice, VoiceLevels, MAX_CHUNK};
 
@@ -346,13 +347,18 @@ impl NoteVoice {
         let gain_coeff = 1.0 - (-1.0 / (super::GAIN_SMOOTHING_MS * 0.001 * sr)).exp();
         let vibrato_step = s.vibrato_rate_hz / sr;
         let hop_samples = self.live.voice().frame_hop_samples() as f32;
-        let meta = &self.live.model().meta;
-        let (lo_db, range_db) = (meta.loudness_min_db, meta.loudness_max_db - meta.loudness_min_db);
         // Pressure, once a note has it, sets its loudness position instead of the velocity
         // (unless it moves the morph).
         let pressure = if s.morph_source == MorphSource::Pressure { -1.0 } else { self.pressure };
         let position = if pressure >= 0.0 { pressure } else { self.velocity }.clamp(0.0, 1.0).powf(s.velocity_curve);
-        let base_db = lo_db + range_db * position;
+        let base_db_of = |model: &Model| {
+            let meta = &model.meta;
+            meta.loudness_min_db + (meta.loudness_max_db - meta.loudness_min_db) * position
+        };
+        let base_db = base_db_of(self.live.model());
+        // A model swapping in hears the same position in its own range.
+        let incoming_offset_db = self.live.incoming_model().map_or(0.0, |m| base_db_of(m) - base_db);
+        self.live.set_incoming_loudness_offset(incoming_offset_db);
         let bend = shared.bend_semitones + self.note_bend + self.tuning;
         // exp2 and log10 per sample are a tenth of a held voice's cost: recompute them only when
         // their argument changes (a steady note, a sustained envelope), so the values are exact.
