@@ -10,7 +10,7 @@ mod common;
 use common::{ddsp, ddsp_ok, path_str, tmp};
 use std::path::{Path, PathBuf};
 
-const SHIPPED: [&str; 4] = ["violin", "cello", "flute", "trumpet"];
+const SHIPPED: [&str; 6] = ["violin", "cello", "flute", "trumpet", "sax", "clarinet"];
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -98,8 +98,26 @@ fn int8_models_are_what_ddsp_quantize_writes_and_play_as_onnxruntime_does() {
             let (header, got) = read_csv(&out);
             assert_eq!(header, want_header, "{name}");
             let worst = max_abs_diff(&got, &want);
-            println!("{name} int8 file, {precision} arithmetic: max |diff| vs ONNX Runtime {worst:.1e}");
-            assert!(worst < 1e-4, "{name} ({precision}): {worst}");
+            // The integer kernels quantise the activations too (8 bits per row), so their error
+            // scales with each output's range: the f32 path is held to 1e-4, the int8 path to 1e-4
+            // + 0.1 % of the output's largest value over the run (measured: the flute's harmonic 1,
+            // up to 1.72, within 3.7e-4: 0.002 dB).
+            let scale: Vec<f64> =
+                (0..want[0].len()).map(|j| want.iter().map(|row| row[j].abs()).fold(0.0, f64::max)).collect();
+            let worst_relative = got
+                .iter()
+                .zip(&want)
+                .flat_map(|(g, w)| g.iter().zip(w).zip(&scale).map(|((a, b), s)| ((a - b).abs() - 1e-4).max(0.0) / s))
+                .fold(0.0, f64::max);
+            println!(
+                "{name} int8 file, {precision} arithmetic: max |diff| vs ONNX Runtime {worst:.1e} (beyond 1e-4: \
+                 {:.3} % of the output's range)",
+                100.0 * worst_relative
+            );
+            match precision {
+                "f32" => assert!(worst < 1e-4, "{name} ({precision}): {worst}"),
+                _ => assert!(worst_relative <= 1e-3, "{name} ({precision}): {worst} ({worst_relative:e} relative)"),
+            }
         }
 
         let info = String::from_utf8(ddsp_ok(&["info", path_str(&shipped)]).stdout).unwrap();

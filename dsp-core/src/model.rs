@@ -73,11 +73,13 @@ impl std::fmt::Debug for BuiltInModel {
 
 /// The shipped models (`models/`), the embedded default first. The test suite loads each one with
 /// full verification and checks its bytes against the shipped file and its name against its card.
-pub static BUILT_IN_MODELS: [BuiltInModel; 4] = [
+pub static BUILT_IN_MODELS: [BuiltInModel; 6] = [
     BuiltInModel { name: "Flute", onnx: EMBEDDED_DEFAULT_ONNX },
     BuiltInModel { name: "Violin", onnx: include_bytes!("../../models/violin.onnx") },
     BuiltInModel { name: "Cello", onnx: include_bytes!("../../models/cello.onnx") },
     BuiltInModel { name: "Trumpet", onnx: include_bytes!("../../models/trumpet.onnx") },
+    BuiltInModel { name: "Sax", onnx: include_bytes!("../../models/sax.onnx") },
+    BuiltInModel { name: "Clarinet", onnx: include_bytes!("../../models/clarinet.onnx") },
 ];
 
 impl BuiltInModel {
@@ -587,6 +589,16 @@ impl Model {
         match &state.inner {
             StateInner::Native(d) => &d.hidden[..self.n_hidden()],
             StateInner::Windowed(_) => &[],
+        }
+    }
+
+    /// Sets the recurrent state of `state` (parity tests: both runtimes stepped from the same
+    /// state). Ignored for windowed models and for a slice of another length.
+    pub fn set_hidden(&self, state: &mut ModelState, hidden: &[f32]) {
+        if let StateInner::Native(d) = &mut state.inner {
+            if hidden.len() == self.n_hidden() {
+                d.hidden[..hidden.len()].copy_from_slice(hidden);
+            }
         }
     }
 

@@ -63,36 +63,61 @@ fn native_runtime_matches_onnxruntime_over_200_streaming_frames() {
     println!("native vs onnxruntime, 200 frames: max |diff| {:e} ({})", worst.1, worst.0);
 }
 
+/// Frame `i` of the sweep the tract comparison runs: 40 Hz to 2 kHz with a little vibrato,
+/// loudness rising from silence and falling back three times.
+fn sweep(i: usize) -> (f32, f32) {
+    let t = i as f32 / 199.0;
+    let f0 = 40.0 * 50f32.powf(t) * (1.0 + 0.02 * (i as f32 * 0.7).sin());
+    let loudness = -90.0 + 85.0 * (0.5 - 0.5 * (std::f32::consts::TAU * t * 3.0).cos());
+    (f0, loudness)
+}
+
+/// The reference decoder with the state carried by each runtime over 200 frames; every built-in
+/// model frame by frame from tract's state. Carried, the shipped models are not a test of the
+/// runtime but of the model: where a note starts loud at 0.6–1 kHz, the violin and flute retrained
+/// on 2026-12-04 amplify a difference in their state up to ~50–150x for a few frames before it dies
+/// away (onnxruntime alone, f0 nudged by 1e-4 at one frame: 1.3e-4 → 2e-2 → 1e-3 and falling), so
+/// carried, the runtimes' different summation orders part by up to ~4e-3 there (printed; each
+/// frame's map agrees within 6e-6). What the runtime must get right is that map from (input,
+/// state) to (controls, state).
 #[test]
 fn native_runtime_matches_tract_over_200_streaming_frames() {
-    for (name, bytes) in [
-        ("decoder_ref.onnx", std::fs::read(data_path("decoder_ref.onnx")).unwrap()),
-        ("embedded default (flute.onnx)", EMBEDDED_DEFAULT_ONNX.to_vec()),
-    ] {
+    let reference = ("decoder_ref.onnx".to_string(), std::fs::read(data_path("decoder_ref.onnx")).unwrap(), true);
+    let built_in = BUILT_IN_MODELS.iter().map(|m| (format!("built-in {}", m.name), m.onnx.to_vec(), false));
+    for (name, bytes, carried) in std::iter::once(reference).chain(built_in) {
         let model = Model::from_bytes(&bytes, ModelSource::Embedded("test")).unwrap();
         let tract = TractReference::new(&bytes, model.n_hidden()).unwrap();
-        let mut state = model.new_state();
+        let (mut state, mut free_running) = (model.new_state(), model.new_state());
         let mut tract_state = vec![0.0; model.n_hidden()];
-        let mut worst = 0.0f32;
+        let (mut worst, mut worst_carried) = (0.0f32, 0.0f32);
         for i in 0..200 {
-            let t = i as f32 / 199.0;
-            let f0 = 40.0 * 50f32.powf(t) * (1.0 + 0.02 * (i as f32 * 0.7).sin());
-            let loudness = -90.0 + 85.0 * (0.5 - 0.5 * (std::f32::consts::TAU * t * 3.0).cos());
+            let (f0, loudness) = sweep(i);
             let expected = tract.run(f0, loudness, &tract_state).unwrap();
+            if !carried {
+                model.set_hidden(&mut state, &tract_state);
+                let controls = model.infer(f0, loudness, &mut free_running).clone();
+                worst_carried = worst_carried.max(max_abs_diff(&controls, model.hidden(&free_running), &expected).1);
+            }
             let controls = model.infer(f0, loudness, &mut state).clone();
             let (output, diff) = max_abs_diff(&controls, model.hidden(&state), &expected);
             assert!(diff <= TOLERANCE, "{name} frame {i}: '{output}' differs from tract by {diff:e}");
             worst = worst.max(diff);
             tract_state = expected.state;
         }
-        println!("{name}: native vs tract, 200 frames: max |diff| {worst:e}");
+        let carried_note =
+            if carried { String::new() } else { format!(" (each runtime's own state: {worst_carried:e})") };
+        println!("{name}: native vs tract, 200 frames: max |diff| {worst:e}{carried_note}");
     }
 }
 
 #[test]
 fn built_in_models_are_the_shipped_files_and_load_with_their_cards() {
     let names: Vec<&str> = BUILT_IN_MODELS.iter().map(|m| m.name).collect();
-    assert_eq!(names, ["Flute", "Violin", "Cello", "Trumpet"], "the default (best by models/README.md) first");
+    assert_eq!(
+        names,
+        ["Flute", "Violin", "Cello", "Trumpet", "Sax", "Clarinet"],
+        "the default (best by models/README.md) first"
+    );
     assert_eq!(BUILT_IN_MODELS[0].onnx, EMBEDDED_DEFAULT_ONNX);
     for built_in in &BUILT_IN_MODELS {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

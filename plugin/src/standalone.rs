@@ -24,13 +24,13 @@ pub struct App {
 
 pub const INSTRUMENT: App = App {
     binary: "ddsp-instrument",
-    about: "a neural instrument played from MIDI: a trained model (flute, violin, cello and trumpet \
-            built in, or your own ONNX / DDSP-VST .tflite file) drives a harmonic-plus-noise \
+    about: "a neural instrument played from MIDI: a trained model (flute, violin, cello, trumpet, alto \
+            sax and clarinet built in, or your own ONNX / DDSP-VST .tflite file) drives a harmonic-plus-noise \
             synthesiser. Polyphonic, MPE, sustain pedal.",
     examples: "\
   ddsp-instrument                                    JACK if it runs, else ALSA; default devices
   ddsp-instrument --model violin                     a built-in or library model by name
-  ddsp-instrument --model ~/models/sax.onnx          a model file (ONNX or DDSP-VST .tflite)
+  ddsp-instrument --model ~/models/oboe.onnx         a model file (ONNX or DDSP-VST .tflite)
   ddsp-instrument --backend alsa --midi-input ''     list the MIDI inputs (any unknown name lists them)
   ddsp-instrument --backend alsa --output-device '' --midi-input 'Keystation 49 MIDI 1'
   ddsp-instrument --backend jack --connect-jack-midi-input 'system:midi_capture_1'
@@ -40,7 +40,7 @@ pub const INSTRUMENT: App = App {
 pub const EFFECT: App = App {
     binary: "ddsp-effect",
     about: "timbre transfer: a voice or a monophonic instrument in, a trained model's instrument out \
-            (flute, violin, cello and trumpet built in, or your own model), following its pitch and \
+            (six instruments built in, or your own model), following its pitch and \
             loudness with 4 ms of latency (the pitch of notes below ~300 Hz: two of their periods), and \
             sending the notes it hears as MIDI.",
     examples: "\

@@ -185,7 +185,14 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     // The built-in models are listed first, the playing one (the default) marked.
     assert_labels(
         &harness,
-        &["Flute  ·  built in", "Violin  ·  built in", "Cello  ·  built in", "Trumpet  ·  built in"],
+        &[
+            "Flute  ·  built in",
+            "Violin  ·  built in",
+            "Cello  ·  built in",
+            "Trumpet  ·  built in",
+            "Sax  ·  built in",
+            "Clarinet  ·  built in",
+        ],
     );
     harness.get_by_label_contains("violin-test").click();
     harness.run();

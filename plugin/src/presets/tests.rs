@@ -107,6 +107,37 @@ fn recipes() -> Vec<Recipe> {
             ],
             master: MasterPreset::Brass,
         },
+        Recipe {
+            plugin: PLUGIN,
+            file: "sax.json",
+            name: "Alto sax",
+            model: "Sax",
+            values: vec![
+                ("mode", mono()),
+                ("legato", Bool(true)),
+                ("glide", F32(35.0)),
+                ("atk", F32(20.0)),
+                ("rel", F32(140.0)),
+                ("vibdep", F32(20.0)),
+            ],
+            master: MasterPreset::Brass,
+        },
+        Recipe {
+            plugin: PLUGIN,
+            file: "clarinet.json",
+            name: "Clarinet",
+            model: "Clarinet",
+            // A clarinet plays straight: no vibrato from the mod wheel's default depth.
+            values: vec![
+                ("mode", mono()),
+                ("legato", Bool(true)),
+                ("glide", F32(40.0)),
+                ("atk", F32(25.0)),
+                ("rel", F32(120.0)),
+                ("vibdep", F32(0.0)),
+            ],
+            master: MasterPreset::Flute,
+        },
         // The effect: a voice (or any monophonic instrument) into each model, in the model's range.
         Recipe {
             plugin: EFFECT,
@@ -140,6 +171,22 @@ fn recipes() -> Vec<Recipe> {
             model: "Trumpet",
             values: vec![("unvoiced", Id("hold".into()))],
             master: MasterPreset::Brass,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-sax.json",
+            name: "Alto sax — voice as sung",
+            model: "Sax",
+            values: vec![("unvoiced", Id("hold".into()))],
+            master: MasterPreset::Brass,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-clarinet.json",
+            name: "Clarinet — voice as sung",
+            model: "Clarinet",
+            values: vec![],
+            master: MasterPreset::Flute,
         },
     ]
 }
