@@ -10,7 +10,7 @@ mod common;
 use common::{ddsp, ddsp_ok, path_str, tmp};
 use std::path::{Path, PathBuf};
 
-const SHIPPED: [&str; 6] = ["violin", "cello", "flute", "trumpet", "sax", "clarinet"];
+const SHIPPED: [&str; 8] = ["violin", "cello", "flute", "trumpet", "sax", "clarinet", "horn", "choir"];
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")

@@ -73,13 +73,15 @@ impl std::fmt::Debug for BuiltInModel {
 
 /// The shipped models (`models/`), the embedded default first. The test suite loads each one with
 /// full verification and checks its bytes against the shipped file and its name against its card.
-pub static BUILT_IN_MODELS: [BuiltInModel; 6] = [
+pub static BUILT_IN_MODELS: [BuiltInModel; 8] = [
     BuiltInModel { name: "Flute", onnx: EMBEDDED_DEFAULT_ONNX },
     BuiltInModel { name: "Violin", onnx: include_bytes!("../../models/violin.onnx") },
     BuiltInModel { name: "Cello", onnx: include_bytes!("../../models/cello.onnx") },
     BuiltInModel { name: "Trumpet", onnx: include_bytes!("../../models/trumpet.onnx") },
     BuiltInModel { name: "Sax", onnx: include_bytes!("../../models/sax.onnx") },
     BuiltInModel { name: "Clarinet", onnx: include_bytes!("../../models/clarinet.onnx") },
+    BuiltInModel { name: "Horn", onnx: include_bytes!("../../models/horn.onnx") },
+    BuiltInModel { name: "Choir", onnx: include_bytes!("../../models/choir.onnx") },
 ];
 
 impl BuiltInModel {

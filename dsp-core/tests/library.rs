@@ -53,10 +53,13 @@ fn lists_built_in_folder_and_recent_models() {
 
     let entries = lib.entries();
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["Flute", "Violin", "Cello", "Trumpet", "Sax", "Clarinet", "Viola", "Voice", "Recorder"]);
-    assert!(entries[..6].iter().all(|e| e.origin == EntryOrigin::BuiltIn && e.path().is_none()));
-    assert_eq!(entries[7].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
-    assert_eq!(entries[8].origin, EntryOrigin::Recent);
+    assert_eq!(
+        names,
+        ["Flute", "Violin", "Cello", "Trumpet", "Sax", "Clarinet", "Horn", "Choir", "Viola", "Voice", "Recorder"]
+    );
+    assert!(entries[..8].iter().all(|e| e.origin == EntryOrigin::BuiltIn && e.path().is_none()));
+    assert_eq!(entries[9].origin, EntryOrigin::Folder(tmp.0.join("Magenta/DDSP/Models")));
+    assert_eq!(entries[10].origin, EntryOrigin::Recent);
     assert_eq!(lib.find("viola").unwrap().path().unwrap(), tmp.0.join("ours/strings/Viola.onnx"));
     assert_eq!(lib.find("VIOLA").unwrap().choice, ModelChoice::File(tmp.0.join("ours/strings/Viola.onnx")));
     // Built-in models are found by name, ahead of a file with the same stem.

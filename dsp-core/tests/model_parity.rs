@@ -115,7 +115,7 @@ fn built_in_models_are_the_shipped_files_and_load_with_their_cards() {
     let names: Vec<&str> = BUILT_IN_MODELS.iter().map(|m| m.name).collect();
     assert_eq!(
         names,
-        ["Flute", "Violin", "Cello", "Trumpet", "Sax", "Clarinet"],
+        ["Flute", "Violin", "Cello", "Trumpet", "Sax", "Clarinet", "Horn", "Choir"],
         "the default (best by models/README.md) first"
     );
     assert_eq!(BUILT_IN_MODELS[0].onnx, EMBEDDED_DEFAULT_ONNX);

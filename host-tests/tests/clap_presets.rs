@@ -59,7 +59,7 @@ fn assert_round_trip(what: &str, state: &Value, out: &Rendered) {
 fn factory_presets_apply_through_the_clap_and_round_trip_state_and_audio() {
     let default = ClapInstance::load(&instrument_bundle(), INSTRUMENT_ID).unwrap().play(&g4(None)).unwrap();
     let presets = factory_presets("DDSP Instrument");
-    assert_eq!(presets.len(), 6, "one factory preset per shipped model");
+    assert_eq!(presets.len(), 8, "one factory preset per shipped model");
     let mut models = Vec::new();
     for preset in &presets {
         let name = preset["name"].as_str().unwrap();
@@ -83,7 +83,7 @@ fn factory_presets_apply_through_the_clap_and_round_trip_state_and_audio() {
         models.push(settings(&decode(&out.state)).1["built_in"].as_str().unwrap().to_owned());
     }
     models.sort();
-    assert_eq!(models, ["Cello", "Clarinet", "Flute", "Sax", "Trumpet", "Violin"]);
+    assert_eq!(models, ["Cello", "Choir", "Clarinet", "Flute", "Horn", "Sax", "Trumpet", "Violin"]);
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn a_saved_user_preset_reloads_to_the_same_state_and_audio() {
 #[test]
 fn the_effects_factory_presets_play_their_model_at_their_pitch() {
     let presets = factory_presets("DDSP Effect");
-    assert_eq!(presets.len(), 6, "one effect preset per shipped model");
+    assert_eq!(presets.len(), 8, "one effect preset per shipped model");
     let mut models = Vec::new();
     for preset in &presets {
         let (name, state) = (preset["name"].as_str().unwrap(), &preset["state"]);
@@ -149,5 +149,5 @@ fn the_effects_factory_presets_play_their_model_at_their_pitch() {
         models.push(settings(state).1["built_in"].as_str().unwrap().to_owned());
     }
     models.sort();
-    assert_eq!(models, ["Cello", "Clarinet", "Flute", "Sax", "Trumpet", "Violin"]);
+    assert_eq!(models, ["Cello", "Choir", "Clarinet", "Flute", "Horn", "Sax", "Trumpet", "Violin"]);
 }

@@ -34,19 +34,23 @@ pub const PRESET_FIELD: &str = "preset";
 const MAX_PRESET_BYTES: u64 = 1 << 20;
 
 /// The factory presets: (plugin name, file content).
-pub const FACTORY: [(&str, &str); 12] = [
+pub const FACTORY: [(&str, &str); 16] = [
     ("DDSP Instrument", include_str!("../presets/flute-solo.json")),
     ("DDSP Instrument", include_str!("../presets/violin-ensemble.json")),
     ("DDSP Instrument", include_str!("../presets/cello.json")),
     ("DDSP Instrument", include_str!("../presets/trumpet.json")),
     ("DDSP Instrument", include_str!("../presets/sax.json")),
     ("DDSP Instrument", include_str!("../presets/clarinet.json")),
+    ("DDSP Instrument", include_str!("../presets/horn.json")),
+    ("DDSP Instrument", include_str!("../presets/choir.json")),
     ("DDSP Effect", include_str!("../presets/effect-flute.json")),
     ("DDSP Effect", include_str!("../presets/effect-violin.json")),
     ("DDSP Effect", include_str!("../presets/effect-cello.json")),
     ("DDSP Effect", include_str!("../presets/effect-trumpet.json")),
     ("DDSP Effect", include_str!("../presets/effect-sax.json")),
     ("DDSP Effect", include_str!("../presets/effect-clarinet.json")),
+    ("DDSP Effect", include_str!("../presets/effect-horn.json")),
+    ("DDSP Effect", include_str!("../presets/effect-choir.json")),
 ];
 
 /// The file format. `state` stays raw JSON until the header has been checked, so a preset from a

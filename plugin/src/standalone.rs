@@ -25,8 +25,8 @@ pub struct App {
 pub const INSTRUMENT: App = App {
     binary: "ddsp-instrument",
     about: "a neural instrument played from MIDI: a trained model (flute, violin, cello, trumpet, alto \
-            sax and clarinet built in, or your own ONNX / DDSP-VST .tflite file) drives a harmonic-plus-noise \
-            synthesiser. Polyphonic, MPE, sustain pedal.",
+            sax, clarinet, French horn and choir \"aah\" built in, or your own ONNX / DDSP-VST .tflite file) \
+            drives a harmonic-plus-noise synthesiser. Polyphonic, MPE, sustain pedal.",
     examples: "\
   ddsp-instrument                                    JACK if it runs, else ALSA; default devices
   ddsp-instrument --model violin                     a built-in or library model by name
@@ -40,7 +40,7 @@ pub const INSTRUMENT: App = App {
 pub const EFFECT: App = App {
     binary: "ddsp-effect",
     about: "timbre transfer: a voice or a monophonic instrument in, a trained model's instrument out \
-            (six instruments built in, or your own model), following its pitch and \
+            (eight instruments built in, or your own model), following its pitch and \
             loudness with 4 ms of latency (the pitch of notes below ~300 Hz: two of their periods), and \
             sending the notes it hears as MIDI.",
     examples: "\

@@ -192,6 +192,8 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
             "Trumpet  ·  built in",
             "Sax  ·  built in",
             "Clarinet  ·  built in",
+            "Horn  ·  built in",
+            "Choir  ·  built in",
         ],
     );
     harness.get_by_label_contains("violin-test").click();
@@ -211,6 +213,16 @@ fn picking_a_library_model_asks_the_plugin_to_load_it() {
     harness.state_mut().status.lock().unwrap().message = Some("model.onnx is not a DDSP model".to_owned());
     harness.run();
     assert_labels(&harness, &["model.onnx is not a DDSP model"]);
+
+    // The file browser: opened on the folder, it lists the model file by name (every glyph drawn
+    // from the editor's fonts) and picking it asks for that file.
+    harness.get_by_label("Load model file…").click();
+    harness.run();
+    harness.state_mut().browser.folder = folder.clone();
+    harness.run();
+    harness.get_by_label("violin-test.onnx").click();
+    harness.run();
+    assert_eq!(asked.lock().unwrap().last(), Some(&ModelChoice::File(folder.join("violin-test.onnx"))));
 }
 
 /// Every widget that shows text (names, sliders, value boxes, labels, buttons), as drawn:

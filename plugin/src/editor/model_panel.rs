@@ -66,12 +66,13 @@ impl FileBrowser {
         self.refresh();
         let mut picked = None;
         ui.horizontal(|ui| {
-            if ui.button("⬆").on_hover_text("Parent folder").clicked() {
+            if ui.button("Up").on_hover_text("Parent folder").clicked() {
                 if let Some(parent) = self.folder.parent() {
                     self.folder = parent.to_path_buf();
                 }
             }
-            let response = ui.text_edit_singleline(&mut self.typed);
+            let name = ui.label("Folder");
+            let response = ui.text_edit_singleline(&mut self.typed).labelled_by(name.id);
             if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                 let typed = PathBuf::from(self.typed.trim());
                 if typed.is_dir() {
@@ -88,10 +89,10 @@ impl FileBrowser {
             for (path, is_dir) in &self.entries {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if *is_dir {
-                    if ui.selectable_label(false, format!("📁 {name}")).clicked() {
+                    if ui.selectable_label(false, format!("{name}/")).clicked() {
                         self.folder = path.clone();
                     }
-                } else if ui.selectable_label(false, format!("🎻 {name}")).clicked() {
+                } else if ui.selectable_label(false, name).clicked() {
                     picked = Some(path.clone());
                 }
             }
@@ -109,7 +110,7 @@ fn is_model_file(path: &Path) -> bool {
 pub fn show(ui: &mut egui::Ui, model: &mut EditorModel, status: &ModelStatus) {
     ui.heading("Model");
     let mut picked: Option<ModelChoice> = None;
-    egui::ScrollArea::vertical().id_salt("library").max_height(170.0).show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("library").max_height(250.0).show(ui, |ui| {
         for entry in model.library.entries() {
             let playing = status.choice.as_ref() == Some(&entry.choice);
             let origin = match entry.origin {

@@ -138,6 +138,22 @@ fn recipes() -> Vec<Recipe> {
             ],
             master: MasterPreset::Flute,
         },
+        Recipe {
+            plugin: PLUGIN,
+            file: "horn.json",
+            name: "French horn",
+            model: "Horn",
+            values: vec![("voices", I32(4)), ("atk", F32(40.0)), ("rel", F32(250.0)), ("vibdep", F32(0.0))],
+            master: MasterPreset::Brass,
+        },
+        Recipe {
+            plugin: PLUGIN,
+            file: "choir.json",
+            name: "Choir — aah",
+            model: "Choir",
+            values: vec![("voices", I32(12)), ("atk", F32(120.0)), ("rel", F32(500.0)), ("vibdep", F32(15.0))],
+            master: MasterPreset::Room,
+        },
         // The effect: a voice (or any monophonic instrument) into each model, in the model's range.
         Recipe {
             plugin: EFFECT,
@@ -187,6 +203,22 @@ fn recipes() -> Vec<Recipe> {
             model: "Clarinet",
             values: vec![],
             master: MasterPreset::Flute,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-horn.json",
+            name: "French horn — voice as sung",
+            model: "Horn",
+            values: vec![("unvoiced", Id("hold".into()))],
+            master: MasterPreset::Brass,
+        },
+        Recipe {
+            plugin: EFFECT,
+            file: "effect-choir.json",
+            name: "Choir — voice as sung",
+            model: "Choir",
+            values: vec![],
+            master: MasterPreset::Room,
         },
     ]
 }
