@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the accuracy benchmarks need (not the tests): the training set-up (fluidsynth, two
-# General MIDI soundfonts, .venv-train with torch + torchcrepe) and espeak-ng (a voice).
+# General MIDI soundfonts, .venv-train with torch + torchcrepe), espeak-ng (a voice), and the published
+# pitch trackers the tracker benchmark runs beside ours: SwiftF0 (ONNX Runtime) and PESTO (torch), both
+# shipping their weights. `--no-deps` with their two small dependencies pinned, so that nothing can
+# move the venv's torch==torchaudio pin.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec bash scripts/setup_training.sh espeak-ng
+bash scripts/setup_training.sh espeak-ng
+TRACKERS=(swift-f0==0.3.0 pesto-pitch==2.0.1 omegaconf==2.4.0 PyYAML==6.0.4)
+.venv-train/bin/pip install -q --disable-pip-version-check --no-deps "${TRACKERS[@]}"
