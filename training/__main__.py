@@ -33,6 +33,8 @@ def parser():
     p.add_argument("-o", "--out", required=True, help="folder; one sub-folder per instrument")
     p.add_argument("--minutes", type=float, default=15.5)
     p.add_argument("--soundfont", default="musescore", help="musescore, fluidr3 or a .sf2/.sf3 path")
+    p.add_argument("--dynamics", choices=["independent", "coupled"], default="independent",
+                   help="how velocity and CC11 make the phrases' dynamics (training/phrases.py, DYNAMICS)")
 
     p = sub.add_parser("dataset", help="folder of recordings -> cached f0/loudness clips")
     p.add_argument("source")
@@ -127,7 +129,7 @@ def main(argv=None):
     if args.command == "phrases":
         from .phrases import render
         for name in args.instruments:
-            print(json.dumps(render(name, args.out, args.minutes, soundfont=args.soundfont)))
+            print(json.dumps(render(name, args.out, args.minutes, soundfont=args.soundfont, dynamics=args.dynamics)))
     elif args.command == "dataset":
         from .dataset import build
         manifest = build(args.source, args.out, args.crepe, args.holdout, args.voicing_threshold, args.device)

@@ -72,11 +72,25 @@ class Phrase:
         self.events.append(("bend", t1, 0))
 
 
-def gesture(p, rng, inst, t):
+# How a phrase's dynamics are played (`python -m training phrases --dynamics`):
+# - "independent" (the shipped models' data): each gesture's velocity and CC11 drawn apart, and
+#   crescendi through CC11 over 25..127 (up to -28 dB). CC11 scales the volume and leaves the
+#   timbre alone, so quiet frames are as often a bright loud-velocity sample turned down as a soft
+#   one: a soundfont whose samples darken with velocity (horn, trumpet, sax) teaches loudness
+#   without its timbre.
+# - "coupled": one dynamic level per gesture sets the velocity (the samples' timbre) and CC11
+#   follows within 3 dB of it; crescendi on a line go through the notes' velocities, and a long
+#   note's swell through CC11 within ±3 dB.
+DYNAMICS = ("independent", "coupled")
+
+
+def gesture(p, rng, inst, t, dynamics="independent"):
     """Appends one gesture starting at t; returns its end time."""
     kind = rng.choice(["legato", "long", "repeat", "leaps"], p=[0.4, 0.25, 0.15, 0.2])
     centre = int(rng.integers(inst.low, inst.high + 1))
     clamp = lambda n: int(np.clip(n, inst.low, inst.high))
+    if dynamics == "coupled":
+        return coupled_gesture(p, rng, inst, t, kind, centre, clamp)
     vel = int(rng.integers(45, 120))
     expr = int(rng.integers(60, 128))
     p.events.append(("cc", t, 11, expr))
@@ -135,11 +149,66 @@ def gesture(p, rng, inst, t):
     return t
 
 
-def make_phrase(rng, inst, seconds):
+def coupled_gesture(p, rng, inst, t, kind, centre, clamp):
+    """`gesture` with coupled dynamics (see DYNAMICS): the velocity carries the level."""
+    level = float(rng.uniform(0.0, 1.0))
+    velocity = lambda x: int(np.clip(round(30 + 95 * x + rng.integers(-6, 7)), 20, 127))
+    # CC11 127 * 10^(-dB/40): GM's volume curve is (CC/127)^2.
+    cc = lambda db: int(np.clip(round(127 * 10 ** (db / 40)), 1, 127))
+    p.events.append(("cc", t, 11, cc(-3.0 * (1.0 - level))))
+    if kind == "legato":
+        note = centre
+        n_notes = int(rng.integers(4, 13))
+        shape = rng.choice(["flat", "cresc", "dim", "swell"])
+        lo, hi = float(rng.uniform(0.0, 0.45)), float(rng.uniform(0.6, 1.0))
+        for i in range(n_notes):
+            x = i / max(n_notes - 1, 1)
+            x = {"flat": level, "cresc": lo + (hi - lo) * x, "dim": hi - (hi - lo) * x,
+                 "swell": lo + (hi - lo) * (1.0 - abs(2.0 * x - 1.0))}[shape]
+            dur = float(rng.choice([0.18, 0.25, 0.35, 0.5, 0.7, 1.0]) * rng.uniform(0.9, 1.2))
+            p.note(t, dur + 0.03, note, velocity(x))  # overlap: legato
+            if dur > 0.6 and rng.random() < 0.6:
+                p.vibrato(t + 0.15, t + dur, rng.uniform(4.5, 6.5), rng.uniform(12, 35))
+            t += dur
+            step = rng.choice([-2, -1, 1, 2, 3, -3, 5, -5, 7, -7, 12, -12], p=[.16, .16, .16, .16, .07, .07, .05, .05, .03, .03, .03, .03])
+            note = clamp(note + step) if inst.low < note + step < inst.high else clamp(note - step)
+        return t
+    if kind == "long":
+        dur = float(rng.uniform(1.5, 4.5))
+        p.note(t, dur, centre, velocity(level))
+        shape = rng.choice(["cresc", "dim", "swell"])
+        lo, hi = cc(-3.0), cc(0.0)
+        if shape == "cresc":
+            p.ramp_cc(t, t + dur, lo, hi)
+        elif shape == "dim":
+            p.ramp_cc(t, t + dur, hi, lo)
+        else:
+            p.ramp_cc(t, t + dur / 2, lo, hi)
+            p.ramp_cc(t + dur / 2, t + dur, hi, lo)
+        if rng.random() < 0.75:
+            p.vibrato(t + rng.uniform(0.2, 0.8), t + dur, rng.uniform(4.5, 6.5), rng.uniform(15, 45))
+        return t + dur
+    if kind == "repeat":
+        dur = float(rng.uniform(0.1, 0.3))
+        for _ in range(int(rng.integers(3, 9))):
+            p.note(t, dur * 0.8, centre, velocity(level))
+            t += dur
+        return t
+    note = clamp(centre - 12)
+    for _ in range(int(rng.integers(4, 10))):
+        dur = float(rng.uniform(0.2, 0.6))
+        p.note(t, dur * 0.9, note, velocity(level))
+        t += dur
+        step = int(rng.choice([3, 4, 5, 7, 12]))
+        note = note + step if note + step <= inst.high else clamp(note - 2 * step)
+    return t
+
+
+def make_phrase(rng, inst, seconds, dynamics="independent"):
     p = Phrase()
     t = 0.0
     while t < seconds:
-        t = gesture(p, rng, inst, t)
+        t = gesture(p, rng, inst, t, dynamics)
         t += float(rng.choice([0.0, 0.05, 0.3, 0.6, 1.2], p=[0.2, 0.2, 0.25, 0.2, 0.15]))
     return p, t
 
@@ -204,7 +273,8 @@ def phrase_seed(name, soundfont, i):
     return [zlib.crc32(name.encode()), zlib.crc32(Path(str(soundfont)).stem.encode()), i]
 
 
-def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescore", gain=1.0):
+def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescore", gain=1.0,
+           dynamics="independent"):
     import soundfile as sf
     inst = INSTRUMENTS[name]
     # One folder per instrument and source: `dataset OUT/NAME` takes every soundfont's phrases.
@@ -213,7 +283,7 @@ def render(name, out_dir, minutes=15.5, phrase_seconds=30.0, soundfont="musescor
     rng_phrases, total, i = [], 0.0, 0
     while total < minutes * 60:
         rng = np.random.default_rng(phrase_seed(name, soundfont, i))
-        p, length = make_phrase(rng, inst, phrase_seconds)
+        p, length = make_phrase(rng, inst, phrase_seconds, dynamics)
         rng_phrases.append((p, length))
         total += length
         i += 1
