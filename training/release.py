@@ -10,7 +10,14 @@ from pathlib import Path
 
 from .export import export
 from .fidelity import merge_rows, run as fidelity, table
+from .make import phrase_dynamics
 from .phrases import INSTRUMENTS
+
+# What a card says of its phrases' dynamics (training/phrases.py, DYNAMICS).
+DYNAMICS_TEXT = {
+    "independent": "CC11 crescendi",
+    "coupled": "crescendi through the notes' velocities (the samples' own timbre; CC11 within 3 dB)",
+}
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -69,7 +76,7 @@ render`) and as a timbre-transfer target (effect plugin).
 | Rates | 48 kHz, 250 frames/s (4 ms hop) |
 | Size | input stacks {m['stack_layers']} × {m['stack_units']}, GRU {m['gru_units']}, output stack {m['out_layers']} × {m['out_units']}, {m['n_harmonics']} harmonics, {m['n_noise_bands']} noise bands |
 | Trained range | f0 {cfg['f0_range_hz'][0]:.0f}–{cfg['f0_range_hz'][1]:.0f} Hz, loudness {cfg['loudness_range_db'][0]:.1f}…{cfg['loudness_range_db'][1]:.1f} dB |
-| Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, CC11 crescendi, repeated notes, rests (`training/phrases.py`, seeded) |
+| Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, {DYNAMICS_TEXT[phrase_dynamics(name)]}, repeated notes, rests (`training/phrases.py`, seeded) |
 | Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
 | Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{noise_schedule(cfg)} (`scripts/make_models.sh`) |
 | Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; another run shared the 2 cores) |
