@@ -121,17 +121,7 @@ def gesture(p, rng, inst, t, dynamics="independent"):
         dur = float(rng.uniform(1.5, 4.5))
         p.note(t, dur, centre, vel)
         lo, hi = int(rng.integers(25, 60)), int(rng.integers(95, 128))
-        shape = rng.choice(["cresc", "dim", "swell"])
-        if shape == "cresc":
-            p.ramp_cc(t, t + dur, lo, hi)
-        elif shape == "dim":
-            p.ramp_cc(t, t + dur, hi, lo)
-        else:
-            p.ramp_cc(t, t + dur / 2, lo, hi)
-            p.ramp_cc(t + dur / 2, t + dur, hi, lo)
-        if rng.random() < 0.75:
-            p.vibrato(t + rng.uniform(0.2, 0.8), t + dur, rng.uniform(4.5, 6.5), rng.uniform(15, 45))
-        return t + dur
+        return long_note_shape(p, rng, t, dur, lo, hi)
     if kind == "repeat":
         dur = float(rng.uniform(0.1, 0.3))
         for _ in range(int(rng.integers(3, 9))):
@@ -147,6 +137,22 @@ def gesture(p, rng, inst, t, dynamics="independent"):
         step = int(rng.choice([3, 4, 5, 7, 12]))
         note = note + step if note + step <= inst.high else clamp(note - 2 * step)
     return t
+
+
+def long_note_shape(p, rng, t, dur, lo, hi):
+    """A long note's CC11 crescendo, diminuendo or swell between `lo` and `hi`, and its vibrato
+    (three notes in four); returns the note's end."""
+    shape = rng.choice(["cresc", "dim", "swell"])
+    if shape == "cresc":
+        p.ramp_cc(t, t + dur, lo, hi)
+    elif shape == "dim":
+        p.ramp_cc(t, t + dur, hi, lo)
+    else:
+        p.ramp_cc(t, t + dur / 2, lo, hi)
+        p.ramp_cc(t + dur / 2, t + dur, hi, lo)
+    if rng.random() < 0.75:
+        p.vibrato(t + rng.uniform(0.2, 0.8), t + dur, rng.uniform(4.5, 6.5), rng.uniform(15, 45))
+    return t + dur
 
 
 def coupled_gesture(p, rng, inst, t, kind, centre, clamp):
@@ -176,18 +182,7 @@ def coupled_gesture(p, rng, inst, t, kind, centre, clamp):
     if kind == "long":
         dur = float(rng.uniform(1.5, 4.5))
         p.note(t, dur, centre, velocity(level))
-        shape = rng.choice(["cresc", "dim", "swell"])
-        lo, hi = cc(-3.0), cc(0.0)
-        if shape == "cresc":
-            p.ramp_cc(t, t + dur, lo, hi)
-        elif shape == "dim":
-            p.ramp_cc(t, t + dur, hi, lo)
-        else:
-            p.ramp_cc(t, t + dur / 2, lo, hi)
-            p.ramp_cc(t + dur / 2, t + dur, hi, lo)
-        if rng.random() < 0.75:
-            p.vibrato(t + rng.uniform(0.2, 0.8), t + dur, rng.uniform(4.5, 6.5), rng.uniform(15, 45))
-        return t + dur
+        return long_note_shape(p, rng, t, dur, cc(-3.0), cc(0.0))
     if kind == "repeat":
         dur = float(rng.uniform(0.1, 0.3))
         for _ in range(int(rng.integers(3, 9))):
