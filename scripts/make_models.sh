@@ -27,9 +27,10 @@ read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
 
 pipeline() {
   local name="$1"
+  local dynamics
+  dynamics=$($PY -c "from training.make import phrase_dynamics; print(phrase_dynamics('$name'))")
   for soundfont in musescore fluidr3; do
-    $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 6.5 --soundfont "$soundfont" \
-      --dynamics "$($PY -c "from training.make import phrase_dynamics; print(phrase_dynamics('$name'))")"
+    $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 6.5 --soundfont "$soundfont" --dynamics "$dynamics"
   done
   $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
   # Phase 1: the spectral loss alone; phase 2 (the recipe of the shipped models, found on the way):

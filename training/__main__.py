@@ -4,6 +4,7 @@ import json
 import sys
 
 from .make import LEVEL_STEPS, STEPS
+from .phrases import DYNAMICS
 
 
 # The decoder's sizes: flag, `ModelConfig` field, default; the same flags for `train` and `make`.
@@ -33,7 +34,7 @@ def parser():
     p.add_argument("-o", "--out", required=True, help="folder; one sub-folder per instrument")
     p.add_argument("--minutes", type=float, default=15.5)
     p.add_argument("--soundfont", default="musescore", help="musescore, fluidr3 or a .sf2/.sf3 path")
-    p.add_argument("--dynamics", choices=["independent", "coupled"], default="independent",
+    p.add_argument("--dynamics", choices=DYNAMICS, default="independent",
                    help="how velocity and CC11 make the phrases' dynamics (training/phrases.py, DYNAMICS)")
 
     p = sub.add_parser("dataset", help="folder of recordings -> cached f0/loudness clips")

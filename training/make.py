@@ -15,6 +15,11 @@ from pathlib import Path
 # "What that table cannot see").
 RECIPE = {"batch_size": 4, "clip_seconds": 1.0, "learning_rate": 2e-3, "decay_steps": 1250, "noise_warmup": 500}
 STEPS, LEVEL_STEPS = 2150, 400
+# On a CUDA machine (`scripts/train_models_cuda.sh`): 4x the batch for 2.3x the steps, the level loss
+# over the last 1000.
+CUDA_RECIPE = {"batch_size": 16, "clip_seconds": 1.0, "learning_rate": 2e-3, "decay_steps": 2000,
+               "noise_warmup": 500}
+CUDA_STEPS, CUDA_LEVEL_STEPS = 5000, 1000
 # How each shipped model's phrases play their dynamics (training/phrases.py, DYNAMICS). The horn's
 # samples darken with velocity; trained on independent velocity and CC11 it stayed bright when soft
 # (harmonics 5-16 darkened 1.2 dB from velocity 112 to 64 where the sampled horn darkens 12 dB;
@@ -24,11 +29,6 @@ COUPLED_DYNAMICS = {"horn"}
 
 def phrase_dynamics(name):
     return "coupled" if name in COUPLED_DYNAMICS else "independent"
-# On a CUDA machine (`scripts/train_models_cuda.sh`): 4x the batch for 2.3x the steps, the level loss
-# over the last 1000.
-CUDA_RECIPE = {"batch_size": 16, "clip_seconds": 1.0, "learning_rate": 2e-3, "decay_steps": 2000,
-               "noise_warmup": 500}
-CUDA_STEPS, CUDA_LEVEL_STEPS = 5000, 1000
 
 
 def train_flags(recipe=RECIPE):
