@@ -318,3 +318,45 @@ fn a_swell_in_noise_keeps_its_voicing_down_to_a_local_snr_of_minus_5_db() {
         }
     }
 }
+
+#[test]
+fn repeated_notes_in_noise_hold_their_pitch_through_each_gap_and_never_read_a_multiple_of_the_period() {
+    // A saw re-attacked four times (0.2 s at full level, then 40 dB down for 80 ms), white noise at
+    // 10 dB SNR: the gaps sit 30 dB under the noise and go unvoiced. The pitch held through them
+    // must be the note's (it was whatever the tracker read as the note faded into the noise: an
+    // octave or a twelfth down), and no voiced frame may read a multiple of the period (without a
+    // dip below the threshold the deepest of its multiples is chance). Counted from the first
+    // voiced frame; a frame is right within 50 cents.
+    let sr = 48_000.0;
+    let (note, gap, fade) = (9_600usize, 4_800usize, 2_880usize);
+    let cycle = note + gap;
+    let n = 4 * cycle + note;
+    for hz in [110.0, 196.0, 330.0, 587.0, 880.0] {
+        let tone = synth(Wave::Saw, &vec![hz; n], sr, 0.3);
+        let level = |i: usize| {
+            let p = i % cycle;
+            // Samples into the fade down (0..=fade), then back up over the gap's last `fade`.
+            let down = if p < note { p.saturating_sub(note - fade) } else { (cycle - p).min(fade) };
+            10f64.powf(-2.0 * down as f64 / fade as f64)
+        };
+        let clean: Vec<f32> = tone.iter().enumerate().map(|(i, v)| (level(i) * f64::from(*v)) as f32).collect();
+        let noisy = with_noise(&clean, 10.0, 7);
+        let settings = PitchSettings { f0_min_hz: 60.0, f0_max_hz: 1_000.0, ..PitchSettings::default() };
+        let frames = track(&noisy, sr as f32, settings);
+        let first = frames.iter().position(|f| f.voiced).expect("voiced");
+        let right = |f: &&&TrackerFrame| cents(f64::from(f.f0_hz), hz).abs() < 50.0;
+        let (voiced, held): (Vec<&TrackerFrame>, Vec<&TrackerFrame>) = frames[first..].iter().partition(|f| f.voiced);
+        let voiced_right = voiced.iter().filter(right).count() as f64 / voiced.len() as f64;
+        let held_right = held.iter().filter(right).count() as f64 / held.len().max(1) as f64;
+        eprintln!(
+            "{hz} Hz: {} voiced frames, {:.4} right; {} unvoiced frames, {:.4} holding the note",
+            voiced.len(),
+            voiced_right,
+            held.len(),
+            held_right
+        );
+        assert!(held.len() >= 4 * 60, "{hz} Hz: the gaps should go unvoiced ({} unvoiced frames)", held.len());
+        assert!(voiced_right >= 0.98, "{hz} Hz: {voiced_right:.4} of the voiced frames within 50 cents");
+        assert!(held_right >= 0.99, "{hz} Hz: {held_right:.4} of the unvoiced frames hold the note");
+    }
+}

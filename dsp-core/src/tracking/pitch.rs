@@ -54,6 +54,16 @@ const OCTAVE_UP_TRUSTED: f32 = 0.05;
 const OCTAVE_UP_MARGIN: f32 = 0.02;
 /// Among longer periods, the first dip within this of the best is taken.
 const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
+/// In noise every multiple of the period dips about as deep: a shorter lag's dip within this
+/// fraction of a dip's depth is the period, the dip a multiple of it ...
+const MULTIPLE_NEAR_FRACTION: f32 = 0.5;
+/// ... and, with no dip below the threshold, also one within this of the deepest.
+const MULTIPLE_NEAR_DEEPEST: f32 = 0.05;
+/// A dip this aperiodic is a noisy one, checked for being a multiple of the period.
+const NOISY_APERIODICITY: f32 = 0.1;
+/// A note's pitch is held through unvoiced frames once it has lasted this many hops; the estimates
+/// of a shorter run (a note change fading into noise, a stray octave) are not held.
+const STABLE_HOPS: usize = 8;
 /// Hop between estimates.
 pub const HOP_S: f64 = 0.001;
 /// Longest period-long average, in hops.
@@ -179,6 +189,8 @@ pub struct PitchTracker {
     run: [f32; MAX_AVERAGE_HOPS],
     run_len: usize,
     last_f0_hz: f32,
+    /// The last estimate of a run at least `STABLE_HOPS` long: what unvoiced frames hold.
+    stable_f0_hz: f32,
 }
 
 impl PitchTracker {
@@ -234,6 +246,7 @@ impl PitchTracker {
             run: [0.0; MAX_AVERAGE_HOPS],
             run_len: 0,
             last_f0_hz: 0.0,
+            stable_f0_hz: 0.0,
         }
     }
 
@@ -292,6 +305,7 @@ impl PitchTracker {
         self.n_recent = 0;
         self.run_len = 0;
         self.last_f0_hz = 0.0;
+        self.stable_f0_hz = 0.0;
     }
 
     /// The shortest band whose lags reach past `tau`.
@@ -367,6 +381,11 @@ impl PitchTracker {
         let threshold = if self.voiced { self.settings.voicing_off } else { self.settings.voicing_on };
         self.voiced = found.is_some() && confidence >= threshold;
         if !self.voiced {
+            // A run too short to be a note (a note change that faded into noise, a stray octave)
+            // is not what the unvoiced frames hold: the last note's pitch is.
+            if self.run_len > 0 && self.run_len < STABLE_HOPS && self.stable_f0_hz > 0.0 {
+                self.last_f0_hz = self.stable_f0_hz;
+            }
             self.n_recent = 0;
             self.run_len = 0;
             return PitchEstimate { f0_hz: self.last_f0_hz, confidence, voiced: false };
@@ -397,6 +416,9 @@ impl PitchTracker {
         let sum: f32 = (0..n).map(|i| self.run[(self.run_len - 1 - i) % MAX_AVERAGE_HOPS]).sum();
         let f0_hz = (sum / n as f32).exp();
         self.last_f0_hz = f0_hz;
+        if self.run_len >= STABLE_HOPS {
+            self.stable_f0_hz = f0_hz;
+        }
         PitchEstimate { f0_hz, confidence, voiced: true }
     }
 
@@ -444,13 +466,34 @@ impl PitchTracker {
             });
             // A dip still falling at the band's last lag belongs to a longer period: next band.
             if let Some(tau) = first.map(local_min).filter(|&t| t < hi) {
-                return Some((b, tau, vertex(tau)));
+                let depth = vertex(tau);
+                // In noise every multiple of the period dips about as deep, and which one crosses
+                // the threshold first is chance: a dip at half or a third of the lag nearly as
+                // deep is the period. (A clean dip is left alone: a weak fundamental's half
+                // period dips nearly as deep on clean material too.)
+                if depth >= NOISY_APERIODICITY {
+                    let near = depth * (1.0 + MULTIPLE_NEAR_FRACTION);
+                    let period = [3, 2].into_iter().find_map(|k| {
+                        let at = (tau as f64 / k as f64).round() as usize;
+                        let span = (at as f64 * 0.03).ceil() as usize;
+                        (at.saturating_sub(span).max(lo)..=(at + span).min(hi - 1))
+                            .filter(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1])
+                            .find(|&t| vertex(t) <= near)
+                    });
+                    if let Some(t) = period {
+                        return Some((b, t, vertex(t)));
+                    }
+                }
+                return Some((b, tau, depth));
             }
             if b == self.bands.len() - 1 {
-                fallback = (lo..=hi)
-                    .filter(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1])
-                    .min_by(|&a, &b| c[a].total_cmp(&c[b]))
-                    .map(|t| (b, t, c[t]));
+                // No dip below the threshold (noise: every multiple of the period dips to about
+                // the noise's share of the power, and which one is deepest is chance). The first
+                // dip nearly as deep as the deepest is the period, not a multiple of it.
+                let is_dip = |t: usize| c[t] <= c[t - 1] && c[t] <= c[t + 1];
+                let deepest = (lo..hi).filter(|&t| is_dip(t)).map(vertex).fold(f32::INFINITY, f32::min);
+                let near = deepest + MULTIPLE_NEAR_DEEPEST.max(MULTIPLE_NEAR_FRACTION * deepest);
+                fallback = (lo..hi).find(|&t| is_dip(t) && vertex(t) <= near).map(|t| (b, t, vertex(t)));
             }
         }
         fallback
