@@ -12,12 +12,17 @@
 //!    windows lets a short window that misses a sawtooth's edge fake a dip) and the first band with a
 //!    dip below the threshold gives the pitch: the first dip (YIN's octave-down protection), then its
 //!    local minimum. A dip within 3 % of the previous pitch wins over an octave jump whose dip is
-//!    barely deeper (octave-up protection, hysteresis).
+//!    barely deeper (octave-up protection, hysteresis). In noise every multiple of the period dips
+//!    about as deep (to the noise's share of the power), so which one crosses the threshold first
+//!    is chance: a noisy dip (aperiodicity ≥ 0.1) with a dip at a half or a third of its lag at most
+//!    1.5 times as aperiodic is a multiple, and the shorter lag is the period.
 //! 3. **Refinement at the host rate**: the difference function is evaluated at the full rate for the
 //!    few lags around the coarse one, and a parabola through the minimum gives the sub-sample lag
 //!    (at 12 kHz a 2 kHz period is 6 samples, too coarse to interpolate to a few cents).
 //! 4. **Voicing**: confidence `1 − CMNDF(τ)`, with hysteresis (on above `voicing_on`, off below
-//!    `voicing_off`) and an energy gate.
+//!    `voicing_off`) and an energy gate. Unvoiced frames hold the last pitch of a run that lasted
+//!    8 ms: a note fading into noise is often read wrong in its last few hops, and that reading
+//!    must not become the pitch held through the gap.
 //! 5. **Smoothing**: a 3-point median over voiced estimates (in log frequency) removes single-hop
 //!    outliers; two agreeing estimates switch to a new note at once, and a slide passes unsmeared
 //!    (the median of a monotonic run is its middle value: one hop of delay, no averaging).
@@ -54,8 +59,8 @@ const OCTAVE_UP_TRUSTED: f32 = 0.05;
 const OCTAVE_UP_MARGIN: f32 = 0.02;
 /// Among longer periods, the first dip within this of the best is taken.
 const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
-/// In noise every multiple of the period dips about as deep: a shorter lag's dip within this
-/// fraction of a dip's depth is the period, the dip a multiple of it ...
+/// In noise every multiple of the period dips about as deep: a shorter lag's dip at most this
+/// fraction more aperiodic than a dip is the period, the dip a multiple of it ...
 const MULTIPLE_NEAR_FRACTION: f32 = 0.5;
 /// ... and, with no dip below the threshold, also one within this of the deepest.
 const MULTIPLE_NEAR_DEEPEST: f32 = 0.05;
