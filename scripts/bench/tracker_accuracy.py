@@ -464,15 +464,16 @@ def ours_table(results) -> str:
     return "\n".join(lines)
 
 
+def trackers_head(caption: str) -> list[str]:
+    """A caption and the head of a material x tracker table."""
+    return [caption, "", "| material | " + " | ".join(TRACKERS) + " |", "|---|" + "---|" * len(TRACKERS)]
+
+
 def condition_table(condition: str, by_tracker) -> str:
     """Every tracker per material under one condition."""
-    lines = [
+    lines = trackers_head(
         f"**{condition}**: RPA live / RPA offline / voicing recall, % (live: each estimate when its "
-        "look-ahead has arrived, no delay compensation; offline: at the best lag)",
-        "",
-        "| material | " + " | ".join(TRACKERS) + " |",
-        "|---|" + "---|" * len(TRACKERS),
-    ]
+        "look-ahead has arrived, no delay compensation; offline: at the best lag)")
     materials = [r[0] for r in by_tracker[TRACKERS[0]]]
     for m, name in enumerate(materials):
         cells = []
@@ -510,14 +511,10 @@ def summary_table(results) -> str:
 
 def above_noise_table(rows) -> str:
     """noise10: voicing recall on the reference-voiced frames above the noise, per tracker."""
-    lines = [
+    lines = trackers_head(
         f"**noise10, above the noise**: voicing recall (at the best lag) on the reference-voiced frames whose "
         f"clean signal over the last {1000 * LOCAL_SNR_S:.0f} ms is at most {-AUDIBLE_SNR_DB:.0f} dB under the "
-        "noise, %; in brackets the share of reference-voiced frames further under it",
-        "",
-        "| material | " + " | ".join(TRACKERS) + " |",
-        "|---|" + "---|" * len(TRACKERS),
-    ]
+        "noise, %; in brackets the share of reference-voiced frames further under it")
     materials = [r[0] for r in rows[TRACKERS[0]]]
     for m, name in enumerate(materials):
         share = 1 - rows[TRACKERS[0]][m][2] / rows[TRACKERS[0]][m][3]
