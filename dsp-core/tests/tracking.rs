@@ -321,12 +321,12 @@ fn a_swell_in_noise_keeps_its_voicing_down_to_a_local_snr_of_minus_5_db() {
 
 #[test]
 fn repeated_notes_in_noise_hold_their_pitch_through_each_gap_and_never_read_a_multiple_of_the_period() {
-    // A saw re-attacked four times (0.2 s at full level, then 40 dB down for 80 ms), white noise at
-    // 10 dB SNR: the gaps sit 30 dB under the noise and go unvoiced. The pitch held through them
-    // must be the note's (it was whatever the tracker read as the note faded into the noise: an
-    // octave or a twelfth down), and no voiced frame may read a multiple of the period (without a
-    // dip below the threshold the deepest of its multiples is chance). Counted from the first
-    // voiced frame; a frame is right within 50 cents.
+    // A saw re-attacked four times (0.2 s notes whose last 60 ms fade 40 dB down, 40 ms at the
+    // bottom, 60 ms back up), white noise at 10 dB SNR: the gaps sit ~30 dB under the noise and go
+    // unvoiced. The pitch held through them must be the note's (it was whatever the tracker read as
+    // the note faded into the noise: at 330 Hz wrong on 23 % of the gap frames), and the
+    // voiced frames must not read a multiple of the period (in noise every multiple dips about as
+    // deep). Counted from the first voiced frame; a frame is right within 50 cents.
     let sr = 48_000.0;
     let (note, gap, fade) = (9_600usize, 4_800usize, 2_880usize);
     let cycle = note + gap;
