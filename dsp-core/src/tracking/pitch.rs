@@ -57,6 +57,10 @@ const OCTAVE_UP_TRUSTED: f32 = 0.05;
 /// ... as is one whose dip is within this of the old lag's in the same window (a noisy input,
 /// where neither dip is clean).
 const OCTAVE_UP_MARGIN: f32 = 0.02;
+/// Longer periods are checked up to this many times the lag: a low horn note's loudest harmonics
+/// are its 4th and 5th, and as it is re-tongued a short window reads its 3rd to 6th
+/// (`tests/tracking.rs`, the sampled horn; with 3, 73 of its 731 voiced frames).
+const OCTAVE_CHECK_REACH: usize = 7;
 /// Among longer periods, the first dip within this of the best is taken.
 const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
 /// In noise every multiple of the period dips about as deep: a shorter lag's dip at most this
@@ -549,12 +553,12 @@ impl PitchTracker {
         Some((self.refine(tau, self.bands[band].window), 1.0 - aperiodicity))
     }
 
-    /// A longer period than `tau` (up to three times it) that a window holding it shows clearly
+    /// A longer period than `tau` (up to `OCTAVE_CHECK_REACH` times it) that a window holding it shows clearly
     /// more periodic: `(band, lag, aperiodicity)` of its first nearly-best dip. Short windows take
     /// a dominant harmonic's period (or two of them) for the note's when the fundamental is weak:
     /// bowed strings, horns, low voices.
     fn octave_below(&mut self, tau: usize) -> Option<(usize, usize, f32)> {
-        let reach = 3 * tau + ((3 * tau) as f64 * 0.03).ceil() as usize;
+        let reach = OCTAVE_CHECK_REACH * tau + ((OCTAVE_CHECK_REACH * tau) as f64 * 0.03).ceil() as usize;
         let lowest = tau + tau.div_ceil(3);
         // The shortest band holding the whole reach, else the longest one holding twice `tau`.
         let holds = |b: &Band, lag: usize| b.window > lag && b.sums.len() > lag + 2;
