@@ -57,10 +57,16 @@ const OCTAVE_UP_TRUSTED: f32 = 0.05;
 /// ... as is one whose dip is within this of the old lag's in the same window (a noisy input,
 /// where neither dip is clean).
 const OCTAVE_UP_MARGIN: f32 = 0.02;
-/// Longer periods are checked up to this many times the lag: a low horn note's loudest harmonics
-/// are its 4th and 5th, and as it is re-tongued a short window reads its 3rd to 6th
-/// (`tests/tracking.rs`, the sampled horn; with 3, 73 of its 731 voiced frames).
-const OCTAVE_CHECK_REACH: usize = 7;
+/// Longer periods are checked up to this many times the lag ...
+const OCTAVE_CHECK_REACH: usize = 3;
+/// ... and, for the period of the note already sounding, up to this many: a low horn note's
+/// loudest harmonics are its 4th and 5th, and as it is re-tongued a short window reads its 3rd to
+/// 6th (`tests/tracking.rs`, the sampled horn: 73 of its 731 voiced frames with the first reach
+/// alone, 2 with this). Not for any period: two notes a fourth apart overlapping at a legato change are
+/// periodic at four times the upper one's lag, which is neither note.
+const SOUNDING_NOTE_REACH: usize = 7;
+/// Hops a note must have sounded for that.
+const SOUNDING_HOPS: usize = 30;
 /// Among longer periods, the first dip within this of the best is taken.
 const OCTAVE_CHECK_NEAR_BEST: f32 = 0.05;
 /// In noise every multiple of the period dips about as deep: a shorter lag's dip at most this
@@ -516,7 +522,15 @@ impl PitchTracker {
         // takes that for the period. A window long enough to hold twice the lag decides: if the
         // doubled lag is clearly more periodic there, the pitch is an octave lower.
         if aperiodicity > OCTAVE_CHECK_MIN_APERIODICITY && tau >= OCTAVE_CHECK_MIN_LAG {
-            if let Some((b, double, c_double)) = self.octave_below(tau) {
+            // The note already sounding (for 30 ms: a chord's common period read for a few hops at a
+            // legato change is not one), if its period is further down than the first reach.
+            let sounding =
+                if self.voiced && self.run_len >= SOUNDING_HOPS { self.last_tau.round() as usize } else { 0 };
+            let near_sounding = |t: usize| t.abs_diff(sounding) <= (sounding as f64 * 0.03).ceil() as usize;
+            let sounding_reach = (sounding > (OCTAVE_CHECK_REACH * tau) && sounding <= SOUNDING_NOTE_REACH * tau)
+                .then(|| self.octave_below(tau, SOUNDING_NOTE_REACH).filter(|&(_, t, _)| near_sounding(t)))
+                .flatten();
+            if let Some((b, double, c_double)) = sounding_reach.or_else(|| self.octave_below(tau, OCTAVE_CHECK_REACH)) {
                 (band, tau, aperiodicity) = (b, double, c_double);
             }
         }
@@ -553,12 +567,12 @@ impl PitchTracker {
         Some((self.refine(tau, self.bands[band].window), 1.0 - aperiodicity))
     }
 
-    /// A longer period than `tau` (up to `OCTAVE_CHECK_REACH` times it) that a window holding it shows clearly
+    /// A longer period than `tau` (up to `times` it) that a window holding it shows clearly
     /// more periodic: `(band, lag, aperiodicity)` of its first nearly-best dip. Short windows take
     /// a dominant harmonic's period (or two of them) for the note's when the fundamental is weak:
     /// bowed strings, horns, low voices.
-    fn octave_below(&mut self, tau: usize) -> Option<(usize, usize, f32)> {
-        let reach = OCTAVE_CHECK_REACH * tau + ((OCTAVE_CHECK_REACH * tau) as f64 * 0.03).ceil() as usize;
+    fn octave_below(&mut self, tau: usize, times: usize) -> Option<(usize, usize, f32)> {
+        let reach = times * tau + ((times * tau) as f64 * 0.03).ceil() as usize;
         let lowest = tau + tau.div_ceil(3);
         // The shortest band holding the whole reach, else the longest one holding twice `tau`.
         let holds = |b: &Band, lag: usize| b.window > lag && b.sums.len() > lag + 2;
