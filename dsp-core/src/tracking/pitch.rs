@@ -12,10 +12,12 @@
 //!    windows lets a short window that misses a sawtooth's edge fake a dip) and the first band with a
 //!    dip below the threshold gives the pitch: the first dip (YIN's octave-down protection), then its
 //!    local minimum. A dip within 3 % of the previous pitch wins over an octave jump whose dip is
-//!    barely deeper (octave-up protection, hysteresis). In noise every multiple of the period dips
-//!    about as deep (to the noise's share of the power), so which one crosses the threshold first
-//!    is chance: a noisy dip (aperiodicity ≥ 0.1) with a dip at a half or a third of its lag at most
-//!    1.5 times as aperiodic is a multiple, and the shorter lag is the period.
+//!    barely deeper (octave-up protection, hysteresis). A dip that a window of up to three times
+//!    its lag shows clearly less periodic than a longer period is a harmonic's (octave-down check;
+//!    for the note already sounding, up to seven times: low brass). In noise every multiple of the
+//!    period dips about as deep (to the noise's share of the power), so which one crosses the
+//!    threshold first is chance: a noisy dip (aperiodicity ≥ 0.1) with a dip at a half or a third
+//!    of its lag at most 1.5 times as aperiodic is a multiple, and the shorter lag is the period.
 //! 3. **Refinement at the host rate**: the difference function is evaluated at the full rate for the
 //!    few lags around the coarse one, and a parabola through the minimum gives the sub-sample lag
 //!    (at 12 kHz a 2 kHz period is 6 samples, too coarse to interpolate to a few cents).
@@ -62,8 +64,8 @@ const OCTAVE_CHECK_REACH: usize = 3;
 /// ... and, for the period of the note already sounding, up to this many: a low horn note's
 /// loudest harmonics are its 4th and 5th, and as it is re-tongued a short window reads its 3rd to
 /// 6th (`tests/tracking.rs`, the sampled horn: 73 of its 731 voiced frames with the first reach
-/// alone, 2 with this). Not for any period: two notes a fourth apart overlapping at a legato change are
-/// periodic at four times the upper one's lag, which is neither note.
+/// alone, 2 with this). Not for any period: two notes a fourth apart overlapping at a legato
+/// change are periodic at four times the upper one's lag, which is neither note.
 const SOUNDING_NOTE_REACH: usize = 7;
 /// Hops a note must have sounded for that.
 const SOUNDING_HOPS: usize = 30;
