@@ -478,8 +478,7 @@ impl PitchTracker {
             // vertex through it, not by its sampled value, or the dip two periods away would win.
             let vertex = |t: usize| dip_vertex(c, t);
             let first = (lo..=hi).find(|&t| {
-                c[t] < self.settings.threshold
-                    || (t < hi && c[t] <= c[t - 1] && c[t] <= c[t + 1] && vertex(t) < self.settings.threshold)
+                c[t] < self.settings.threshold || (t < hi && is_dip(c, t) && vertex(t) < self.settings.threshold)
             });
             // A dip still falling at the band's last lag belongs to a longer period: next band.
             if let Some(tau) = first.map(local_min).filter(|&t| t < hi) {
@@ -494,7 +493,7 @@ impl PitchTracker {
                         let at = (tau as f64 / k as f64).round() as usize;
                         let span = (at as f64 * 0.03).ceil() as usize;
                         (at.saturating_sub(span).max(lo)..=(at + span).min(hi - 1))
-                            .filter(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1])
+                            .filter(|&t| is_dip(c, t))
                             .find(|&t| vertex(t) <= near)
                     });
                     if let Some(t) = period {
@@ -507,10 +506,9 @@ impl PitchTracker {
                 // No dip below the threshold (noise: every multiple of the period dips to about
                 // the noise's share of the power, and which one is deepest is chance). The first
                 // dip nearly as deep as the deepest is the period, not a multiple of it.
-                let is_dip = |t: usize| c[t] <= c[t - 1] && c[t] <= c[t + 1];
-                let deepest = (lo..hi).filter(|&t| is_dip(t)).map(vertex).fold(f32::INFINITY, f32::min);
+                let deepest = (lo..hi).filter(|&t| is_dip(c, t)).map(vertex).fold(f32::INFINITY, f32::min);
                 let near = deepest + MULTIPLE_NEAR_DEEPEST.max(MULTIPLE_NEAR_FRACTION * deepest);
-                fallback = (lo..hi).find(|&t| is_dip(t) && vertex(t) <= near).map(|t| (b, t, vertex(t)));
+                fallback = (lo..hi).find(|&t| is_dip(c, t) && vertex(t) <= near).map(|t| (b, t, vertex(t)));
             }
         }
         fallback
@@ -598,7 +596,7 @@ impl PitchTracker {
         let single = vertex(at_tau);
         let mut best = f32::INFINITY;
         for t in lowest..hi {
-            if c[t] <= c[t - 1] && c[t] <= c[t + 1] {
+            if is_dip(c, t) {
                 best = best.min(vertex(t));
             }
         }
@@ -607,9 +605,7 @@ impl PitchTracker {
             return None;
         }
         // The first dip nearly as good as the best: not a multiple of the period.
-        (lowest..hi)
-            .find(|&t| c[t] <= c[t - 1] && c[t] <= c[t + 1] && vertex(t) <= best + OCTAVE_CHECK_NEAR_BEST)
-            .map(|t| (b, t, vertex(t)))
+        (lowest..hi).find(|&t| is_dip(c, t) && vertex(t) <= best + OCTAVE_CHECK_NEAR_BEST).map(|t| (b, t, vertex(t)))
     }
 
     /// The lag in host samples: the difference function at the host rate around `D·tau`, with a
@@ -645,6 +641,11 @@ impl PitchTracker {
         // phase, which shows as jitter.
         parabola(estimate.round().max(3.0) as usize, periods * estimate)
     }
+}
+
+/// Whether `c[t]` is a local minimum (a dip) of the CMNDF: no higher than either neighbour.
+fn is_dip(c: &[f32], t: usize) -> bool {
+    c[t] <= c[t - 1] && c[t] <= c[t + 1]
 }
 
 /// The value at the vertex of the parabola through `c[t - 1..=t + 1]` (the sampled value where the
