@@ -287,11 +287,16 @@ def active_power(x: np.ndarray, sr: int) -> float:
     return float(np.mean(power[power >= power.max() * 10 ** (-ACTIVE_RANGE_DB / 10)]))
 
 
+def noise10_power(x: np.ndarray, sr: int) -> float:
+    """The power of noise10's white noise for the clean signal `x`."""
+    return active_power(x, sr) * 10 ** (-NOISE_SNR_DB / 10)
+
+
 def local_snr_db(clean: Path, times: np.ndarray) -> np.ndarray:
     """Per frame time: the clean signal's power over the last LOCAL_SNR_S against the noise10
     condition's noise power, dB."""
     x, sr = sf.read(clean, dtype="float64")
-    noise_power = active_power(x, sr) * 10 ** (-NOISE_SNR_DB / 10)
+    noise_power = noise10_power(x, sr)
     energy = np.concatenate([[0.0], np.cumsum(x * x)])
     end = np.clip((times * sr).astype(int) + 1, 1, len(x))
     start = np.maximum(end - int(LOCAL_SNR_S * sr), 0)
@@ -308,8 +313,7 @@ def degraded(clean: Path, condition: str) -> Path:
     x, sr = sf.read(clean, dtype="float64")
     if condition == "noise10":
         rng = np.random.default_rng(zlib.crc32(clean.stem.encode()))
-        noise_power = active_power(x, sr) * 10 ** (-NOISE_SNR_DB / 10)
-        y = x + rng.standard_normal(len(x)) * np.sqrt(noise_power)
+        y = x + rng.standard_normal(len(x)) * np.sqrt(noise10_power(x, sr))
     elif condition == "reverb":
         y = fftconvolve(x, room_impulse_response(sr))[: len(x)]
     else:
@@ -555,6 +559,8 @@ def main():
         start = time.monotonic()
         ref = crepe_reference(wav)
         print(f"{name}: reference {time.monotonic() - start:.0f} s", file=sys.stderr)
+        # Reference-voiced frames above noise10's noise (the same for every tracker).
+        audible = ref[2] & (local_snr_db(wav, ref[0]) >= AUDIBLE_SNR_DB) if "noise10" in conditions else None
         for condition in conditions:
             heard = degraded(wav, condition)
             for tracker in TRACKERS:
@@ -563,7 +569,6 @@ def main():
                 live, offline, lag = evaluate(tracker, ref, est)
                 results[condition][tracker].append((name, live, offline, lag))
                 if condition == "noise10":
-                    audible = ref[2] & (local_snr_db(wav, ref[0]) >= AUDIBLE_SNR_DB)
                     recall = scores((ref[0], ref[1], audible), est, lag)[2]
                     above_noise[tracker].append((name, recall, int(audible.sum()), int(ref[2].sum())))
                 print(
