@@ -5,13 +5,14 @@
 //! ```text
 //! frame: pitch (voiced?) + loudness ─ segmenter ─ note off · bend · note on · pressure
 //!   off ─ voiced ──────────────────────────────▶ on (nearest key, velocity = loudness position)
-//!   on  ─ pitch ≥ ½ + 0.15 st from the key for 4 ms, confident, not in a release ─▶ the key nearest then
+//!   on  ─ pitch ≥ ½ + 0.15 st from the key and nearest one other key for 4 ms, confident, not in a release ─▶ that key
 //!   on  ─ unvoiced for 20 ms, or [`NoteSegmenter::end`] ─▶ off
 //! ```
 //!
-//! The key a note changes to is the one nearest the pitch when the 4 ms are up, not when the pitch
-//! left the old key: a tracker passes through in-between values for a few ms at a legato change
-//! (60 → 61.3 → 62). And while the loudness falls fast (a release: [`RELEASE_DROP_DB`] below its
+//! The key a note changes to is the one the pitch has stayed nearest for the 4 ms, not the one
+//! nearest when it left the old key: a tracker passes through in-between values for a few ms at a
+//! legato change (60 → 61.3 → 62), and an attack may dip on its way (64 → 67.2 → 66.5 → 67: a
+//! key passed through for under 4 ms is not a note). And while the loudness falls fast (a release: [`RELEASE_DROP_DB`] below its
 //! recent peak) the note does not change: the pitch of a dying note drifts. Nor does it on frames
 //! whose confidence is under [`CHANGE_CONFIDENCE`] (a chord, a breath, the overlap of two notes).
 //!
@@ -158,8 +159,9 @@ struct Sounding {
 pub struct NoteSegmenter {
     hop_s: f32,
     sounding: Option<Sounding>,
-    /// Frames the pitch has been away from the note's key (0: it is on it).
+    /// Frames the pitch has been away from the note's key and nearest `candidate` (0: it is on it).
     away_frames: u32,
+    candidate: u8,
     /// The recent loudness peak, dB (falls at [`PEAK_FALL_DB_PER_S`]).
     peak_db: f32,
     unvoiced_frames: u32,
@@ -170,7 +172,15 @@ pub struct NoteSegmenter {
 impl NoteSegmenter {
     /// A segmenter fed one frame every `hop_s` seconds.
     pub fn new(hop_s: f32) -> Self {
-        Self { hop_s, sounding: None, away_frames: 0, peak_db: f32::NEG_INFINITY, unvoiced_frames: 0, next_member: 1 }
+        Self {
+            hop_s,
+            sounding: None,
+            away_frames: 0,
+            candidate: 0,
+            peak_db: f32::NEG_INFINITY,
+            unvoiced_frames: 0,
+            next_member: 1,
+        }
     }
 
     /// The key and channel of the note sounding, if any.
@@ -229,13 +239,16 @@ impl NoteSegmenter {
             }
             return;
         };
-        // A note changes once the pitch has been clearly off its key for long enough, to the key
-        // nearest it then.
+        // A note changes once the pitch has been clearly off its key, and nearest one other key,
+        // for long enough.
         let away = match key {
             Some(key) => key != sounding.key,
             None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
         };
         if away && !releasing && confidence >= CHANGE_CONFIDENCE {
+            if nearest != self.candidate {
+                (self.candidate, self.away_frames) = (nearest, 0);
+            }
             self.away_frames += 1;
             let waited_s = (self.away_frames - 1) as f32 * self.hop_s;
             if waited_s >= KEY_CHANGE_S - 1e-6 && nearest != sounding.key && room >= 2 * NOTE_RESERVE {

@@ -2,8 +2,12 @@
 //! sample, refined at the host rate.
 //!
 //! # How it works
-//! 1. **Coarse search at ~12 kHz.** The input is low-passed (8th-order Butterworth) and decimated by
-//!    an integer factor to 11–16 kHz. The squared difference `d(τ) = Σ (x[j] − x[j−τ])²` is kept as
+//! 1. **Coarse search at ~12 kHz.** The input is tilted (a one-pole low-pass at 1 kHz: −6 dB per
+//!    octave above it), low-passed (8th-order Butterworth) and decimated by an integer factor to
+//!    11–16 kHz. The tilt is for noise: a pitched sound's power falls with frequency and white
+//!    noise's does not, so weighting the spectrum down above 1 kHz raises the share of the period
+//!    in the difference function (at 10 dB SNR, voicing recall 86.0 → 89.9 % on the benchmark,
+//!    the voices 78 → 90 %). The squared difference `d(τ) = Σ (x[j] − x[j−τ])²` is kept as
 //!    running sums, updated per sample (add the newest term, drop the oldest), in **bands** of
 //!    growing window W (2.5 ms, then ×1.25 up to the longest period): band k holds every lag up to
 //!    its own W. The cost is per sample, independent of the host's block size.
@@ -45,8 +49,12 @@ const MIN_WINDOW_S: f64 = 0.0025;
 const BAND_GROWTH: f64 = 1.25;
 /// A band is searched only if its window's AC power is at least this fraction of the longest's.
 const MIN_AC_FRACTION: f64 = 0.1;
-/// Below this aperiodicity a dip is trusted as the period without an octave-down check.
-const OCTAVE_CHECK_MIN_APERIODICITY: f32 = 0.05;
+/// Below this aperiodicity a dip is trusted as the period without an octave-down check. Low: with
+/// the upper harmonics tilted down, a weak fundamental's half period repeats almost cleanly in a
+/// short window (the benchmark's viola and horn, read an octave up at onsets with 0.05).
+const OCTAVE_CHECK_MIN_APERIODICITY: f32 = 0.02;
+/// Corner of the tilt in front of the coarse search.
+const TILT_HZ: f64 = 1_000.0;
 /// How much more periodic twice the lag must be to move the pitch an octave down.
 const OCTAVE_CHECK_RATIO: f32 = 0.5;
 /// ... and by at least this much (two near-zero dips are both periods).
@@ -79,7 +87,9 @@ const MULTIPLE_NEAR_DEEPEST: f32 = 0.05;
 /// A dip this aperiodic is a noisy one, checked for being a multiple of the period.
 const NOISY_APERIODICITY: f32 = 0.1;
 /// A note's pitch is held through unvoiced frames once it has lasted this many hops; the estimates
-/// of a shorter run (a note change fading into noise, a stray octave) are not held.
+/// of a shorter run (a note change fading into noise, a stray octave) are not held, nor those of a
+/// note's less confident frames (below `voicing_on`: fading into the noise, where the reading
+/// drifts).
 const STABLE_HOPS: usize = 8;
 /// Hop between estimates.
 pub const HOP_S: f64 = 0.001;
@@ -183,6 +193,9 @@ pub struct PitchTracker {
     sample_rate_hz: f64,
     decimation: usize,
     analysis_rate_hz: f64,
+    /// The tilt's coefficient and state.
+    tilt: f64,
+    tilt_state: f64,
     anti_alias: [Biquad; 4],
     /// Host-rate samples since the last decimated one.
     phase: usize,
@@ -206,7 +219,7 @@ pub struct PitchTracker {
     run: [f32; MAX_AVERAGE_HOPS],
     run_len: usize,
     last_f0_hz: f32,
-    /// The last estimate of a run at least `STABLE_HOPS` long: what unvoiced frames hold.
+    /// The last confident estimate of a run at least `STABLE_HOPS` long: what unvoiced frames hold.
     stable_f0_hz: f32,
 }
 
@@ -245,6 +258,8 @@ impl PitchTracker {
             sample_rate_hz,
             decimation,
             analysis_rate_hz,
+            tilt: 1.0 - (-2.0 * PI * TILT_HZ / sample_rate_hz).exp(),
+            tilt_state: 0.0,
             anti_alias,
             phase: 0,
             coarse: vec![0.0; 2 * coarse_len],
@@ -276,15 +291,16 @@ impl PitchTracker {
         self.decimation * ((HOP_S * self.analysis_rate_hz).round() as usize).max(1)
     }
 
-    /// Effective delay of an estimate of `f0_hz`, seconds: centre of its analysis span, the
-    /// anti-alias filter's group delay and the median's hop.
+    /// Effective delay of an estimate of `f0_hz`, seconds: centre of its analysis span, the tilt's
+    /// and the anti-alias filter's group delays and the median's hop.
     pub fn delay_s(&self, f0_hz: f32) -> f64 {
         let span_s = self.span_s(f0_hz) / 2.0;
         let tau_host = self.sample_rate_hz / f64::from(f0_hz.max(1.0));
         let average_s =
             (self.average_hops(tau_host) - 1) as f64 / 2.0 * self.hop_samples() as f64 / self.sample_rate_hz;
         let filter_s = 4.0 / (2.0 * PI * 0.36 * self.analysis_rate_hz); // ≈ Σ 1/(ω_c) for Butterworth sections
-        span_s + filter_s + self.hop_samples() as f64 / self.sample_rate_hz + average_s
+        let tilt_s = 1.0 / (2.0 * PI * TILT_HZ) / (1.0 + (f64::from(f0_hz) / TILT_HZ).powi(2)); // one pole at f0
+        span_s + filter_s + tilt_s + self.hop_samples() as f64 / self.sample_rate_hz + average_s
     }
 
     /// Length of the span an estimate of `f0_hz` is made from (window + one period), seconds.
@@ -306,6 +322,7 @@ impl PitchTracker {
 
     /// Forgets everything: silence, unvoiced.
     pub fn reset(&mut self) {
+        self.tilt_state = 0.0;
         self.anti_alias.iter_mut().for_each(|b| b.s = [0.0; 2]);
         self.phase = 0;
         self.coarse.iter_mut().for_each(|v| *v = 0.0);
@@ -344,10 +361,11 @@ impl PitchTracker {
     #[inline]
     pub fn push(&mut self, x: f32) {
         let x = if x.is_finite() { x.clamp(-8.0, 8.0) } else { 0.0 };
+        self.tilt_state += self.tilt * (f64::from(x) - self.tilt_state);
         let mask = self.fine.len() - 1;
-        self.fine[self.fine_count as usize & mask] = x;
+        self.fine[self.fine_count as usize & mask] = self.tilt_state as f32;
         self.fine_count += 1;
-        let mut y = f64::from(x);
+        let mut y = self.tilt_state;
         for section in &mut self.anti_alias {
             y = section.process(y);
         }
@@ -398,9 +416,10 @@ impl PitchTracker {
         let threshold = if self.voiced { self.settings.voicing_off } else { self.settings.voicing_on };
         self.voiced = found.is_some() && confidence >= threshold;
         if !self.voiced {
-            // A run too short to be a note (a note change that faded into noise, a stray octave)
-            // is not what the unvoiced frames hold: the last note's pitch is.
-            if self.run_len > 0 && self.run_len < STABLE_HOPS && self.stable_f0_hz > 0.0 {
+            // A run too short to be a note (a note change that faded into noise, a stray octave),
+            // or a note's last unsure hops, are not what the unvoiced frames hold: the last
+            // confident reading of a note is.
+            if self.run_len > 0 && self.stable_f0_hz > 0.0 {
                 self.last_f0_hz = self.stable_f0_hz;
             }
             self.n_recent = 0;
@@ -433,7 +452,7 @@ impl PitchTracker {
         let sum: f32 = (0..n).map(|i| self.run[(self.run_len - 1 - i) % MAX_AVERAGE_HOPS]).sum();
         let f0_hz = (sum / n as f32).exp();
         self.last_f0_hz = f0_hz;
-        if self.run_len >= STABLE_HOPS {
+        if self.run_len >= STABLE_HOPS && confidence >= self.settings.voicing_on {
             self.stable_f0_hz = f0_hz;
         }
         PitchEstimate { f0_hz, confidence, voiced: true }
