@@ -320,6 +320,51 @@ fn a_swell_in_noise_keeps_its_voicing_down_to_a_local_snr_of_minus_5_db() {
 }
 
 #[test]
+fn a_low_voice_like_tone_under_the_noise_keeps_its_voicing_and_pitch() {
+    // A voice's power sits below ~1 kHz, white noise's is spread evenly up to Nyquist: a saw gliding
+    // 100 -> 140 Hz (a spoken phrase's intonation) through two one-pole low-passes at 800 Hz
+    // (-12 dB per octave above), at 22.05 kHz (the benchmark's espeak voices), in white noise at
+    // -6 dB SNR. Voicing recall after the first 50 ms and raw pitch accuracy (within 50 cents of the
+    // f0 one tracker delay before the estimate). Before the tracker's 1 kHz tilt: recall 0.863, RPA
+    // 0.733; now 1.000 and 0.984. (A steady synthetic source is easier than a voice: the
+    // benchmark's espeak voices went unvoiced at 0-5 dB local SNR before the tilt.)
+    let sr = 22_050.0;
+    let n = 2 * 22_050;
+    let f0: Vec<f64> = (0..n).map(|i| 100.0 * 1.4f64.powf(i as f64 / n as f64)).collect();
+    let saw = synth(Wave::Saw, &f0, sr, 0.3);
+    let a = 1.0 - (-std::f64::consts::TAU * 800.0 / sr).exp();
+    let (mut y1, mut y2) = (0.0f64, 0.0f64);
+    let voice: Vec<f32> = saw
+        .iter()
+        .map(|&x| {
+            y1 += a * (f64::from(x) - y1);
+            y2 += a * (y1 - y2);
+            y2 as f32
+        })
+        .collect();
+    for snr_db in [-6.0, 10.0] {
+        let noisy = with_noise(&voice, snr_db, 5);
+        let settings = PitchSettings { f0_min_hz: 60.0, f0_max_hz: 1_000.0, ..PitchSettings::default() };
+        let tracker = Tracker::new(sr as f32, settings);
+        let frames: Vec<TrackerFrame> =
+            track(&noisy, sr as f32, settings).into_iter().filter(|f| f.at_sample > 1_103).collect();
+        let voiced = frames.iter().filter(|f| f.voiced).count();
+        let accurate = frames
+            .iter()
+            .filter(|f| {
+                let delay = (tracker.pitch().delay_s(f.f0_hz.max(1.0)) * sr) as usize;
+                let truth = f0[(f.at_sample as usize).saturating_sub(delay).min(n - 1)];
+                f.voiced && cents(f64::from(f.f0_hz), truth).abs() < 50.0
+            })
+            .count();
+        let (recall, rpa) = (voiced as f64 / frames.len() as f64, accurate as f64 / frames.len() as f64);
+        eprintln!("voice-like glide at {snr_db} dB SNR: voicing recall {recall:.3}, raw pitch accuracy {rpa:.3}");
+        assert!(recall >= 0.95, "{snr_db} dB SNR: voicing recall {recall:.3}");
+        assert!(rpa >= 0.95, "{snr_db} dB SNR: raw pitch accuracy {rpa:.3}");
+    }
+}
+
+#[test]
 fn repeated_notes_in_noise_hold_their_pitch_through_each_gap_and_never_read_a_multiple_of_the_period() {
     // A saw re-attacked four times (0.2 s notes whose last 60 ms fade 40 dB down, 40 ms at the
     // bottom, 60 ms back up), white noise at 10 dB SNR: the gaps sit ~30 dB under the noise and go
