@@ -5,16 +5,17 @@
 //! ```text
 //! frame: pitch (voiced?) + loudness ─ segmenter ─ note off · bend · note on · pressure
 //!   off ─ voiced ──────────────────────────────▶ on (nearest key, velocity = loudness position)
-//!   on  ─ pitch ≥ ½ + 0.15 st from the key and nearest one other key for 4 ms, confident, not in a release ─▶ that key
+//!   on  ─ pitch ≥ ½ + 0.15 st off the key, nearest one other for 4 ms, confident, no release ─▶ that key
 //!   on  ─ unvoiced for 20 ms, or [`NoteSegmenter::end`] ─▶ off
 //! ```
 //!
 //! The key a note changes to is the one the pitch has stayed nearest for the 4 ms, not the one
 //! nearest when it left the old key: a tracker passes through in-between values for a few ms at a
 //! legato change (60 → 61.3 → 62), and an attack may dip on its way (64 → 67.2 → 66.5 → 67: a
-//! key passed through for under 4 ms is not a note). And while the loudness falls fast (a release: [`RELEASE_DROP_DB`] below its
-//! recent peak) the note does not change: the pitch of a dying note drifts. Nor does it on frames
-//! whose confidence is under [`CHANGE_CONFIDENCE`] (a chord, a breath, the overlap of two notes).
+//! key passed through for under 4 ms is not a note). And while the loudness falls fast (a
+//! release: [`RELEASE_DROP_DB`] below its recent peak) the note does not change: the pitch of a
+//! dying note drifts. Nor does it on frames whose confidence is under [`CHANGE_CONFIDENCE`] (a
+//! chord, a breath, the overlap of two notes).
 //!
 //! Every note on gets its note off: a note ends when the voice does, when MIDI out is switched
 //! off, on [`NoteSegmenter::end`] (transport stop, reset) and before the next note starts; a note
