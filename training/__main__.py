@@ -68,6 +68,9 @@ def parser():
     p.add_argument("--noise-warmup", type=int, default=0,
                    help="the noise generator is silent for the first N steps and fades in over the next N, so the "
                         "harmonics are learned before noise can stand in for them (0: noise from the start)")
+    p.add_argument("--harmonic-weight", type=float, default=0.0,
+                   help="weight of the harmonic loss (mean |dB| between each harmonic's amplitude and the "
+                        "recording's, measured with its f0: training/harmonics.py); 0: off")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda, cuda:N or auto (CUDA when present). Under torchrun, each process takes its "
                         "local GPU (cuda) or trains on CPU (gloo); --batch-size is the global batch")
@@ -144,7 +147,8 @@ def main(argv=None):
         train(args.dataset, args.run, args.steps, args.batch_size, args.clip_seconds, args.learning_rate,
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
               model_config(args), level_weight=args.level_weight, device=args.device, log_weight=args.log_weight,
-              noise_warmup=args.noise_warmup, **({"log_floor": args.log_floor} if args.log_floor is not None else {}))
+              noise_warmup=args.noise_warmup, harmonic_weight=args.harmonic_weight,
+              **({"log_floor": args.log_floor} if args.log_floor is not None else {}))
     elif args.command == "make":
         from .make import make
         result = make(args.source, args.name, args.out, args.work, args.steps, args.level_steps, args.crepe,

@@ -116,6 +116,17 @@ def upsample(frames, hop=HOP):
     return y.transpose(1, 2)
 
 
+def harmonic_amplitudes(f0_hz, amplitude, distribution, sample_rate=SAMPLE_RATE):
+    """Each harmonic's amplitude [B, T, K]: harmonics at or above the Nyquist removed, the
+    distribution renormalised, times the amplitude (as the runtime plays them)."""
+    k = distribution.shape[-1]
+    harmonics = torch.arange(1, k + 1, device=f0_hz.device, dtype=f0_hz.dtype)
+    audible = (f0_hz[..., None] * harmonics < sample_rate / 2).to(distribution.dtype)
+    dist = distribution * audible
+    dist = dist / torch.clamp(dist.sum(-1, keepdim=True), min=1e-7)
+    return amplitude * dist
+
+
 def harmonic_synth(f0_hz, amplitude, distribution, sample_rate=SAMPLE_RATE, hop=HOP):
     """Additive synthesis; f0 [B, T], amplitude [B, T, 1], distribution [B, T, K] -> [B, T*hop].
 
@@ -124,10 +135,7 @@ def harmonic_synth(f0_hz, amplitude, distribution, sample_rate=SAMPLE_RATE, hop=
     The sines depend on f0 only (an input), so no gradient flows through them."""
     b, t, k = distribution.shape
     harmonics = torch.arange(1, k + 1, device=f0_hz.device, dtype=f0_hz.dtype)
-    audible = (f0_hz[..., None] * harmonics < sample_rate / 2).to(distribution.dtype)
-    dist = distribution * audible
-    dist = dist / torch.clamp(dist.sum(-1, keepdim=True), min=1e-7)
-    amps = amplitude * dist  # [B, T, K]
+    amps = harmonic_amplitudes(f0_hz, amplitude, distribution, sample_rate)  # [B, T, K]
     with torch.no_grad():
         f0 = upsample(f0_hz[..., None], hop)[..., 0]  # [B, N]
         # Phase in cycles, accumulated in float64 and wrapped so long clips keep their precision.
@@ -240,3 +248,20 @@ def multiscale_spectral_loss(target, output, fft_sizes=FFT_SIZES, log_weight=1.0
         loss = loss + (s_t - s_o).abs().mean()
         loss = loss + log_weight * (torch.log(s_t + log_floor) - torch.log(s_o + log_floor)).abs().mean()
     return loss
+
+
+# The harmonic loss's floor: a harmonic more than this far below the frame's strongest (in the
+# recording) counts as that far down, in the model's output as in the recording.
+HARMONIC_FLOOR_DB = -60.0
+
+
+def harmonic_loss(target, f0_hz, controls):
+    """Mean |dB| between the model's harmonic amplitudes and the recording's (`training.harmonics`,
+    target [B, T, K], NaN where not measured), both floored at HARMONIC_FLOOR_DB below the
+    recording's strongest harmonic in that frame."""
+    amps = harmonic_amplitudes(f0_hz, controls["amplitude"], controls["harmonic_distribution"])
+    measured = torch.isfinite(target)
+    t = torch.where(measured, target, torch.zeros_like(target))
+    floor = t.amax(-1, keepdim=True) * 10 ** (HARMONIC_FLOOR_DB / 20) + 1e-9
+    diff = 20 * (torch.log10(amps + floor) - torch.log10(t + floor)).abs()
+    return (diff * measured).sum() / measured.sum().clamp(min=1)

@@ -46,6 +46,12 @@ def sources_label(fonts):
     return f"{' and '.join(fonts)} ({'both ' if len(fonts) > 1 else ''}MIT), rendered dry by fluidsynth"
 
 
+def harmonic_term(cfg):
+    w = cfg.get("harmonic_weight", 0.0)
+    return (f"; throughout, the harmonic loss × {w:g} (each harmonic's level against the recording's, measured "
+            "on its f0: `training/harmonics.py`)" if w else "")
+
+
 def noise_schedule(cfg):
     warmup = cfg.get("noise_warmup", 0)
     return f"; the noise silent for {warmup} steps, fading in over {warmup} more" if warmup else ""
@@ -78,7 +84,7 @@ render`) and as a timbre-transfer target (effect plugin).
 | Trained range | f0 {cfg['f0_range_hz'][0]:.0f}–{cfg['f0_range_hz'][1]:.0f} Hz, loudness {cfg['loudness_range_db'][0]:.1f}…{cfg['loudness_range_db'][1]:.1f} dB |
 | Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, {DYNAMICS_TEXT[phrase_dynamics(name)]}, repeated notes, rests (`training/phrases.py`, seeded) |
 | Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
-| Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{noise_schedule(cfg)} (`scripts/make_models.sh`) |
+| Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{harmonic_term(cfg)}{noise_schedule(cfg)} (`scripts/make_models.sh`) |
 | Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; another run shared the 2 cores) |
 | Loss | train {log[-1]['train_loss']:.3f}, validation {log[-1]['validation_loss']:.3f} (start: {log[0]['validation_loss']:.3f} at step {log[0]['step']}) |
 | Fidelity (held out) | f0 error {result['f0_error_cents_median']} cents (median), loudness error {result['loudness_error_db_mean']} dB (mean), spectral distance {result['spectral_distance']} vs {result['baseline_spectral_distance']} for a fixed-spectrum additive baseline — {'meets' if passed else 'does NOT meet'} the shipping bar |

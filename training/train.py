@@ -1,5 +1,6 @@
-"""Training loop: multi-scale spectral loss, Adam, checkpoints with automatic resume, validation on
-the held-out clips, audio samples at checkpoints, a progress bar with loss and steps/s.
+"""Training loop: multi-scale spectral loss (+ the level and harmonic losses), Adam, checkpoints with
+automatic resume, validation on the held-out clips, audio samples at checkpoints, a progress bar
+with loss and steps/s.
 
 Everything a run needs is in its directory: `checkpoint.pt` (model, optimiser, step, elapsed time,
 RNG), `config.json`, `log.jsonl` (one line per validation), `samples/` (original vs resynthesis).
@@ -25,9 +26,11 @@ import torch
 
 from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .dataset import Clip, load_split, loudness_range
-from .model import TRAIN_LOG_FLOOR, DDSP, ModelConfig, level_loss, multiscale_spectral_loss
+from .harmonics import harmonic_amplitudes
+from .model import TRAIN_LOG_FLOOR, DDSP, ModelConfig, harmonic_loss, level_loss, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
+VOICED = 0.5  # periodicity above which a frame is voiced (as `f0_range`, `loudness_range`)
 WARMUP_STEPS = 100
 # A folder without held-out files: the last 10 % of each recording (at least 2 s; recordings shorter
 # than 6 s stay whole) is the validation split, the same on every run and resume.
@@ -55,28 +58,33 @@ def hold_out_tails(clips):
 
 
 class Crops:
-    """Random frame-aligned crops of `frames` frames, weighted by clip length, skipping near-silence."""
+    """Random frame-aligned crops of `frames` frames, weighted by clip length, skipping near-silence;
+    with `n_harmonics`, each crop also carries the recording's harmonic amplitudes [frames, K]
+    (`training.harmonics`, measured once per clip)."""
 
-    def __init__(self, clips, frames, rng):
+    def __init__(self, clips, frames, rng, n_harmonics=0):
         self.clips = [c for c in clips if len(c.f0_hz) >= frames]
         if not self.clips:
             raise SystemExit(f"no clip holds {frames / FRAME_RATE:.2f} s; use a shorter --clip-seconds")
         self.frames, self.rng = frames, rng
+        self.harmonics = [harmonic_amplitudes(c.audio, c.f0_hz, n_harmonics, c.periodicity > VOICED)
+                          for c in self.clips] if n_harmonics else None
         lengths = np.array([len(c.f0_hz) - frames + 1 for c in self.clips], np.float64)
         self.p = lengths / lengths.sum()
 
-    def crop(self, clip, start):
-        end = start + self.frames
-        return clip.f0_hz[start:end], clip.loudness_db[start:end], clip.audio[start * HOP:end * HOP]
+    def crop(self, i, start):
+        clip, end = self.clips[i], start + self.frames
+        row = clip.f0_hz[start:end], clip.loudness_db[start:end], clip.audio[start * HOP:end * HOP]
+        return row + (self.harmonics[i][start:end],) if self.harmonics else row
 
     def batch(self, size):
         rows = []
         while len(rows) < size:
-            clip = self.clips[self.rng.choice(len(self.clips), p=self.p)]
-            start = int(self.rng.integers(0, len(clip.f0_hz) - self.frames + 1))
-            f0, ld, audio = self.crop(clip, start)
-            if ld.max() > SOUNDING_DB:
-                rows.append((f0, ld, audio))
+            i = self.rng.choice(len(self.clips), p=self.p)
+            start = int(self.rng.integers(0, len(self.clips[i].f0_hz) - self.frames + 1))
+            row = self.crop(i, start)
+            if row[1].max() > SOUNDING_DB:
+                rows.append(row)
         return [torch.from_numpy(np.stack(x)) for x in zip(*rows)]
 
 
@@ -145,11 +153,11 @@ def start_processes(device, batch_size):
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
           config=None, progress=True, log_every=25, level_weight=1.0, device="cpu", log_weight=1.0,
-          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0):
+          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0, harmonic_weight=0.0):
     try:
         return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
                       checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-                      log_weight, log_floor, noise_warmup)
+                      log_weight, log_floor, noise_warmup, harmonic_weight)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -157,7 +165,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
 
 def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
            checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-           log_weight, log_floor, noise_warmup):
+           log_weight, log_floor, noise_warmup, harmonic_weight):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -201,7 +209,8 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
             "loudness_range_db": [lo, hi], "f0_range_hz": [f_lo, f_hi],
             "batch_size": batch_size, "clip_seconds": clip_seconds, "learning_rate": learning_rate,
             "decay_steps": decay_steps, "decay_rate": decay_rate, "seed": seed, "log_floor": log_floor,
-            "log_weight": log_weight, "noise_warmup": noise_warmup}, indent=1) + "\n")
+            "log_weight": log_weight, "noise_warmup": noise_warmup, "harmonic_weight": harmonic_weight},
+            indent=1) + "\n")
 
     torch.manual_seed(seed)
     model = DDSP(config).to(device)
@@ -217,7 +226,7 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
     # Every process holds the whole model; DDP averages the gradients of the processes' shares.
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     frames = int(round(clip_seconds * FRAME_RATE))
-    crops = Crops(train_clips, frames, rng)
+    crops = Crops(train_clips, frames, rng, config.n_harmonics if harmonic_weight else 0)
     val = validation_batches(val_clips, frames)
 
     def save():
@@ -261,11 +270,13 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         for group in opt.param_groups:
             group["lr"] = lr
         # The whole batch's crops and noise, this process's share of them.
-        f0, ld, audio = (x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
+        f0, ld, audio, *harmonics = (x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
         noise = torch.Generator().manual_seed(seed * 1_000_003 + step)
         try:
-            out, _ = net(f0, ld, noise, (rank * share, batch_size), noise_gain(step, noise_warmup))
+            out, controls = net(f0, ld, noise, (rank * share, batch_size), noise_gain(step, noise_warmup))
             loss = multiscale_spectral_loss(audio, out, log_weight=log_weight, log_floor=log_floor)
+            if harmonic_weight:
+                loss = loss + harmonic_weight * harmonic_loss(harmonics[0], f0, controls)
             if level_weight:
                 loss = loss + level_weight * level_loss(audio, out)
             opt.zero_grad()
