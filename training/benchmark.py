@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import HOP, SAMPLE_RATE
-from .dataset import Clip, SkipFile, analyse, _cache_key
+from .dataset import ANALYSIS_VERSION, Clip, SkipFile, analyse, upgrade_clip, _cache_key
 from .fidelity import merge_rows, model_meta, resynthesise, spectral_distance
 from .phrases import INSTRUMENTS, Phrase, synthesise, write_midi
 
@@ -45,11 +45,15 @@ N_FFT = 8192
 
 
 def cached_analysis(path, cache):
+    """`dataset.analyse` of `path`, cached per file and analysis version (a version-3 analysis is
+    upgraded, as the dataset's are)."""
     cache.mkdir(parents=True, exist_ok=True)
-    hit = cache / f"{_cache_key(Path(path))}.npz"
+    key = _cache_key(Path(path))
+    hit = cache / f"{key}.v{ANALYSIS_VERSION}.npz"
     if hit.exists():
         return Clip.load(hit)
-    clip = analyse(path)
+    v3 = cache / f"{key}.npz"
+    clip = upgrade_clip(Clip.load(v3)) if ANALYSIS_VERSION == 4 and v3.exists() else analyse(path)
     clip.save(hit)
     return clip
 

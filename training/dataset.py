@@ -10,6 +10,8 @@ Any rate, mono or stereo, WAV/FLAC/OGG/MP3 (libsndfile). Each file is mixed to m
   on the 48 kHz signal itself (`refine_f0`: the period within ±50 cents of CREPE's that minimises
   the signal's squared difference with itself, to a fraction of a sample), which keeps vibrato
   (±18 cents at 5.6 Hz comes back within 0.1-0.7 cents median, 110-1760 Hz) and is deterministic;
+  a reading of a harmonic (CREPE tiny on low notes with a weak fundamental) is divided by m where
+  the signal repeats after m periods far better than after one (`fix_octaves`, m = 2, 3, 4);
   unvoiced frames hold the last voiced f0 (as the real-time tracker does), so the harmonic synth
   never chirps through CREPE's guesses in silences;
 * A-weighted loudness per `models/FORMAT.md` (`training.loudness`).
@@ -40,10 +42,18 @@ MIN_VOICED_FRAMES = 25  # 100 ms of pitched sound
 # Bumped whenever the analysis changes (f0 convention, loudness definition): cached clips made by an
 # older analysis are redone. 2: A-weighting matched to the analog curve at 10 kHz (FORMAT.md).
 # 3: CREPE decoded by a local average without dither, then refined on the signal (`refine_f0`).
-ANALYSIS_VERSION = 3
+# 4: readings of a harmonic brought down to the fundamental (`fix_octaves`); a version-3 clip is upgraded without rerunning
+# CREPE (`upgrade_clip`: the same result as a new analysis).
+ANALYSIS_VERSION = 4
 # How far from CREPE's estimate `refine_f0` looks for the period (a quarter tone either way: CREPE
 # chooses the octave and the note, the signal the exact pitch).
 REFINE_CENTS = 50.0
+# `fix_octaves`: an f0 is divided by m when the signal repeats after m periods at least this many
+# times better than after one, and after one no better than this (normalised squared difference).
+# Chosen on the cello's phrases against their MIDI (every 6th frame of the notes' middle halves):
+# ratio 12 brings 79 % of the readings that were too high down and breaks 0.42 % of the right ones
+# (release tails under the next note repeat after the two notes' common period); 4: 86 % and 1.60 %.
+OCTAVE_RATIO, OCTAVE_MIN_DIFFERENCE = 12.0, 0.1
 
 
 class SkipFile(Exception):
@@ -157,6 +167,52 @@ def refine_f0(audio, f0, voiced):
     return out.astype(np.float32)
 
 
+def period_difference(x, centre, lags, width):
+    """The signal's normalised squared difference with itself delayed by each of `lags` (integers),
+    over `width` samples centred on `centre`: 0 for a signal that repeats exactly, ~1 for
+    uncorrelated ones. None when the window runs past the audio."""
+    start = centre - (width + lags[-1]) // 2
+    if start < 0 or start + width + lags[-1] > len(x):
+        return None
+    a = x[start:start + width]
+    b = x[start + lags[:, None] + np.arange(width)[None, :]]
+    return ((a - b) ** 2).sum(1) / np.maximum((a * a).sum() + (b * b).sum(1), 1e-20)
+
+
+def fix_octaves(audio, f0, voiced):
+    """Each voiced frame whose f0 reads a harmonic instead of the fundamental (CREPE tiny on low notes
+    with a weak fundamental: on 37 % of the cello's lowest-octave frames, E2-F#2 as E3-F#3 and C#2 as
+    G#3) gets the fundamental: f0 / m for the smallest m in 2, 3, 4 after whose m periods the signal
+    repeats at least OCTAVE_RATIO times better than after one (a true period repeats after m as well
+    as after one, half or a third of one does not). Measured over max(2m periods, 10 ms) centred on
+    the frame's end, the lag searched within ±REFINE_CENTS of m periods (a reading refined on a
+    harmonic's dip can be a few samples off), then refined by `refine_f0` over 2 periods."""
+    out = np.asarray(f0, np.float64).copy()
+    x = np.asarray(audio, np.float64)
+    for i in np.flatnonzero(voiced):
+        period = SAMPLE_RATE / out[i]
+        one = int(round(period))
+        for m in (2, 3, 4):
+            lo = int(np.floor(m * period * 2 ** (-REFINE_CENTS / 1200))) - 1
+            hi = int(np.ceil(m * period * 2 ** (REFINE_CENTS / 1200))) + 1
+            lags = np.concatenate([np.arange(max(one - 1, 1), one + 2), np.arange(lo, hi + 1)])
+            d = period_difference(x, (i + 1) * HOP, lags, int(max(2 * m * period, 0.010 * SAMPLE_RATE)))
+            if d is None:
+                break
+            d1, dm = d[:len(lags) - (hi - lo + 1)].min(), d[len(lags) - (hi - lo + 1):]
+            if d1 < OCTAVE_MIN_DIFFERENCE:
+                break
+            k = int(np.argmin(dm))
+            if dm[k] * OCTAVE_RATIO > d1 or k in (0, len(dm) - 1):
+                continue
+            curvature = dm[k - 1] - 2 * dm[k] + dm[k + 1]
+            shift = 0.5 * (dm[k - 1] - dm[k + 1]) / curvature if curvature > 0 else 0.0
+            out[i] = SAMPLE_RATE / (lo + k + shift)
+            break
+    changed = out != np.asarray(f0, np.float64)
+    return refine_f0(audio, out, changed) if changed.any() else out.astype(np.float32)
+
+
 def hold_voiced(f0, voiced):
     """Unvoiced frames take the last voiced f0 (the first voiced one before any)."""
     if not voiced.any():
@@ -175,11 +231,19 @@ def analyse(path, crepe_model="tiny", voicing_threshold=0.5, device="cpu"):
     voiced &= loud_4ms > SILENT_LOUDNESS_DB
     if voiced.sum() < MIN_VOICED_FRAMES:
         raise SkipFile("silent or unpitched (fewer than 100 ms of pitched frames)")
-    f0 = hold_voiced(refine_f0(audio, f0, voiced), voiced)
+    f0 = hold_voiced(fix_octaves(audio, refine_f0(audio, f0, voiced), voiced), voiced)
     loudness = frame_loudness(audio, SAMPLE_RATE, HOP, f0, voiced)
     if loudness.max() < SILENT_LOUDNESS_DB:
         raise SkipFile("silent")
     return Clip(Path(path).name, audio, f0, periodicity, loudness)
+
+
+def upgrade_clip(clip, voicing_threshold=0.5):
+    """A version-3 clip as version 4 would analyse it: its voiced frames hold `refine_f0`'s f0, so
+    only `fix_octaves`, the hold and the loudness (whose window follows f0) are redone."""
+    voiced = (clip.periodicity > voicing_threshold) & (frame_loudness(clip.audio, SAMPLE_RATE, HOP) > SILENT_LOUDNESS_DB)
+    f0 = hold_voiced(fix_octaves(clip.audio, clip.f0_hz, voiced), voiced)
+    return Clip(clip.name, clip.audio, f0, clip.periodicity, frame_loudness(clip.audio, SAMPLE_RATE, HOP, f0, voiced))
 
 
 def _cache_key(path):
@@ -200,20 +264,24 @@ def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_thre
     settings = {"analysis": ANALYSIS_VERSION, "crepe": crepe_model, "voicing_threshold": voicing_threshold, "sample_rate": SAMPLE_RATE,
                 "frame_rate": FRAME_RATE}
     same_settings = old.get("settings") == settings
+    upgradable = old.get("settings") == dict(settings, analysis=3)  # version 3 -> 4 needs no CREPE
     bar = tqdm(files, desc="dataset", unit="file", disable=not progress)
     for path in bar:
         rel = str(path.relative_to(source))
         key = _cache_key(path)
         prev = old["files"].get(rel)
-        if same_settings and prev and prev.get("key") == key and (
-                prev["status"] != "ok" or (out_dir / prev["clip"]).exists()):
+        cached = prev and prev.get("key") == key and (prev["status"] != "ok" or (out_dir / prev["clip"]).exists())
+        if cached and (same_settings or (upgradable and prev["status"] != "ok")):
             entries[rel] = prev
             if prev["status"] != "ok":  # said on every run, not only the one that found it
                 tqdm.write(f"skipped {path}: {prev['reason']}")
             continue
         bar.set_postfix_str(path.name[-30:])
         try:
-            clip = analyse(path, crepe_model, voicing_threshold, device)
+            if cached and upgradable:
+                clip = upgrade_clip(Clip.load(out_dir / prev["clip"]), voicing_threshold)
+            else:
+                clip = analyse(path, crepe_model, voicing_threshold, device)
         except SkipFile as e:
             tqdm.write(f"skipped {path}: {e}")
             entries[rel] = {"key": key, "status": "skipped", "reason": str(e)}

@@ -119,3 +119,55 @@ def test_f0_keeps_vibrato_and_is_the_same_in_every_process(tmp_path):
     runs = {subprocess.run([sys.executable, "-c", ANALYSE_AND_HASH, str(path)], cwd=root, check=True,
                            capture_output=True, text=True).stdout.strip() for _ in range(2)}
     assert runs == {here}, "two processes, or a process and this one, analysed the same file differently"
+
+
+def low_string_tone(f0_hz, seconds, fundamental_db=-22.0, depth_cents=18.0):
+    """A tone like the sampled cello's low notes: a weak fundamental, strong harmonics 2-12 with
+    the odd ones as strong as the even, vibrato; and its f0 at each frame's end."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f = f0_hz * 2 ** (depth_cents / 1200 * np.sin(2 * np.pi * 5.6 * t))
+    phase = 2 * np.pi * np.cumsum(f) / SAMPLE_RATE
+    x = 10 ** (fundamental_db / 20) * np.sin(phase) + sum(np.sin(k * phase + k) / k ** 0.5 for k in range(2, 13))
+    n = len(x) // HOP
+    return 0.3 * x / np.abs(x).max(), f[np.arange(1, n + 1) * HOP - 1]
+
+
+def test_a_reading_of_a_harmonic_comes_back_to_the_fundamental():
+    """CREPE tiny read the sampled cello's E2-F#2 an octave up and its C#2 a twelfth up (37 % of its
+    lowest octave's frames); `fix_octaves` divides such readings and leaves right ones alone."""
+    for f0 in (69.3, 82.4, 98.0, 146.8):
+        audio, truth = low_string_tone(f0, 1.5)
+        voiced = np.ones(len(truth), bool)
+        inner = slice(20, len(truth) - 20)
+        for m in (1, 2, 3):
+            got = dataset.fix_octaves(audio, (truth * m).astype(np.float32), voiced)
+            err = np.abs(1200 * np.log2(got[inner] / truth[inner]))
+            print(f"{f0} Hz read x{m}: {np.mean(err < 50) * 100:.1f} % of frames back within 50 cents, "
+                  f"median {np.median(err):.2f} cents")
+            assert np.mean(err < 50) > 0.97 and np.median(err) < 2.0, (f0, m)
+    # A steady tone with a strong fundamental, read right, at every pitch the instruments play: unchanged.
+    for f0 in (110.0, 440.0, 1320.0):
+        audio, inst = vibrato_tone(f0, 1.0)
+        truth = inst[np.arange(1, len(audio) // HOP + 1) * HOP - 1].astype(np.float32)
+        got = dataset.fix_octaves(audio, truth, np.ones(len(truth), bool))
+        assert np.array_equal(got, truth), f0
+
+
+def test_a_version_3_dataset_is_upgraded_as_a_new_analysis_would_make_it(tmp_path, monkeypatch):
+    """Analysis 4 adds `fix_octaves` after CREPE: a dataset made by version 3 is upgraded without
+    rerunning CREPE, to exactly what analysing from scratch gives."""
+    src = tmp_path / "src"
+    src.mkdir()
+    audio, _ = low_string_tone(82.4, 1.5)
+    sf.write(src / "low.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+    fresh = dataset.analyse(src / "low.wav", "tiny")
+    with monkeypatch.context() as m:  # version 3: no octave fix
+        m.setattr(dataset, "fix_octaves", lambda audio, f0, voiced: f0)
+        m.setattr(dataset, "ANALYSIS_VERSION", 3)
+        dataset.build(src, tmp_path / "ds", progress=False)
+    calls = []
+    monkeypatch.setattr(dataset, "crepe_f0", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    manifest = dataset.build(src, tmp_path / "ds", progress=False)
+    assert not calls and manifest["settings"]["analysis"] == 4
+    clip = dataset.load_split(tmp_path / "ds", "train")[0]
+    assert np.array_equal(clip.f0_hz, fresh.f0_hz) and np.array_equal(clip.loudness_db, fresh.loudness_db)
