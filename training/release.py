@@ -60,8 +60,9 @@ def noise_schedule(cfg):
 def card(name, run_dir, result, default):
     cfg = json.loads((run_dir / "config.json").read_text())
     fonts, analysis = dataset_of(run_dir)
+    octaves = ", readings of a harmonic brought down to the fundamental" if analysis >= 4 else ""
     conditioning = ("CREPE tiny (torchcrepe) at 4 ms decoded by a local average without dither, then refined on "
-                    f"the 48 kHz signal (analysis {analysis}, `training/dataset.py`)" if analysis >= 3
+                    f"the 48 kHz signal{octaves} (analysis {analysis}, `training/dataset.py`)" if analysis >= 3
                     else "CREPE tiny (torchcrepe) at 4 ms")
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     m, inst = cfg["model"], INSTRUMENTS[name]
