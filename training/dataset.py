@@ -42,8 +42,8 @@ MIN_VOICED_FRAMES = 25  # 100 ms of pitched sound
 # Bumped whenever the analysis changes (f0 convention, loudness definition): cached clips made by an
 # older analysis are redone. 2: A-weighting matched to the analog curve at 10 kHz (FORMAT.md).
 # 3: CREPE decoded by a local average without dither, then refined on the signal (`refine_f0`).
-# 4: readings of a harmonic brought down to the fundamental (`fix_octaves`); a version-3 clip is upgraded without rerunning
-# CREPE (`upgrade_clip`: the same result as a new analysis).
+# 4: readings of a harmonic brought down to the fundamental (`fix_octaves`); a version-3 clip is
+# upgraded without rerunning CREPE (`upgrade_clip`: the same result as a new analysis).
 ANALYSIS_VERSION = 4
 # How far from CREPE's estimate `refine_f0` looks for the period (a quarter tone either way: CREPE
 # chooses the octave and the note, the signal the exact pitch).
@@ -241,7 +241,8 @@ def analyse(path, crepe_model="tiny", voicing_threshold=0.5, device="cpu"):
 def upgrade_clip(clip, voicing_threshold=0.5):
     """A version-3 clip as version 4 would analyse it: its voiced frames hold `refine_f0`'s f0, so
     only `fix_octaves`, the hold and the loudness (whose window follows f0) are redone."""
-    voiced = (clip.periodicity > voicing_threshold) & (frame_loudness(clip.audio, SAMPLE_RATE, HOP) > SILENT_LOUDNESS_DB)
+    loud = frame_loudness(clip.audio, SAMPLE_RATE, HOP) > SILENT_LOUDNESS_DB
+    voiced = (clip.periodicity > voicing_threshold) & loud
     f0 = hold_voiced(fix_octaves(clip.audio, clip.f0_hz, voiced), voiced)
     return Clip(clip.name, clip.audio, f0, clip.periodicity, frame_loudness(clip.audio, SAMPLE_RATE, HOP, f0, voiced))
 

@@ -10,10 +10,10 @@ where the samples have their formant on the 4th.
 
 The measurement follows the f0 track through vibrato and glides: around each frame's end the
 signal is resampled on the track's own phase (`RESAMPLE` points per period over `PERIODS` periods,
-from the clip upsampled `UPSAMPLE` times, so a synthetic tone with ±18-cent vibrato comes back within 0.25 dB on every harmonic up to
-16 kHz), so
-harmonic k sits exactly on FFT bin k * PERIODS of a Hann-windowed segment whatever the pitch does.
-The window is `PERIODS` periods long: 62 ms at 65 Hz, 4 ms at 1 kHz.
+from the clip upsampled `UPSAMPLE` times), so harmonic k sits exactly on FFT bin k * PERIODS of a
+Hann-windowed segment whatever the pitch does: a tone with ±18-cent vibrato comes back within 0.25
+dB on every harmonic up to 16 kHz (`training/tests/test_harmonics.py`). The window is `PERIODS`
+periods long: 62 ms at 65 Hz, 4 ms at 1 kHz.
 """
 import numpy as np
 from scipy import signal

@@ -12,8 +12,9 @@ from pathlib import Path
 # through `train_flags`): batch 4 x 1 s, Adam 2e-3 halving every 1250 steps, STEPS in all, of which
 # the last LEVEL_STEPS add the A-weighted level loss; the noise generator silent for 500 steps and
 # fading in over 500 more (with noise from the start it stood in for the upper harmonics: README,
-# "What that table cannot see"); throughout, the harmonic loss at 0.5 (`training/harmonics.py`: the
-# choir's steady profile 3.94 -> 3.25 dB from its samples, the violin's 4.37 -> 4.08; at 2.0, 3.54).
+# "What that table cannot see"); throughout, the harmonic loss at 0.5 (`training/harmonics.py`:
+# harmonics 1-20 from the samples, both soundfonts, violin 4.30 -> 3.75 dB, choir 4.07 -> 3.35; the
+# choir at weight 2.0: 3.54 on MuseScore General's notes, where 0.5 gave 3.25).
 RECIPE = {"batch_size": 4, "clip_seconds": 1.0, "learning_rate": 2e-3, "decay_steps": 1250, "noise_warmup": 500,
           "harmonic_weight": 0.5}
 STEPS, LEVEL_STEPS = 2150, 400
