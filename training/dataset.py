@@ -158,13 +158,22 @@ def refine_f0(audio, f0, voiced):
         lags = np.arange(lo, hi + 1)
         a = x[start:start + width]
         d = ((a[None, :] - x[start + lags[:, None] + np.arange(width)[None, :]]) ** 2).sum(1)
-        k = int(np.argmin(d))
-        if k == 0 or k == len(lags) - 1:
+        found = interior_minimum(d)
+        if found is None:
             continue
-        curvature = d[k - 1] - 2 * d[k] + d[k + 1]
-        shift = 0.5 * (d[k - 1] - d[k + 1]) / curvature if curvature > 0 else 0.0
+        k, shift = found
         out[i] = SAMPLE_RATE / (lags[k] + shift)
     return out.astype(np.float32)
+
+
+def interior_minimum(d):
+    """(index, fraction) of the minimum of `d`, refined by a parabola through it and its neighbours;
+    None when the minimum is on an edge (the true one may lie outside)."""
+    k = int(np.argmin(d))
+    if k == 0 or k == len(d) - 1:
+        return None
+    curvature = d[k - 1] - 2 * d[k] + d[k + 1]
+    return k, (0.5 * (d[k - 1] - d[k + 1]) / curvature if curvature > 0 else 0.0)
 
 
 def period_difference(x, centre, lags, width):
@@ -202,11 +211,10 @@ def fix_octaves(audio, f0, voiced):
             d1, dm = d[:len(lags) - (hi - lo + 1)].min(), d[len(lags) - (hi - lo + 1):]
             if d1 < OCTAVE_MIN_DIFFERENCE:
                 break
-            k = int(np.argmin(dm))
-            if dm[k] * OCTAVE_RATIO > d1 or k in (0, len(dm) - 1):
+            found = interior_minimum(dm)
+            if found is None or dm[found[0]] * OCTAVE_RATIO > d1:
                 continue
-            curvature = dm[k - 1] - 2 * dm[k] + dm[k + 1]
-            shift = 0.5 * (dm[k - 1] - dm[k + 1]) / curvature if curvature > 0 else 0.0
+            k, shift = found
             out[i] = SAMPLE_RATE / (lo + k + shift)
             break
     changed = out != np.asarray(f0, np.float64)

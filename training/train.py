@@ -30,7 +30,7 @@ from .harmonics import harmonic_amplitudes
 from .model import TRAIN_LOG_FLOOR, DDSP, ModelConfig, harmonic_loss, level_loss, multiscale_spectral_loss
 
 SOUNDING_DB = -70.0
-VOICED = 0.5  # periodicity above which a frame is voiced (as `f0_range`, `loudness_range`)
+VOICED = 0.5  # periodicity above which a frame is voiced (as `dataset.loudness_range`)
 WARMUP_STEPS = 100
 # A folder without held-out files: the last 10 % of each recording (at least 2 s; recordings shorter
 # than 6 s stay whole) is the validation split, the same on every run and resume.
@@ -121,7 +121,7 @@ def evaluate(model, batches):
 
 
 def f0_range(clips):
-    f0 = np.concatenate([c.f0_hz[c.periodicity > 0.5] for c in clips] or [np.array([220.0])])
+    f0 = np.concatenate([c.f0_hz[c.periodicity > VOICED] for c in clips] or [np.array([220.0])])
     return float(np.percentile(f0, 0.5)), float(np.percentile(f0, 99.5))
 
 
