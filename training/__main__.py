@@ -116,6 +116,8 @@ def parser():
     p.add_argument("--readme", help="rewrite the benchmark table in this file (models/README.md)")
     p.add_argument("--soundfonts", help="notes from these soundfonts (musescore,fluidr3; default: the ones the "
                                         "model's metadata names)")
+    p.add_argument("--sources", action="store_true", help="no model: how far the two soundfonts' notes are apart "
+                                                          "(the floor for a model trained on both)")
 
     p = sub.add_parser("fidelity", help="held-out resynthesis benchmark (f0 cents, loudness dB, spectral distance)")
     p.add_argument("pairs", nargs="+", help="MODEL.onnx=DATASET_DIR (the dataset's held-out clips)")
@@ -161,7 +163,11 @@ def main(argv=None):
         print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,
                                 args.reference_dir)))
     elif args.command == "benchmark":
-        from .benchmark import run
+        from .benchmark import run, sources_table
+        if args.sources:
+            print(sources_table(args.names, args.work, args.soundfonts.split(",") if args.soundfonts else
+                                ("musescore", "fluidr3")))
+            return 0
         run(args.names, args.models, args.phrases, args.work, args.readme,
             args.soundfonts.split(",") if args.soundfonts else None)
     elif args.command == "fidelity":

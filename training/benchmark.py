@@ -146,6 +146,67 @@ def measure_notes(model, name, soundfonts, work):
             "high_band_db": round(float(np.mean([r["high_band_db"] for r in rows])), 2)}, rows
 
 
+def sources_apart(profiles):
+    """How far two sampled sources of one instrument are from each other, note by note.
+
+    `profiles`: {(soundfont, note, velocity): (profile_db, high_db, loudness_db)}. For each note and
+    velocity both sources hold: the mean |dB| between their profiles over harmonics 1-20, and the
+    difference of their high bands. A model that hears only f0 and loudness, fed the same f0 and
+    loudness by both, plays one profile for the two: for each harmonic |m - a| + |m - b| >= |a - b|,
+    so its mean distance over the two is at least half theirs (the **floor**; exact where the two
+    loudnesses agree, so their difference is reported too)."""
+    fonts = sorted({key[0] for key in profiles})
+    if len(fonts) != 2:
+        return None
+    apart, high, loud = [], [], []
+    for (font, note, velocity), (a, a_high, a_loud) in profiles.items():
+        other = profiles.get((fonts[1], note, velocity))
+        if font != fonts[0] or other is None:
+            continue
+        b, b_high, b_loud = other
+        n = min(len(a), len(b), 20)
+        apart.append(float(np.mean(np.abs(np.asarray(a[:n]) - np.asarray(b[:n])))))
+        high.append(abs(a_high - b_high))
+        loud.append(abs(a_loud - b_loud))
+    if not apart:
+        return None
+    return {"pairs": len(apart), "apart_1_20_db": round(float(np.mean(apart)), 2),
+            "floor_1_20_db": round(float(np.mean(apart)) / 2, 2), "apart_high_db": round(float(np.mean(high)), 2),
+            "loudness_apart_db": round(float(np.median(loud)), 1)}
+
+
+def source_profiles(name, soundfonts, work):
+    """{(soundfont, note, velocity): (profile_db, high_db, loudness_db)} of the benchmark's sustained
+    notes, as `measure_notes` measures the source (no model)."""
+    profiles = {}
+    for soundfont in soundfonts:
+        for (note, velocity), path in render_notes(name, soundfont, work / "notes"):
+            try:
+                clip = cached_analysis(path, work / "analysis")
+            except SkipFile:
+                continue
+            frames = steady_frames(clip)
+            if len(frames) < 10:
+                continue
+            db, high, _ = harmonic_profile(clip.audio, float(np.median(clip.f0_hz[frames])), frames)
+            profiles[(soundfont, note, velocity)] = (db, high, float(np.median(clip.loudness_db[frames])))
+    return profiles
+
+
+def sources_table(names, work="target/training", soundfonts=("musescore", "fluidr3")):
+    """Markdown: per instrument, how far its two sources are apart (`sources_apart`)."""
+    work = Path(work) / "benchmark"
+    head = ("| instrument | note pairs | sources apart, harmonics 1–20 (mean dB) | floor for one model (half) | "
+            "high bands apart (mean dB) | loudness apart (median dB) |\n|---|---|---|---|---|---|\n")
+    rows = []
+    for name in names:
+        r = sources_apart(source_profiles(name, soundfonts, work))
+        if r:
+            rows.append(f"| {name} | {r['pairs']} | {r['apart_1_20_db']} | {r['floor_1_20_db']} | "
+                        f"{r['apart_high_db']} | {r['loudness_apart_db']} |")
+    return head + "\n".join(rows) + "\n"
+
+
 def pyin_f0(audio, fmin, fmax):
     """f0 (Hz, NaN unvoiced) at each of our frames' ends, 16 kHz, 4 ms hop, 64 ms frames: voicing by
     pYIN, the value by YIN's parabolic interpolation (pYIN's own values sit on a 10-cent grid)."""

@@ -63,3 +63,19 @@ def test_a_benchmark_of_some_models_keeps_the_others_rows():
     rows = merged_table(readme, [result("Sax", 3.0), result("Cello", 4.0)]).splitlines()
     assert [r.split("|")[1].strip() for r in rows[2:]] == ["Violin", "Cello", "Sax"]  # INSTRUMENTS order
     assert rows[3].split("|")[4].strip() == "4.0", "the new measurement replaces the old"
+
+
+def test_sources_apart_pairs_the_same_note_and_velocity_of_two_soundfonts():
+    from training.benchmark import sources_apart
+    a, b = np.array([0.0, -6.0, -12.0]), np.array([0.0, -10.0, -4.0])  # |a - b| = 0, 4, 8: mean 4
+    profiles = {("fluidr3", 60, 64): (a, -20.0, -12.0), ("musescore", 60, 64): (b, -26.0, -14.0),
+                ("musescore", 64, 64): (b, -26.0, -14.0)}  # no partner: left out
+    r = sources_apart(profiles)
+    assert r["pairs"] == 1
+    assert r["apart_1_20_db"] == 4.0 and r["floor_1_20_db"] == 2.0
+    assert r["apart_high_db"] == 6.0 and r["loudness_apart_db"] == 2.0
+    # The floor: no single profile is closer than half of it to both on average.
+    rng = np.random.default_rng(1)
+    for m in rng.uniform(-14, 2, size=(200, 3)):
+        assert (np.abs(m - a).mean() + np.abs(m - b).mean()) / 2 >= r["floor_1_20_db"] - 1e-9
+    assert sources_apart({("musescore", 60, 64): (a, 0.0, 0.0)}) is None, "one soundfont: nothing to compare"
