@@ -12,10 +12,11 @@ DEBIAN_PACKAGES=(
   libxcb1-dev libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev
 )
 
-# The tests also run the standalones' windows under Xvfb and click in them with xdotool
+# The tests also run the standalones' windows under Xvfb and click in them with xdotool, and play
+# the effect standalone through a JACK server of their own (jackd2: its MIDI out recorded)
 # (plugin/tests/standalone.rs).
 if [ "${1:-}" != "--build-only" ]; then
-  DEBIAN_PACKAGES+=(xvfb xauth xdotool)
+  DEBIAN_PACKAGES+=(xvfb xauth xdotool jackd2)
 fi
 
 bash scripts/debian_packages.sh "${DEBIAN_PACKAGES[@]}"
