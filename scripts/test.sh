@@ -26,7 +26,7 @@ cargo test --workspace --exclude xtask --locked --no-fail-fast
 echo "== VST3 bundle in pedalboard (JUCE's VST3 host)"
 .venv/bin/python -m pytest host-tests/python -q
 
-echo "== Ardour 7 (Debian) plays the built .vst3: scan, record, export, reopen, export"
+echo "== Ardour 7 (Debian) plays the built .vst3: scan, record, export, reopen, export; the effect's MIDI out recorded"
 bash scripts/setup_ardour.sh
 .venv/bin/python host-tests/ardour/run.py
 

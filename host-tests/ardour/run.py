@@ -5,7 +5,10 @@ gets a MIDI track with the DDSP Instrument; three notes played into Ardour's vir
 recorded; the session is saved and exported with Ardour's exporter; a second ardour7-lua run reopens
 the saved session (Ardour restores the plugin and its state) and exports again. Both exports are
 checked here, by an estimator of our own that knows nothing of the plugin: each note found by its
-level, its fundamental by autocorrelation refined on a zero-padded FFT peak.
+level, its fundamental by autocorrelation refined on a zero-padded FFT peak. A third run puts the
+DDSP Effect after the instrument (timbre transfer of what it plays, MIDI Out on channel 5) and
+records the track's MIDI output on a second track while the notes are played: the VST3's note
+output through a host, which must give back the keys played, one note each, ending after its key.
 
 Installs nothing (scripts/setup_ardour.sh does). Run from the repository root after
 `cargo xtask bundle ddsp_plugin`:
@@ -39,6 +42,15 @@ TOLERANCE_CENTS = 10.0
 AGREE_CENTS = 1.0
 AGREE_DB = 0.5
 RUN_TIMEOUT_S = 240
+# The effect's MIDI out channel in session.lua's midiout run (the keyboard's notes pass through the
+# track on channel 1), and the session's grid: 120 BPM (Ardour's default), 1920 ticks per beat.
+MIDI_OUT_CHANNEL = 5
+SECONDS_PER_BEAT, TICKS_PER_BEAT = 0.5, 1920
+# An effect note starts after its key by the instrument's attack plus the tracker's two periods
+# (Ardour compensates the effect's reported 4 ms); 261-523 Hz here: 10 ms measured.
+MAX_NOTE_ON_S = 0.03
+# ... and ends once the instrument's release has faded (the key's note off plus its release).
+MAX_NOTE_OFF_AFTER_KEY_S = 0.5
 # session.lua exports with this preset (its id), run.py writes it: Ardour's shipped
 # "BWAV 32float Export" format (/usr/share/ardour7/export), at the session rate, undithered.
 EXPORT_PRESET = """<?xml version="1.0" encoding="UTF-8"?>
@@ -203,13 +215,21 @@ def tail(text, lines=25):
 
 
 def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
-    """One ardour7-lua run of session.lua; judged by its RESULT line and the exported file, not the exit
-    code (ardour7-lua sometimes aborts in its teardown after the work is done)."""
+    """One ardour7-lua run of session.lua; judged by its RESULT line and the exported file (none for
+    `wav_name` None), not the exit code (ardour7-lua sometimes aborts in its teardown after the work
+    is done). Returns the seconds it took and its log."""
     cmd = ["ardour7-lua", str(HERE / "session.lua"), mode, str(session_dir), str(export_dir)]
     rc, seconds, log = run_logged(cmd, env, tmp / f"{mode}.log", RUN_TIMEOUT_S)
     steps = [line for line in log.splitlines() if line.startswith(("STEP ok:", "plugin:"))]
     for line in steps:
         print(f"   {mode}: {line}")
+    if wav_name is None:
+        if "RESULT ok" not in log:
+            failed = [line for line in log.splitlines() if line.startswith("FAILED:")]
+            what = failed[-1] if failed else f"no RESULT line (exit status {rc})"
+            raise Failure(f"ardour7-lua {mode}: {what}\n  last lines of its log:\n{tail(log)}")
+        print(f"   {mode}: ardour7-lua took {seconds:.1f} s" + ("" if rc == 0 else f" (exit status {rc} after the work was done; ignored)"))
+        return seconds, log
     wav = export_dir / wav_name
     # Ardour 7.3 sometimes aborts inside its own export with a corrupted heap ("malloc assertion
     # failure in _int_malloc", "free(): invalid size", "munmap_chunk(): invalid pointer"): 1 run in
@@ -237,7 +257,42 @@ def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
         abort = next((line for line in log.splitlines() if "Fatal" in line or "assert" in line), "no message")
         note = f" (aborted in Ardour's export with status {rc} after writing a complete {wav.name}: {abort})"
     print(f"   {mode}: ardour7-lua took {seconds:.1f} s{note}")
-    return seconds
+    return seconds, log
+
+
+def beats_s(text):
+    """Ardour's "beats:ticks" as seconds at the session's tempo."""
+    beats, ticks = text.split(":")
+    return (int(beats) + int(ticks) / TICKS_PER_BEAT) * SECONDS_PER_BEAT
+
+
+def check_midi_out(log):
+    """The midiout run's recorded notes: the effect's (MIDI_OUT_CHANNEL) must be the keys played
+    (the keyboard's, passed through on channel 1, in the same region), one each, each starting
+    within MAX_NOTE_ON_S of its key and ending after the key's note off."""
+    notes = []
+    for line in log.splitlines():
+        if line.startswith("NOTE "):
+            channel, key, velocity, start, length = line.split()[1:]
+            notes.append((int(channel), int(key), int(velocity), beats_s(start), beats_s(length)))
+    keys = sorted((n for n in notes if n[0] == 1), key=lambda n: n[3])
+    out = sorted((n for n in notes if n[0] == MIDI_OUT_CHANNEL), key=lambda n: n[3])
+    others = [n for n in notes if n[0] not in (1, MIDI_OUT_CHANNEL)]
+    if [n[1] for n in keys] != NOTES:
+        raise Failure(f"the keyboard's notes recorded through the track: {keys}, expected keys {NOTES}")
+    if [n[1] for n in out] != NOTES or others:
+        raise Failure(f"the effect's MIDI out (channel {MIDI_OUT_CHANNEL}) recorded {[n[1] for n in out]}, "
+                      f"expected {NOTES}; other channels: {others}")
+    for key, note in zip(keys, out):
+        on, off = note[3] - key[3], (note[3] + note[4]) - (key[3] + key[4])
+        print(f"     MIDI {key[1]}: the effect's note {note[1]} on channel {note[0]}, velocity {note[2]}, "
+              f"on {on * 1e3:+.1f} ms after the key, off {off * 1e3:+.0f} ms after the key's")
+        if not 0.0 <= on <= MAX_NOTE_ON_S:
+            raise Failure(f"MIDI {key[1]}: the effect's note on {on * 1e3:+.1f} ms after the key "
+                          f"(0 to {MAX_NOTE_ON_S * 1e3:.0f} ms)")
+        if not 0.0 <= off <= MAX_NOTE_OFF_AFTER_KEY_S:
+            raise Failure(f"MIDI {key[1]}: the effect's note off {off * 1e3:+.0f} ms after the key's "
+                          f"(0 to {MAX_NOTE_OFF_AFTER_KEY_S * 1e3:.0f} ms)")
 
 
 def main():
@@ -289,9 +344,9 @@ def main():
         session_dir, export_dir = tmp / "session", tmp / "export"
         export_dir.mkdir()
         print("== ardour7-lua: new session, MIDI track with the instrument, record 3 notes, save, export")
-        t_record = ardour_run("record", tmp, env, session_dir, export_dir, "first.wav")
+        t_record, _ = ardour_run("record", tmp, env, session_dir, export_dir, "first.wav")
         print("== ardour7-lua: reopen the saved session (state restore), export again")
-        t_reopen = ardour_run("reopen", tmp, env, session_dir, export_dir, "second.wav")
+        t_reopen, _ = ardour_run("reopen", tmp, env, session_dir, export_dir, "second.wav")
 
         print(f"== pitch of each note (fundamental vs MIDI note, A4 = 440 Hz; within ±{TOLERANCE_CENTS:g} cents)")
         results = {}
@@ -333,8 +388,12 @@ def main():
         else:
             print(f"     samples: lengths differ ({len(a)} vs {len(b)})")
 
+        print("== ardour7-lua: the DDSP Effect after the instrument, its MIDI out recorded on a second track")
+        t_midi, log = ardour_run("midiout", tmp, env, tmp / "session-midiout", export_dir, None)
+        check_midi_out(log)
+
         print(f"== Ardour passed: scan {t_scan:.1f} s, record {t_record:.1f} s, reopen {t_reopen:.1f} s, "
-              f"total {time.monotonic() - t_total:.1f} s")
+              f"MIDI out {t_midi:.1f} s, total {time.monotonic() - t_total:.1f} s")
     finally:
         if args.keep:
             print(f"   kept {tmp}")

@@ -1,8 +1,12 @@
--- Drives Ardour 7 headless (ardour7-lua, dummy backend) for host-tests/ardour/run.py, in two runs:
+-- Drives Ardour 7 headless (ardour7-lua, dummy backend) for host-tests/ardour/run.py, in three runs:
 --   ardour7-lua session.lua record SESSION_DIR EXPORT_DIR   new session, a MIDI track with the DDSP
 --       Instrument VST3, notes played into the virtual keyboard and recorded, saved, exported
 --   ardour7-lua session.lua reopen SESSION_DIR EXPORT_DIR   the saved session loaded (plugin state
 --       restored by Ardour), exported again
+--   ardour7-lua session.lua midiout SESSION_DIR             new session: the instrument track gets the
+--       DDSP Effect VST3 after the instrument (timbre transfer of what it plays), whose MIDI out
+--       (the track's MIDI output) a second MIDI track records while the notes are played; every
+--       recorded note is logged ("NOTE ...") for run.py to judge
 -- Each step is logged to stderr, flushed at once: ardour7-lua buffers its own stdout and may abort
 -- while tearing down after the work is done, taking unflushed output with it. The driver judges the
 -- exported files and these lines, never the exit code.
@@ -193,8 +197,97 @@ local function reopen()
 	export("second")
 end
 
+-- The effect's MIDI out goes out on this channel (its "MIDI Out Channel" parameter, 1-16), so its
+-- notes are told apart from the keyboard's, which the track passes through on channel 1.
+local EFFECT_PLUGIN, MIDI_OUT_PARAM, MIDI_OUT_CHANNEL = "DDSP Effect", "MIDI Out Channel", 5
+
+local function midiout()
+	step("create session", create_session(SESSION_DIR, SNAPSHOT, 48000) ~= nil, AudioEngine:current_backend_name())
+	local info = ARDOUR.LuaAPI.new_plugin_info(PLUGIN, ARDOUR.PluginType.VST3)
+	step("find the VST3 in Ardour's plugin cache", not info:isnil(), PLUGIN)
+	local midi1 = ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1)
+	Session:new_midi_track(midi1, ARDOUR.ChanCount(ARDOUR.DataType("audio"), 2), false, info, nil, nil, 1,
+		"Instrument", ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal, true, false)
+	local track = the_track()
+	step("MIDI track with the instrument", track ~= nil and the_plugin(track) ~= nil)
+	local fx = ARDOUR.LuaAPI.new_plugin(Session, EFFECT_PLUGIN, ARDOUR.PluginType.VST3, "")
+	step("the effect after it", not fx:isnil() and track:add_processor_by_index(fx, -1, nil, true) == 0)
+	local plugin = describe_plugin(fx)
+	local channel = input_index(plugin, MIDI_OUT_PARAM)
+	step("find parameter " .. MIDI_OUT_PARAM, channel ~= nil)
+	step("set " .. MIDI_OUT_PARAM, ARDOUR.LuaAPI.set_processor_param(fx, channel, MIDI_OUT_CHANNEL),
+		tostring(MIDI_OUT_CHANNEL))
+	-- With the effect the track's output gains a MIDI port (strict I/O off: the outputs follow
+	-- the last plugin's).
+	local out = track:output()
+	step("the track's outputs follow the effect's", out:n_ports():n_midi() == 1,
+		string.format("%d audio, %d MIDI", out:n_ports():n_audio(), out:n_ports():n_midi()))
+	Session:new_midi_track(midi1, midi1, false, ARDOUR.PluginInfo(), nil, nil, 1, "MIDI out",
+		ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal, true, false)
+	local recorder = nil
+	for route in Session:get_routes():iter() do
+		if route:name() == "MIDI out" then recorder = route:to_track() end
+	end
+	step("a MIDI track to record it", recorder ~= nil)
+	recorder:input():disconnect_all(nil)
+	local source = out:midi(0):name()
+	recorder:input():midi(0):connect(source)
+	step("its input connected to " .. source, recorder:input():midi(0):connected_to(source))
+
+	track:input():disconnect_all(nil)
+	local keyboard = nil
+	local _, ports = Session:engine():get_ports(ARDOUR.DataType("midi"), ARDOUR.PortList())
+	for port in ports[2]:iter() do
+		if port:name() == "x-virtual-keyboard" then keyboard = port:to_asyncmidiport() end
+	end
+	step("x-virtual-keyboard port", keyboard ~= nil and not keyboard:isnil())
+	track:input():midi(0):connect("x-virtual-keyboard")
+	-- Both armed: the instrument track plays its input (the keyboard) while recording.
+	track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
+	recorder:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
+	Session:maybe_enable_record(false)
+	Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
+	step("recording", wait_for(function() return Session:transport_rolling() and Session:actively_recording() end, 10))
+	sleep(0.4)
+	local parser = ARDOUR.RawMidiParser()
+	local function send(status, note, velocity)
+		for _, byte in ipairs({ status, note, velocity }) do
+			if parser:process_byte(byte) then
+				keyboard:write(parser:midi_buffer(), parser:buffer_size(), 0)
+			end
+		end
+	end
+	for _, note in ipairs(NOTES) do
+		send(0x90, note, 100)
+		sleep(NOTE_S)
+		send(0x80, note, 64)
+		sleep(GAP_S)
+	end
+	Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
+	step("transport stopped", wait_for(function() return not Session:transport_rolling() end, 10))
+	recorder:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
+	track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
+	local function regions()
+		local n = 0
+		for _ in recorder:playlist():region_list():iter() do n = n + 1 end
+		return n > 0
+	end
+	step("a region recorded", wait_for(regions, 10))
+	-- NOTE channel(1-16) key velocity start length (beats:ticks, in the recorded region)
+	for region in recorder:playlist():region_list():iter() do
+		local midi_region = region:to_midiregion()
+		if not midi_region:isnil() then
+			for n in ARDOUR.LuaAPI.note_list(midi_region:model()):iter() do
+				log(string.format("NOTE %d %d %d %s %s", n:channel() + 1, n:note(), n:velocity(), n:time():str(),
+					n:length():str()))
+			end
+		end
+	end
+end
+
 local ok, err = pcall(function()
-	if MODE == "record" then record() elseif MODE == "reopen" then reopen() else error("mode: record or reopen", 0) end
+	if MODE == "record" then record() elseif MODE == "reopen" then reopen() elseif MODE == "midiout" then midiout()
+	else error("mode: record, reopen or midiout", 0) end
 end)
 if not ok then
 	log("FAILED: " .. tostring(err))
