@@ -23,6 +23,9 @@ local NOTE_S, GAP_S = 0.8, 0.4
 -- VST3 state restore), and the two exports then play at the same level. Ardour sets VST3 parameters
 -- in the plugin's plain units: linear gain here, 0.5 = -6 dB (default 1).
 local GAIN_PARAM, GAIN_VALUE = "Output Gain", 0.5
+-- The effect's MIDI out goes out on this channel (its "MIDI Out Channel" parameter, 1-16), so its
+-- notes are told apart from the keyboard's, which the track passes through on channel 1.
+local EFFECT_PLUGIN, MIDI_OUT_PARAM, MIDI_OUT_CHANNEL = "DDSP Effect", "MIDI Out Channel", 5
 
 local function log(...)
 	local parts = {}
@@ -99,6 +102,47 @@ local function export(name)
 		string.format("%d..%d samples in %.2f s", Session:current_start_sample(), Session:current_end_sample(), now_s() - t0))
 end
 
+-- Only the virtual keyboard feeds `track`: the backend's own MIDI inputs stay out. Returns the
+-- keyboard's port.
+local function keyboard_into(track)
+	local input = track:input()
+	input:disconnect_all(nil)
+	local keyboard = nil
+	local _, ports = Session:engine():get_ports(ARDOUR.DataType("midi"), ARDOUR.PortList())
+	for port in ports[2]:iter() do
+		if port:name() == "x-virtual-keyboard" then keyboard = port:to_asyncmidiport() end
+	end
+	step("x-virtual-keyboard port", keyboard ~= nil and not keyboard:isnil())
+	input:midi(0):connect("x-virtual-keyboard")
+	step("track input connected to the keyboard", input:midi(0):connected_to("x-virtual-keyboard"))
+	return keyboard
+end
+
+-- Rolls with recording on (the armed tracks record), plays NOTES on `keyboard`, stops.
+local function record_notes(keyboard)
+	Session:maybe_enable_record(false)
+	Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
+	step("recording", wait_for(function() return Session:transport_rolling() and Session:actively_recording() end, 10))
+	sleep(0.4)
+
+	local parser = ARDOUR.RawMidiParser()
+	local function send(status, note, velocity)
+		for _, byte in ipairs({ status, note, velocity }) do
+			if parser:process_byte(byte) then
+				keyboard:write(parser:midi_buffer(), parser:buffer_size(), 0)
+			end
+		end
+	end
+	for _, note in ipairs(NOTES) do
+		send(0x90, note, 100)
+		sleep(NOTE_S)
+		send(0x80, note, 64)
+		sleep(GAP_S)
+	end
+	Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
+	step("transport stopped", wait_for(function() return not Session:transport_rolling() end, 10))
+end
+
 local function record()
 	local t0 = now_s()
 	step("create session", create_session(SESSION_DIR, SNAPSHOT, 48000) ~= nil,
@@ -125,40 +169,9 @@ local function record()
 	step("set " .. GAIN_PARAM, ARDOUR.LuaAPI.set_processor_param(proc, gain, GAIN_VALUE),
 		tostring(GAIN_VALUE))
 
-	-- Only the virtual keyboard feeds the track: the backend's own MIDI inputs stay out.
-	local input = track:input()
-	input:disconnect_all(nil)
-	local keyboard = nil
-	local _, ports = Session:engine():get_ports(ARDOUR.DataType("midi"), ARDOUR.PortList())
-	for port in ports[2]:iter() do
-		if port:name() == "x-virtual-keyboard" then keyboard = port:to_asyncmidiport() end
-	end
-	step("x-virtual-keyboard port", keyboard ~= nil and not keyboard:isnil())
-	input:midi(0):connect("x-virtual-keyboard")
-	step("track input connected to the keyboard", input:midi(0):connected_to("x-virtual-keyboard"))
-
+	local keyboard = keyboard_into(track)
 	track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
-	Session:maybe_enable_record(false)
-	Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-	step("recording", wait_for(function() return Session:transport_rolling() and Session:actively_recording() end, 10))
-	sleep(0.4)
-
-	local parser = ARDOUR.RawMidiParser()
-	local function send(status, note, velocity)
-		for _, byte in ipairs({ status, note, velocity }) do
-			if parser:process_byte(byte) then
-				keyboard:write(parser:midi_buffer(), parser:buffer_size(), 0)
-			end
-		end
-	end
-	for _, note in ipairs(NOTES) do
-		send(0x90, note, 100)
-		sleep(NOTE_S)
-		send(0x80, note, 64)
-		sleep(GAP_S)
-	end
-	Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
-	step("transport stopped", wait_for(function() return not Session:transport_rolling() end, 10))
+	record_notes(keyboard)
 	track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
 
 	local regions, notes = 0, 0
@@ -197,10 +210,6 @@ local function reopen()
 	export("second")
 end
 
--- The effect's MIDI out goes out on this channel (its "MIDI Out Channel" parameter, 1-16), so its
--- notes are told apart from the keyboard's, which the track passes through on channel 1.
-local EFFECT_PLUGIN, MIDI_OUT_PARAM, MIDI_OUT_CHANNEL = "DDSP Effect", "MIDI Out Channel", 5
-
 local function midiout()
 	step("create session", create_session(SESSION_DIR, SNAPSHOT, 48000) ~= nil, AudioEngine:current_backend_name())
 	local info = ARDOUR.LuaAPI.new_plugin_info(PLUGIN, ARDOUR.PluginType.VST3)
@@ -234,37 +243,11 @@ local function midiout()
 	recorder:input():midi(0):connect(source)
 	step("its input connected to " .. source, recorder:input():midi(0):connected_to(source))
 
-	track:input():disconnect_all(nil)
-	local keyboard = nil
-	local _, ports = Session:engine():get_ports(ARDOUR.DataType("midi"), ARDOUR.PortList())
-	for port in ports[2]:iter() do
-		if port:name() == "x-virtual-keyboard" then keyboard = port:to_asyncmidiport() end
-	end
-	step("x-virtual-keyboard port", keyboard ~= nil and not keyboard:isnil())
-	track:input():midi(0):connect("x-virtual-keyboard")
+	local keyboard = keyboard_into(track)
 	-- Both armed: the instrument track plays its input (the keyboard) while recording.
 	track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
 	recorder:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
-	Session:maybe_enable_record(false)
-	Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-	step("recording", wait_for(function() return Session:transport_rolling() and Session:actively_recording() end, 10))
-	sleep(0.4)
-	local parser = ARDOUR.RawMidiParser()
-	local function send(status, note, velocity)
-		for _, byte in ipairs({ status, note, velocity }) do
-			if parser:process_byte(byte) then
-				keyboard:write(parser:midi_buffer(), parser:buffer_size(), 0)
-			end
-		end
-	end
-	for _, note in ipairs(NOTES) do
-		send(0x90, note, 100)
-		sleep(NOTE_S)
-		send(0x80, note, 64)
-		sleep(GAP_S)
-	end
-	Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
-	step("transport stopped", wait_for(function() return not Session:transport_rolling() end, 10))
+	record_notes(keyboard)
 	recorder:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
 	track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
 	local function regions()
