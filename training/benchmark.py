@@ -114,8 +114,9 @@ def steady_frames(clip):
     return frames[(frames + 1) * HOP >= N_FFT]
 
 
-def measure_notes(model, name, soundfonts, work):
-    rows = []
+def steady_notes(name, soundfonts, work):
+    """(soundfont, note, velocity, clip, steady frames, f0) of each sustained note with a steady
+    part to measure."""
     for soundfont in soundfonts:
         for (note, velocity), path in render_notes(name, soundfont, work / "notes"):
             try:
@@ -124,17 +125,21 @@ def measure_notes(model, name, soundfonts, work):
                 print(f"{path}: skipped ({e})")
                 continue
             frames = steady_frames(clip)
-            if len(frames) < 10:
-                continue
-            out = resynthesise(model, clip)
-            f0 = float(np.median(clip.f0_hz[frames]))
-            src, src_high, src_prom = harmonic_profile(clip.audio, f0, frames)
-            res, res_high, res_prom = harmonic_profile(out, f0, frames)
-            rows.append({"soundfont": soundfont, "note": note, "velocity": velocity, "f0_hz": round(f0, 1),
-                         "source_db": src.round(1).tolist(), "model_db": res.round(1).tolist(),
-                         "source_prominence_db": src_prom.round(1).tolist(),
-                         "model_prominence_db": res_prom.round(1).tolist(),
-                         "high_band_db": round(res_high - src_high, 2)})
+            if len(frames) >= 10:
+                yield soundfont, note, velocity, clip, frames, float(np.median(clip.f0_hz[frames]))
+
+
+def measure_notes(model, name, soundfonts, work):
+    rows = []
+    for soundfont, note, velocity, clip, frames, f0 in steady_notes(name, soundfonts, work):
+        out = resynthesise(model, clip)
+        src, src_high, src_prom = harmonic_profile(clip.audio, f0, frames)
+        res, res_high, res_prom = harmonic_profile(out, f0, frames)
+        rows.append({"soundfont": soundfont, "note": note, "velocity": velocity, "f0_hz": round(f0, 1),
+                     "source_db": src.round(1).tolist(), "model_db": res.round(1).tolist(),
+                     "source_prominence_db": src_prom.round(1).tolist(),
+                     "model_prominence_db": res_prom.round(1).tolist(),
+                     "high_band_db": round(res_high - src_high, 2)})
     diff = lambda r, a, b: np.abs(np.array(r["model_db"][a - 1:b]) - np.array(r["source_db"][a - 1:b]))
     band = lambda a, b: round(float(np.mean(np.concatenate([diff(r, a, b) for r in rows if len(r["source_db"]) >= a]))), 2)
     prominence = lambda key, a, b: round(float(np.mean(np.concatenate([r[key][a - 1:b] for r in rows
@@ -179,17 +184,9 @@ def source_profiles(name, soundfonts, work):
     """{(soundfont, note, velocity): (profile_db, high_db, loudness_db)} of the benchmark's sustained
     notes, as `measure_notes` measures the source (no model)."""
     profiles = {}
-    for soundfont in soundfonts:
-        for (note, velocity), path in render_notes(name, soundfont, work / "notes"):
-            try:
-                clip = cached_analysis(path, work / "analysis")
-            except SkipFile:
-                continue
-            frames = steady_frames(clip)
-            if len(frames) < 10:
-                continue
-            db, high, _ = harmonic_profile(clip.audio, float(np.median(clip.f0_hz[frames])), frames)
-            profiles[(soundfont, note, velocity)] = (db, high, float(np.median(clip.loudness_db[frames])))
+    for soundfont, note, velocity, clip, frames, f0 in steady_notes(name, soundfonts, work):
+        db, high, _ = harmonic_profile(clip.audio, f0, frames)
+        profiles[(soundfont, note, velocity)] = (db, high, float(np.median(clip.loudness_db[frames])))
     return profiles
 
 
