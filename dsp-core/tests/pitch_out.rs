@@ -28,6 +28,11 @@ fn effect(settings: EffectSettings) -> TimbreTransfer {
 /// A band-limited saw whose pitch (MIDI note number, fractional; `None`: silence) is `pitch(t_s)`,
 /// with 5 ms fades at each start and end so onsets are clean.
 fn tone(seconds: f64, pitch: impl Fn(f64) -> Option<f64>) -> Vec<f32> {
+    shaped_tone(seconds, pitch, |_| 1.0)
+}
+
+/// [`tone`] with its amplitude scaled by `gain(t_s)`.
+fn shaped_tone(seconds: f64, pitch: impl Fn(f64) -> Option<f64>, gain: impl Fn(f64) -> f64) -> Vec<f32> {
     let n = (seconds * f64::from(SR)) as usize;
     let (mut phase, mut level) = (0.0f64, 0.0f64);
     let fade = 1.0 / (0.005 * f64::from(SR));
@@ -41,7 +46,7 @@ fn tone(seconds: f64, pitch: impl Fn(f64) -> Option<f64>) -> Vec<f32> {
             let p = std::f64::consts::TAU * phase;
             let harmonics = (20_000.0 / hz) as usize;
             let v: f64 = (1..=harmonics.min(40)).map(|k| (k as f64 * p).sin() / k as f64).sum();
-            (0.3 * level * v) as f32
+            (0.3 * level * gain(t) * v) as f32
         })
         .collect()
 }
@@ -130,6 +135,43 @@ fn a_detached_melody_comes_out_as_its_notes() {
         let middle = played[onset + (note_s / 2.0 * f64::from(SR)) as usize].unwrap();
         let error_cents = 100.0 * (middle - f32::from(key)) - cents as f32;
         assert!(error_cents.abs() < 10.0, "note {key} {cents:+} cents: bent to {error_cents:+.1} cents off");
+    }
+}
+
+#[test]
+fn repeated_notes_are_new_notes_and_a_swell_or_a_tremolo_is_not() {
+    // One key (D4) re-attacked four times without going silent: each note's last 60 ms fall to
+    // -20 dB (a release under the next note, as a sample's fills a short gap), then the next
+    // attack rises in 5 ms. The tracker stays voiced throughout.
+    let (note_s, dip_s) = (0.3, 0.06);
+    let attack = |t: f64| {
+        let within = t % note_s;
+        let fall = ((within - (note_s - dip_s)) / 0.01).clamp(0.0, 1.0); // 10 ms down to -20 dB
+        let rise = (within / 0.005).min(1.0);
+        let low = 10f64.powf(-20.0 / 20.0);
+        if t < note_s {
+            1.0 - fall * (1.0 - low)
+        } else {
+            low + (1.0 - low) * rise - fall * (1.0 - low) * rise
+        }
+    };
+    let input = shaped_tone(4.0 * note_s + 0.1, |t| (t < 4.0 * note_s).then_some(62.0), attack);
+    let mut fx = effect(EffectSettings::default());
+    let sent = notes(&play(&mut fx, &input).0);
+    let late_ms: Vec<f64> =
+        sent.iter().enumerate().map(|(i, n)| (n.1 as f64 / f64::from(SR) - i as f64 * note_s) * 1e3).collect();
+    eprintln!("re-attacked D4: {} notes, on {late_ms:.1?} ms after each attack", sent.len());
+    assert_eq!(sent.iter().map(|n| n.0).collect::<Vec<_>>(), [62; 4], "{sent:?}");
+    assert!(late_ms.iter().all(|ms| (0.0..=12.0).contains(ms)), "{late_ms:.1?}");
+
+    // A swell (+20 dB over a second, then back) and a tremolo (±3 dB at 6 Hz): one note each.
+    let swell = |t: f64| 10f64.powf((-20.0 + 20.0 * (1.0 - (t - 1.0).abs())) / 20.0);
+    let tremolo = |t: f64| 10f64.powf(3.0 * (std::f64::consts::TAU * 6.0 * t).sin() / 20.0);
+    for (name, gain) in [("swell", &swell as &dyn Fn(f64) -> f64), ("tremolo", &tremolo)] {
+        let input = shaped_tone(2.1, |t| (t < 2.0).then_some(62.0), gain);
+        let mut fx = effect(EffectSettings::default());
+        let sent = notes(&play(&mut fx, &input).0);
+        assert_eq!(sent.len(), 1, "{name}: {sent:?}");
     }
 }
 

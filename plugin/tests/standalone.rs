@@ -266,7 +266,10 @@ fn restart_audio_now_applies_a_new_latency_in_the_standalone() {
 }
 
 /// A JACK server of the test's own (the dummy driver: no hardware, real-time pace), under a name no
-/// other JACK user shares; its clients find it through `JACK_DEFAULT_SERVER`. Stopped on drop.
+/// other JACK user shares; its clients find it through `JACK_DEFAULT_SERVER`. Stopped on drop with
+/// SIGTERM, so it leaves JACK's server registry (which holds 8 servers: killed ones stayed listed,
+/// and the ninth run of the test could not start one); the name is fixed, so a server that did
+/// die without unregistering leaves one stale entry, which the next start takes over.
 struct JackServer {
     child: Child,
 }
@@ -277,7 +280,7 @@ const JACK_PERIOD: &str = "256";
 
 impl JackServer {
     fn start() -> Self {
-        let name = format!("ddsp-test-{}", std::process::id());
+        let name = "ddsp-standalone-test".to_owned();
         let child = Command::new("jackd")
             .args(["--no-realtime", "-n", &name, "-d", "dummy", "-r", &JACK_RATE.to_string(), "-p", JACK_PERIOD])
             .stdin(Stdio::null())
@@ -298,6 +301,11 @@ impl JackServer {
 
 impl Drop for JackServer {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -6,8 +6,16 @@
 //! frame: pitch (voiced?) + loudness ─ segmenter ─ note off · bend · note on · pressure
 //!   off ─ voiced ──────────────────────────────▶ on (nearest key, velocity = loudness position)
 //!   on  ─ pitch ≥ ½ + 0.15 st off the key, nearest one other for 4 ms, confident, no release ─▶ that key
+//!   on  ─ on its key, confident, loudness 6 dB up within 40 ms from a dip that stayed 6 dB under
+//!         the note's peak for 10 ms (re-attack) ─▶ off, on (the same key)
 //!   on  ─ unvoiced for 20 ms, or [`NoteSegmenter::end`] ─▶ off
 //! ```
+//!
+//! A re-attack is a new note even on the same key: repeated notes are tongued, re-bowed or
+//! re-sung without the voice going silent (a sample's release fills a 78 ms gap), and the tracker
+//! stays voiced through them; their loudness dips and rises again within a few tens of ms, which a
+//! crescendo or a vibrato's swell does not (`scripts/bench/midi_notes.py`: before this rule each
+//! run of the benchmark clarinet's repeated notes came out as one note).
 //!
 //! The key a note changes to is the one the pitch has stayed nearest for the 4 ms, not the one
 //! nearest when it left the old key: a tracker passes through in-between values for a few ms at a
@@ -117,6 +125,15 @@ const PEAK_FALL_DB_PER_S: f32 = 300.0;
 /// How long the voice must stay unvoiced before its note ends, s: bridges the short voicing drops
 /// at note changes and consonants.
 pub const RELEASE_S: f32 = 0.020;
+/// A re-attack: the loudness dips this far under the note's peak, dB ...
+pub const REATTACK_DIP_DB: f32 = 6.0;
+/// ... and comes back up by this much from the bottom of the dip, dB ...
+pub const REATTACK_RISE_DB: f32 = 6.0;
+/// ... within this long of the bottom, s, after at least this long under the peak by
+/// `REATTACK_DIP_DB` (a note change moves the loudness's period window, and the loudness with it,
+/// for a few ms: not a re-attack).
+pub const REATTACK_RISE_S: f32 = 0.040;
+pub const REATTACK_MIN_DIP_S: f32 = 0.010;
 /// Bends closer than this to the last one sent are not sent again, cents.
 pub const BEND_RESOLUTION_CENTS: f32 = 1.0;
 /// Pressure changes smaller than this (0..1) are not sent again: one MIDI step.
@@ -166,6 +183,16 @@ pub struct NoteSegmenter {
     /// The recent loudness peak, dB (falls at [`PEAK_FALL_DB_PER_S`]).
     peak_db: f32,
     unvoiced_frames: u32,
+    /// The sounding note's loudness peak since it started (or was re-attacked), the lowest
+    /// loudness since that peak, and the frames since that lowest point, for re-attacks.
+    note_peak_db: f32,
+    dip_db: f32,
+    since_dip: u32,
+    /// Frames the loudness has spent `REATTACK_DIP_DB` under that peak, and whether the pitch
+    /// left the note's key during them: two notes overlapping (a release under the next note) dip
+    /// and rise too, and are the key change's to judge.
+    low_frames: u32,
+    dip_unsure: bool,
     /// The MPE member channel the next note takes (0-based: 1..=15).
     next_member: u8,
 }
@@ -180,6 +207,11 @@ impl NoteSegmenter {
             candidate: 0,
             peak_db: f32::NEG_INFINITY,
             unvoiced_frames: 0,
+            note_peak_db: f32::NEG_INFINITY,
+            dip_db: f32::NEG_INFINITY,
+            since_dip: 0,
+            low_frames: 0,
+            dip_unsure: false,
             next_member: 1,
         }
     }
@@ -196,6 +228,7 @@ impl NoteSegmenter {
         self.away_frames = 0;
         self.peak_db = f32::NEG_INFINITY;
         self.unvoiced_frames = 0;
+        self.note_peak_db = f32::NEG_INFINITY;
         self.next_member = 1;
     }
 
@@ -222,6 +255,7 @@ impl NoteSegmenter {
         let loudness_db = if loudness_db.is_finite() { loudness_db } else { f32::NEG_INFINITY };
         self.peak_db = loudness_db.max(self.peak_db - PEAK_FALL_DB_PER_S * self.hop_s);
         let releasing = loudness_db < self.peak_db - RELEASE_DROP_DB;
+        let reattack = self.reattack(loudness_db);
         let Some(pitch) = pitch else {
             self.away_frames = 0;
             if self.sounding.is_some() {
@@ -234,9 +268,13 @@ impl NoteSegmenter {
         };
         self.unvoiced_frames = 0;
         let nearest = key.unwrap_or_else(|| pitch.round().clamp(0.0, 127.0) as u8).min(127);
+        if let Some(sounding) = self.sounding {
+            let on_key = (pitch - f32::from(sounding.key)).abs() < 0.5;
+            self.dip_unsure |= self.low_frames > 0 && !on_key;
+        }
         let Some(sounding) = self.sounding else {
             if room >= 2 * NOTE_RESERVE {
-                self.start(nearest, pitch, loudness, s, emit);
+                self.start(nearest, pitch, loudness, loudness_db, s, emit);
             }
             return;
         };
@@ -246,6 +284,16 @@ impl NoteSegmenter {
             Some(key) => key != sounding.key,
             None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
         };
+        // A re-attack restarts the note on its key; a change of key is the rule below's.
+        if reattack
+            && (pitch - f32::from(sounding.key)).abs() < 0.5
+            && confidence >= CHANGE_CONFIDENCE
+            && room >= 2 * NOTE_RESERVE
+        {
+            self.end(emit);
+            self.start(sounding.key, pitch, loudness, loudness_db, s, emit);
+            return;
+        }
         if away && !releasing && confidence >= CHANGE_CONFIDENCE {
             if nearest != self.candidate {
                 (self.candidate, self.away_frames) = (nearest, 0);
@@ -254,7 +302,7 @@ impl NoteSegmenter {
             let waited_s = (self.away_frames - 1) as f32 * self.hop_s;
             if waited_s >= KEY_CHANGE_S - 1e-6 && nearest != sounding.key && room >= 2 * NOTE_RESERVE {
                 self.end(emit);
-                self.start(nearest, pitch, loudness, s, emit);
+                self.start(nearest, pitch, loudness, loudness_db, s, emit);
                 return;
             }
         } else {
@@ -265,7 +313,42 @@ impl NoteSegmenter {
         }
     }
 
-    fn start(&mut self, key: u8, pitch: f32, loudness: f32, s: &MidiOutSettings, emit: &mut impl FnMut(MidiOut)) {
+    /// Follows the sounding note's loudness for re-attacks (see [`REATTACK_DIP_DB`]): whether this
+    /// frame's loudness, `db`, is one.
+    fn reattack(&mut self, db: f32) -> bool {
+        if self.sounding.is_none() || !db.is_finite() {
+            return false;
+        }
+        if db > self.note_peak_db {
+            (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (db, db, 0, 0);
+            self.dip_unsure = false;
+            return false;
+        }
+        if db <= self.note_peak_db - REATTACK_DIP_DB {
+            self.low_frames += 1;
+        }
+        if db <= self.dip_db {
+            (self.dip_db, self.since_dip) = (db, 0);
+            return false;
+        }
+        self.since_dip += 1;
+        self.dip_db <= self.note_peak_db - REATTACK_DIP_DB
+            && db >= self.dip_db + REATTACK_RISE_DB
+            && self.low_frames as f32 * self.hop_s >= REATTACK_MIN_DIP_S - 1e-6
+            && !self.dip_unsure
+            && self.since_dip as f32 * self.hop_s <= REATTACK_RISE_S + 1e-6
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        key: u8,
+        pitch: f32,
+        loudness: f32,
+        loudness_db: f32,
+        s: &MidiOutSettings,
+        emit: &mut impl FnMut(MidiOut),
+    ) {
         let channel = match s.mode {
             MidiOutMode::Mpe => {
                 let channel = self.next_member;
@@ -285,6 +368,8 @@ impl NoteSegmenter {
         }
         self.sounding = Some(Sounding { channel, key, bend, pressure });
         self.away_frames = 0;
+        (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (loudness_db, loudness_db, 0, 0);
+        self.dip_unsure = false;
     }
 
     /// Bend (and in MPE pressure) follow the pitch and loudness while the note holds.
