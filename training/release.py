@@ -121,7 +121,11 @@ def main(argv=None):
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")
         print(json.dumps(r), flush=True)
-    pairs = [(str(MODELS / f"{n}.onnx"), str(work / "datasets" / n)) for n in args.instruments]
+    # Each model against the held-out clips of the dataset its run was trained on (the run's own
+    # record, as `dataset_of`: a WORK/datasets/NAME link pointing at another dataset of the same
+    # instrument once measured the sax on phrases it was not trained on).
+    pairs = [(str(MODELS / f"{n}.onnx"), json.loads((work / "runs" / n / "config.json").read_text())["dataset"])
+             for n in args.instruments]
     if args.cards_only or args.reuse_fidelity:
         results = json.loads((work / "fidelity.json").read_text())
     else:
