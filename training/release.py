@@ -33,11 +33,15 @@ def midi_name(n):
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][n % 12] + str(n // 12 - 1)
 
 
+def trained_on(run_dir):
+    """The dataset folder a run was trained on, as the run recorded it."""
+    return Path(json.loads((run_dir / "config.json").read_text())["dataset"])
+
+
 def dataset_of(run_dir):
     """(sources, analysis version) of the dataset a run was trained on: the soundfont folders its
     phrases were rendered into (`training/phrases.py`)."""
-    cfg = json.loads((run_dir / "config.json").read_text())
-    manifest = json.loads((Path(cfg["dataset"]) / "manifest.json").read_text())
+    manifest = json.loads((trained_on(run_dir) / "manifest.json").read_text())
     fonts = sorted({rel.split("/")[0] for rel in manifest["files"] if "/" in rel}) or ["musescore"]
     return [SOUNDFONT_NAMES.get(f, f) for f in fonts], manifest["settings"].get("analysis", 0)
 
@@ -121,11 +125,10 @@ def main(argv=None):
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")
         print(json.dumps(r), flush=True)
-    # Each model against the held-out clips of the dataset its run was trained on (the run's own
-    # record, as `dataset_of`: a WORK/datasets/NAME link pointing at another dataset of the same
-    # instrument once measured the sax on phrases it was not trained on).
-    pairs = [(str(MODELS / f"{n}.onnx"), json.loads((work / "runs" / n / "config.json").read_text())["dataset"])
-             for n in args.instruments]
+    # Each model against the held-out clips of the dataset its run was trained on (a WORK/datasets/NAME
+    # link pointing at another dataset of the same instrument once measured the sax on phrases it
+    # was not trained on).
+    pairs = [(str(MODELS / f"{n}.onnx"), str(trained_on(work / "runs" / n))) for n in args.instruments]
     if args.cards_only or args.reuse_fidelity:
         results = json.loads((work / "fidelity.json").read_text())
     else:

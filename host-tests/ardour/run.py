@@ -223,14 +223,8 @@ def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
     steps = [line for line in log.splitlines() if line.startswith(("STEP ok:", "plugin:"))]
     for line in steps:
         print(f"   {mode}: {line}")
-    if wav_name is None:
-        if "RESULT ok" not in log:
-            failed = [line for line in log.splitlines() if line.startswith("FAILED:")]
-            what = failed[-1] if failed else f"no RESULT line (exit status {rc})"
-            raise Failure(f"ardour7-lua {mode}: {what}\n  last lines of its log:\n{tail(log)}")
-        print(f"   {mode}: ardour7-lua took {seconds:.1f} s" + ("" if rc == 0 else f" (exit status {rc} after the work was done; ignored)"))
-        return seconds, log
-    wav = export_dir / wav_name
+    wav = export_dir / wav_name if wav_name else None
+    written = wav is None or wav.is_file()
     # Ardour 7.3 sometimes aborts inside its own export with a corrupted heap ("malloc assertion
     # failure in _int_malloc", "free(): invalid size", "munmap_chunk(): invalid pointer"): 1 run in
     # 14 with our plugin, and 5 in 54 with Ardour's own ACE Reasonable Synth in its place, at the
@@ -240,7 +234,8 @@ def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
     # of both runs, and a file whose header was finalised at close is complete; the notes are
     # checked below.
     aborted_after_export = (
-        "RESULT ok" not in log
+        wav is not None
+        and "RESULT ok" not in log
         and "RESULT fail" not in log
         and "STEP ok: export outputs" in log
         and isinstance(rc, int)
@@ -248,9 +243,10 @@ def ardour_run(mode, tmp, env, session_dir, export_dir, wav_name):
         and wav.is_file()
         and wav_finalised(wav)
     )
-    if ("RESULT ok" not in log or not wav.is_file()) and not aborted_after_export:
+    if ("RESULT ok" not in log or not written) and not aborted_after_export:
         failed = [line for line in log.splitlines() if line.startswith("FAILED:")]
-        what = failed[-1] if failed else f"no RESULT line (exit status {rc}), {wav.name} {'written' if wav.is_file() else 'missing'}"
+        exported = f", {wav.name} {'written' if wav.is_file() else 'missing'}" if wav else ""
+        what = failed[-1] if failed else f"no RESULT line (exit status {rc}){exported}"
         raise Failure(f"ardour7-lua {mode}: {what}\n  last lines of its log:\n{tail(log)}")
     note = "" if rc == 0 else f" (exit status {rc} after the work was done; ignored)"
     if aborted_after_export:

@@ -52,13 +52,27 @@ local function wait_for(condition, timeout_s)
 	return true
 end
 
-local function the_track()
+-- The track named `name` ("Instrument" if none), or nil.
+local function the_track(name)
 	local found = nil
 	for route in Session:get_routes():iter() do
-		if route:name() == "Instrument" and not route:to_track():isnil() then found = route:to_track() end
+		if route:name() == (name or "Instrument") and not route:to_track():isnil() then found = route:to_track() end
 	end
 	return found
 end
+
+-- A new MIDI track `name` (one MIDI input) with `outputs` and the plugin `info` (none: nil).
+-- Returns the track and how many tracks were made. strict_io false: with strict I/O, Ardour 7.3
+-- reconfigures the new track's outputs while its auto-connect thread works on them and aborts on
+-- a port registered twice (8 of 10 runs).
+local function new_midi_track(name, outputs, info)
+	local tracks = Session:new_midi_track(ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1), outputs, false,
+		info or ARDOUR.PluginInfo(), nil, nil, 1, name, ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal,
+		true, false)
+	return the_track(name), tracks:size()
+end
+
+local STEREO = ARDOUR.ChanCount(ARDOUR.DataType("audio"), 2)
 
 local function the_plugin(track)
 	local proc = track:nth_plugin(0)
@@ -151,15 +165,9 @@ local function record()
 	local info = ARDOUR.LuaAPI.new_plugin_info(PLUGIN, ARDOUR.PluginType.VST3)
 	step("find the VST3 in Ardour's plugin cache", not info:isnil(), PLUGIN)
 
-	-- strict_io false: with strict I/O, Ardour 7.3 reconfigures the new track's outputs while its
-	-- auto-connect thread works on them and aborts on a port registered twice (8 of 10 runs).
 	t0 = now_s()
-	local tracks = Session:new_midi_track(
-		ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1), ARDOUR.ChanCount(ARDOUR.DataType("audio"), 2),
-		false, info, nil, nil, 1, "Instrument", ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal,
-		true, false)
-	local track = the_track()
-	step("MIDI track with the instrument", track ~= nil and tracks:size() == 1 and the_plugin(track) ~= nil,
+	local track, made = new_midi_track("Instrument", STEREO, info)
+	step("MIDI track with the instrument", track ~= nil and made == 1 and the_plugin(track) ~= nil,
 		string.format("%.2f s", now_s() - t0))
 	local proc = the_plugin(track)
 	local plugin = describe_plugin(proc)
@@ -214,10 +222,7 @@ local function midiout()
 	step("create session", create_session(SESSION_DIR, SNAPSHOT, 48000) ~= nil, AudioEngine:current_backend_name())
 	local info = ARDOUR.LuaAPI.new_plugin_info(PLUGIN, ARDOUR.PluginType.VST3)
 	step("find the VST3 in Ardour's plugin cache", not info:isnil(), PLUGIN)
-	local midi1 = ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1)
-	Session:new_midi_track(midi1, ARDOUR.ChanCount(ARDOUR.DataType("audio"), 2), false, info, nil, nil, 1,
-		"Instrument", ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal, true, false)
-	local track = the_track()
+	local track = new_midi_track("Instrument", STEREO, info)
 	step("MIDI track with the instrument", track ~= nil and the_plugin(track) ~= nil)
 	local fx = ARDOUR.LuaAPI.new_plugin(Session, EFFECT_PLUGIN, ARDOUR.PluginType.VST3, "")
 	step("the effect after it", not fx:isnil() and track:add_processor_by_index(fx, -1, nil, true) == 0)
@@ -231,12 +236,7 @@ local function midiout()
 	local out = track:output()
 	step("the track's outputs follow the effect's", out:n_ports():n_midi() == 1,
 		string.format("%d audio, %d MIDI", out:n_ports():n_audio(), out:n_ports():n_midi()))
-	Session:new_midi_track(midi1, midi1, false, ARDOUR.PluginInfo(), nil, nil, 1, "MIDI out",
-		ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal, true, false)
-	local recorder = nil
-	for route in Session:get_routes():iter() do
-		if route:name() == "MIDI out" then recorder = route:to_track() end
-	end
+	local recorder = new_midi_track("MIDI out", ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1), nil)
 	step("a MIDI track to record it", recorder ~= nil)
 	recorder:input():disconnect_all(nil)
 	local source = out:midi(0):name()

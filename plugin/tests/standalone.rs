@@ -453,27 +453,27 @@ fn the_effect_standalone_sends_the_notes_it_hears_to_a_jack_midi_port() {
     }
     freewheel("n");
     assert!(app.child.try_wait().unwrap().is_none(), "the standalone exited:\n{}", app.log.join("\n"));
-    let played: Vec<i64> = played.iter().map(|f| f.load(Ordering::Acquire) as i64).collect();
-    assert!(played.iter().all(|&f| f != u64::MAX as i64), "the phrase did not play to its end");
+    let played: Vec<u64> = played.iter().map(|f| f.load(Ordering::Acquire)).collect();
+    assert!(played.iter().all(|&f| f != u64::MAX), "the phrase did not play to its end");
+    let played: Vec<i64> = played.into_iter().map(|f| f as i64).collect();
     let events = received.lock().unwrap().clone();
     drop((player, recorder));
 
     // Note ons, note offs and pitch bends (channel 1), in the server's frames.
-    let after = |frame: u64| frame as i64;
     let ons: Vec<(i64, u8)> = events
         .iter()
         .filter(|(_, b)| b.len() == 3 && b[0] == 0x90 && b[2] > 0)
-        .map(|(f, b)| (after(*f), b[1]))
+        .map(|(f, b)| (*f as i64, b[1]))
         .collect();
     let offs: Vec<(i64, u8)> = events
         .iter()
         .filter(|(_, b)| b.len() == 3 && (b[0] == 0x80 || (b[0] == 0x90 && b[2] == 0)))
-        .map(|(f, b)| (after(*f), b[1]))
+        .map(|(f, b)| (*f as i64, b[1]))
         .collect();
     let bends: Vec<(i64, f64)> = events
         .iter()
         .filter(|(_, b)| b.len() == 3 && b[0] == 0xE0)
-        .map(|(f, b)| (after(*f), (f64::from(u16::from(b[1]) | u16::from(b[2]) << 7) - 8192.0) / 8192.0 * 200.0))
+        .map(|(f, b)| (*f as i64, (f64::from(u16::from(b[1]) | u16::from(b[2]) << 7) - 8192.0) / 8192.0 * 200.0))
         .collect();
     let keys: Vec<u8> = ons.iter().map(|&(_, k)| k).collect();
     let others: Vec<&Vec<u8>> = events.iter().map(|(_, b)| b).filter(|b| ![0x80, 0x90, 0xE0].contains(&b[0])).collect();

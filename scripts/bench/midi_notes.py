@@ -55,18 +55,20 @@ def hz(keys):
     return 440.0 * 2.0 ** ((keys - 69.0) / 12.0)
 
 
-def score(ref, est):
-    """precision, recall, F, matched pairs (ref index, est index) at mir_eval's onset-only setting."""
+def matched(ref, est):
+    """mir_eval's onset-only note matching: the (played, sent) index pairs."""
     (ri, rk), (ei, ek) = ref, est
-    if len(ek) == 0:
-        return 0.0, 0.0, 0.0, []
-    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+    if len(ek) == 0 or len(rk) == 0:
+        return []
+    return mir_eval.transcription.match_notes(
         ri, hz(rk), ei, hz(ek), onset_tolerance=ONSET_TOLERANCE_S, pitch_tolerance=PITCH_TOLERANCE_CENTS,
         offset_ratio=None)
-    pairs = mir_eval.transcription.match_notes(
-        ri, hz(rk), ei, hz(ek), onset_tolerance=ONSET_TOLERANCE_S, pitch_tolerance=PITCH_TOLERANCE_CENTS,
-        offset_ratio=None)
-    return p, r, f, pairs
+
+
+def prf(found, played, sent):
+    """precision, recall, F from the counts (mir_eval's definitions)."""
+    p, r = found / max(sent, 1), found / max(played, 1)
+    return p, r, 2 * p * r / max(p + r, 1e-9)
 
 
 def main():
@@ -88,11 +90,12 @@ def main():
             subprocess.run([str(args.ddsp), "track", str(wav), "--midi", str(sent)], check=True,
                            capture_output=True)
             est = notes(sent)
-            p, r, f, pairs = score(ref, est)
+            pairs = matched(ref, est)
+            p, r, f = prf(len(pairs), len(ref[1]), len(est[1]))
             onsets = np.array([est[0][j, 0] - ref[0][i, 0] for i, j in pairs]) * 1e3
             # The same onsets with the key taken modulo 12 (an octave off still counts).
-            folded = score((ref[0], ref[1] % 12 + 60), (est[0], est[1] % 12 + 60))[3]
-            rows.append((name, condition, len(ref[1]), len(est[1]), p, r, f, onsets, len(folded)))
+            folded = matched((ref[0], ref[1] % 12 + 60), (est[0], est[1] % 12 + 60))
+            rows.append((name, condition, len(ref[1]), len(est[1]), len(pairs), p, r, f, onsets, len(folded)))
             t = totals[condition]
             t[0] += len(ref[1])
             t[1] += len(est[1])
@@ -104,16 +107,15 @@ def main():
                   f"{np.median(onsets) if len(onsets) else float('nan'):+.1f} ms median", flush=True)
     print("\n| material | condition | notes played / sent | found (octave-blind) | precision | recall | F | "
           "onset error, median (p10…p90) |\n|---|---|---|---|---|---|---|---|")
-    for name, condition, n_ref, n_est, p, r, f, onsets, folded in rows:
-        spread = (f"{np.median(onsets):+.1f} ms ({np.percentile(onsets, 10):+.1f}…{np.percentile(onsets, 90):+.1f})"
-                  if len(onsets) else "–")
-        print(f"| {name} | {condition} | {n_ref} / {n_est} | {round(r * n_ref)} ({folded}) | {p:.3f} | {r:.3f} | "
-              f"{f:.3f} | {spread} |")
+    spread = lambda onsets: (f"{np.median(onsets):+.1f} ms ({np.percentile(onsets, 10):+.1f}…"
+                             f"{np.percentile(onsets, 90):+.1f})" if len(onsets) else "–")
+    for name, condition, n_ref, n_est, found, p, r, f, onsets, folded in rows:
+        print(f"| {name} | {condition} | {n_ref} / {n_est} | {found} ({folded}) | {p:.3f} | {r:.3f} | "
+              f"{f:.3f} | {spread(onsets)} |")
     for condition, (n_ref, n_est, found, folded, onsets) in totals.items():
-        p, r = found / max(n_est, 1), found / max(n_ref, 1)
-        f = 2 * p * r / max(p + r, 1e-9)
+        p, r, f = prf(found, n_ref, n_est)
         print(f"| **all** | {condition} | {n_ref} / {n_est} | {found} ({folded}) | {p:.3f} | {r:.3f} | {f:.3f} | "
-              f"{np.median(onsets):+.1f} ms ({np.percentile(onsets, 10):+.1f}…{np.percentile(onsets, 90):+.1f}) |")
+              f"{spread(onsets)} |")
 
 
 if __name__ == "__main__":

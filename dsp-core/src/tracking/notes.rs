@@ -268,16 +268,14 @@ impl NoteSegmenter {
         };
         self.unvoiced_frames = 0;
         let nearest = key.unwrap_or_else(|| pitch.round().clamp(0.0, 127.0) as u8).min(127);
-        if let Some(sounding) = self.sounding {
-            let on_key = (pitch - f32::from(sounding.key)).abs() < 0.5;
-            self.dip_unsure |= self.low_frames > 0 && !on_key;
-        }
         let Some(sounding) = self.sounding else {
             if room >= 2 * NOTE_RESERVE {
                 self.start(nearest, pitch, loudness, loudness_db, s, emit);
             }
             return;
         };
+        let on_key = (pitch - f32::from(sounding.key)).abs() < 0.5;
+        self.dip_unsure |= self.low_frames > 0 && !on_key;
         // A note changes once the pitch has been clearly off its key, and nearest one other key,
         // for long enough.
         let away = match key {
@@ -285,11 +283,7 @@ impl NoteSegmenter {
             None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
         };
         // A re-attack restarts the note on its key; a change of key is the rule below's.
-        if reattack
-            && (pitch - f32::from(sounding.key)).abs() < 0.5
-            && confidence >= CHANGE_CONFIDENCE
-            && room >= 2 * NOTE_RESERVE
-        {
+        if reattack && on_key && confidence >= CHANGE_CONFIDENCE && room >= 2 * NOTE_RESERVE {
             self.end(emit);
             self.start(sounding.key, pitch, loudness, loudness_db, s, emit);
             return;
@@ -339,7 +333,6 @@ impl NoteSegmenter {
             && self.since_dip as f32 * self.hop_s <= REATTACK_RISE_S + 1e-6
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start(
         &mut self,
         key: u8,
