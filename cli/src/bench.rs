@@ -46,6 +46,7 @@ fn options(master: MasterSettings, voices: usize) -> RenderOptions {
         tail_s: Some(1.0),
         selection: Selection::default(),
         align: true,
+        align_pitch_down_to_hz: 0.0,
         max_length_s: ddsp_engine::offline::MAX_LENGTH_S,
         loudness_lufs: None,
         gain_db: 0.0,

@@ -90,6 +90,12 @@ enum Command {
         /// Keep the engine's latency (the real-time path's delay) instead of aligning output to input.
         #[arg(long)]
         no_align: bool,
+        /// Audio: pitch-aligned latency, as the effect's Latency parameter: the pitch of every note
+        /// down to this one (Hz, e.g. 110) reaches the output with its loudness, at a latency grown
+        /// to the tracker's pitch delay there (14.4 ms at 110 Hz). Default: the lowest latency
+        /// (4 ms; the pitch of notes under ~300 Hz later).
+        #[arg(long, value_parser = parse_align_hz)]
+        align_pitch_to: Option<f32>,
         /// The longest render accepted, seconds (default 6 hours): a file whose tempo map or a
         /// stray event puts a note days away is refused before any work.
         #[arg(long, default_value_t = ddsp_engine::offline::MAX_LENGTH_S)]
@@ -398,6 +404,14 @@ fn parse_render_rate(s: &str) -> Result<u32, String> {
     }
 }
 
+/// `--align-pitch-to`: a note's frequency the tracker can follow, Hz.
+fn parse_align_hz(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(hz) if (30.0..=2_000.0).contains(&hz) => Ok(hz),
+        _ => Err("a frequency from 30 to 2000 Hz (the lowest note whose pitch is aligned)".to_owned()),
+    }
+}
+
 /// `--loudness`: a target in LUFS, or `off` (none, not even the preset's).
 #[derive(Clone, Copy, Debug)]
 enum Loudness {
@@ -481,7 +495,7 @@ fn render_command(
     transpose: i32,
     tail: Option<f64>,
     selection: (Option<usize>, Option<u8>),
-    no_align: bool,
+    (no_align, align_pitch_to): (bool, Option<f32>),
     max_length_s: f64,
     loudness: Option<Loudness>,
 ) -> Result<()> {
@@ -524,6 +538,7 @@ fn render_command(
         tail_s: tail,
         selection: ddsp_engine::midi::Selection { track: selection.0, channel: selection.1, transpose },
         align: !no_align,
+        align_pitch_down_to_hz: align_pitch_to.unwrap_or(0.0),
         max_length_s,
         loudness_lufs,
         gain_db: 0.0,
@@ -573,6 +588,7 @@ fn main() {
             track,
             channel,
             no_align,
+            align_pitch_to,
             max_length,
             loudness,
             morph,
@@ -590,7 +606,7 @@ fn main() {
             *transpose,
             *tail,
             (*track, *channel),
-            *no_align,
+            (*no_align, *align_pitch_to),
             *max_length,
             *loudness,
         ),

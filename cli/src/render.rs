@@ -31,6 +31,8 @@ pub struct RenderOptions {
     pub selection: Selection,
     /// Remove the engine's latency so the output lines up with the input.
     pub align: bool,
+    /// Audio: the effect's pitch-aligned latency (see `EffectSettings::align_pitch_down_to_hz`).
+    pub align_pitch_down_to_hz: f32,
     /// The longest render accepted, seconds.
     pub max_length_s: f64,
     /// Integrated loudness to bring the render to (EBU R 128, LUFS), or as it comes.
@@ -46,7 +48,11 @@ impl RenderOptions {
             sample_rate: self.sample_rate,
             master: self.master,
             instrument: self.instrument,
-            effect: EffectSettings { morph: self.instrument.morph, ..EffectSettings::default() },
+            effect: EffectSettings {
+                morph: self.instrument.morph,
+                align_pitch_down_to_hz: self.align_pitch_down_to_hz,
+                ..EffectSettings::default()
+            },
             tail_s: self.tail_s,
             align: self.align,
             max_length_s: self.max_length_s,

@@ -22,6 +22,14 @@
 //! and the dry path is delayed by exactly as much, so dry/wet stays phase-aligned. Note onsets from
 //! silence also wait for the pitch to lock (6 ms above 440 Hz, two periods below); a model's own
 //! attack is part of its timbre, not of the latency.
+//!
+//! That is the pitch of notes from ~300 Hz up: a lower note's pitch is known later (the tracker
+//! sees a period twice; 7.9 ms at 220 Hz, 14.4 ms at 110 Hz). Pitch-aligned
+//! ([`EffectSettings::align_pitch_down_to_hz`]) the tracker's frames are re-timed
+//! ([`crate::tracking::align`]) so that pitch, voicing and loudness all describe the input the
+//! tracker's pitch delay at that note ago; that delay (plus half a frame less for the loudness, which
+//! waits for the next model frame) is the reported latency, and the host's compensation lines up
+//! every note down to that one, MIDI out included.
 
 use std::sync::Arc;
 
@@ -30,8 +38,8 @@ use crate::morph::MorphPosition;
 use crate::swap::{SwapReceiver, VoiceSpec};
 use crate::tracking::correction::hz_to_semitones;
 use crate::tracking::{
-    CorrectionSettings, MidiOutSettings, NoteFrame, NoteSegmenter, PitchCorrector, PitchSettings, TimedMidiOut,
-    Tracker, TrackerFrame,
+    CorrectionSettings, FrameAligner, MidiOutSettings, NoteFrame, NoteSegmenter, PitchCorrector, PitchSettings,
+    TimedMidiOut, Tracker, TrackerFrame,
 };
 use crate::voice::{LiveVoice, Voice, VoiceLevels, MAX_CHUNK};
 
@@ -71,6 +79,11 @@ pub struct EffectSettings {
     /// can hear the voice's own intonation while playing the corrected pitch.
     pub model_hears_corrected: bool,
     pub midi_out: MidiOutSettings,
+    /// Pitch-aligned latency: the lowest note (Hz) whose pitch reaches the output at the reported
+    /// latency, as its loudness does; the latency grows to the tracker's pitch delay there (see
+    /// [`crate::tracking::align`]). 0: the lowest latency (loudness and the pitch of notes from
+    /// ~300 Hz up at 4 ms, lower notes' pitch later).
+    pub align_pitch_down_to_hz: f32,
 }
 
 impl Default for EffectSettings {
@@ -88,6 +101,7 @@ impl Default for EffectSettings {
             pitch: CorrectionSettings::default(),
             model_hears_corrected: true,
             midi_out: MidiOutSettings::default(),
+            align_pitch_down_to_hz: 0.0,
         }
     }
 }
@@ -122,6 +136,11 @@ pub struct TimbreTransfer {
     settings: EffectSettings,
     sample_rate_hz: f32,
     latency_samples: usize,
+    /// Pitch-aligned: the pitch and loudness targets (samples, see [`FrameAligner::aligned`]) and
+    /// the setting they were made for.
+    align: Option<(f64, f64)>,
+    align_hz: f32,
+    aligner: FrameAligner,
     /// Dry delay lines (rings of [`MAX_LATENCY_S`], one per channel) and the shared write position.
     dry: [Vec<f32>; MAX_CHANNELS],
     dry_pos: usize,
@@ -155,10 +174,10 @@ impl TimbreTransfer {
             f0_max_hz: meta.f0_max_hz.max(1_000.0),
             ..PitchSettings::default()
         };
-        let latency_samples = Self::model_latency(&model, sample_rate_hz);
+        let tracker = Tracker::new(sample_rate_hz, pitch);
+        let (latency_samples, align) = Self::timing(&model, &tracker, sample_rate_hz, settings.align_pitch_down_to_hz);
         let capacity = latency_samples.max((MAX_LATENCY_S * f64::from(sample_rate_hz)) as usize) + 1;
         let spec = Self::spec(sample_rate_hz);
-        let tracker = Tracker::new(sample_rate_hz, pitch);
         let hop_s = tracker.hop_samples() as f32 / sample_rate_hz;
         let unused = TimedMidiOut { at: 0, event: crate::tracking::MidiOut::NoteOff { channel: 0, key: 0 } };
         let mut effect = Self {
@@ -168,6 +187,9 @@ impl TimbreTransfer {
             settings,
             sample_rate_hz,
             latency_samples,
+            align,
+            align_hz: settings.align_pitch_down_to_hz,
+            aligner: FrameAligner::new(),
             dry: std::array::from_fn(|_| vec![0.0; capacity]),
             dry_pos: 0,
             frame: TrackerFrame::default(),
@@ -191,11 +213,23 @@ impl TimbreTransfer {
         effect
     }
 
-    /// `2 ms + ½ frame` plus a windowed model's own delay (see the module's documentation).
-    fn model_latency(model: &Model, sample_rate_hz: f32) -> usize {
-        let frame_rate_hz = f64::from(model.meta.frame_rate_hz);
-        let latency_s = 0.002 + 0.5 / frame_rate_hz;
-        (latency_s * f64::from(sample_rate_hz)).round() as usize + model.latency_samples(sample_rate_hz) as usize
+    /// The latency (samples) and, pitch-aligned, the frame aligner's pitch and loudness targets:
+    /// `2 ms + ½ frame`, or aligned the tracker's pitch delay at `align_hz` if that is longer, plus a
+    /// windowed model's own delay (see the module's documentation). The voice plays each frame's
+    /// pitch from the sample it has it, and its loudness half a frame later on average (the next
+    /// model frame): the loudness's target is half a frame shorter.
+    fn timing(model: &Model, tracker: &Tracker, sample_rate_hz: f32, align_hz: f32) -> (usize, Option<(f64, f64)>) {
+        let sr = f64::from(sample_rate_hz);
+        let half_frame = 0.5 / f64::from(model.meta.frame_rate_hz) * sr;
+        let low = (0.002 * sr + half_frame).round();
+        let own = model.latency_samples(sample_rate_hz) as usize;
+        if !(align_hz.is_finite() && align_hz > 0.0) {
+            return (low as usize + own, None);
+        }
+        let pitch = tracker.pitch();
+        let lowest = align_hz.clamp(pitch.settings().f0_min_hz, pitch.settings().f0_max_hz);
+        let target = tracker.pitch_delay_samples(lowest).round().max(low);
+        (target as usize + own, Some((target, target - half_frame)))
     }
 
     fn spec(sample_rate_hz: f32) -> VoiceSpec {
@@ -279,6 +313,7 @@ impl TimbreTransfer {
         self.corrector.reset();
         self.held_played_hz = 0.0;
         self.tracker.reset();
+        self.aligner.reset();
         self.voice.set_morph_target(self.settings.morph, true);
         self.voice.reset();
         self.dry.iter_mut().flatten().for_each(|v| *v = 0.0);
@@ -315,8 +350,12 @@ impl TimbreTransfer {
         if let Some(swap) = &mut self.swap {
             let audible = self.gate > 0.0;
             if let Some(model) = swap.poll(core::iter::once((&mut self.voice, audible))) {
-                self.latency_samples = Self::model_latency(&model, self.sample_rate_hz).min(self.dry[0].len() - 1);
+                self.retime(&model);
             }
+        }
+        if s.align_pitch_down_to_hz.to_bits() != self.align_hz.to_bits() {
+            self.align_hz = s.align_pitch_down_to_hz;
+            self.retime(&self.voice.model().clone());
         }
         let fallback_f0 = self.voice.model().meta.f0_min_hz;
         self.voice.set_morph_target(s.morph, false);
@@ -331,6 +370,17 @@ impl TimbreTransfer {
                     *frame = *f;
                     new_frame = true;
                 });
+                if new_frame {
+                    // Every frame is stamped (switching to the aligned mode finds the ring full).
+                    let (f, tracker) = (&self.frame, &self.tracker);
+                    let f0 = f.f0_hz.max(0.0);
+                    let pitch_delay =
+                        if f0 > 0.0 { tracker.pitch_delay_samples(f0) } else { tracker.loudness_delay_samples(0.0) };
+                    self.aligner.push(f, pitch_delay, tracker.loudness_delay_samples(f0));
+                    if let Some((pitch, loudness)) = self.align {
+                        self.frame = self.aligner.aligned(pitch, loudness, LOUDNESS_FLOOR_DB);
+                    }
+                }
                 let voiced = self.frame.voiced && self.frame.confidence >= s.gate_threshold;
                 self.loudness[i] = (self.frame.loudness_db + input_gain_db).max(LOUDNESS_FLOOR_DB);
                 if new_frame {
@@ -378,6 +428,14 @@ impl TimbreTransfer {
             start += n;
         }
         self.block_pos += n_total;
+    }
+
+    /// The latency and the aligner's targets for `model` and the current alignment setting; the
+    /// dry path follows from the next sample.
+    fn retime(&mut self, model: &Model) {
+        let (latency, align) = Self::timing(model, &self.tracker, self.sample_rate_hz, self.align_hz);
+        self.latency_samples = latency.min(self.dry[0].len() - 1);
+        self.align = align;
     }
 
     /// A new tracker frame: its pitch corrected (held while unvoiced), then MIDI out's note,

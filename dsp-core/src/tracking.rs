@@ -4,11 +4,13 @@
 //! The same code runs in the effect plugin, `ddsp render` of audio and `ddsp track`, so a pitch curve
 //! written by `ddsp track` is exactly what the plugin played from.
 
+pub mod align;
 pub mod correction;
 pub mod loudness;
 pub mod notes;
 pub mod pitch;
 
+pub use align::FrameAligner;
 pub use correction::{CorrectionSettings, PitchCorrector, PitchMode};
 pub use loudness::Loudness;
 pub use notes::{MidiOut, MidiOutMode, MidiOutSettings, NoteFrame, NoteSegmenter, TimedMidiOut};
@@ -68,10 +70,17 @@ impl Tracker {
         &self.pitch
     }
 
-    /// Delay of the loudness path for unvoiced input or notes ≥ 250 Hz: the centre of its window,
-    /// in samples (half a period for lower notes).
-    pub fn loudness_delay_samples(&self) -> f64 {
-        self.loudness.window_samples(None) / 2.0
+    /// Delay of the loudness path for a note of `f0_hz` (0: unvoiced), in samples: the centre of
+    /// its window of whole periods (2 ms for unvoiced input and notes ≥ 250 Hz, half a period for
+    /// lower notes).
+    pub fn loudness_delay_samples(&self, f0_hz: f32) -> f64 {
+        let period = (f0_hz > 0.0).then(|| f64::from(self.sample_rate_hz / f0_hz));
+        self.loudness.window_samples(period) / 2.0
+    }
+
+    /// Delay of the pitch path for a note of `f0_hz`, in samples ([`PitchTracker::delay_s`]).
+    pub fn pitch_delay_samples(&self, f0_hz: f32) -> f64 {
+        self.pitch.delay_s(f0_hz) * f64::from(self.sample_rate_hz)
     }
 
     /// The most recent frame.

@@ -106,11 +106,19 @@ fn stereo_keeps_each_dry_channel_and_shares_the_wet_voice() {
     }
 }
 
-/// First sample at which a 1 ms RMS envelope of `x` after `from` reaches halfway (in dB) between
-/// its level before and after a step.
-fn step_time(x: &[f32], from: usize, before_db: f64, after_db: f64) -> usize {
+/// First sample at which an RMS envelope of `x` (over `window` samples, centred) after `from`
+/// reaches halfway (in dB) between its level before and after a step.
+fn step_time_over(x: &[f32], from: usize, before_db: f64, after_db: f64, window: usize) -> usize {
     let half = 0.5 * (before_db + after_db);
-    (from..x.len() - 48).find(|&i| 20.0 * rms(&x[i..i + 48]).max(1e-12).log10() >= half).map(|i| i + 24).unwrap()
+    (from..x.len() - window)
+        .find(|&i| 20.0 * rms(&x[i..i + window]).max(1e-12).log10() >= half)
+        .map(|i| i + window / 2)
+        .unwrap()
+}
+
+/// [`step_time_over`] a 1 ms window.
+fn step_time(x: &[f32], from: usize, before_db: f64, after_db: f64) -> usize {
+    step_time_over(x, from, before_db, after_db, 48)
 }
 
 #[test]
@@ -134,17 +142,46 @@ fn the_wet_path_answers_a_dynamics_step_at_the_reported_latency() {
     // answer by up to a frame around the reported (average) latency.
     assert!((delay - latency).abs() <= 192.0, "delay {delay} vs reported {latency}");
     // Steps at other phases of the frame clock: the mean delay is the reported latency.
+    let (mean, latency) = mean_step_delay(330.0, EffectSettings::default());
+    assert!((mean - latency).abs() <= 64.0, "mean delay {mean} vs reported {latency}");
+}
+
+/// The mean delay (samples) of a 20 dB dynamics step on a held `hz` saw over 8 phases of the
+/// frame clock, and the reported latency.
+fn mean_step_delay(hz: f64, settings: EffectSettings) -> (f64, f64) {
+    let step = 24_000;
+    let level = |x: &[f32], a: usize, b: usize| 20.0 * rms(&x[a..b]).log10();
     let mut delays = Vec::new();
+    let mut latency = 0.0;
     for offset in (0..192).step_by(24) {
         let at = step + offset;
-        let input = saw(330.0, 48_000, |i| if i < at { 0.05 } else { 0.5 });
-        let out = run(&mut effect(EffectSettings::default()), &input);
-        let input_at = step_time(&input, at - 480, in_before, in_after) as f64;
-        delays.push(step_time(&out, at - 480, out_before, out_after) as f64 - input_at);
+        let input = saw(hz, 48_000, |i| if i < at { 0.05 } else { 0.5 });
+        let mut fx = effect(settings);
+        latency = f64::from(fx.latency_samples());
+        let out = run(&mut fx, &input);
+        let (in_before, in_after) = (level(&input, 12_000, step - 480), level(&input, step + 4_800, 48_000));
+        let (out_before, out_after) = (level(&out, 12_000, step - 480), level(&out, step + 4_800, 48_000));
+        // A whole period of the note (at least 1 ms): a low saw's level within a period is uneven.
+        let window = if hz >= 250.0 { 48 } else { (f64::from(SR) / hz).round() as usize };
+        let input_at = step_time_over(&input, at - 480, in_before, in_after, window) as f64;
+        delays.push(step_time_over(&out, at - 480, out_before, out_after, window) as f64 - input_at);
     }
     let mean = delays.iter().sum::<f64>() / delays.len() as f64;
-    println!("dynamics-step delay over the frame phase: {delays:?}, mean {mean:.0} samples");
-    assert!((mean - latency).abs() <= 64.0, "mean delay {mean} vs reported {latency}");
+    println!("{hz} Hz, aligned down to {} Hz: dynamics-step delay over the frame phase {delays:?}, mean {mean:.0} samples, reported {latency}", settings.align_pitch_down_to_hz);
+    (mean, latency)
+}
+
+#[test]
+fn aligned_to_a_low_note_its_dynamics_come_out_at_the_reported_latency_too() {
+    // Pitch-aligned down to A2 the latency grows to the tracker's pitch delay there; the loudness
+    // waits as long, on a low note (whose loudness window is a whole period) and a high one.
+    for hz in [110.0, 330.0] {
+        mean_step_delay(hz, EffectSettings::default());
+        let (mean, latency) =
+            mean_step_delay(hz, EffectSettings { align_pitch_down_to_hz: 110.0, ..EffectSettings::default() });
+        assert!(latency > 600.0, "aligned down to 110 Hz: {latency} samples reported");
+        assert!((mean - latency).abs() <= 128.0, "{hz} Hz: mean delay {mean} vs reported {latency}");
+    }
 }
 
 #[test]

@@ -32,6 +32,40 @@ impl From<UnvoicedChoice> for UnvoicedMode {
     }
 }
 
+/// How late pitch may come (the parameter form of [`EffectSettings::align_pitch_down_to_hz`]):
+/// the lowest latency, or the pitch of every note down to the one named at the reported latency.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PitchLatencyChoice {
+    #[id = "lowest"]
+    #[name = "Lowest (4 ms)"]
+    Lowest,
+    #[id = "a3"]
+    #[name = "Pitch aligned to A3 (220 Hz)"]
+    A3,
+    #[id = "a2"]
+    #[name = "Pitch aligned to A2 (110 Hz)"]
+    A2,
+    #[id = "e2"]
+    #[name = "Pitch aligned to E2 (82 Hz)"]
+    E2,
+    #[id = "c2"]
+    #[name = "Pitch aligned to C2 (65 Hz)"]
+    C2,
+}
+
+impl PitchLatencyChoice {
+    /// The lowest note whose pitch comes out at the reported latency, Hz (0: the lowest latency).
+    pub fn align_hz(self) -> f32 {
+        match self {
+            Self::Lowest => 0.0,
+            Self::A3 => 220.0,
+            Self::A2 => 110.0,
+            Self::E2 => 82.41,
+            Self::C2 => 65.41,
+        }
+    }
+}
+
 fn semitones(name: &str) -> FloatParam {
     FloatParam::new(name, 0.0, FloatRange::Linear { min: -24.0, max: 24.0 })
         .with_unit(" st")
@@ -69,6 +103,9 @@ pub struct EffectParams {
     pub input_gain: FloatParam,
     #[id = "unvoiced"]
     pub unvoiced: EnumParam<UnvoicedChoice>,
+    /// The lowest latency, or pitch and loudness aligned at a longer one (reported to the host).
+    #[id = "pitchlat"]
+    pub pitch_latency: EnumParam<PitchLatencyChoice>,
     /// Raw or corrected to a key and scale (what is played and sent as MIDI).
     #[nested(group = "Pitch")]
     pub pitch: crate::pitch_params::PitchParams,
@@ -121,6 +158,7 @@ impl Default for EffectParams {
             )
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
             unvoiced: EnumParam::new("Unvoiced", UnvoicedChoice::Fade),
+            pitch_latency: EnumParam::new("Latency", PitchLatencyChoice::Lowest),
             dry_wet: FloatParam::new("Dry/Wet", d.dry_wet, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_unit(" %")
                 .with_value_to_string(formatters::v2s_f32_percentage(0))
@@ -146,6 +184,7 @@ impl EffectParams {
             pitch: self.pitch.settings(),
             model_hears_corrected: self.pitch.model_hears_corrected(),
             midi_out: self.midi_out.settings(),
+            align_pitch_down_to_hz: self.pitch_latency.value().align_hz(),
         }
     }
 }

@@ -11,6 +11,10 @@ independent estimator, a plain offline YIN (12 ms frames centred on each millise
 the lag that minimises the median absolute difference (cents) to the input's contour over frames
 both call voiced; the jitter is the spread (interquartile range, cents) at that lag. The effect's
 reported latency is printed beside it: what a host compensates must be what a listener hears.
+Then the same after the host's compensation (`ddsp render` without `--no-align` removes the
+reported latency, as a host's delay compensation does): the pitch's residual lag, at the lowest
+latency and pitch-aligned down to `--align-pitch-to` Hz (the effect's Latency parameter), where
+every note at or above it should come out at 0.
 
 Set-up: scripts/bench/setup_bench.sh. Run (after tracker_accuracy.py has rendered the material):
     .venv-train/bin/python scripts/bench/effect_pitch_delay.py [--ddsp target/release/ddsp] [--out DIR]
@@ -34,6 +38,7 @@ HOP_S = 0.001
 WINDOW_S = 0.012
 FMIN, FMAX = 60.0, 1000.0
 MAX_LAG_MS = 30
+MIN_LAG_MS = -10  # after compensation the pitch could come early
 
 
 def yin(path: Path):
@@ -89,7 +94,7 @@ def delay(reference, measured):
     t_ref, p_ref = reference
     t, p = measured
     best = None
-    for quarter_ms in range(0, 4 * MAX_LAG_MS + 1):
+    for quarter_ms in range(4 * MIN_LAG_MS, 4 * MAX_LAG_MS + 1):
         lag = quarter_ms / 4000
         ref = np.interp(t - lag, t_ref, p_ref, left=np.nan, right=np.nan)
         # Interpolating across an unvoiced gap is not a pitch.
@@ -110,23 +115,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ddsp", type=Path, default=ROOT / "target/release/ddsp")
     parser.add_argument("--out", type=Path, default=ROOT / "target/bench-accuracy")
+    parser.add_argument("--align-pitch-to", type=float, default=110.0,
+                        help="the aligned render's lowest aligned note, Hz (ddsp render --align-pitch-to)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    aligned = f"{args.align_pitch_to:g} Hz"
     lines = [
-        "| material | tracker alone: delay, median error, jitter (IQR) | whole effect: delay, median error, jitter (IQR) |",
-        "|---|---|---|",
+        "| material | tracker alone: delay, median error, jitter (IQR) | whole effect: delay, median error, jitter (IQR) "
+        f"| after compensation, lowest latency: residual lag | after compensation, pitch aligned to {aligned}: residual lag |",
+        "|---|---|---|---|---|",
     ]
-    latency = None
+    fmt = lambda d: f"{d[0]:.2f} ms, {d[1]:.1f} ¢, {d[2]:.1f} ¢"
     for name, wav in render_instruments(args.out):
-        wet = args.out / (wav.stem + ".effect.wav")
-        subprocess.run(
-            [str(args.ddsp), "render", str(wav), "-o", str(wet), "--no-align", "--master", "off"],
-            check=True, capture_output=True,
-        )
         reference = yin(wav)
+
+        def effect(stem, *flags):
+            wet = args.out / (wav.stem + stem)
+            subprocess.run([str(args.ddsp), "render", str(wav), "-o", str(wet), "--master", "off", *flags],
+                           check=True, capture_output=True)
+            return delay(reference, yin(wet))
+
         tracker = delay(reference, ours(args.ddsp, wav, args.out))
-        effect = delay(reference, yin(wet))
-        row = f"| {name} | {tracker[0]:.2f} ms, {tracker[1]:.1f} ¢, {tracker[2]:.1f} ¢ | {effect[0]:.2f} ms, {effect[1]:.1f} ¢, {effect[2]:.1f} ¢ |"
+        raw = effect(".effect.wav", "--no-align")
+        low = effect(".effect-compensated.wav")
+        pitch_aligned = effect(".effect-aligned.wav", "--align-pitch-to", f"{args.align_pitch_to:g}")
+        row = (f"| {name} | {fmt(tracker)} | {fmt(raw)} | {low[0]:+.2f} ms ({low[1]:.1f} ¢) "
+               f"| {pitch_aligned[0]:+.2f} ms ({pitch_aligned[1]:.1f} ¢) |")
         print(row, file=sys.stderr)
         lines.append(row)
     info = subprocess.run([str(args.ddsp), "info"], check=True, capture_output=True, text=True).stdout

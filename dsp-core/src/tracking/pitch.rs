@@ -56,6 +56,10 @@ const MIN_AC_FRACTION: f64 = 0.1;
 /// short window (with 0.05 the benchmark's viola read an octave up at onsets, 206 Hz as 417; live
 /// RPA viola 94.5 %, horn 94.9 %).
 const OCTAVE_CHECK_MIN_APERIODICITY: f32 = 0.02;
+/// A rise of level this large within the analysis span (the shortest window's level over the
+/// longest's: an accent) keeps a sounding note voiced at its pitch while its estimate is unsure
+/// (see `PitchTracker::estimate`). Only a rise: a fall is how a note ends.
+const LEVEL_STEP_DB: f64 = 6.0;
 /// Corner of the tilt in front of the coarse search.
 const TILT_HZ: f64 = 1_000.0;
 /// How much more periodic twice the lag must be to move the pitch an octave down.
@@ -357,6 +361,15 @@ impl PitchTracker {
         self.bands.iter().find(|b| b.window > tau).unwrap_or(self.bands.last().expect("at least one band"))
     }
 
+    /// The level of the shortest window against the longest one's, dB: how far the level has
+    /// moved within the span the estimates are made from.
+    fn level_step_db(&self) -> f64 {
+        let short = &self.bands[0];
+        let recent = short.sum_sq.max(0.0) / short.window as f64;
+        let span = self.energy.max(0.0) / self.longest_window() as f64;
+        10.0 * ((recent + 1e-20) / (span + 1e-20)).log10()
+    }
+
     fn longest_window(&self) -> usize {
         self.bands.last().map_or(1, |b| b.window)
     }
@@ -422,9 +435,19 @@ impl PitchTracker {
         let mean_square = self.energy.max(0.0) / self.longest_window() as f64;
         let audible = mean_square > 10f64.powf(f64::from(self.settings.gate_dbfs) / 10.0);
         let found = if warm && audible { self.search() } else { None };
-        let (tau, confidence) = found.unwrap_or((0.0, 0.0));
+        let (tau, confidence, level_free) = found.unwrap_or((0.0, 0.0, 0.0));
         let confidence = confidence.clamp(0.0, 1.0);
         let threshold = if self.voiced { self.settings.voicing_off } else { self.settings.voicing_on };
+        // A sounding note whose window holds a change of level (an accent, a subito piano) reads
+        // aperiodic while it repeats exactly at the new level; its estimate there is unsure too
+        // (a 20 dB accent on 82 Hz read 75 Hz for two hops). It stays voiced at the pitch it had
+        // while the level's share explains the aperiodicity, or the level has just risen by
+        // `LEVEL_STEP_DB`: a 20 dB accent on a held 110 Hz note went unvoiced for 14 ms
+        // (confidence down to 0.24), and the effect's voice faded out with it.
+        let accent = found.is_some() && self.level_step_db() >= LEVEL_STEP_DB;
+        if self.voiced && confidence < threshold && (level_free >= threshold || accent) && self.last_f0_hz > 0.0 {
+            return PitchEstimate { f0_hz: self.last_f0_hz, confidence: level_free.clamp(0.0, 1.0), voiced: true };
+        }
         self.voiced = found.is_some() && confidence >= threshold;
         if !self.voiced {
             // A run too short to be a note (a note change that faded into noise, a stray octave),
@@ -544,8 +567,9 @@ impl PitchTracker {
         fallback
     }
 
-    /// Coarse search, octave protection and host-rate refinement: (lag in host samples, confidence).
-    fn search(&mut self) -> Option<(f64, f32)> {
+    /// Coarse search, octave protection and host-rate refinement: (lag in host samples, confidence,
+    /// the confidence without the window's change of level).
+    fn search(&mut self) -> Option<(f64, f32, f32)> {
         let (mut band, mut tau, mut aperiodicity) = self.coarse_search()?;
         // Octave-down check: with a weak fundamental (strong even harmonics: many bowed and reed
         // samples, low voices) the waveform nearly repeats every half period, and a short window
@@ -609,7 +633,25 @@ impl PitchTracker {
                 lag = tilted;
             }
         }
-        Some((lag, 1.0 - aperiodicity))
+        Some((lag, 1.0 - aperiodicity, 1.0 - aperiodicity * self.level_change_free(band, tau)))
+    }
+
+    /// The share of `d(τ)` in `band` that is not the window's change of level: `d(τ) = e₀ + e_τ −
+    /// 2r`, and a waveform that repeats at a new level (an accent, a swell, a decay) leaves
+    /// `(√e₀ − √e_τ)²` of it even where it repeats exactly, which is no aperiodicity (the
+    /// normalised cross-correlation `r / √(e₀ e_τ)` does not see it). It keeps a sounding note
+    /// voiced through a change of level (see `estimate`).
+    fn level_change_free(&self, band: usize, tau: usize) -> f32 {
+        let band = &self.bands[band];
+        let (w, d) = (band.window, band.sums.get(tau).copied().unwrap_or(0.0));
+        let ring = &self.coarse[..self.coarse.len() / 2];
+        let back = |k: usize| f64::from(ring[(self.coarse_count as usize).wrapping_sub(1 + k) & (ring.len() - 1)]);
+        if d <= 1e-30 || w + tau >= ring.len() {
+            return 1.0;
+        }
+        let lagged: f64 = (tau..tau + w).map(|k| back(k) * back(k)).sum();
+        let level = (band.sum_sq.max(0.0).sqrt() - lagged.sqrt()).powi(2);
+        ((d - level) / d).clamp(0.0, 1.0) as f32
     }
 
     /// A longer period than `tau` (up to `times` it) that a window holding it shows clearly

@@ -139,6 +139,7 @@ fn playing_groups(ui: &mut egui::Ui, params: &PluginParams, setter: &ParamSetter
             group(ui, "Input", None, true, |ui| {
                 slider(ui, &p.input_gain, setter);
                 slider(ui, &p.unvoiced, setter);
+                slider(ui, &p.pitch_latency, setter);
             });
             let pitch = &p.pitch;
             let corrected = pitch.mode.value() == crate::pitch_params::PitchModeChoice::Scale;
