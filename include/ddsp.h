@@ -98,6 +98,11 @@
 #define MORPH_SOURCE_PRESSURE 201
 
 // MIDI out messages held until taken; more are dropped (take them after every process call).
+// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz.
+#define MIN_ALIGN_HZ 30.0
+
+#define MAX_ALIGN_HZ 2000.0
+
 // The longest pitch smoothing [`Pipeline::set_pitch_options`] takes, ms (the effect plugin's
 // Pitch Smoothing range).
 #define MAX_PITCH_SMOOTHING_MS 500.0
@@ -267,6 +272,15 @@ int ddsp_pipeline_set_pitch_correction(struct DdspPipeline *p,
                                        int key,
                                        uint32_t scale,
                                        float retune_ms);
+
+// Timbre transfer's latency: 0 for the lowest (4 ms: the loudness and the pitch of notes from
+// ~300 Hz up; lower notes' pitch comes later, two of their periods), or `align_hz` 30..2000, the
+// lowest note whose pitch reaches the output at the reported latency with its loudness (the
+// latency grows to the tracker's pitch delay there: 14.4 ms at 110 Hz; what a host's delay
+// compensation then lines up is the pitch too). `ddsp_pipeline_audio_latency_samples` says the
+// new latency after the next process call. Any thread. `DDSP_ERROR` (nothing changes) out of
+// range. Default: 0.
+int ddsp_pipeline_set_pitch_latency(struct DdspPipeline *p, float align_hz);
 
 // How timbre transfer's pitch is shaped: `strength` 0..1, how far the correction moves the pitch
 // to the scale's note (1 all the way); `smoothing_ms` 0..500, a glide over the tracked pitch

@@ -123,6 +123,9 @@ public:
     bool setPitchOptions(float strength = 1.0f, float smoothingMs = 0.0f, bool modelHearsCorrected = true) {
         return ddsp_pipeline_set_pitch_options(p_, strength, smoothingMs, modelHearsCorrected ? 1 : 0) == 0;
     }
+    /// alignHz: 0 for the lowest latency, or the lowest note (30..2000 Hz) whose pitch comes out
+    /// at audioLatencySamples() with its loudness.
+    bool setPitchLatency(float alignHz) { return ddsp_pipeline_set_pitch_latency(p_, alignHz) == 0; }
 
     std::uint32_t latencySamples() const { return ddsp_pipeline_latency_samples(p_); }
     std::uint32_t audioLatencySamples() const { return ddsp_pipeline_audio_latency_samples(p_); }

@@ -84,6 +84,9 @@ class Pipeline:
                           model_hears_corrected: bool = True) -> None:
         """How far the correction goes (0..1), a glide over the tracked pitch (0..500 ms), and
         whether the model hears the corrected pitch or the tracked one while playing the corrected."""
+    def set_pitch_latency(self, align_hz: float = 0.0) -> None:
+        """Timbre transfer's latency: 0 for the lowest (4 ms; notes under ~300 Hz have their pitch
+        later), or the lowest note (30..2000 Hz) whose pitch comes out at `audio_latency_samples`."""
     def midi_out(self) -> list[tuple[int, bytes]]:
         """Timbre transfer's MIDI out since the last call: (offset in samples, MIDI bytes) of the
         notes and pitch bends tracked in `process_audio`'s input, in time order."""

@@ -495,6 +495,21 @@ pub extern "C" fn ddsp_pipeline_set_pitch_correction(
     }
 }
 
+/// Timbre transfer's latency: 0 for the lowest (4 ms: the loudness and the pitch of notes from
+/// ~300 Hz up; lower notes' pitch comes later, two of their periods), or `align_hz` 30..2000, the
+/// lowest note whose pitch reaches the output at the reported latency with its loudness (the
+/// latency grows to the tracker's pitch delay there: 14.4 ms at 110 Hz; what a host's delay
+/// compensation then lines up is the pitch too). `ddsp_pipeline_audio_latency_samples` says the
+/// new latency after the next process call. Any thread. `DDSP_ERROR` (nothing changes) out of
+/// range. Default: 0.
+#[no_mangle]
+pub extern "C" fn ddsp_pipeline_set_pitch_latency(p: *mut DdspPipeline, align_hz: f32) -> c_int {
+    match pipeline(p) {
+        Some(p) if p.set_pitch_latency(align_hz) => DDSP_OK,
+        _ => DDSP_ERROR,
+    }
+}
+
 /// How timbre transfer's pitch is shaped: `strength` 0..1, how far the correction moves the pitch
 /// to the scale's note (1 all the way); `smoothing_ms` 0..500, a glide over the tracked pitch
 /// (portamento; 0 = none); `model_hears_corrected` 1 to condition the model on the corrected

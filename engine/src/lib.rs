@@ -11,7 +11,9 @@ pub mod midi;
 pub mod offline;
 pub mod pipeline;
 
-pub use pipeline::{decode_midi, MidiOutMessage, ModelInfo, Pipeline, MAX_MIDI_OUT, MAX_PITCH_SMOOTHING_MS};
+pub use pipeline::{
+    decode_midi, MidiOutMessage, ModelInfo, Pipeline, MAX_ALIGN_HZ, MAX_MIDI_OUT, MAX_PITCH_SMOOTHING_MS, MIN_ALIGN_HZ,
+};
 
 /// The library's model names: built-in models, then those in the model folders.
 pub fn model_names() -> Vec<String> {

@@ -113,6 +113,9 @@ struct Controls {
     correction_strength: AtomicU32,
     pitch_smoothing_ms: AtomicU32,
     model_hears_corrected: AtomicBool,
+    /// Timbre transfer's pitch-aligned latency: the lowest aligned note, Hz (f32 bits; 0 = the
+    /// lowest latency).
+    align_pitch_hz: AtomicU32,
 }
 
 /// MIDI out settings as one atomic word: mode, channel, bend range (semitones) a byte each.
@@ -207,6 +210,9 @@ pub struct MidiOutMessage {
 }
 
 /// MIDI out messages held until taken; more are dropped (take them after every process call).
+/// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz.
+pub const MIN_ALIGN_HZ: f32 = 30.0;
+pub const MAX_ALIGN_HZ: f32 = 2_000.0;
 /// The longest pitch smoothing [`Pipeline::set_pitch_options`] takes, ms (the effect plugin's
 /// Pitch Smoothing range).
 pub const MAX_PITCH_SMOOTHING_MS: f32 = 500.0;
@@ -340,6 +346,7 @@ impl Pipeline {
             correction_strength: AtomicU32::new(CorrectionSettings::default().strength.to_bits()),
             pitch_smoothing_ms: AtomicU32::new(CorrectionSettings::default().smoothing_ms.to_bits()),
             model_hears_corrected: AtomicBool::new(EffectSettings::default().model_hears_corrected),
+            align_pitch_hz: AtomicU32::new(EffectSettings::default().align_pitch_down_to_hz.to_bits()),
         };
         let pipeline = Self {
             audio: UnsafeCell::new(audio),
@@ -580,6 +587,20 @@ impl Pipeline {
         self.controls.correction_strength.store(strength.to_bits(), Ordering::Relaxed);
         self.controls.pitch_smoothing_ms.store(smoothing_ms.to_bits(), Ordering::Relaxed);
         self.controls.model_hears_corrected.store(model_hears_corrected, Ordering::Relaxed);
+        true
+    }
+
+    /// Timbre transfer's latency: 0 for the lowest (4 ms: the loudness and the pitch of notes from
+    /// ~300 Hz up; lower notes' pitch later), or the lowest note, `align_hz` 30..=2000 Hz, whose
+    /// pitch reaches the output at the reported latency with its loudness (the latency grows to the
+    /// tracker's pitch delay there: 14.4 ms at 110 Hz; see `ddsp_core::tracking::align`). False
+    /// (nothing changes) out of range. Any thread; applies from the next process call, and
+    /// [`Pipeline::audio_latency_samples`] says the new latency after it.
+    pub fn set_pitch_latency(&self, align_hz: f32) -> bool {
+        if !(align_hz == 0.0 || (MIN_ALIGN_HZ..=MAX_ALIGN_HZ).contains(&align_hz)) {
+            return false;
+        }
+        self.controls.align_pitch_hz.store(align_hz.to_bits(), Ordering::Relaxed);
         true
     }
 
@@ -910,12 +931,16 @@ impl Pipeline {
             smoothing_ms: f32::from_bits(c.pitch_smoothing_ms.load(Ordering::Relaxed)),
         };
         let model_hears_corrected = c.model_hears_corrected.load(Ordering::Relaxed);
+        let align_pitch_down_to_hz = f32::from_bits(c.align_pitch_hz.load(Ordering::Relaxed));
         if effect.morph != morph
             || effect.midi_out != midi_out
             || effect.pitch != pitch
             || effect.model_hears_corrected != model_hears_corrected
+            || effect.align_pitch_down_to_hz != align_pitch_down_to_hz
         {
-            a.effect.set_settings(EffectSettings { morph, midi_out, pitch, model_hears_corrected, ..effect });
+            let settings =
+                EffectSettings { morph, midi_out, pitch, model_hears_corrected, align_pitch_down_to_hz, ..effect };
+            a.effect.set_settings(settings);
         }
         let code = c.master.load(Ordering::Acquire);
         if code != a.master_code {

@@ -431,3 +431,25 @@ fn pitch_strength_and_what_the_model_hears_are_set_from_any_thread() {
     }
     assert!(p.set_pitch_options(0.3, 500.0, false));
 }
+
+#[test]
+fn pitch_aligned_latency_is_set_from_any_thread_and_reported() {
+    // Aligned down to A2, timbre transfer reports the tracker's pitch delay there (14.4 ms at
+    // 48 kHz) from the next block on, and a low note's pitch comes out that late (dsp-core's
+    // tests/pitch_delay.rs measures it); back to 0, the lowest latency again.
+    let mut p = Pipeline::new(SR, BLOCK as u32, false).unwrap();
+    let (input, mut out) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
+    p.process_audio(&input, &mut out);
+    let lowest = p.audio_latency_samples();
+    assert!(p.set_pitch_latency(110.0));
+    p.process_audio(&input, &mut out);
+    let aligned = p.audio_latency_samples();
+    println!("audio latency: lowest {lowest} samples, aligned down to 110 Hz {aligned}");
+    assert!((f64::from(aligned - lowest) - (0.0144 - 0.004) * SR).abs() < 0.001 * SR, "{lowest} -> {aligned}");
+    for bad in [-1.0, 10.0, 5_000.0, f32::NAN, f32::INFINITY] {
+        assert!(!p.set_pitch_latency(bad), "{bad}");
+    }
+    assert!(p.set_pitch_latency(0.0));
+    p.process_audio(&input, &mut out);
+    assert_eq!(p.audio_latency_samples(), lowest);
+}

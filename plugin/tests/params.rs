@@ -56,7 +56,7 @@ fn the_instrument_lists_voices_and_envelope_first_and_the_mastering_chain_last()
 #[test]
 fn the_effect_lists_dry_wet_pitch_and_gate_first_and_the_mastering_chain_last() {
     let effect: Vec<&str> = [
-        "mix", "inpitch", "shift", "gate", "ingain", "unvoiced",
+        "mix", "inpitch", "shift", "gate", "ingain", "unvoiced", "pitchlat",
         // Pitch correction, then the sound, then MIDI out.
         "pmode", "key", "scale", "cscale", "strength", "retune", "smooth", "heard", "harm", "noise", "morphx", "morphy",
         "gain", "midiout", "midich", "bendrng",

@@ -382,6 +382,22 @@ impl Pipeline {
         }
     }
 
+    /// Timbre transfer's latency: 0 for the lowest (4 ms; the pitch of notes under ~300 Hz later),
+    /// or `align_hz` 30..2000, the lowest note whose pitch comes out at the reported latency
+    /// (`audio_latency_samples`, grown to the tracker's pitch delay there: 14.4 ms at 110 Hz).
+    #[pyo3(signature = (align_hz = 0.0))]
+    fn set_pitch_latency(&self, align_hz: f32) -> PyResult<()> {
+        if self.inner.set_pitch_latency(align_hz) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "align_hz {align_hz}: expected 0 (the lowest latency) or {}..{} Hz",
+                ddsp_engine::MIN_ALIGN_HZ,
+                ddsp_engine::MAX_ALIGN_HZ
+            )))
+        }
+    }
+
     /// Timbre transfer's MIDI out since the last call: the notes and pitch bends of the pitch
     /// tracked in `process_audio`'s input, as (offset in samples, MIDI bytes) in time order.
     fn midi_out<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, pyo3::types::PyBytes>)> {

@@ -151,6 +151,14 @@ def test_timbre_transfer_sends_the_notes_it_hears_as_midi():
     for bad in ({"strength": 1.5}, {"smoothing_ms": -1.0}, {"smoothing_ms": 501.0}):
         with pytest.raises(ValueError):
             p.set_pitch_options(**bad)
+    # Pitch-aligned down to A2: the reported audio latency grows by the tracker's pitch delay there
+    # (14.4 ms) less the 4 ms of the lowest latency, from the next block; out of range refused.
+    lowest = p.audio_latency_samples
+    p.set_pitch_latency(110.0)
+    p.process_audio(np.zeros(480, dtype=np.float32))
+    assert abs(p.audio_latency_samples - lowest - 0.0104 * SR) <= 0.001 * SR
+    with pytest.raises(ValueError):
+        p.set_pitch_latency(5000.0)
 
 
 def test_render_audio_keeps_the_pitch():
