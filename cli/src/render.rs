@@ -240,14 +240,10 @@ pub fn render_audio(
 /// register it is asked for.
 fn transfer_settings(options: &RenderOptions) -> RenderSettings {
     let transpose = options.transpose as f32;
+    let offline = options.offline();
     RenderSettings {
-        effect: EffectSettings {
-            input_pitch_semitones: transpose,
-            pitch_shift_semitones: transpose,
-            morph: options.instrument.morph,
-            ..EffectSettings::default()
-        },
-        ..options.offline()
+        effect: EffectSettings { input_pitch_semitones: transpose, pitch_shift_semitones: transpose, ..offline.effect },
+        ..offline
     }
 }
 

@@ -292,8 +292,24 @@ fn audio_is_transferred_at_any_rate_and_aligned_unless_asked_not_to() {
         "32f",
         "--no-align",
     ]);
+    // Pitch-aligned (the effect's Latency parameter): the pitch, not only the loudness, lines up.
+    let pitch_aligned = tmp("render", "steps-pitch-aligned.wav");
+    ddsp_ok(&[
+        "render",
+        path_str(&input),
+        "-o",
+        path_str(&pitch_aligned),
+        "--master",
+        "off",
+        "--bit-depth",
+        "32f",
+        "--align-pitch-to",
+        "110",
+    ]);
     let (out, sr) = read_wav(&aligned);
     let (late, _) = read_wav(&delayed);
+    let (pitch_out, _) = read_wav(&pitch_aligned);
+    assert_eq!(pitch_out[0].len(), out[0].len(), "the same length: the longer latency is taken back");
     assert_eq!(sr, 48_000);
     let expected_len = (mono.len() as f64 * 48_000.0 / f64::from(in_sr)).round() as i64;
     assert!((out[0].len() as i64 - expected_len).abs() <= 1, "{} vs {expected_len} samples", out[0].len());
@@ -303,8 +319,13 @@ fn audio_is_transferred_at_any_rate_and_aligned_unless_asked_not_to() {
         let output_at = pitch_arrives(&out[0], sr, t - 0.05, hz);
         let late_at = pitch_arrives(&late[0], sr, t - 0.05, hz);
         let (aligned_ms, delayed_ms) = ((output_at - input_at) * 1e3, (late_at - input_at) * 1e3);
-        println!("step to {hz} Hz at {t} s: aligned output {aligned_ms:+.1} ms, --no-align {delayed_ms:+.1} ms");
+        let pitch_aligned_ms = (pitch_arrives(&pitch_out[0], sr, t - 0.05, hz) - input_at) * 1e3;
+        println!(
+            "step to {hz} Hz at {t} s: aligned output {aligned_ms:+.1} ms, --no-align {delayed_ms:+.1} ms, \
+             --align-pitch-to 110 {pitch_aligned_ms:+.1} ms"
+        );
         assert!(aligned_ms.abs() <= 5.0, "aligned output is {aligned_ms:+.1} ms off the input");
+        assert!(pitch_aligned_ms.abs() <= 1.5, "pitch-aligned output is {pitch_aligned_ms:+.1} ms off the input");
         assert!(delayed_ms > aligned_ms + 3.0, "--no-align should keep the engine's delay");
         let segment = &out[0][((t + 0.1) * 48_000.0) as usize..((t + 0.5) * 48_000.0) as usize];
         let dft = dft_peak_hz(segment, sr, hz);
