@@ -27,9 +27,9 @@
 //! sees a period twice; 7.9 ms at 220 Hz, 14.4 ms at 110 Hz). Pitch-aligned
 //! ([`EffectSettings::align_pitch_down_to_hz`]) the tracker's frames are re-timed
 //! ([`crate::tracking::align`]) so that pitch, voicing and loudness all describe the input the
-//! tracker's pitch delay at that note ago; that delay (plus half a frame less for the loudness, which
-//! waits for the next model frame) is the reported latency, and the host's compensation lines up
-//! every note down to that one, MIDI out included.
+//! tracker's pitch delay at that note ago (the loudness half a model frame less: waiting for the
+//! next frame adds it back); that delay is the reported latency, and the host's compensation lines
+//! up every note down to that one, MIDI out included.
 
 use std::sync::Arc;
 
