@@ -97,8 +97,8 @@
 
 #define MORPH_SOURCE_PRESSURE 201
 
-// MIDI out messages held until taken; more are dropped (take them after every process call).
-// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz.
+// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz (also `ddsp render
+// --align-pitch-to`'s).
 #define MIN_ALIGN_HZ 30.0
 
 #define MAX_ALIGN_HZ 2000.0

@@ -404,11 +404,14 @@ fn parse_render_rate(s: &str) -> Result<u32, String> {
     }
 }
 
-/// `--align-pitch-to`: a note's frequency the tracker can follow, Hz.
+/// `--align-pitch-to`: a note's frequency in the range the engine aligns, Hz.
 fn parse_align_hz(s: &str) -> Result<f32, String> {
+    use ddsp_engine::{MAX_ALIGN_HZ, MIN_ALIGN_HZ};
     match s.parse::<f32>() {
-        Ok(hz) if (30.0..=2_000.0).contains(&hz) => Ok(hz),
-        _ => Err("a frequency from 30 to 2000 Hz (the lowest note whose pitch is aligned)".to_owned()),
+        Ok(hz) if (MIN_ALIGN_HZ..=MAX_ALIGN_HZ).contains(&hz) => Ok(hz),
+        _ => Err(format!(
+            "a frequency from {MIN_ALIGN_HZ} to {MAX_ALIGN_HZ} Hz (the lowest note whose pitch is aligned)"
+        )),
     }
 }
 

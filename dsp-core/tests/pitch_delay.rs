@@ -73,6 +73,28 @@ fn best_delay(measured: &[(f64, f64)], truth: &dyn Fn(f64) -> f64) -> (f64, f64)
         .unwrap()
 }
 
+/// The whole effect with `settings` on `input`: how late its output's pitch (measured
+/// independently at `times`) follows `truth` (ms), the mean error there (cents), and the reported
+/// latency (ms).
+fn effect_delay(
+    model: &Arc<Model>,
+    settings: EffectSettings,
+    input: &[f32],
+    truth: &dyn Fn(f64) -> f64,
+    times: &[f64],
+    name: &str,
+) -> (f64, f64, f64) {
+    let mut fx = TimbreTransfer::new(model.clone(), SR as f32, settings);
+    let latency_ms = f64::from(fx.latency_samples()) * 1e3 / SR;
+    let mut out = vec![0.0; input.len()];
+    fx.process(input, &mut out);
+    let measured: Vec<(f64, f64)> =
+        times.iter().filter_map(|&t| pitch_at(&out, (t * SR) as usize, truth(t)).map(|p| (t, p))).collect();
+    assert!(measured.len() > times.len() * 9 / 10, "{name}: the output has a pitch");
+    let (ms, cents) = best_delay(&measured, truth);
+    (ms, cents, latency_ms)
+}
+
 #[test]
 fn pitch_follows_vibrato_and_glides_within_the_reported_latency() {
     let vibrato = |t: f64| 67.0 + 0.5 * (std::f64::consts::TAU * 5.5 * t).sin();
@@ -98,14 +120,8 @@ fn pitch_follows_vibrato_and_glides_within_the_reported_latency() {
         let (tracker_ms, tracker_cents) = best_delay(&frames, truth);
 
         // The whole effect: the output's pitch, measured independently.
-        let mut fx = TimbreTransfer::new(model.clone(), SR as f32, EffectSettings::default());
-        let latency_ms = f64::from(fx.latency_samples()) * 1e3 / SR;
-        let mut out = vec![0.0; input.len()];
-        fx.process(&input, &mut out);
-        let measured: Vec<(f64, f64)> =
-            times.iter().filter_map(|&t| pitch_at(&out, (t * SR) as usize, truth(t)).map(|p| (t, p))).collect();
-        assert!(measured.len() > times.len() * 9 / 10, "{name}: the output has a pitch");
-        let (effect_ms, effect_cents) = best_delay(&measured, truth);
+        let (effect_ms, effect_cents, latency_ms) =
+            effect_delay(&model, EffectSettings::default(), &input, truth, &times, name);
         eprintln!(
             "{name}: tracker {tracker_ms} ms late ({tracker_cents:.1} cents mean error there), \
              effect output {effect_ms} ms late ({effect_cents:.1} cents), reported latency {latency_ms} ms"
@@ -131,14 +147,8 @@ fn aligned_pitch_reaches_the_output_at_the_reported_latency_down_to_its_note() {
         let input = tone(1.6, &truth);
         for align_hz in [0.0, 110.0] {
             let settings = EffectSettings { align_pitch_down_to_hz: align_hz, ..EffectSettings::default() };
-            let mut fx = TimbreTransfer::new(model.clone(), SR as f32, settings);
-            let latency_ms = f64::from(fx.latency_samples()) * 1e3 / SR;
-            let mut out = vec![0.0; input.len()];
-            fx.process(&input, &mut out);
-            let measured: Vec<(f64, f64)> =
-                times.iter().filter_map(|&t| pitch_at(&out, (t * SR) as usize, truth(t)).map(|p| (t, p))).collect();
-            assert!(measured.len() > times.len() * 9 / 10, "note {centre}: the output has a pitch");
-            let (effect_ms, cents) = best_delay(&measured, &truth);
+            let (effect_ms, cents, latency_ms) =
+                effect_delay(&model, settings, &input, &truth, &times, &format!("note {centre}"));
             eprintln!(
                 "vibrato on {:.0} Hz, aligned down to {align_hz} Hz: pitch {effect_ms} ms late ({cents:.1} cents \
                  mean error there), reported latency {latency_ms:.2} ms",

@@ -209,13 +209,14 @@ pub struct MidiOutMessage {
     pub bytes: [u8; 3],
 }
 
-/// MIDI out messages held until taken; more are dropped (take them after every process call).
-/// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz.
+/// The range of notes [`Pipeline::set_pitch_latency`] aligns down to, Hz (also `ddsp render
+/// --align-pitch-to`'s).
 pub const MIN_ALIGN_HZ: f32 = 30.0;
 pub const MAX_ALIGN_HZ: f32 = 2_000.0;
 /// The longest pitch smoothing [`Pipeline::set_pitch_options`] takes, ms (the effect plugin's
 /// Pitch Smoothing range).
 pub const MAX_PITCH_SMOOTHING_MS: f32 = 500.0;
+/// MIDI out messages held until taken; more are dropped (take them after every process call).
 pub const MAX_MIDI_OUT: usize = ddsp_core::effect::MAX_MIDI_OUT;
 
 /// The loading side: the engines' model loaders and the model last loaded.

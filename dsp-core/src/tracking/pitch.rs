@@ -435,8 +435,8 @@ impl PitchTracker {
         let mean_square = self.energy.max(0.0) / self.longest_window() as f64;
         let audible = mean_square > 10f64.powf(f64::from(self.settings.gate_dbfs) / 10.0);
         let found = if warm && audible { self.search() } else { None };
-        let (tau, confidence, level_free) = found.unwrap_or((0.0, 0.0, 0.0));
-        let confidence = confidence.clamp(0.0, 1.0);
+        let (tau, raw_confidence, dip) = found.map_or((0.0, 0.0, None), |(lag, c, dip)| (lag, c, Some(dip)));
+        let confidence = raw_confidence.clamp(0.0, 1.0);
         let threshold = if self.voiced { self.settings.voicing_off } else { self.settings.voicing_on };
         // A sounding note whose window holds a change of level (an accent, a subito piano) reads
         // aperiodic while it repeats exactly at the new level; its estimate there is unsure too
@@ -444,9 +444,12 @@ impl PitchTracker {
         // while the level's share explains the aperiodicity, or the level has just risen by
         // `LEVEL_STEP_DB`: a 20 dB accent on a held 110 Hz note went unvoiced for 14 ms
         // (confidence down to 0.24), and the effect's voice faded out with it.
-        let accent = found.is_some() && self.level_step_db() >= LEVEL_STEP_DB;
-        if self.voiced && confidence < threshold && (level_free >= threshold || accent) && self.last_f0_hz > 0.0 {
-            return PitchEstimate { f0_hz: self.last_f0_hz, confidence: level_free.clamp(0.0, 1.0), voiced: true };
+        // (Measured only for such a frame: the level's share reads the window again.)
+        if let Some((band, coarse)) = dip.filter(|_| self.voiced && confidence < threshold && self.last_f0_hz > 0.0) {
+            let level_free = 1.0 - (1.0 - raw_confidence) * self.level_change_free(band, coarse);
+            if level_free >= threshold || self.level_step_db() >= LEVEL_STEP_DB {
+                return PitchEstimate { f0_hz: self.last_f0_hz, confidence: level_free.clamp(0.0, 1.0), voiced: true };
+            }
         }
         self.voiced = found.is_some() && confidence >= threshold;
         if !self.voiced {
@@ -568,8 +571,8 @@ impl PitchTracker {
     }
 
     /// Coarse search, octave protection and host-rate refinement: (lag in host samples, confidence,
-    /// the confidence without the window's change of level).
-    fn search(&mut self) -> Option<(f64, f32, f32)> {
+    /// the band and coarse lag of the dip it was read from).
+    fn search(&mut self) -> Option<(f64, f32, (usize, usize))> {
         let (mut band, mut tau, mut aperiodicity) = self.coarse_search()?;
         // Octave-down check: with a weak fundamental (strong even harmonics: many bowed and reed
         // samples, low voices) the waveform nearly repeats every half period, and a short window
@@ -633,7 +636,7 @@ impl PitchTracker {
                 lag = tilted;
             }
         }
-        Some((lag, 1.0 - aperiodicity, 1.0 - aperiodicity * self.level_change_free(band, tau)))
+        Some((lag, 1.0 - aperiodicity, (band, tau)))
     }
 
     /// The share of `d(τ)` in `band` that is not the window's change of level: `d(τ) = e₀ + e_τ −
