@@ -276,7 +276,7 @@ int ddsp_pipeline_set_pitch_correction(struct DdspPipeline *p,
 // Timbre transfer's latency: 0 for the lowest (4 ms: the loudness and the pitch of notes from
 // ~300 Hz up; lower notes' pitch comes later, two of their periods), or `align_hz` 30..2000, the
 // lowest note whose pitch reaches the output at the reported latency with its loudness (the
-// latency grows to the tracker's pitch delay there: 14.4 ms at 110 Hz; what a host's delay
+// latency grows to the delay of a new note's pitch there: 15.0 ms at 110 Hz; what a host's delay
 // compensation then lines up is the pitch too). `ddsp_pipeline_audio_latency_samples` says the
 // new latency after the next process call. Any thread. `DDSP_ERROR` (nothing changes) out of
 // range. Default: 0.

@@ -92,7 +92,7 @@ enum Command {
         no_align: bool,
         /// Audio: pitch-aligned latency, as the effect's Latency parameter: the pitch of every note
         /// down to this one (Hz, e.g. 110) reaches the output with its loudness, at a latency grown
-        /// to the tracker's pitch delay there (14.4 ms at 110 Hz). Default: the lowest latency
+        /// to the delay of a new note's pitch there (15.0 ms at 110 Hz). Default: the lowest latency
         /// (4 ms; the pitch of notes under ~300 Hz later).
         #[arg(long, value_parser = parse_align_hz)]
         align_pitch_to: Option<f32>,

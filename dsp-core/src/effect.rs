@@ -24,10 +24,11 @@
 //! attack is part of its timbre, not of the latency.
 //!
 //! That is the pitch of notes from ~300 Hz up: a lower note's pitch is known later (the tracker
-//! sees a period twice; 7.9 ms at 220 Hz, 14.4 ms at 110 Hz). Pitch-aligned
+//! sees a period twice: a pitch in motion within a note 5.9 ms at 220 Hz, 10.4 ms at 110 Hz, a
+//! new note's first pitch 8.7 and 15.0 ms). Pitch-aligned
 //! ([`EffectSettings::align_pitch_down_to_hz`]) the tracker's frames are re-timed
 //! ([`crate::tracking::align`]) so that pitch, voicing and loudness all describe the input the
-//! tracker's pitch delay at that note ago (the loudness half a model frame less: waiting for the
+//! delay of a new note's pitch at that note ago (the loudness half a model frame less: waiting for the
 //! next frame adds it back); that delay is the reported latency, and the host's compensation lines
 //! up every note down to that one, MIDI out included.
 
@@ -80,7 +81,7 @@ pub struct EffectSettings {
     pub model_hears_corrected: bool,
     pub midi_out: MidiOutSettings,
     /// Pitch-aligned latency: the lowest note (Hz) whose pitch reaches the output at the reported
-    /// latency, as its loudness does; the latency grows to the tracker's pitch delay there (see
+    /// latency, as its loudness does; the latency grows to the delay of a new note's pitch there (see
     /// [`crate::tracking::align`]). 0: the lowest latency (loudness and the pitch of notes from
     /// ~300 Hz up at 4 ms, lower notes' pitch later).
     pub align_pitch_down_to_hz: f32,
@@ -214,7 +215,7 @@ impl TimbreTransfer {
     }
 
     /// The latency (samples) and, pitch-aligned, the frame aligner's pitch and loudness targets:
-    /// `2 ms + ½ frame`, or aligned the tracker's pitch delay at `align_hz` if that is longer, plus a
+    /// `2 ms + ½ frame`, or aligned the delay of a new note's pitch at `align_hz` if that is longer, plus a
     /// windowed model's own delay (see the module's documentation). The voice plays each frame's
     /// pitch from the sample it has it, and its loudness half a frame later on average (the next
     /// model frame): the loudness's target is half a frame shorter.
@@ -228,7 +229,7 @@ impl TimbreTransfer {
         }
         let pitch = tracker.pitch();
         let lowest = align_hz.clamp(pitch.settings().f0_min_hz, pitch.settings().f0_max_hz);
-        let target = tracker.pitch_delay_samples(lowest).round().max(low);
+        let target = tracker.step_delay_samples(lowest).round().max(low);
         (target as usize + own, Some((target, target - half_frame)))
     }
 
@@ -375,7 +376,7 @@ impl TimbreTransfer {
                     let (f, tracker) = (&self.frame, &self.tracker);
                     let f0 = f.f0_hz.max(0.0);
                     let pitch_delay =
-                        if f0 > 0.0 { tracker.pitch_delay_samples(f0) } else { tracker.loudness_delay_samples(0.0) };
+                        if f0 > 0.0 { tracker.latest_pitch_delay_samples() } else { tracker.loudness_delay_samples(0.0) };
                     self.aligner.push(f, pitch_delay, tracker.loudness_delay_samples(f0));
                     if let Some((pitch, loudness)) = self.align {
                         self.frame = self.aligner.aligned(pitch, loudness, LOUDNESS_FLOOR_DB);

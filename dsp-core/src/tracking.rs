@@ -83,6 +83,17 @@ impl Tracker {
         self.pitch.delay_s(f0_hz) * f64::from(self.sample_rate_hz)
     }
 
+    /// Delay of a new note's first pitch estimate, `f0_hz`, in samples
+    /// ([`PitchTracker::step_delay_s`]): the longest the pitch path takes at that note.
+    pub fn step_delay_samples(&self, f0_hz: f32) -> f64 {
+        self.pitch.step_delay_s(f0_hz) * f64::from(self.sample_rate_hz)
+    }
+
+    /// How old the latest frame's pitch is, in samples ([`PitchTracker::latest_delay_s`]).
+    pub fn latest_pitch_delay_samples(&self) -> f64 {
+        self.pitch.latest_delay_s() * f64::from(self.sample_rate_hz)
+    }
+
     /// The most recent frame.
     pub fn latest(&self) -> &TrackerFrame {
         &self.latest

@@ -166,3 +166,33 @@ fn aligned_pitch_reaches_the_output_at_the_reported_latency_down_to_its_note() {
         }
     }
 }
+
+#[test]
+fn a_new_notes_pitch_comes_at_the_step_delay() {
+    // Legato steps between saws (the tracker alone; the step's instant is the input's own): the
+    // first estimate within 50 cents of the new note, averaged over 8 phases of the hop clock,
+    // comes within 1 ms of `PitchTracker::step_delay_s`, which the aligned effect's latency and its
+    // time stamps use; a pitch in motion within a note comes at the shorter `delay_s` (above).
+    let tracker = Tracker::new(SR as f32, PitchSettings::default());
+    for (from, to) in [(50.0, 45.0), (45.0, 50.0), (52.0, 57.0), (57.0, 62.0), (62.0, 57.0), (69.0, 74.0), (74.0, 69.0)] {
+        let mut delays = Vec::new();
+        for phase in 0..8 {
+            let step_s = 0.5 + phase as f64 * 0.000_137;
+            let input = tone(0.7, &|t| if t < step_s { from } else { to });
+            let mut t = Tracker::new(SR as f32, PitchSettings::default());
+            let mut first = None;
+            t.process(&input, |f| {
+                let at_s = f.at_sample as f64 / SR;
+                let near = f.voiced && (12.0 * (f64::from(f.f0_hz) / midi_hz(to)).log2()).abs() < 0.5;
+                if first.is_none() && at_s > step_s && near {
+                    first = Some(at_s - step_s);
+                }
+            });
+            delays.push(first.expect("the new note is found"));
+        }
+        let mean_ms = delays.iter().sum::<f64>() / delays.len() as f64 * 1e3;
+        let expected_ms = tracker.pitch().step_delay_s(midi_hz(to) as f32) * 1e3;
+        println!("step {from} -> {to}: new pitch after {mean_ms:.1} ms (step delay {expected_ms:.1} ms, within a note {:.1} ms)", tracker.pitch().delay_s(midi_hz(to) as f32) * 1e3);
+        assert!((mean_ms - expected_ms).abs() <= 1.0, "step {from} -> {to}: {mean_ms:.1} ms vs {expected_ms:.1} ms");
+    }
+}

@@ -594,7 +594,7 @@ impl Pipeline {
     /// Timbre transfer's latency: 0 for the lowest (4 ms: the loudness and the pitch of notes from
     /// ~300 Hz up; lower notes' pitch later), or the lowest note, `align_hz` 30..=2000 Hz, whose
     /// pitch reaches the output at the reported latency with its loudness (the latency grows to the
-    /// tracker's pitch delay there: 14.4 ms at 110 Hz; see `ddsp_core::tracking::align`). False
+    /// delay of a new note's pitch there: 15.0 ms at 110 Hz; see `ddsp_core::tracking::align`). False
     /// (nothing changes) out of range. Any thread; applies from the next process call, and
     /// [`Pipeline::audio_latency_samples`] says the new latency after it.
     pub fn set_pitch_latency(&self, align_hz: f32) -> bool {

@@ -384,7 +384,7 @@ impl Pipeline {
 
     /// Timbre transfer's latency: 0 for the lowest (4 ms; the pitch of notes under ~300 Hz later),
     /// or `align_hz` 30..2000, the lowest note whose pitch comes out at the reported latency
-    /// (`audio_latency_samples`, grown to the tracker's pitch delay there: 14.4 ms at 110 Hz).
+    /// (`audio_latency_samples`, grown to the delay of a new note's pitch there: 15.0 ms at 110 Hz).
     #[pyo3(signature = (align_hz = 0.0))]
     fn set_pitch_latency(&self, align_hz: f32) -> PyResult<()> {
         if self.inner.set_pitch_latency(align_hz) {

@@ -2,13 +2,15 @@
 //! both describe the input a fixed time ago.
 //!
 //! ```text
-//! tracker frame (now) ─ stamped: pitch of (now − pitch delay(f0)), loudness of (now − ½ window) ─ ring
+//! tracker frame (now) ─ stamped: pitch of (now − its pitch delay), loudness of (now − ½ window) ─ ring
 //!   ring ─ the pitch as it was at (now − pitch target), the loudness at (now − loudness target) ─▶ frame
 //! ```
 //!
 //! A frame's pitch is older than its loudness, and how much older depends on the note: the tracker
-//! must see a period twice before it knows it (2.7 ms of delay at 2 kHz, 7.9 ms at 220 Hz, 14.4 ms
-//! at 110 Hz; [`crate::tracking::PitchTracker::delay_s`]), where the loudness's window is ≤ 4 ms
+//! must see a period twice before it knows it (2.7 ms of delay at 2 kHz, 5.9 ms at 220 Hz, 10.4 ms
+//! at 110 Hz; [`crate::tracking::PitchTracker::delay_s`]; a new note's first estimate is older
+//! still, 15.0 ms at 110 Hz: [`crate::tracking::PitchTracker::latest_delay_s`] stamps each frame
+//! with its own, and the target is a new note's at the lowest aligned note), where the loudness's window is ≤ 4 ms
 //! for notes from 250 Hz up. Played straight (the effect's low-latency mode) a low note's pitch
 //! therefore reaches the output later than its loudness and later than the latency the host is
 //! told. Aligned, every frame waits in a ring until the instant its pitch describes is the target
@@ -23,8 +25,8 @@
 
 use crate::tracking::TrackerFrame;
 
-/// Frames the ring holds: 256 hops of ≈1 ms, far beyond the longest target (the tracker's delay at
-/// its lowest note, 38 ms at 40 Hz).
+/// Frames the ring holds: 256 hops of ≈1 ms, far beyond the longest target (a new note's delay at
+/// the tracker's lowest note, 37 ms at 40 Hz).
 const CAPACITY: usize = 256;
 
 #[derive(Clone, Copy, Debug, Default)]
