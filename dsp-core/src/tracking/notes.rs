@@ -275,13 +275,15 @@ impl NoteSegmenter {
             return;
         };
         let on_key = (pitch - f32::from(sounding.key)).abs() < 0.5;
-        self.dip_unsure |= self.low_frames > 0 && !on_key;
         // A note changes once the pitch has been clearly off its key, and nearest one other key,
         // for long enough.
         let away = match key {
             Some(key) => key != sounding.key,
             None => (pitch - f32::from(sounding.key)).abs() >= 0.5 + KEY_HYSTERESIS_ST,
         };
+        // Clearly off, as a key change means it: a re-attack's scoop that only touches the
+        // key's edge leaves it a re-attack.
+        self.dip_unsure |= self.low_frames > 0 && away;
         // A re-attack restarts the note on its key; a change of key is the rule below's.
         if reattack && on_key && confidence >= CHANGE_CONFIDENCE && room >= 2 * NOTE_RESERVE {
             self.end(emit);
@@ -326,11 +328,20 @@ impl NoteSegmenter {
             return false;
         }
         self.since_dip += 1;
-        self.dip_db <= self.note_peak_db - REATTACK_DIP_DB
+        let rise = self.dip_db <= self.note_peak_db - REATTACK_DIP_DB
             && db >= self.dip_db + REATTACK_RISE_DB
             && self.low_frames as f32 * self.hop_s >= REATTACK_MIN_DIP_S - 1e-6
-            && !self.dip_unsure
-            && self.since_dip as f32 * self.hop_s <= REATTACK_RISE_S + 1e-6
+            && self.since_dip as f32 * self.hop_s <= REATTACK_RISE_S + 1e-6;
+        if rise && self.dip_unsure {
+            // The pitch left the key in this dip: not a re-attack, but the dip is over, and the
+            // next one is judged on its own (it was not: once a dip was unsure, every later one
+            // was too until the loudness passed the note's first peak, and the benchmark
+            // bassoon's repeated notes after one scooped attack came out as one 2.5 s note).
+            (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (db, db, 0, 0);
+            self.dip_unsure = false;
+            return false;
+        }
+        rise
     }
 
     fn start(

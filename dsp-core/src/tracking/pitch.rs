@@ -532,7 +532,7 @@ impl PitchTracker {
         // (A run's first two periods average over as much as two means can hold.) A noisy reading
         // takes less of the slope, none below `FORWARD_MIN_CONFIDENCE`: in noise the difference of
         // the two means is partly the noise's, and carrying it forward adds to the scatter (a
-        // voice-like glide at −6 dB SNR: RPA 0.986 without the slope, 0.949 with all of it, 0.959
+        // voice-like glide at −6 dB SNR: RPA 0.986 without the slope, 0.95 with all of it, 0.959
         // so).
         let n = self.average_hops(tau).min(self.run_len / 2).max(1);
         let at = |i: usize| self.run[(self.run_len - 1 - i) % RING];
