@@ -248,6 +248,10 @@ pub struct PitchTracker {
     /// and how many.
     run: [f32; 2 * MAX_AVERAGE_HOPS],
     run_len: usize,
+    /// Hops by which the latest estimate's average lags (the part not brought forward), and the
+    /// span (s) of the band its period was found in.
+    average_lag_hops: f32,
+    latest_span_s: f64,
     last_f0_hz: f32,
     /// The last confident estimate of a run at least `STABLE_HOPS` long: what unvoiced frames hold.
     stable_f0_hz: f32,
@@ -308,6 +312,8 @@ impl PitchTracker {
             n_recent: 0,
             run: [0.0; 2 * MAX_AVERAGE_HOPS],
             run_len: 0,
+            average_lag_hops: 0.0,
+            latest_span_s: 0.0,
             last_f0_hz: 0.0,
             stable_f0_hz: 0.0,
         }
@@ -343,16 +349,23 @@ impl PitchTracker {
         self.delay_s(f0_hz) - self.span_s(f0_hz) / 2.0 + STEP_SPAN_SHARE * self.span_s(f0_hz) + hop_s
     }
 
-    /// How old the pitch of the latest estimate is, seconds: [`Self::delay_s`] within a note; a new
-    /// note's first estimate is [`Self::step_delay_s`] old, and the next ones describe no later
+    /// How old the pitch of the latest estimate is, seconds: [`Self::delay_s`] within a note (plus
+    /// what a less confident reading's average was not brought forward: half a period at most); a
+    /// new note's first estimate is [`Self::step_delay_s`] old, and the next ones describe no later
     /// instant than its start until the two delays meet.
     pub fn latest_delay_s(&self) -> f64 {
-        let contour = self.delay_s(self.last_f0_hz);
+        let hop_s = self.hop_samples() as f64 / self.sample_rate_hz;
+        let f0 = self.last_f0_hz;
         if !self.voiced || self.run_len == 0 {
-            return contour;
+            return self.delay_s(f0);
         }
-        let since_s = (self.run_len - 1) as f64 * self.hop_samples() as f64 / self.sample_rate_hz;
-        contour.max(self.step_delay_s(self.last_f0_hz) - since_s)
+        // The span the estimate was made from: a period found in a longer band than its own (the
+        // octave check's, for a weak fundamental) was measured over more of the past.
+        let span = if self.latest_span_s > 0.0 { self.latest_span_s } else { self.span_s(f0) };
+        let contour = self.delay_s(f0) + (span - self.span_s(f0)) / 2.0 + f64::from(self.average_lag_hops) * hop_s;
+        let step = contour - span / 2.0 + STEP_SPAN_SHARE * span + hop_s;
+        let since_s = (self.run_len - 1) as f64 * hop_s;
+        contour.max(step - since_s)
     }
 
     /// Length of the span an estimate of `f0_hz` is made from (window + one period), seconds.
@@ -391,6 +404,7 @@ impl PitchTracker {
         self.last_tau = 0.0;
         self.n_recent = 0;
         self.run_len = 0;
+        self.average_lag_hops = 0.0;
         self.last_f0_hz = 0.0;
         self.stable_f0_hz = 0.0;
     }
@@ -500,6 +514,7 @@ impl PitchTracker {
             }
             self.n_recent = 0;
             self.run_len = 0;
+            self.average_lag_hops = 0.0;
             return PitchEstimate { f0_hz: self.last_f0_hz, confidence, voiced: false };
         }
         self.last_tau = tau / self.decimation as f64;
@@ -538,9 +553,12 @@ impl PitchTracker {
         let at = |i: usize| self.run[(self.run_len - 1 - i) % RING];
         let mean_of = |from: usize| (from..from + n).map(at).sum::<f32>() / n as f32;
         let mut mean = mean_of(0);
+        self.average_lag_hops = 0.0;
         if n >= 2 {
             let share = ((confidence - FORWARD_MIN_CONFIDENCE) / FORWARD_CONFIDENCE_RAMP).clamp(0.0, 1.0);
             mean += share * (mean - mean_of(n)) / n as f32 * (n - 1) as f32 / 2.0;
+            // What is not brought forward is that much older (`latest_delay_s`).
+            self.average_lag_hops = (1.0 - share) * (n - 1) as f32 / 2.0;
         }
         let f0_hz = mean.exp();
         self.last_f0_hz = f0_hz;
@@ -701,6 +719,7 @@ impl PitchTracker {
         // reading: at an onset, whose window still holds the silence before it, the one as played
         // is the right one, and the two can differ by 25 cents.)
         let window = self.bands[band].window;
+        self.latest_span_s = (Self::whole_periods(window, tau) + tau) as f64 / self.analysis_rate_hz;
         let mut lag = self.refine(tau, window, false);
         if aperiodicity >= NOISY_APERIODICITY {
             let tilted = self.refine(tau, window, true);
