@@ -189,8 +189,9 @@ pub struct NoteSegmenter {
     dip_db: f32,
     since_dip: u32,
     /// Frames the loudness has spent `REATTACK_DIP_DB` under that peak, and whether the pitch
-    /// left the note's key during them: two notes overlapping (a release under the next note) dip
-    /// and rise too, and are the key change's to judge.
+    /// clearly left the note's key during them (as far as a key change means it): two notes
+    /// overlapping (a release under the next note) dip and rise too, and are the key change's to
+    /// judge.
     low_frames: u32,
     dip_unsure: bool,
     /// The MPE member channel the next note takes (0-based: 1..=15).
@@ -447,6 +448,36 @@ mod tests {
         // The bends say the pitch: the first one before the note on, −30 cents.
         let MidiOut::PitchBend { value, .. } = out[0].1 else { panic!("{:?}", out[0]) };
         assert!((bend_semitones(value, 2.0) + 0.3).abs() < 0.001);
+    }
+
+    #[test]
+    fn a_dip_whose_pitch_left_the_key_does_not_veto_the_next_re_attacks() {
+        // D4 re-attacked five times without going silent (each dip 15 ms at −16 dB under a −10 dB
+        // note, back up over 4 ms). In the first dip the pitch leaves the key (a scoop to 62.8, as
+        // far as a key change means it): not a re-attack. In the second it only touches the
+        // key's edge (62.55): a re-attack. Every later dip is one too — before 2026-12-06 the
+        // first dip stayed "unsure" until the loudness passed the note's first peak, and the
+        // benchmark bassoon's repeated notes after a scooped attack came out as one note.
+        let s = MidiOutSettings::default();
+        let mut seg = NoteSegmenter::new(0.001);
+        let mut frames: Vec<(Option<f32>, f32)> = vec![(Some(62.0), -10.0); 60];
+        for dip in 0..5 {
+            let scoop = [62.8, 62.55, 62.0, 62.0, 62.0][dip];
+            frames.extend((0..15).map(|i| (Some(if (5..7).contains(&i) { scoop } else { 62.0 }), -26.0)));
+            frames.extend([-22.0, -18.0, -14.0, -11.0].map(|db| (Some(62.0), db)));
+            frames.extend((0..60).map(|_| (Some(62.0), -11.0)));
+        }
+        let mut ons = Vec::new();
+        for (i, (pitch, db)) in frames.into_iter().enumerate() {
+            seg.frame(NoteFrame::new(pitch, db, 0.5), &s, 64, &mut |e| {
+                if let MidiOut::NoteOn { key, .. } = e {
+                    ons.push((i, key))
+                }
+            });
+        }
+        assert!(ons.iter().all(|&(_, key)| key == 62), "{ons:?}");
+        // The first note, then one per dip but the first.
+        assert_eq!(ons.len(), 5, "{ons:?}");
     }
 
     #[test]
