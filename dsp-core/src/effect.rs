@@ -375,8 +375,11 @@ impl TimbreTransfer {
                     // Every frame is stamped (switching to the aligned mode finds the ring full).
                     let (f, tracker) = (&self.frame, &self.tracker);
                     let f0 = f.f0_hz.max(0.0);
-                    let pitch_delay =
-                        if f0 > 0.0 { tracker.latest_pitch_delay_samples() } else { tracker.loudness_delay_samples(0.0) };
+                    let pitch_delay = if f0 > 0.0 {
+                        tracker.latest_pitch_delay_samples()
+                    } else {
+                        tracker.loudness_delay_samples(0.0)
+                    };
                     self.aligner.push(f, pitch_delay, tracker.loudness_delay_samples(f0));
                     if let Some((pitch, loudness)) = self.align {
                         self.frame = self.aligner.aligned(pitch, loudness, LOUDNESS_FLOOR_DB);

@@ -174,7 +174,8 @@ fn a_new_notes_pitch_comes_at_the_step_delay() {
     // comes within 1 ms of `PitchTracker::step_delay_s`, which the aligned effect's latency and its
     // time stamps use; a pitch in motion within a note comes at the shorter `delay_s` (above).
     let tracker = Tracker::new(SR as f32, PitchSettings::default());
-    for (from, to) in [(50.0, 45.0), (45.0, 50.0), (52.0, 57.0), (57.0, 62.0), (62.0, 57.0), (69.0, 74.0), (74.0, 69.0)] {
+    for (from, to) in [(50.0, 45.0), (45.0, 50.0), (52.0, 57.0), (57.0, 62.0), (62.0, 57.0), (69.0, 74.0), (74.0, 69.0)]
+    {
         let mut delays = Vec::new();
         for phase in 0..8 {
             let step_s = 0.5 + phase as f64 * 0.000_137;

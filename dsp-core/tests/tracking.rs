@@ -110,7 +110,10 @@ fn steady_tones_from_40_hz_to_2_khz_within_5_cents_once_locked() {
             for (hz, wave, lock) in &locks {
                 let delay_ms = tracker.pitch().delay_s(*hz as f32) * 1e3;
                 let step_ms = tracker.pitch().step_delay_s(*hz as f32) * 1e3;
-                println!("  {hz:>6} Hz {wave:<5?}: lock {:.1} ms, delay {delay_ms:.1} ms, a new note's {step_ms:.1} ms", lock * 1e3);
+                println!(
+                    "  {hz:>6} Hz {wave:<5?}: lock {:.1} ms, delay {delay_ms:.1} ms, a new note's {step_ms:.1} ms",
+                    lock * 1e3
+                );
             }
         }
     }

@@ -673,7 +673,8 @@ impl PitchTracker {
                 false => self.octave_below(tau, OCTAVE_CHECK_REACH),
                 true => self.octave_below(tau, FORMANT_CHECK_REACH).filter(|&(b, t, _)| {
                     // Judged on the host-rate lags: the coarse ones are too rough for a ratio.
-                    let ratio = self.refine(t, self.bands[b].window, false) / self.refine(tau, self.bands[band].window, false);
+                    let ratio =
+                        self.refine(t, self.bands[b].window, false) / self.refine(tau, self.bands[band].window, false);
                     (ratio - ratio.round()).abs() > FORMANT_MIN_OFFSET
                 }),
             });
