@@ -28,9 +28,9 @@
 //! new note's first pitch 8.7 and 15.0 ms). Pitch-aligned
 //! ([`EffectSettings::align_pitch_down_to_hz`]) the tracker's frames are re-timed
 //! ([`crate::tracking::align`]) so that pitch, voicing and loudness all describe the input the
-//! delay of a new note's pitch at that note ago (the loudness half a model frame less: waiting for the
-//! next frame adds it back); that delay is the reported latency, and the host's compensation lines
-//! up every note down to that one, MIDI out included.
+//! delay of a new note's pitch at that note ago (the loudness half a model frame less: waiting for
+//! the next frame adds it back); that delay is the reported latency, and the host's compensation
+//! lines up every note down to that one, MIDI out included.
 
 use std::sync::Arc;
 
@@ -81,8 +81,8 @@ pub struct EffectSettings {
     pub model_hears_corrected: bool,
     pub midi_out: MidiOutSettings,
     /// Pitch-aligned latency: the lowest note (Hz) whose pitch reaches the output at the reported
-    /// latency, as its loudness does; the latency grows to the delay of a new note's pitch there (see
-    /// [`crate::tracking::align`]). 0: the lowest latency (loudness and the pitch of notes from
+    /// latency, as its loudness does; the latency grows to the delay of a new note's pitch there
+    /// (see [`crate::tracking::align`]). 0: the lowest latency (loudness and the pitch of notes from
     /// ~300 Hz up at 4 ms, lower notes' pitch later).
     pub align_pitch_down_to_hz: f32,
 }
@@ -215,8 +215,8 @@ impl TimbreTransfer {
     }
 
     /// The latency (samples) and, pitch-aligned, the frame aligner's pitch and loudness targets:
-    /// `2 ms + ½ frame`, or aligned the delay of a new note's pitch at `align_hz` if that is longer, plus a
-    /// windowed model's own delay (see the module's documentation). The voice plays each frame's
+    /// `2 ms + ½ frame`, or aligned the delay of a new note's pitch at `align_hz` if that is longer,
+    /// plus a windowed model's own delay (see the module's documentation). The voice plays each frame's
     /// pitch from the sample it has it, and its loudness half a frame later on average (the next
     /// model frame): the loudness's target is half a frame shorter.
     fn timing(model: &Model, tracker: &Tracker, sample_rate_hz: f32, align_hz: f32) -> (usize, Option<(f64, f64)>) {

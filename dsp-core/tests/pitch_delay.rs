@@ -193,7 +193,11 @@ fn a_new_notes_pitch_comes_at_the_step_delay() {
         }
         let mean_ms = delays.iter().sum::<f64>() / delays.len() as f64 * 1e3;
         let expected_ms = tracker.pitch().step_delay_s(midi_hz(to) as f32) * 1e3;
-        println!("step {from} -> {to}: new pitch after {mean_ms:.1} ms (step delay {expected_ms:.1} ms, within a note {:.1} ms)", tracker.pitch().delay_s(midi_hz(to) as f32) * 1e3);
+        let within_ms = tracker.pitch().delay_s(midi_hz(to) as f32) * 1e3;
+        println!(
+            "step {from} -> {to}: new pitch after {mean_ms:.1} ms (step delay {expected_ms:.1} ms, within a note \
+             {within_ms:.1} ms)"
+        );
         assert!((mean_ms - expected_ms).abs() <= 1.0, "step {from} -> {to}: {mean_ms:.1} ms vs {expected_ms:.1} ms");
     }
 }

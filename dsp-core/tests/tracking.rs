@@ -365,8 +365,9 @@ fn a_low_voice_like_tone_under_the_noise_keeps_its_voicing_and_pitch() {
     // -6 dB SNR. Voicing recall after the first 50 ms and raw pitch accuracy (within 50 cents of the
     // f0 one tracker delay before the estimate). Before the tracker's 1 kHz tilt: recall 0.863, RPA
     // 0.733; then 1.000 and 0.984, and 0.959 since the period-long average is brought forward by
-    // its slope (the slope of a noisy run is partly the noise's). (A steady synthetic source is easier than a voice: the
-    // benchmark's espeak voices went unvoiced at 0-5 dB local SNR before the tilt.)
+    // its slope (the slope of a noisy run is partly the noise's). (A steady synthetic source is
+    // easier than a voice: the benchmark's espeak voices went unvoiced at 0-5 dB local SNR before
+    // the tilt.)
     let sr = 22_050.0;
     let n = 2 * 22_050;
     let f0: Vec<f64> = (0..n).map(|i| 100.0 * 1.4f64.powf(i as f64 / n as f64)).collect();

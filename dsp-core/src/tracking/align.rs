@@ -10,8 +10,8 @@
 //! must see a period twice before it knows it (2.7 ms of delay at 2 kHz, 5.9 ms at 220 Hz, 10.4 ms
 //! at 110 Hz; [`crate::tracking::PitchTracker::delay_s`]; a new note's first estimate is older
 //! still, 15.0 ms at 110 Hz: [`crate::tracking::PitchTracker::latest_delay_s`] stamps each frame
-//! with its own, and the target is a new note's at the lowest aligned note), where the loudness's window is ≤ 4 ms
-//! for notes from 250 Hz up. Played straight (the effect's low-latency mode) a low note's pitch
+//! with its own, and the target is a new note's at the lowest aligned note), where the loudness's
+//! window is ≤ 4 ms for notes from 250 Hz up. Played straight (the effect's low-latency mode) a low note's pitch
 //! therefore reaches the output later than its loudness and later than the latency the host is
 //! told. Aligned, every frame waits in a ring until the instant its pitch describes is the target
 //! delay ago, and the loudness of that same instant is taken from the frame that measured it, both

@@ -335,7 +335,19 @@ impl PitchTracker {
         let span_s = self.span_s(f0_hz) / 2.0;
         let filter_s = 4.0 / (2.0 * PI * 0.36 * self.analysis_rate_hz); // ≈ Σ 1/(ω_c) for Butterworth sections
         let tilt_s = 1.0 / (2.0 * PI * TILT_HZ) / (1.0 + (f64::from(f0_hz) / TILT_HZ).powi(2)); // one pole at f0
-        span_s + filter_s + tilt_s + self.hop_samples() as f64 / self.sample_rate_hz
+        span_s + filter_s + tilt_s + self.hop_seconds()
+    }
+
+    /// The hop, seconds.
+    fn hop_seconds(&self) -> f64 {
+        self.hop_samples() as f64 / self.sample_rate_hz
+    }
+
+    /// A new note's delay where a pitch in motion within it is `contour_s` late and the estimate is
+    /// made from `span_s`: the new note must fill `STEP_SPAN_SHARE` of the span, not half, and the
+    /// median waits a hop for a second estimate.
+    fn step_after(&self, contour_s: f64, span_s: f64) -> f64 {
+        contour_s + (STEP_SPAN_SHARE - 0.5) * span_s + self.hop_seconds()
     }
 
     /// Delay of the first estimate of a new note (an onset, or a change of note), seconds: the
@@ -345,8 +357,7 @@ impl PitchTracker {
     /// (10.4 within a note), 8.7 ms at 220 Hz. `tests/pitch_delay.rs` measures it on legato saw
     /// steps up and down between 110 and 587 Hz: within 1 ms (mean over 8 phases of the hop).
     pub fn step_delay_s(&self, f0_hz: f32) -> f64 {
-        let hop_s = self.hop_samples() as f64 / self.sample_rate_hz;
-        self.delay_s(f0_hz) - self.span_s(f0_hz) / 2.0 + STEP_SPAN_SHARE * self.span_s(f0_hz) + hop_s
+        self.step_after(self.delay_s(f0_hz), self.span_s(f0_hz))
     }
 
     /// How old the pitch of the latest estimate is, seconds: [`Self::delay_s`] within a note (plus
@@ -354,7 +365,7 @@ impl PitchTracker {
     /// new note's first estimate is [`Self::step_delay_s`] old, and the next ones describe no later
     /// instant than its start until the two delays meet.
     pub fn latest_delay_s(&self) -> f64 {
-        let hop_s = self.hop_samples() as f64 / self.sample_rate_hz;
+        let hop_s = self.hop_seconds();
         let f0 = self.last_f0_hz;
         if !self.voiced || self.run_len == 0 {
             return self.delay_s(f0);
@@ -363,7 +374,7 @@ impl PitchTracker {
         // octave check's, for a weak fundamental) was measured over more of the past.
         let span = if self.latest_span_s > 0.0 { self.latest_span_s } else { self.span_s(f0) };
         let contour = self.delay_s(f0) + (span - self.span_s(f0)) / 2.0 + f64::from(self.average_lag_hops) * hop_s;
-        let step = contour - span / 2.0 + STEP_SPAN_SHARE * span + hop_s;
+        let step = self.step_after(contour, span);
         let since_s = (self.run_len - 1) as f64 * hop_s;
         contour.max(step - since_s)
     }
@@ -405,6 +416,7 @@ impl PitchTracker {
         self.n_recent = 0;
         self.run_len = 0;
         self.average_lag_hops = 0.0;
+        self.latest_span_s = 0.0;
         self.last_f0_hz = 0.0;
         self.stable_f0_hz = 0.0;
     }
