@@ -19,7 +19,6 @@ bash scripts/setup_training.sh
 PY=.venv-train/bin/python
 WORK="${DDSP_WORK:-target/training}"
 read -r RECIPE_SPECTRAL RECIPE_LEVEL < <($PY -c 'from training.make import STEPS, LEVEL_STEPS as L; print(STEPS - L, L)')
-read -r -a RECIPE_FLAGS <<< "$($PY -c 'from training.make import train_flags; print(train_flags())')"
 STEPS="${STEPS:-$RECIPE_SPECTRAL}"
 LEVEL_STEPS="${LEVEL_STEPS:-$RECIPE_LEVEL}"
 INSTRUMENTS=("${@:-$($PY -c 'from training.phrases import INSTRUMENTS; print(*INSTRUMENTS)')}")
@@ -27,15 +26,16 @@ read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
 
 pipeline() {
   local name="$1"
-  local dynamics
+  local dynamics recipe_flags
   dynamics=$($PY -c "from training.make import phrase_dynamics; print(phrase_dynamics('$name'))")
+  read -r -a recipe_flags <<< "$($PY -c "from training.make import train_flags; print(train_flags(name='$name'))")"
   for soundfont in musescore fluidr3; do
     $PY -m training phrases "$name" -o "$WORK/phrases" --minutes 6.5 --soundfont "$soundfont" --dynamics "$dynamics"
   done
   $PY -m training dataset "$WORK/phrases/$name" -o "$WORK/datasets/$name" --crepe tiny --threads 1
   # Phase 1: the spectral loss alone; phase 2 (the recipe of the shipped models, found on the way):
   # with the A-weighted level loss too, which removed a 1.3-2.4 dB level deficit.
-  local common=("${RECIPE_FLAGS[@]}" ${BATCH:+--batch-size "$BATCH"} ${CLIP_SECONDS:+--clip-seconds "$CLIP_SECONDS"} --threads 1)
+  local common=("${recipe_flags[@]}" ${BATCH:+--batch-size "$BATCH"} ${CLIP_SECONDS:+--clip-seconds "$CLIP_SECONDS"} --threads 1)
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps "$STEPS" --level-weight 0 \
     --checkpoint-every 250 "${common[@]}"
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps $((STEPS + LEVEL_STEPS)) \

@@ -17,15 +17,15 @@ PHRASES="${PHRASES:-$WORK/phrases}"
 INSTRUMENTS=("${@:-violin cello flute trumpet sax clarinet horn choir}")
 read -r -a INSTRUMENTS <<< "${INSTRUMENTS[*]}"
 read -r STEPS LEVEL_STEPS < <($PY -c 'from training.make import CUDA_STEPS as S, CUDA_LEVEL_STEPS as L; print(S, L)')
-read -r -a FLAGS <<< "$($PY -c 'from training.make import train_flags, CUDA_RECIPE; print(train_flags(CUDA_RECIPE))')"
 
 pipeline() {
-  local name="$1"
+  local name="$1" flags
+  read -r -a flags <<< "$($PY -c "from training.make import train_flags, CUDA_RECIPE; print(train_flags(CUDA_RECIPE, '$name'))")"
   $PY -m training dataset "$PHRASES/$name" -o "$WORK/datasets/$name" --crepe tiny --device cuda --threads 2
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps $((STEPS - LEVEL_STEPS)) \
-    --level-weight 0 --checkpoint-every 500 --device cuda --threads 2 "${FLAGS[@]}"
+    --level-weight 0 --checkpoint-every 500 --device cuda --threads 2 "${flags[@]}"
   $PY -m training train "$WORK/datasets/$name" "$WORK/runs/$name" --steps "$STEPS" \
-    --level-weight 1 --checkpoint-every 500 --device cuda --threads 2 "${FLAGS[@]}"
+    --level-weight 1 --checkpoint-every 500 --device cuda --threads 2 "${flags[@]}"
   echo "== $name done"
 }
 

@@ -75,6 +75,9 @@ def parser():
                    help="cpu, cuda, cuda:N or auto (CUDA when present). Under torchrun, each process takes its "
                         "local GPU (cuda) or trains on CPU (gloo); --batch-size is the global batch")
     add_model_sizes(p)
+    p.add_argument("--condition-on-source", action="store_true",
+                   help="the dataset's recordings sit in one folder per source (e.g. per soundfont or player): learn "
+                        "each source's sound apart (offsets to every layer's bias), export plays one (--source)")
     p.add_argument("--reverb-seconds", type=float, default=0.0,
                    help="learn a reverb impulse response this long (training only; not exported)")
 
@@ -86,6 +89,7 @@ def parser():
     p.add_argument("--licence", default="CC-BY-4.0")
     p.add_argument("--description", default="")
     p.add_argument("--reference-dir", help="where NAME.in.csv / NAME.out.csv go (default: beside the model)")
+    p.add_argument("--source", help="a model trained with --condition-on-source: the source it plays")
 
     p = sub.add_parser("make", help="folder of recordings -> a model in the plugin's library (all stages, "
                                     "the shipped models' recipe; rerun to resume)")
@@ -150,6 +154,7 @@ def main(argv=None):
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
               model_config(args), level_weight=args.level_weight, device=args.device, log_weight=args.log_weight,
               noise_warmup=args.noise_warmup, harmonic_weight=args.harmonic_weight,
+              condition_on_source=args.condition_on_source,
               **({"log_floor": args.log_floor} if args.log_floor is not None else {}))
     elif args.command == "make":
         from .make import make
@@ -161,7 +166,7 @@ def main(argv=None):
     elif args.command == "export":
         from .export import export
         print(json.dumps(export(args.run, args.out, args.name, args.instrument, args.licence, args.description,
-                                args.reference_dir)))
+                                args.reference_dir, args.source)))
     elif args.command == "benchmark":
         from .benchmark import run, sources_table
         if args.sources:

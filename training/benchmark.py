@@ -223,7 +223,9 @@ def measure_phrases(model, name, phrases, work, meta):
     midi_hz = lambda n: 440.0 * 2 ** ((n - 69) / 12)
     fmin, fmax = midi_hz(inst.low) * 0.8, min(midi_hz(inst.high) * 1.25, 4000.0)
     ld_min, ld_max = float(meta["ddsp.loudness_min_db"]), float(meta["ddsp.loudness_max_db"])
-    cents, dist, seconds, files = [], [], 0.0, sorted(Path(phrases, name).rglob("*heldout*.flac"))
+    # A model conditioned on its sources plays one of them: its held-out phrases only.
+    folder = Path(phrases, name, meta.get("ddsp.source", ""))
+    cents, dist, seconds, files = [], [], 0.0, sorted(folder.rglob("*heldout*.flac"))
     for path in files:
         clip = cached_analysis(path, work / "analysis")
         out = resynthesise(model, clip)
@@ -238,8 +240,12 @@ def measure_phrases(model, name, phrases, work, meta):
 
 
 def soundfonts_of(model):
-    """The soundfonts a shipped model's metadata says it was trained on (MuseScore General if none)."""
-    text = model_meta(model).get("ddsp.instrument", "")
+    """The soundfonts a shipped model's metadata says it was trained on (MuseScore General if none); a
+    model conditioned on its sources is measured against the one it plays."""
+    meta = model_meta(model)
+    if meta.get("ddsp.source"):
+        return [meta["ddsp.source"]]
+    text = meta.get("ddsp.instrument", "")
     found = [key for key, label in (("musescore", "MuseScore"), ("fluidr3", "FluidR3")) if label in text]
     return found or ["musescore"]
 
@@ -248,7 +254,7 @@ def table(results):
     head = ("| model | trained on | notes | harmonics 1–20 (mean dB) | 1–4 | 5–16 | 17–64 | high band > 4 kHz "
             "(dB) | prominence 5–16, source / model (dB) | 17–64 | held-out phrases | f0 error vs pYIN (median, cents) "
             "| spectral distance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = [f"| {r['name']} | {', '.join(r['soundfonts'])} | {r['notes']} | {r['profile_1_20_db']} | "
+    rows = [f"| {r['name']} | {r.get('trained_on') or ', '.join(r['soundfonts'])} | {r['notes']} | {r['profile_1_20_db']} | "
             f"{r['profile_1_4_db']} | {r['profile_5_16_db']} | {r['profile_17_64_db']} | {r['high_band_db']:+.2f} | "
             f"{r['source_prominence_5_16_db']} / {r['model_prominence_5_16_db']} | "
             f"{r['source_prominence_17_64_db']} / {r['model_prominence_17_64_db']} | "
@@ -272,7 +278,11 @@ def run(names, models="models", phrases="target/training/phrases", work="target/
         meta = model_meta(model)
         fonts = soundfonts or soundfonts_of(model)
         notes, rows = measure_notes(model, name, fonts, work)
-        r = {"name": meta.get("ddsp.name", name), "model": model.name, "soundfonts": fonts, **notes,
+        # A model conditioned on its sources: trained on all, plays (and is measured against) one.
+        trained_on = (f"{meta['ddsp.sources'].replace(',', ', ')}; plays {meta['ddsp.source']}"
+                      if meta.get("ddsp.source") else ", ".join(fonts))
+        r = {"name": meta.get("ddsp.name", name), "model": model.name, "soundfonts": fonts, "trained_on": trained_on,
+             **notes,
              **measure_phrases(model, name, phrases, work, meta)}
         (work / f"{name}.{Path(models).name}.notes.json").write_text(json.dumps(rows) + "\n")
         results.append(r)

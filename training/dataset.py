@@ -67,6 +67,9 @@ class Clip:
     f0_hz: np.ndarray
     periodicity: np.ndarray
     loudness_db: np.ndarray
+    # The folder the recording sits in under the dataset's source folder (e.g. a soundfont's phrases:
+    # `phrases/cello/fluidr3/…`), "" for one at the top: what a source-conditioned model tells apart.
+    source: str = ""
 
     @classmethod
     def load(cls, path):
@@ -319,8 +322,13 @@ def _write_manifest(path, settings, entries):
 def load_split(out_dir, split):
     out_dir = Path(out_dir)
     manifest = json.loads((out_dir / "manifest.json").read_text())
-    return [Clip.load(out_dir / e["clip"]) for _, e in sorted(manifest["files"].items())
-            if e["status"] == "ok" and e["split"] == split]
+    clips = []
+    for rel, e in sorted(manifest["files"].items()):
+        if e["status"] == "ok" and e["split"] == split:
+            clip = Clip.load(out_dir / e["clip"])
+            clip.source = Path(rel).parts[0] if len(Path(rel).parts) > 1 else ""
+            clips.append(clip)
+    return clips
 
 
 def loudness_range(clips):

@@ -72,7 +72,10 @@ def write_csv(path, columns):
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def export(run_dir, output, name, instrument="", licence="CC-BY-4.0", description="", reference_dir=None):
+def export(run_dir, output, name, instrument="", licence="CC-BY-4.0", description="", reference_dir=None,
+           source=None):
+    """A run's model as ONNX (FORMAT.md) with its reference outputs. A model conditioned on its sources
+    plays one of them, `source` (required then): its offsets are folded into the biases."""
     import onnx
     run_dir, output = Path(run_dir), Path(output)
     cfg = json.loads((run_dir / "config.json").read_text())
@@ -80,13 +83,21 @@ def export(run_dir, output, name, instrument="", licence="CC-BY-4.0", descriptio
     model = DDSP(config)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     model.load_state_dict(state["model"])
-    decoder = model.decoder.eval()
+    if config.sources and source is None:
+        raise SystemExit(f"{run_dir}: the model was trained on several sources; say which one it plays "
+                         f"(--source {' or '.join(config.sources)})")
+    if source is not None and source not in config.sources:
+        raise SystemExit(f"{run_dir}: no source {source!r} (the model knows "
+                         f"{', '.join(config.sources) or 'none: it was not conditioned on its source'})")
+    decoder = (model.decoder.baked(source) if config.sources else model.decoder).eval()
     f0_range = [round(v, 1) for v in cfg["f0_range_hz"]]
     ld_range = [round(v, 1) for v in cfg["loudness_range_db"]]
     meta = meta_for(name, instrument, licence, description, config.n_harmonics, config.n_noise_bands,
                     f0_range, ld_range, sr=SAMPLE_RATE, fps=FRAME_RATE)
     meta.update({"ddsp.training_steps": state["step"], "ddsp.training_seconds": round(state["elapsed_s"]),
                  "ddsp.trainer": "training/ (python -m training)"})
+    if config.sources:
+        meta.update({"ddsp.source": source, "ddsp.sources": ",".join(config.sources)})
     graph = build_graph(onnx_weights(decoder), meta, config.n_harmonics, config.n_noise_bands)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(graph, output)

@@ -32,6 +32,14 @@ def model_meta(path):
     return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
 
 
+def played_clips(dataset, split, meta):
+    """A dataset's clips of `split` that a model plays: a model conditioned on its sources plays one
+    (`ddsp.source`), and is measured against that source's recordings only."""
+    clips = load_split(dataset, split)
+    source = meta.get("ddsp.source")
+    return [c for c in clips if c.source == source] if source else clips
+
+
 def resynthesise(path, clip):
     """The phrase's f0 and loudness, one frame every HOP samples, through the engine users hear."""
     try:
@@ -94,8 +102,8 @@ def spectral_distance(a, b):
 def measure(model_path, dataset, crepe="tiny"):
     meta = model_meta(model_path)
     ld_min, ld_max = float(meta["ddsp.loudness_min_db"]), float(meta["ddsp.loudness_max_db"])
-    held = load_split(dataset, "validation")
-    spectrum = average_spectrum(load_split(dataset, "train"), int(meta["ddsp.n_harmonics"]))
+    held = played_clips(dataset, "validation", meta)
+    spectrum = average_spectrum(played_clips(dataset, "train", meta), int(meta["ddsp.n_harmonics"]))
     cents, loud_err, dist, dist_base, seconds = [], [], [], [], 0.0
     first = None
     for clip in held:

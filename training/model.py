@@ -10,7 +10,7 @@ per sample, frame i's value at the frame's end; noise is uniform in [-1, 1) filt
 overlap-add (sqrt-Hann, 50 %), band magnitudes interpolated linearly onto the FFT bins.
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -35,6 +35,10 @@ class ModelConfig:
     n_harmonics: int = 64
     n_noise_bands: int = 65
     reverb_seconds: float = 0.0  # > 0: a learned reverb impulse response (not exported, see FORMAT.md)
+    # Conditioned on the source (two or more): the sources' names (the dataset's first folder level,
+    # e.g. the soundfonts), each with learned offsets to every layer's bias (`Decoder.SOURCE_SITES`);
+    # an export plays one of them, the offsets folded into the biases (`Decoder.baked`).
+    sources: list = field(default_factory=list)
 
     def to_dict(self):
         return asdict(self)
@@ -68,8 +72,20 @@ def stack(n_in, units, layers):
     return nn.Sequential(*[StackLayer(n_in if i == 0 else units, units) for i in range(layers)])
 
 
+def run_stack(layers, x, offset=None):
+    """A stack whose first dense layer's output is moved by `offset` (a source's, or none)."""
+    for i, layer in enumerate(layers):
+        y = layer.dense(x)
+        x = F.leaky_relu(layer.norm(y if offset is None or i else y + offset), ALPHA)
+    return x
+
+
 class Decoder(nn.Module):
-    """f0 (Hz) and loudness (dB), [B, T] each -> controls [B, T, ...] and the final GRU state."""
+    """f0 (Hz) and loudness (dB), [B, T] each -> controls [B, T, ...] and the final GRU state. With
+    `cfg.sources`, each row of the batch also names its source (an index into them)."""
+
+    # Where a source moves the network: the first dense layer of each stack, the GRU's input, the head.
+    SOURCE_SITES = ("f0_stack", "ld_stack", "gru", "out_stack", "head")
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -81,6 +97,41 @@ class Decoder(nn.Module):
         self.out_stack = stack(2 * u + cfg.gru_units, cfg.out_units, cfg.out_layers)
         self.head = nn.Linear(cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
         self.init_head()
+        if len(cfg.sources) > 1:
+            # Zero at the start: every source begins as the average the unconditioned model learns.
+            sizes = (u, u, 2 * u, cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
+            self.source_offsets = nn.ParameterDict(
+                {site: nn.Parameter(torch.zeros(len(cfg.sources), n)) for site, n in zip(self.SOURCE_SITES, sizes)})
+        else:
+            self.source_offsets = None
+
+    def source_index(self, source):
+        """A source's index by name (an export picks one); the first source when `source` is None."""
+        if not self.cfg.sources:
+            raise ValueError("this model was not trained on several sources")
+        if source is None:
+            return 0
+        if source not in self.cfg.sources:
+            raise ValueError(f"unknown source {source!r} (the model knows {', '.join(self.cfg.sources)})")
+        return self.cfg.sources.index(source)
+
+    def baked(self, source):
+        """An unconditioned decoder that plays source `source` (name): each offset folded into the bias it
+        moves (the GRU's input offset δ through its input weights: W(x + δ) + b = Wx + (b + Wδ)), so the
+        exported graph is the plain format's."""
+        plain = Decoder(ModelConfig(**{**self.cfg.to_dict(), "sources": []}))
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("source_offsets.")}
+        plain.load_state_dict(state)
+        if self.source_offsets is None:
+            return plain
+        off = {site: p[self.source_index(source)].detach() for site, p in self.source_offsets.items()}
+        with torch.no_grad():
+            plain.f0_stack[0].dense.bias += off["f0_stack"]
+            plain.ld_stack[0].dense.bias += off["ld_stack"]
+            plain.gru.bias_ih_l0 += plain.gru.weight_ih_l0 @ off["gru"]
+            plain.out_stack[0].dense.bias += off["out_stack"]
+            plain.head.bias += off["head"]
+        return plain
 
     def init_head(self):
         """Start from a plausible sound instead of a flat 64-harmonic buzz: amplitude -26 dB, harmonics
@@ -94,12 +145,21 @@ class Decoder(nn.Module):
             self.head.bias[0] = inv_exp_sigmoid(torch.tensor(0.05))
             self.head.bias[1:1 + self.cfg.n_harmonics] = inv_exp_sigmoid(k ** -2.0)
 
-    def forward(self, f0_hz, loudness_db, state=None):
-        f = self.f0_stack(scale_f0(f0_hz)[..., None])
-        l = self.ld_stack((loudness_db / 80.0 + 1.0)[..., None])
+    def forward(self, f0_hz, loudness_db, state=None, source=None):
+        """`source`: [B] source indices (a conditioned model; None plays no source's offsets)."""
+        if self.source_offsets is not None and source is not None:
+            def off(site):
+                return self.source_offsets[site][source][:, None, :]
+        else:
+            def off(site):
+                return None
+        f = run_stack(self.f0_stack, scale_f0(f0_hz)[..., None], off("f0_stack"))
+        l = run_stack(self.ld_stack, (loudness_db / 80.0 + 1.0)[..., None], off("ld_stack"))
         x = torch.cat([f, l], -1)
-        h, state = self.gru(x, state)
-        y = self.head(self.out_stack(torch.cat([f, l, h], -1)))
+        h, state = self.gru(x if off("gru") is None else x + off("gru"), state)
+        y = self.head(run_stack(self.out_stack, torch.cat([f, l, h], -1), off("out_stack")))
+        if off("head") is not None:
+            y = y + off("head")
         k = self.cfg.n_harmonics
         amplitude = exp_sigmoid(y[..., :1])
         distribution = exp_sigmoid(y[..., 1:1 + k])
@@ -194,8 +254,8 @@ class DDSP(nn.Module):
         self.decoder = Decoder(cfg)
         self.reverb = Reverb(cfg.reverb_seconds) if cfg.reverb_seconds > 0 else None
 
-    def forward(self, f0_hz, loudness_db, generator=None, noise_rows=None, noise_gain=1.0):
-        controls, _ = self.decoder(f0_hz, loudness_db)
+    def forward(self, f0_hz, loudness_db, generator=None, noise_rows=None, noise_gain=1.0, source=None):
+        controls, _ = self.decoder(f0_hz, loudness_db, source=source)
         n = f0_hz.shape[1] * HOP
         audio = harmonic_synth(f0_hz, controls["amplitude"], controls["harmonic_distribution"])
         noise = controls["noise_magnitudes"] if noise_gain == 1.0 else controls["noise_magnitudes"] * noise_gain

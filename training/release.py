@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .export import export
 from .fidelity import merge_rows, run as fidelity, table
-from .make import phrase_dynamics
+from .make import PLAYED_SOURCE, phrase_dynamics
 from .phrases import INSTRUMENTS
 
 # What a card says of its phrases' dynamics (training/phrases.py, DYNAMICS).
@@ -44,6 +44,22 @@ def dataset_of(run_dir):
     manifest = json.loads((trained_on(run_dir) / "manifest.json").read_text())
     fonts = sorted({rel.split("/")[0] for rel in manifest["files"] if "/" in rel}) or ["musescore"]
     return [SOUNDFONT_NAMES.get(f, f) for f in fonts], manifest["settings"].get("analysis", 0)
+
+
+def played_source(run_dir):
+    """The source a run conditioned on its sources plays when shipped (None: not conditioned)."""
+    sources = json.loads((run_dir / "config.json").read_text())["model"].get("sources") or []
+    return PLAYED_SOURCE if sources else None
+
+
+def played_row(run_dir):
+    """The card's row for a model conditioned on its sources."""
+    source = played_source(run_dir)
+    if not source:
+        return ""
+    return (f"| Plays | {SOUNDFONT_NAMES.get(source, source)}'s instrument: trained on every source with one set of "
+            "offsets per source added to each layer's bias (`train --condition-on-source`), those of this one "
+            "folded into the biases (`python -m training export RUN --source NAME` plays another) |\n")
 
 
 def sources_label(fonts):
@@ -88,7 +104,7 @@ render`) and as a timbre-transfer target (effect plugin).
 | Size | input stacks {m['stack_layers']} × {m['stack_units']}, GRU {m['gru_units']}, output stack {m['out_layers']} × {m['out_units']}, {m['n_harmonics']} harmonics, {m['n_noise_bands']} noise bands |
 | Trained range | f0 {cfg['f0_range_hz'][0]:.0f}–{cfg['f0_range_hz'][1]:.0f} Hz, loudness {cfg['loudness_range_db'][0]:.1f}…{cfg['loudness_range_db'][1]:.1f} dB |
 | Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, {DYNAMICS_TEXT[phrase_dynamics(name)]}, repeated notes, rests (`training/phrases.py`, seeded) |
-| Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
+{played_row(run_dir)}| Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
 | Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{harmonic_term(cfg)}{noise_schedule(cfg)} (`scripts/make_models.sh`) |
 | Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; another run shared the 2 cores) |
 | Loss | train {log[-1]['train_loss']:.3f}, validation {log[-1]['validation_loss']:.3f} (start: {log[0]['validation_loss']:.3f} at step {log[0]['step']}) |
@@ -121,7 +137,8 @@ def main(argv=None):
         r = export(work / "runs" / name, MODELS / f"{name}.onnx", name.capitalize(),
                    f"{called} ({label})", LICENCE,
                    f"A {called} learned by our trainer from a sampled {called} ({label}) playing expressive "
-                   "phrases: legato, leaps, vibrato, crescendi, repeated notes.", MODELS / "reference")
+                   "phrases: legato, leaps, vibrato, crescendi, repeated notes.", MODELS / "reference",
+                   played_source(work / "runs" / name))
         if r["bytes"] > MAX_BYTES:
             raise SystemExit(f"{name}: {r['bytes']} bytes > 5 MB")
         print(json.dumps(r), flush=True)

@@ -51,19 +51,25 @@ def hold_out_tails(clips):
             continue
         held = max(int(round(n * AUTO_HOLDOUT_FRACTION)), min_frames)
         k = n - held
-        train.append(Clip(c.name, c.audio[:k * HOP], c.f0_hz[:k], c.periodicity[:k], c.loudness_db[:k]))
+        train.append(Clip(c.name, c.audio[:k * HOP], c.f0_hz[:k], c.periodicity[:k], c.loudness_db[:k], c.source))
         validation.append(Clip(f"{c.name} (held-out tail)", c.audio[k * HOP:], c.f0_hz[k:], c.periodicity[k:],
-                               c.loudness_db[k:]))
+                               c.loudness_db[k:], c.source))
     return train, validation
 
 
-class Crops:
-    """Random frame-aligned crops of `frames` frames, weighted by clip length, skipping near-silence;
-    with `n_harmonics`, each crop also carries the recording's harmonic amplitudes [frames, K]
-    (`training.harmonics`, measured once per clip)."""
+def source_indices(clips, sources):
+    """Each clip's source as an index into `sources` (all 0 for an unconditioned model)."""
+    return [sources.index(c.source) if sources else 0 for c in clips]
 
-    def __init__(self, clips, frames, rng, n_harmonics=0):
+
+class Crops:
+    """Random frame-aligned crops of `frames` frames, weighted by clip length, skipping near-silence:
+    (f0, loudness, audio, source index); with `n_harmonics`, each crop also carries the recording's
+    harmonic amplitudes [frames, K] (`training.harmonics`, measured once per clip)."""
+
+    def __init__(self, clips, frames, rng, n_harmonics=0, sources=()):
         self.clips = [c for c in clips if len(c.f0_hz) >= frames]
+        self.sources = source_indices(self.clips, list(sources))
         if not self.clips:
             raise SystemExit(f"no clip holds {frames / FRAME_RATE:.2f} s; use a shorter --clip-seconds")
         self.frames, self.rng = frames, rng
@@ -74,7 +80,8 @@ class Crops:
 
     def crop(self, i, start):
         clip, end = self.clips[i], start + self.frames
-        row = clip.f0_hz[start:end], clip.loudness_db[start:end], clip.audio[start * HOP:end * HOP]
+        row = clip.f0_hz[start:end], clip.loudness_db[start:end], clip.audio[start * HOP:end * HOP], \
+            np.int64(self.sources[i])
         return row + (self.harmonics[i][start:end],) if self.harmonics else row
 
     def batch(self, size):
@@ -88,14 +95,15 @@ class Crops:
         return [torch.from_numpy(np.stack(x)) for x in zip(*rows)]
 
 
-def validation_batches(clips, frames, max_crops=24, batch=8):
-    """Fixed consecutive crops of the held-out clips (the same every validation)."""
+def validation_batches(clips, frames, max_crops=24, batch=8, sources=()):
+    """Fixed consecutive crops of the held-out clips (the same every validation): (f0, loudness,
+    audio, source index) batches."""
     rows = []
-    for clip in clips:
+    for clip, source in zip(clips, source_indices(clips, list(sources))):
         for start in range(0, len(clip.f0_hz) - frames + 1, frames):
             f0, ld = clip.f0_hz[start:start + frames], clip.loudness_db[start:start + frames]
             if ld.max() > SOUNDING_DB:
-                rows.append((f0, ld, clip.audio[start * HOP:(start + frames) * HOP]))
+                rows.append((f0, ld, clip.audio[start * HOP:(start + frames) * HOP], np.int64(source)))
     step = max(1, len(rows) // max_crops)
     rows = rows[::step][:max_crops]
     return [[torch.from_numpy(np.stack(x)) for x in zip(*rows[i:i + batch])] for i in range(0, len(rows), batch)]
@@ -109,14 +117,20 @@ def noise_gain(step, warmup):
     return min(max(step / warmup - 1.0, 0.0), 1.0) if warmup else 1.0
 
 
+def sources(model, source, device):
+    """The batch's source indices for a conditioned model, else None."""
+    return source.to(device) if model.cfg.sources else None
+
+
 def evaluate(model, batches):
     if not batches:
         return None
     g = torch.Generator().manual_seed(1234)
     device = next(model.parameters()).device
     with torch.no_grad():
-        losses = [multiscale_spectral_loss(audio.to(device), model(f0.to(device), ld.to(device), g)[0]).item()
-                  for f0, ld, audio in batches]
+        losses = [multiscale_spectral_loss(audio.to(device), model(f0.to(device), ld.to(device), g,
+                                                                   source=sources(model, source, device))[0]).item()
+                  for f0, ld, audio, source in batches]
     return float(np.mean(losses))
 
 
@@ -153,11 +167,11 @@ def start_processes(device, batch_size):
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
           config=None, progress=True, log_every=25, level_weight=1.0, device="cpu", log_weight=1.0,
-          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0, harmonic_weight=0.0):
+          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0, harmonic_weight=0.0, condition_on_source=False):
     try:
         return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
                       checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-                      log_weight, log_floor, noise_warmup, harmonic_weight)
+                      log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -165,7 +179,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
 
 def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
            checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-           log_weight, log_floor, noise_warmup, harmonic_weight):
+           log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -198,6 +212,13 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         else:
             print(f"no held-out files in {dataset} and no recording of {3 * AUTO_HOLDOUT_MIN_S:g} s or more: no "
                   "validation loss (name some files *heldout* or record longer takes)", flush=True)
+    if condition_on_source and not cfg_path.exists():
+        # A new run learns one set of offsets per source (a resume keeps the run's, from its config).
+        found = sorted({c.source for c in train_clips})
+        if len(found) < 2 or "" in found:
+            raise SystemExit(f"{dataset}: conditioning on the source needs the recordings in two or more folders, "
+                             f"one per source (found: {', '.join(repr(f) for f in found)})")
+        config = ModelConfig(**{**config.to_dict(), "sources": found})
     if main and not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)
@@ -226,8 +247,8 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
     # Every process holds the whole model; DDP averages the gradients of the processes' shares.
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     frames = int(round(clip_seconds * FRAME_RATE))
-    crops = Crops(train_clips, frames, rng, config.n_harmonics if harmonic_weight else 0)
-    val = validation_batches(val_clips, frames)
+    crops = Crops(train_clips, frames, rng, config.n_harmonics if harmonic_weight else 0, config.sources)
+    val = validation_batches(val_clips, frames, sources=config.sources)
 
     def save():
         if not main:
@@ -245,9 +266,10 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
             fh.write(json.dumps({"step": step, "elapsed_s": round(elapsed, 1), "train_loss": train_loss,
                                  "validation_loss": val_loss}) + "\n")
         if val:
-            f0, ld, audio = val[0]
+            f0, ld, audio, source = val[0]
             with torch.no_grad():
-                out = model(f0[:1].to(device), ld[:1].to(device), torch.Generator().manual_seed(1))[0][0].cpu().numpy()
+                out = model(f0[:1].to(device), ld[:1].to(device), torch.Generator().manual_seed(1),
+                            source=sources(model, source[:1], device))[0][0].cpu().numpy()
             (run_dir / "samples").mkdir(exist_ok=True)
             sf.write(run_dir / f"samples/step{step:06d}.wav", np.stack([audio[0].numpy(), out], 1), SAMPLE_RATE)
         save()
@@ -270,10 +292,12 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         for group in opt.param_groups:
             group["lr"] = lr
         # The whole batch's crops and noise, this process's share of them.
-        f0, ld, audio, *harmonics = (x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
+        f0, ld, audio, source, *harmonics = (
+            x[rank * share:(rank + 1) * share].to(device) for x in crops.batch(batch_size))
         noise = torch.Generator().manual_seed(seed * 1_000_003 + step)
         try:
-            out, controls = net(f0, ld, noise, (rank * share, batch_size), noise_gain(step, noise_warmup))
+            out, controls = net(f0, ld, noise, (rank * share, batch_size), noise_gain(step, noise_warmup),
+                                source=source if config.sources else None)
             loss = multiscale_spectral_loss(audio, out, log_weight=log_weight, log_floor=log_floor)
             if harmonic_weight:
                 loss = loss + harmonic_weight * harmonic_loss(harmonics[0], f0, controls)

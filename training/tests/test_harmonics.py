@@ -85,7 +85,7 @@ def test_training_with_the_harmonic_loss_moves_the_profile_towards_the_recording
     config = ModelConfig(stack_units=16, gru_units=32, out_units=32, out_layers=1, n_harmonics=40, n_noise_bands=17)
     clips = load_split(tmp_path / "ds", "train")
     crops = Crops(clips, 125, np.random.default_rng(1), 40)
-    f0, ld, _, target = crops.batch(6)
+    f0, ld, _, _, target = crops.batch(6)
 
     def error(model):
         with torch.no_grad():
