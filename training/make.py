@@ -37,7 +37,7 @@ COUPLED_DYNAMICS = {"horn", "trumpet", "sax"}
 # are 6.3 dB apart over harmonics 1-20, the horns 5.7 (8.7 above 4 kHz), the flutes 4.5, the
 # clarinets 4.3; a model that hears only f0 and loudness plays their average and can be no closer
 # to them than half that (README, "A fourth cause").
-CONDITIONED_ON_SOURCE = {"cello", "clarinet", "flute", "horn"}
+CONDITIONED_ON_SOURCE = {"cello", "clarinet"}
 PLAYED_SOURCE = "musescore"
 
 
