@@ -105,16 +105,6 @@ class Decoder(nn.Module):
         else:
             self.source_offsets = None
 
-    def source_index(self, source):
-        """A source's index by name (an export picks one); the first source when `source` is None."""
-        if not self.cfg.sources:
-            raise ValueError("this model was not trained on several sources")
-        if source is None:
-            return 0
-        if source not in self.cfg.sources:
-            raise ValueError(f"unknown source {source!r} (the model knows {', '.join(self.cfg.sources)})")
-        return self.cfg.sources.index(source)
-
     def baked(self, source):
         """An unconditioned decoder that plays source `source` (name): each offset folded into the bias it
         moves (the GRU's input offset δ through its input weights: W(x + δ) + b = Wx + (b + Wδ)), so the
@@ -124,7 +114,10 @@ class Decoder(nn.Module):
         plain.load_state_dict(state)
         if self.source_offsets is None:
             return plain
-        off = {site: p[self.source_index(source)].detach() for site, p in self.source_offsets.items()}
+        if source not in self.cfg.sources:
+            raise ValueError(f"unknown source {source!r} (the model knows {', '.join(self.cfg.sources)})")
+        index = self.cfg.sources.index(source)
+        off = {site: p[index].detach() for site, p in self.source_offsets.items()}
         with torch.no_grad():
             plain.f0_stack[0].dense.bias += off["f0_stack"]
             plain.ld_stack[0].dense.bias += off["ld_stack"]

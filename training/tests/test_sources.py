@@ -39,7 +39,7 @@ def test_a_baked_source_plays_exactly_what_the_conditioned_model_plays():
     assert (outs[0] - outs[1]).abs().max() > 1e-2, "the two sources' offsets play differently"
 
 
-def source_dataset(root, make_tone):
+def source_dataset(root):
     """Two sources of one 'instrument' at the same pitches and level: bright (harmonics as 1/k) and dark
     (1/k³, sounding the same f0s), in one folder each."""
     (root / "clips").mkdir(parents=True)
@@ -75,8 +75,8 @@ def harmonic_tilt_db(model_path):
     return 20 * np.log10(h[3] / h[0])
 
 
-def test_conditioning_learns_each_sources_sound_and_each_export_plays_its_own(tmp_path, make_tone):
-    ds = source_dataset(tmp_path / "ds", make_tone)
+def test_conditioning_learns_each_sources_sound_and_each_export_plays_its_own(tmp_path):
+    ds = source_dataset(tmp_path / "ds")
     assert sorted({c.source for c in load_split(ds, "train")}) == ["bright", "dark"]
     run = tmp_path / "run"
     train(ds, run, steps=150, batch_size=4, clip_seconds=0.5, checkpoint_every=150, threads=2,
