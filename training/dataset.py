@@ -319,6 +319,13 @@ def _write_manifest(path, settings, entries):
     tmp.rename(path)
 
 
+def source_of(rel):
+    """The source of a recording at `rel` (its path under the dataset's source folder): its first
+    folder, "" for one at the top."""
+    parts = Path(rel).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
 def load_split(out_dir, split):
     out_dir = Path(out_dir)
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -326,7 +333,7 @@ def load_split(out_dir, split):
     for rel, e in sorted(manifest["files"].items()):
         if e["status"] == "ok" and e["split"] == split:
             clip = Clip.load(out_dir / e["clip"])
-            clip.source = Path(rel).parts[0] if len(Path(rel).parts) > 1 else ""
+            clip.source = source_of(rel)
             clips.append(clip)
     return clips
 

@@ -140,19 +140,15 @@ class Decoder(nn.Module):
 
     def forward(self, f0_hz, loudness_db, state=None, source=None):
         """`source`: [B] source indices (a conditioned model; None plays no source's offsets)."""
-        if self.source_offsets is not None and source is not None:
-            def off(site):
-                return self.source_offsets[site][source][:, None, :]
-        else:
-            def off(site):
-                return None
-        f = run_stack(self.f0_stack, scale_f0(f0_hz)[..., None], off("f0_stack"))
-        l = run_stack(self.ld_stack, (loudness_db / 80.0 + 1.0)[..., None], off("ld_stack"))
+        off = ({site: p[source][:, None, :] for site, p in self.source_offsets.items()}
+               if self.source_offsets is not None and source is not None else {})
+        f = run_stack(self.f0_stack, scale_f0(f0_hz)[..., None], off.get("f0_stack"))
+        l = run_stack(self.ld_stack, (loudness_db / 80.0 + 1.0)[..., None], off.get("ld_stack"))
         x = torch.cat([f, l], -1)
-        h, state = self.gru(x if off("gru") is None else x + off("gru"), state)
-        y = self.head(run_stack(self.out_stack, torch.cat([f, l, h], -1), off("out_stack")))
-        if off("head") is not None:
-            y = y + off("head")
+        h, state = self.gru(x + off["gru"] if off else x, state)
+        y = self.head(run_stack(self.out_stack, torch.cat([f, l, h], -1), off.get("out_stack")))
+        if off:
+            y = y + off["head"]
         k = self.cfg.n_harmonics
         amplitude = exp_sigmoid(y[..., :1])
         distribution = exp_sigmoid(y[..., 1:1 + k])

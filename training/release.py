@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+from .dataset import source_of
 from .export import export
 from .fidelity import merge_rows, run as fidelity, table
 from .make import PLAYED_SOURCE, phrase_dynamics
@@ -42,7 +43,7 @@ def dataset_of(run_dir):
     """(sources, analysis version) of the dataset a run was trained on: the soundfont folders its
     phrases were rendered into (`training/phrases.py`)."""
     manifest = json.loads((trained_on(run_dir) / "manifest.json").read_text())
-    fonts = sorted({rel.split("/")[0] for rel in manifest["files"] if "/" in rel}) or ["musescore"]
+    fonts = sorted({source_of(rel) for rel in manifest["files"]} - {""}) or ["musescore"]
     return [SOUNDFONT_NAMES.get(f, f) for f in fonts], manifest["settings"].get("analysis", 0)
 
 

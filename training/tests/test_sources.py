@@ -30,8 +30,9 @@ def test_a_baked_source_plays_exactly_what_the_conditioned_model_plays():
     for i, name in enumerate(["fluidr3", "musescore"]):
         with torch.no_grad():
             conditioned, state_c = decoder(f0, ld, source=torch.tensor([i]))
-            plain, state_p = decoder.baked(name).eval()(f0, ld)
-        assert decoder.baked(name).source_offsets is None
+            baked = decoder.baked(name).eval()
+            plain, state_p = baked(f0, ld)
+        assert baked.source_offsets is None
         for key in conditioned:
             assert torch.allclose(conditioned[key], plain[key], rtol=1e-5, atol=1e-6), (name, key)
         assert torch.allclose(state_c, state_p, atol=1e-6)
@@ -63,14 +64,12 @@ def source_dataset(root):
 def harmonic_tilt_db(model_path):
     """Harmonic 4 against harmonic 1 (dB) of an exported model at 262 Hz, -20 dB, after 50 frames."""
     sess = ort.InferenceSession(str(model_path))
-    inputs = {i.name: i for i in sess.get_inputs()}
-    state = np.zeros(inputs["state_in"].shape, np.float32) if "state_in" in inputs else None
+    state = np.zeros(next(i for i in sess.get_inputs() if i.name == "state_in").shape, np.float32)
     for _ in range(50):
-        feed = {"f0_hz": np.array([[262.0]], np.float32), "loudness_db": np.array([[-20.0]], np.float32)}
-        if state is not None:
-            feed["state_in"] = state
+        feed = {"f0_hz": np.array([[262.0]], np.float32), "loudness_db": np.array([[-20.0]], np.float32),
+                "state_in": state}
         out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed)))
-        state = out.get("state_out", state)
+        state = out["state_out"]
     h = out["harmonic_distribution"].reshape(-1)
     return 20 * np.log10(h[3] / h[0])
 
