@@ -78,6 +78,9 @@ def parser():
     p.add_argument("--condition-on-source", action="store_true",
                    help="the dataset's recordings sit in one folder per source (e.g. per soundfont or player): learn "
                         "each source's sound apart (offsets to every layer's bias), export plays one (--source)")
+    p.add_argument("--pitch-knots", action="store_true",
+                   help="start the f0 stack with its units' knots spread over the data's pitch range, so the "
+                        "timbre can change from note to note (a new run; saved in its config)")
     p.add_argument("--reverb-seconds", type=float, default=0.0,
                    help="learn a reverb impulse response this long (training only; not exported)")
 
@@ -154,7 +157,7 @@ def main(argv=None):
               args.decay_steps, 0.5, args.checkpoint_every, args.max_minutes, args.threads, args.seed,
               model_config(args), level_weight=args.level_weight, device=args.device, log_weight=args.log_weight,
               noise_warmup=args.noise_warmup, harmonic_weight=args.harmonic_weight,
-              condition_on_source=args.condition_on_source,
+              condition_on_source=args.condition_on_source, pitch_knots=args.pitch_knots,
               **({"log_floor": args.log_floor} if args.log_floor is not None else {}))
     elif args.command == "make":
         from .make import make

@@ -39,6 +39,10 @@ class ModelConfig:
     # e.g. the soundfonts), each with learned offsets to every layer's bias (`Decoder.SOURCE_SITES`);
     # an export plays one of them, the offsets folded into the biases (`Decoder.baked`).
     sources: list = field(default_factory=list)
+    # [lo, hi] MIDI (`train --pitch-knots`: the training data's f0 range): the f0 stack's first layer
+    # starts with its units' knots spread over that range (`Decoder.init_pitch_knots`); empty: PyTorch's
+    # default initialisation.
+    pitch_knots_midi: list = field(default_factory=list)
 
     def to_dict(self):
         return asdict(self)
@@ -97,6 +101,8 @@ class Decoder(nn.Module):
         self.out_stack = stack(2 * u + cfg.gru_units, cfg.out_units, cfg.out_layers)
         self.head = nn.Linear(cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
         self.init_head()
+        if cfg.pitch_knots_midi:
+            self.init_pitch_knots(*cfg.pitch_knots_midi)
         if len(cfg.sources) > 1:
             # Zero at the start: every source begins as the average the unconditioned model learns.
             sizes = (u, u, 2 * u, cfg.out_units, 1 + cfg.n_harmonics + cfg.n_noise_bands)
@@ -137,6 +143,24 @@ class Decoder(nn.Module):
             self.head.bias.zero_()
             self.head.bias[0] = inv_exp_sigmoid(torch.tensor(0.05))
             self.head.bias[1:1 + self.cfg.n_harmonics] = inv_exp_sigmoid(k ** -2.0)
+
+    def init_pitch_knots(self, lo_midi, hi_midi, margin=2.0):
+        """Let the network tell neighbouring notes apart: each unit of the f0 stack's first layer is a
+        ramp in pitch, rising or falling (alternately), with its knot (the zero its leaky ReLU bends at,
+        after the layer norm) at its own pitch, the knots evenly over [lo - margin, hi + margin] MIDI and
+        the ramps' slope one unit over that span. From PyTorch's default init (weights and biases
+        U(-1, 1) on MIDI/127) only 6-12 of 128 knots fall inside an instrument's range, and training
+        moves them little (12-19 in the shipped cello, clarinet and horn): their f0 features were a
+        nearly straight line through the range (path length within 2 % of the distance between its
+        ends), too coarse for timbres that change from note to note (`README`, "A fifth cause")."""
+        layer = self.f0_stack[0].dense
+        units = layer.out_features
+        lo, hi = (lo_midi - margin) / 127.0, (hi_midi + margin) / 127.0
+        knots = lo + (hi - lo) * (torch.arange(units, dtype=torch.float32) + 0.5) / units
+        sign = 1.0 - 2.0 * (torch.arange(units) % 2).float()
+        with torch.no_grad():
+            layer.weight.copy_((sign / (hi - lo))[:, None])
+            layer.bias.copy_(-sign / (hi - lo) * knots)
 
     def forward(self, f0_hz, loudness_db, state=None, source=None):
         """`source`: [B] source indices (a conditioned model; None plays no source's offsets)."""

@@ -17,6 +17,7 @@ continues from the checkpoint. A process that dies takes the run down with a mes
 step; rerunning the command (or `torchrun --max-restarts N`) resumes from the last checkpoint.
 """
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -134,6 +135,10 @@ def evaluate(model, batches):
     return float(np.mean(losses))
 
 
+def hz_to_midi(f0_hz):
+    return 12.0 * math.log2(f0_hz / 440.0) + 69.0
+
+
 def f0_range(clips):
     f0 = np.concatenate([c.f0_hz[c.periodicity > VOICED] for c in clips] or [np.array([220.0])])
     return float(np.percentile(f0, 0.5)), float(np.percentile(f0, 99.5))
@@ -167,11 +172,12 @@ def start_processes(device, batch_size):
 def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learning_rate=2e-3,
           decay_steps=5000, decay_rate=0.5, checkpoint_every=500, max_minutes=None, threads=None, seed=0,
           config=None, progress=True, log_every=25, level_weight=1.0, device="cpu", log_weight=1.0,
-          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0, harmonic_weight=0.0, condition_on_source=False):
+          log_floor=TRAIN_LOG_FLOOR, noise_warmup=0, harmonic_weight=0.0, condition_on_source=False,
+          pitch_knots=False):
     try:
         return _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
                       checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-                      log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source)
+                      log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source, pitch_knots)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -179,7 +185,7 @@ def train(dataset, run_dir, steps=20000, batch_size=8, clip_seconds=1.0, learnin
 
 def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, decay_steps, decay_rate,
            checkpoint_every, max_minutes, threads, seed, config, progress, log_every, level_weight, device,
-           log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source):
+           log_weight, log_floor, noise_warmup, harmonic_weight, condition_on_source, pitch_knots):
     from tqdm import tqdm
     import soundfile as sf
     run_dir = Path(run_dir)
@@ -219,6 +225,10 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
             raise SystemExit(f"{dataset}: conditioning on the source needs the recordings in two or more folders, "
                              f"one per source (found: {', '.join(repr(f) for f in found)})")
         config = ModelConfig(**{**config.to_dict(), "sources": found})
+    if pitch_knots and not cfg_path.exists():
+        # A new run spreads the f0 stack's knots over its data's pitch range (a resume keeps its config).
+        config = ModelConfig(**{**config.to_dict(), "pitch_knots_midi": [round(hz_to_midi(f), 2)
+                                                                         for f in f0_range(train_clips)]})
     if main and not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)
