@@ -78,6 +78,12 @@ def noise_schedule(cfg):
     return f"; the noise silent for {warmup} steps, fading in over {warmup} more" if warmup else ""
 
 
+def knots_term(cfg):
+    knots = cfg["model"].get("pitch_knots_midi") or []
+    return (f"; the f0 stack's knots started spread over MIDI {knots[0]:.0f}–{knots[1]:.0f}, the data's pitch range "
+            "(`train --pitch-knots`)" if knots else "")
+
+
 def card(name, run_dir, result, default):
     cfg = json.loads((run_dir / "config.json").read_text())
     fonts, analysis = dataset_of(run_dir)
@@ -106,8 +112,8 @@ render`) and as a timbre-transfer target (effect plugin).
 | Trained range | f0 {cfg['f0_range_hz'][0]:.0f}–{cfg['f0_range_hz'][1]:.0f} Hz, loudness {cfg['loudness_range_db'][0]:.1f}…{cfg['loudness_range_db'][1]:.1f} dB |
 | Data | {sources_label(fonts)}: GM program {inst.program + 1}, notes {midi_name(inst.low)}–{midi_name(inst.high)}; {cfg['train_seconds'] / 60:.1f} min for training, {cfg['validation_seconds']:.0f} s held out (every tenth phrase of each source). Legato lines, leaps, pitch-bend vibrato, {DYNAMICS_TEXT[phrase_dynamics(name)]}, repeated notes, rests (`training/phrases.py`, seeded) |
 {played_row(run_dir)}| Conditioning | f0 by {conditioning}, unvoiced frames holding the last voiced f0; loudness per `FORMAT.md` |
-| Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{harmonic_term(cfg)}{noise_schedule(cfg)} (`scripts/make_models.sh`) |
-| Time | {result['training_minutes']} min of training on a 2-core CPU (1 thread; another run shared the 2 cores) |
+| Training | {result['training_steps']} steps, batch {cfg['batch_size']} × {cfg['clip_seconds']} s, Adam {cfg['learning_rate']} (100-step warm-up, halving every {cfg['decay_steps']} steps); multi-scale spectral loss (FFT 2048…64, linear + log of magnitude + {cfg.get('log_floor', 1e-7):g}), from step 1750 plus the A-weighted level loss{harmonic_term(cfg)}{noise_schedule(cfg)}{knots_term(cfg)} (`scripts/make_models.sh`) |
+| Time | {result['training_minutes']} min of training on a 2-core CPU shared with other runs |
 | Loss | train {log[-1]['train_loss']:.3f}, validation {log[-1]['validation_loss']:.3f} (start: {log[0]['validation_loss']:.3f} at step {log[0]['step']}) |
 | Fidelity (held out) | f0 error {result['f0_error_cents_median']} cents (median), loudness error {result['loudness_error_db_mean']} dB (mean), spectral distance {result['spectral_distance']} vs {result['baseline_spectral_distance']} for a fixed-spectrum additive baseline — {'meets' if passed else 'does NOT meet'} the shipping bar |
 | Spectrogram | [`{name}.png`]({name}.png) (held-out phrase: original vs resynthesis) |
