@@ -150,7 +150,7 @@ class Decoder(nn.Module):
         after the layer norm) at its own pitch, the knots evenly over [lo - margin, hi + margin] MIDI and
         the ramps' slope one unit over that span. From PyTorch's default init (weights and biases
         U(-1, 1) on MIDI/127) only 6-12 of 128 knots fall inside an instrument's range, and training
-        moves them little (12-19 in the shipped cello, clarinet and horn): their f0 features were a
+        moves them little (12-19 in the cello, clarinet and horn trained so): their f0 features were a
         nearly straight line through the range (path length within 2 % of the distance between its
         ends), too coarse for timbres that change from note to note (`README`, "A fifth cause")."""
         layer = self.f0_stack[0].dense
