@@ -37,14 +37,14 @@ COUPLED_DYNAMICS = {"horn", "trumpet", "sax"}
 # are 6.3 dB apart over harmonics 1-20, the clarinets 4.3; a model that hears only f0 and loudness
 # plays their average. Against MuseScore General's notes, conditioned: the clarinet 5.59 -> 4.68 dB,
 # the cello 4.52 -> 4.40; the horn 3.07 -> 3.21, above 4 kHz +0.86 -> +3.26, so not the horn
-# (README, "A fourth cause"). The flute was not retrained so.
+# (README, "A fourth cause"). The flute was conditioned later, together with its pitch knots (below).
 CONDITIONED_ON_SOURCE = {"cello", "clarinet", "flute"}
 PLAYED_SOURCE = "musescore"
 
 
 # The shipped models trained with `train --pitch-knots` (the f0 stack's knots spread over the data's
-# pitch range, `Decoder.init_pitch_knots`; README, "A fifth cause"): the cello 4.40 -> 4.08 dB against
-# MuseScore General's notes. The clarinet so and with coupled dynamics reached 3.88 dB, but its int8
+# pitch range, `Decoder.init_pitch_knots`; README, "A fifth cause"): against MuseScore General's notes
+# the cello 4.40 -> 4.08 dB, the flute (also conditioned) 5.15 -> 3.64. The clarinet so and with coupled dynamics reached 3.88 dB, but its int8
 # file plays 0.71 dB from it (the test's bound 0.35); the conditioned horn so, 3.61 dB / +2.64 dB
 # above 4 kHz where the shipped horn has 3.07 / +0.86 on the same notes: neither shipped.
 PITCH_KNOTS = {"cello", "flute"}

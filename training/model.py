@@ -57,9 +57,12 @@ def inv_exp_sigmoid(y):
     return torch.log(s / (1.0 - s))
 
 
+def hz_to_midi(f0_hz):
+    return 12.0 * torch.log2(f0_hz / 440.0) + 69.0
+
+
 def scale_f0(f0_hz):
-    midi = 12.0 * torch.log2(torch.clamp(f0_hz, min=1e-3) / 440.0) + 69.0
-    return torch.clamp(midi, min=0.0) / 127.0
+    return torch.clamp(hz_to_midi(torch.clamp(f0_hz, min=1e-3)), min=0.0) / 127.0
 
 
 class StackLayer(nn.Module):

@@ -17,7 +17,6 @@ continues from the checkpoint. A process that dies takes the run down with a mes
 step; rerunning the command (or `torchrun --max-restarts N`) resumes from the last checkpoint.
 """
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ import torch
 from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .dataset import Clip, load_split, loudness_range
 from .harmonics import harmonic_amplitudes
-from .model import TRAIN_LOG_FLOOR, DDSP, ModelConfig, harmonic_loss, level_loss, multiscale_spectral_loss
+from .model import (TRAIN_LOG_FLOOR, DDSP, ModelConfig, harmonic_loss, hz_to_midi, level_loss,
+                    multiscale_spectral_loss)
 
 SOUNDING_DB = -70.0
 VOICED = 0.5  # periodicity above which a frame is voiced (as `dataset.loudness_range`)
@@ -135,10 +135,6 @@ def evaluate(model, batches):
     return float(np.mean(losses))
 
 
-def hz_to_midi(f0_hz):
-    return 12.0 * math.log2(f0_hz / 440.0) + 69.0
-
-
 def f0_range(clips):
     f0 = np.concatenate([c.f0_hz[c.periodicity > VOICED] for c in clips] or [np.array([220.0])])
     return float(np.percentile(f0, 0.5)), float(np.percentile(f0, 99.5))
@@ -227,8 +223,8 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
         config = ModelConfig(**{**config.to_dict(), "sources": found})
     if pitch_knots and not cfg_path.exists():
         # A new run spreads the f0 stack's knots over its data's pitch range (a resume keeps its config).
-        config = ModelConfig(**{**config.to_dict(), "pitch_knots_midi": [round(hz_to_midi(f), 2)
-                                                                         for f in f0_range(train_clips)]})
+        config = ModelConfig(**{**config.to_dict(), "pitch_knots_midi": [
+            round(float(hz_to_midi(torch.tensor(f, dtype=torch.float64))), 2) for f in f0_range(train_clips)]})
     if main and not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
         f_lo, f_hi = f0_range(train_clips)
