@@ -4,20 +4,34 @@ through the Python package's pipeline (default model):
 
 1. the effect on a band-limited saw playing the melody (tracked pitch and loudness);
 2. the instrument in mono legato from MIDI (the note's pitch and a steady envelope);
-3. the direct voice: the pitch stepped, the loudness held constant (the model alone).
+3. the direct voice: the pitch stepped, the loudness held constant (the model alone);
+4. the reference: the sampled flute the default model was trained on (MuseScore General and
+   FluidR3 GM, GM program 74, velocities 64 and 100), playing the same notes legato from MIDI,
+   rendered dry by fluidsynth (skipped where fluidsynth or the soundfonts are missing:
+   scripts/setup_training.sh installs them).
 
 For each: the share of energy above 6 kHz (10 ms Hann frames, 1 ms hop), mid-note (median) and its
 maximum within 30 ms of each note change (aligned by the reported latency), and the excess.
 If the effect's excess were above the direct voice's, its conditioning (loudness dips, voicing
-at the change) would add the bursts; equal means the model produces them for a pitch step.
+at the change) would add the bursts; equal means the model produces them for a pitch step. The
+sampled flute says how much of that the instrument itself does at a note change.
 
 Run: target/py-test-venv/bin/python scripts/bench/note_change_noise.py (after scripts/test.sh, or
 any venv with numpy and the ddsp_instrument wheel).
 """
 
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 import ddsp_instrument as ddsp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.phrases import INSTRUMENTS, SOUNDFONTS  # noqa: E402  (numpy only at import)
 
 SR = 48000
 BLOCK = 480
@@ -60,6 +74,52 @@ def report(name, y, delay_s):
     )
 
 
+def vlq(n):
+    """A MIDI variable-length quantity."""
+    out = [n & 0x7F]
+    while n > 127:
+        n >>= 7
+        out.append(0x80 | (n & 0x7F))
+    return bytes(reversed(out))
+
+
+def legato_midi(program, velocity):
+    """The melody as a format-0 MIDI file (960 ticks per beat at 120 bpm: 1920 ticks a second),
+    each note ending 10 samples after the next begins, as the instrument plays it above."""
+    events = [(0, bytes([0xC0, program]))]
+    for i, key in enumerate(KEYS):
+        events.append((i * NOTE_S, bytes([0x90, key, velocity])))
+        events.append(((i + 1) * NOTE_S + 10 / SR, bytes([0x80, key, 0])))
+    events.sort(key=lambda e: e[0])
+    track, now = b"", 0
+    for seconds, message in events:
+        tick = round(seconds * 1920)
+        track += vlq(tick - now) + message
+        now = tick
+    track += vlq(1920) + b"\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (960).to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + track
+
+
+def sampled_flute():
+    """(label, audio) of the sampled flute playing the melody, per soundfont and velocity."""
+    if shutil.which("fluidsynth") is None:
+        print("sampled flute: skipped (no fluidsynth; scripts/setup_training.sh installs it)")
+        return
+    for font, path in SOUNDFONTS.items():
+        if not Path(path).exists():
+            print(f"sampled flute ({font}): skipped ({path} missing)")
+            continue
+        for velocity in (64, 100):
+            with tempfile.TemporaryDirectory() as tmp:
+                midi, raw = Path(tmp) / "melody.mid", Path(tmp) / "melody.raw"
+                midi.write_bytes(legato_midi(INSTRUMENTS["flute"].program, velocity))
+                subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(SR), "-O", "float",
+                                "-T", "raw", "-F", str(raw), path, str(midi)], check=True, stdout=subprocess.DEVNULL)
+                stereo = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
+            yield f"sampled flute ({font}, velocity {velocity}), legato from MIDI", stereo.mean(1)[:N]
+
+
 def main():
     t = np.arange(N) / SR
     f0 = np.array([hz(key_at(s)) for s in t]) * (t < len(KEYS) * NOTE_S)
@@ -92,6 +152,9 @@ def main():
         p.set_f0_hz(hz(key_at(s / SR)))
         blocks.append(p.process(BLOCK))
     report("direct voice, pitch steps at constant loudness", np.concatenate(blocks), 0.0)
+
+    for label, audio in sampled_flute():
+        report(label, audio, 0.0)
 
 
 if __name__ == "__main__":

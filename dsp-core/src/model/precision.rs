@@ -54,7 +54,7 @@ impl Precision {
 /// see [`probe_deviation_db`]) for [`Precision::Auto`] to keep them: half the smallest level change
 /// listeners notice in a steady tone (~0.5 dB). The recurrent state carries each frame's rounding
 /// on, so the loudest, longest phrases deviate most: the DDSP-VST export 0.010 dB, the built-in
-/// models 0.006–0.027 dB (`cargo test -p ddsp-core --test precision -- --nocapture`).
+/// models 0.006–0.059 dB (`cargo test -p ddsp-core --test precision -- --nocapture`).
 pub const F16_BOUND_DB: f32 = 0.25;
 
 /// Frames of the probe sweep: the pitch glides over the model's whole trained range while the
