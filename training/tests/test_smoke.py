@@ -96,7 +96,13 @@ def test_make_turns_a_folder_into_a_model_the_library_lists(tmp_path, make_tone,
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
     assert (meta["ddsp.name"], meta["ddsp.training_steps"]) == ("My Tone", "12")
     run = tmp_path / "work/run"
-    assert json.loads((run / "config.json").read_text())["validation_split"].startswith("last 10%")
+    config = json.loads((run / "config.json").read_text())
+    assert config["validation_split"].startswith("last 10%")
+    # The f0 stack's knots spread over the training takes' pitch range (A3..E4 played).
+    lo, hi = config["model"]["pitch_knots_midi"]
+    f0_lo, f0_hi = config["f0_range_hz"]
+    assert abs(lo - (69 + 12 * np.log2(f0_lo / 440))) < 0.01 and abs(hi - (69 + 12 * np.log2(f0_hi / 440))) < 0.01
+    assert 53 < lo < 58 and 61 < hi < 66, (lo, hi)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [6, 8, 12] and all(r["validation_loss"] for r in log)
     assert not list(model.parent.glob("*.csv")), "the references stay in the work folder"
