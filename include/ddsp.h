@@ -86,7 +86,7 @@
 #define DDSP_PRECISION_F32 1
 
 // `ddsp_set_precision`: int8 weights with a scale per output row: a quarter of the memory and the
-// fastest products, ~0.2–0.3 dB from f32 (`ddsp_model_info`'s weights line says how far).
+// fastest products, ~0.1–0.3 dB from f32 (`ddsp_model_info`'s weights line says how far).
 #define DDSP_PRECISION_INT8 2
 
 // [`MorphSource`] as one number: −1 off, 0..=119 a controller, [`MORPH_SOURCE_TIMBRE`],

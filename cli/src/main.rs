@@ -32,7 +32,7 @@ struct Cli {
     /// Weight storage of the models loaded: auto (f16 where this CPU converts it in hardware and the
     /// model plays within 0.25 dB of f32 on a probe at load; the default, and what the plugins do),
     /// f32 (exactly what the exporting framework computes; the default of `infer`) or int8 (a scale
-    /// per row: a quarter of the memory and the fastest, ~0.2–0.3 dB from f32; `ddsp info` says how
+    /// per row: a quarter of the memory and the fastest, ~0.1–0.3 dB from f32; `ddsp info` says how
     /// far). A quantised .tflite keeps its int8 weights unless f32 is asked for. The environment
     /// variable DDSP_PRECISION does the same for the plugins.
     #[arg(long, global = true, value_parser = parse_precision)]

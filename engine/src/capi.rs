@@ -604,7 +604,7 @@ pub const DDSP_PRECISION_AUTO: c_int = 0;
 /// `ddsp_set_precision`: f32 weights always, exactly what the exporting framework computes.
 pub const DDSP_PRECISION_F32: c_int = 1;
 /// `ddsp_set_precision`: int8 weights with a scale per output row: a quarter of the memory and the
-/// fastest products, ~0.2–0.3 dB from f32 (`ddsp_model_info`'s weights line says how far).
+/// fastest products, ~0.1–0.3 dB from f32 (`ddsp_model_info`'s weights line says how far).
 pub const DDSP_PRECISION_INT8: c_int = 2;
 
 /// How every later model load in this process stores its weights: `DDSP_PRECISION_AUTO`,

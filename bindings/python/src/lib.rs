@@ -559,7 +559,7 @@ fn info<'py>(py: Python<'py>, name_or_path: Option<&str>) -> PyResult<Bound<'py,
 /// How every later model load in this process stores its weights: "auto" (f16 where the CPU
 /// converts it in hardware and the model plays within 0.25 dB of f32 on a probe at load; the
 /// default), "f32" (exactly what the exporting framework computes) or "int8" (a scale per row: a
-/// quarter of the memory and the fastest, ~0.2–0.3 dB from f32).
+/// quarter of the memory and the fastest, ~0.1–0.3 dB from f32).
 #[pyfunction]
 fn set_precision(precision: &str) -> PyResult<()> {
     let parsed = ddsp_core::model::Precision::parse(precision).ok_or_else(|| {
