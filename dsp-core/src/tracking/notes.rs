@@ -172,14 +172,37 @@ struct Sounding {
     pressure: f32,
 }
 
+/// How long the pitch has stayed nearest one key, counted frame by frame.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyDwell {
+    key: u8,
+    frames: u32,
+}
+
+impl KeyDwell {
+    /// Counts a frame nearest `key` (a new key starts the count again); returns how long the pitch
+    /// has stayed there before this frame, s.
+    fn stay(&mut self, key: u8, hop_s: f32) -> f32 {
+        if key != self.key {
+            *self = Self { key, frames: 0 };
+        }
+        self.frames += 1;
+        (self.frames - 1) as f32 * hop_s
+    }
+
+    fn reset(&mut self) {
+        self.frames = 0;
+    }
+}
+
 /// Lifecycle: `new` sets the state; `frame`, `end` and `reset` never allocate.
 #[derive(Clone, Debug)]
 pub struct NoteSegmenter {
     hop_s: f32,
     sounding: Option<Sounding>,
-    /// Frames the pitch has been away from the note's key and nearest `candidate` (0: it is on it).
-    away_frames: u32,
-    candidate: u8,
+    /// How long the pitch has been away from the note's key, confidently, nearest one other key
+    /// (not counting while the note is releasing): the key change's wait.
+    away: KeyDwell,
     /// The recent loudness peak, dB (falls at [`PEAK_FALL_DB_PER_S`]).
     peak_db: f32,
     unvoiced_frames: u32,
@@ -190,12 +213,11 @@ pub struct NoteSegmenter {
     since_dip: u32,
     /// Frames the loudness has spent `REATTACK_DIP_DB` under that peak, and whether the pitch
     /// left the note's key during them as a key change means it (confidently nearest one other
-    /// key for [`KEY_CHANGE_S`]; `dip_away_frames` counts that): two notes overlapping (a release
-    /// under the next note) dip and rise too, and are the key change's to judge.
+    /// key for [`KEY_CHANGE_S`], counted by `dip_away`, releasing or not): two notes overlapping
+    /// (a release under the next note) dip and rise too, and are the key change's to judge.
     low_frames: u32,
     dip_unsure: bool,
-    dip_away_frames: u32,
-    dip_away_key: u8,
+    dip_away: KeyDwell,
     /// The MPE member channel the next note takes (0-based: 1..=15).
     next_member: u8,
 }
@@ -206,8 +228,7 @@ impl NoteSegmenter {
         Self {
             hop_s,
             sounding: None,
-            away_frames: 0,
-            candidate: 0,
+            away: KeyDwell::default(),
             peak_db: f32::NEG_INFINITY,
             unvoiced_frames: 0,
             note_peak_db: f32::NEG_INFINITY,
@@ -215,8 +236,7 @@ impl NoteSegmenter {
             since_dip: 0,
             low_frames: 0,
             dip_unsure: false,
-            dip_away_frames: 0,
-            dip_away_key: 0,
+            dip_away: KeyDwell::default(),
             next_member: 1,
         }
     }
@@ -230,7 +250,7 @@ impl NoteSegmenter {
     /// may be sounding).
     pub fn reset(&mut self) {
         self.sounding = None;
-        self.away_frames = 0;
+        self.away.reset();
         self.peak_db = f32::NEG_INFINITY;
         self.unvoiced_frames = 0;
         self.note_peak_db = f32::NEG_INFINITY;
@@ -242,7 +262,7 @@ impl NoteSegmenter {
         if let Some(s) = self.sounding.take() {
             emit(MidiOut::NoteOff { channel: s.channel, key: s.key });
         }
-        self.away_frames = 0;
+        self.away.reset();
         self.unvoiced_frames = 0;
     }
 
@@ -262,7 +282,7 @@ impl NoteSegmenter {
         let releasing = loudness_db < self.peak_db - RELEASE_DROP_DB;
         let reattack = self.reattack(loudness_db);
         let Some(pitch) = pitch else {
-            self.away_frames = 0;
+            self.away.reset();
             if self.sounding.is_some() {
                 self.unvoiced_frames += 1;
                 if self.unvoiced_frames as f32 * self.hop_s >= RELEASE_S - 1e-6 {
@@ -291,13 +311,9 @@ impl NoteSegmenter {
         // a bowed or tongued attack gives (the benchmark viola's repeated C3: 66.3, 65.6, 63.9,
         // 69.1 in 50 ms, each under 4 ms), leaves it a re-attack.
         if self.low_frames > 0 && away && confidence >= CHANGE_CONFIDENCE {
-            if nearest != self.dip_away_key {
-                (self.dip_away_key, self.dip_away_frames) = (nearest, 0);
-            }
-            self.dip_away_frames += 1;
-            self.dip_unsure |= (self.dip_away_frames - 1) as f32 * self.hop_s >= KEY_CHANGE_S - 1e-6;
+            self.dip_unsure |= self.dip_away.stay(nearest, self.hop_s) >= KEY_CHANGE_S - 1e-6;
         } else {
-            self.dip_away_frames = 0;
+            self.dip_away.reset();
         }
         // A re-attack restarts the note on its key; a change of key is the rule below's.
         if reattack && on_key && confidence >= CHANGE_CONFIDENCE && room >= 2 * NOTE_RESERVE {
@@ -306,18 +322,16 @@ impl NoteSegmenter {
             return;
         }
         if away && !releasing && confidence >= CHANGE_CONFIDENCE {
-            if nearest != self.candidate {
-                (self.candidate, self.away_frames) = (nearest, 0);
-            }
-            self.away_frames += 1;
-            let waited_s = (self.away_frames - 1) as f32 * self.hop_s;
-            if waited_s >= KEY_CHANGE_S - 1e-6 && nearest != sounding.key && room >= 2 * NOTE_RESERVE {
+            if self.away.stay(nearest, self.hop_s) >= KEY_CHANGE_S - 1e-6
+                && nearest != sounding.key
+                && room >= 2 * NOTE_RESERVE
+            {
                 self.end(emit);
                 self.start(nearest, pitch, loudness, loudness_db, s, emit);
                 return;
             }
         } else {
-            self.away_frames = 0;
+            self.away.reset();
         }
         if room > NOTE_RESERVE {
             self.follow(pitch, loudness, s, emit);
@@ -332,7 +346,8 @@ impl NoteSegmenter {
         }
         if db > self.note_peak_db {
             (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (db, db, 0, 0);
-            (self.dip_unsure, self.dip_away_frames) = (false, 0);
+            self.dip_unsure = false;
+            self.dip_away.reset();
             return false;
         }
         if db <= self.note_peak_db - REATTACK_DIP_DB {
@@ -353,7 +368,8 @@ impl NoteSegmenter {
             // was too until the loudness passed the note's first peak, and the benchmark
             // bassoon's repeated notes after one scooped attack came out as one 2.5 s note).
             (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (db, db, 0, 0);
-            (self.dip_unsure, self.dip_away_frames) = (false, 0);
+            self.dip_unsure = false;
+            self.dip_away.reset();
             return false;
         }
         rise
@@ -386,9 +402,10 @@ impl NoteSegmenter {
             emit(MidiOut::Pressure { channel, value: loudness });
         }
         self.sounding = Some(Sounding { channel, key, bend, pressure });
-        self.away_frames = 0;
+        self.away.reset();
         (self.note_peak_db, self.dip_db, self.since_dip, self.low_frames) = (loudness_db, loudness_db, 0, 0);
-        (self.dip_unsure, self.dip_away_frames) = (false, 0);
+        self.dip_unsure = false;
+        self.dip_away.reset();
     }
 
     /// Bend (and in MPE pressure) follow the pitch and loudness while the note holds.
