@@ -221,13 +221,14 @@ def _train(dataset, run_dir, steps, batch_size, clip_seconds, learning_rate, dec
             raise SystemExit(f"{dataset}: conditioning on the source needs the recordings in two or more folders, "
                              f"one per source (found: {', '.join(repr(f) for f in found)})")
         config = ModelConfig(**{**config.to_dict(), "sources": found})
+    if not cfg_path.exists():
+        f_lo, f_hi = f0_range(train_clips)
     if pitch_knots and not cfg_path.exists():
         # A new run spreads the f0 stack's knots over its data's pitch range (a resume keeps its config).
         config = ModelConfig(**{**config.to_dict(), "pitch_knots_midi": [
-            round(float(hz_to_midi(torch.tensor(f, dtype=torch.float64))), 2) for f in f0_range(train_clips)]})
+            round(float(hz_to_midi(torch.tensor(f, dtype=torch.float64))), 2) for f in (f_lo, f_hi)]})
     if main and not cfg_path.exists():
         lo, hi = loudness_range(train_clips)
-        f_lo, f_hi = f0_range(train_clips)
         cfg_path.write_text(json.dumps({
             "model": config.to_dict(), "dataset": str(Path(dataset).resolve()),
             "train_seconds": sum(len(c.audio) for c in train_clips) / SAMPLE_RATE,

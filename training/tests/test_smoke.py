@@ -10,8 +10,10 @@ import numpy as np
 import onnx
 import pytest
 import soundfile as sf
+import torch
 
 from training.__main__ import main
+from training.model import hz_to_midi
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--stack-units", "16", "--gru-units", "24", "--out-units", "32", "--out-layers", "2",
@@ -100,8 +102,7 @@ def test_make_turns_a_folder_into_a_model_the_library_lists(tmp_path, make_tone,
     assert config["validation_split"].startswith("last 10%")
     # The f0 stack's knots spread over the training takes' pitch range (A3..E4 played).
     lo, hi = config["model"]["pitch_knots_midi"]
-    f0_lo, f0_hi = config["f0_range_hz"]
-    assert abs(lo - (69 + 12 * np.log2(f0_lo / 440))) < 0.01 and abs(hi - (69 + 12 * np.log2(f0_hi / 440))) < 0.01
+    assert np.allclose([lo, hi], hz_to_midi(torch.tensor(config["f0_range_hz"], dtype=torch.float64)), atol=0.01)
     assert 53 < lo < 58 and 61 < hi < 66, (lo, hi)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [6, 8, 12] and all(r["validation_loss"] for r in log)
