@@ -246,17 +246,17 @@ def write_midi(path, phrases, inst):
 
 
 def synthesise(midi, soundfont="musescore", gain=1.0):
-    """A MIDI file rendered dry (no reverb, no chorus) by fluidsynth at 48 kHz, mixed to mono."""
-    import soundfile as sf
+    """A MIDI file rendered dry (no reverb, no chorus) by fluidsynth at 48 kHz, mixed to mono float32.
+    Raw interleaved stereo floats at the rate asked for (bit-identical to its float WAV), so no audio
+    file library is needed (`scripts/bench/note_change_noise.py` runs in the package's test venv)."""
     if shutil.which("fluidsynth") is None:
         raise SystemExit("fluidsynth not found: run scripts/setup_training.sh")
-    wav = Path(midi).with_suffix(".render.wav")
+    raw = Path(midi).with_suffix(".render.raw")
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(SAMPLE_RATE),
-                    "-O", "float", "-T", "wav", "-F", str(wav), SOUNDFONTS.get(soundfont, soundfont), str(midi)],
+                    "-O", "float", "-T", "raw", "-F", str(raw), SOUNDFONTS.get(soundfont, soundfont), str(midi)],
                    check=True, stdout=subprocess.DEVNULL)
-    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
-    wav.unlink()
-    assert rate == SAMPLE_RATE
+    audio = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
+    raw.unlink()
     return audio.mean(1)
 
 

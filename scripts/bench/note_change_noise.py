@@ -21,7 +21,6 @@ any venv with numpy and the ddsp_instrument wheel).
 """
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import ddsp_instrument as ddsp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.phrases import INSTRUMENTS, SOUNDFONTS  # noqa: E402  (numpy only at import)
+from training.phrases import INSTRUMENTS, SOUNDFONTS, synthesise  # noqa: E402  (numpy only at import)
 
 SR = 48000
 BLOCK = 480
@@ -112,12 +111,10 @@ def sampled_flute():
             continue
         for velocity in (64, 100):
             with tempfile.TemporaryDirectory() as tmp:
-                midi, raw = Path(tmp) / "melody.mid", Path(tmp) / "melody.raw"
+                midi = Path(tmp) / "melody.mid"
                 midi.write_bytes(legato_midi(INSTRUMENTS["flute"].program, velocity))
-                subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(SR), "-O", "float",
-                                "-T", "raw", "-F", str(raw), path, str(midi)], check=True, stdout=subprocess.DEVNULL)
-                stereo = np.fromfile(raw, dtype=np.float32).reshape(-1, 2)
-            yield f"sampled flute ({font}, velocity {velocity}), legato from MIDI", stereo.mean(1)[:N]
+                audio = synthesise(midi, font)
+            yield f"sampled flute ({font}, velocity {velocity}), legato from MIDI", audio[:N]
 
 
 def main():
