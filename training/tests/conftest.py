@@ -1,6 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+from training import SAMPLE_RATE
+from training.dataset import Clip, _write_manifest
 
 torch.set_num_threads(2)
 
@@ -17,3 +22,17 @@ def tone(f0_hz, seconds, rate=48_000, amplitude=0.3, harmonics=8, vibrato_cents=
 @pytest.fixture
 def make_tone():
     return tone
+
+
+def write_dataset(root, takes):
+    """A dataset folder as `python -m training dataset` leaves it (clips and manifest), from
+    (recording path, Clip, split) takes; returns the folder."""
+    root = Path(root)
+    (root / "clips").mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for i, (recording, clip, split) in enumerate(takes):
+        clip.save(root / f"clips/{i}.npz")
+        entries[recording] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": split,
+                              "seconds": len(clip.audio) / SAMPLE_RATE}
+    _write_manifest(root / "manifest.json", {}, entries)
+    return root

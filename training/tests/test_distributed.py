@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training import HOP, SAMPLE_RATE
+from training import HOP
+from training.dataset import Clip
 from training.train import train
 from training.model import ModelConfig
+
+from .conftest import write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = dict(stack_units=16, gru_units=24, out_units=32, out_layers=2, n_harmonics=16, n_noise_bands=17)
@@ -22,18 +25,13 @@ COMMON = dict(batch_size=4, clip_seconds=0.5, learning_rate=3e-3, decay_steps=12
 
 def dataset(tmp_path, make_tone):
     """Two training takes and a held-out one (harmonic tones with vibrato, their true f0)."""
-    ds = tmp_path / "ds"
-    (ds / "clips").mkdir(parents=True)
-    files = {}
+    takes = []
     for i, (f0, seconds, split) in enumerate(((196.0, 4.0, "train"), (294.0, 3.0, "train"), (247.0, 2.0, "validation"))):
         audio = make_tone(f0, seconds, amplitude=0.3, harmonics=10, vibrato_cents=15)
         n = len(audio) // HOP
-        np.savez(ds / f"clips/{i}.npz", name=f"take{i}", audio=audio[:n * HOP], f0_hz=np.full(n, f0, np.float32),
-                 periodicity=np.ones(n, np.float32), loudness_db=np.linspace(-40, -15, n).astype(np.float32))
-        files[f"take{i}.wav"] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": split,
-                                 "seconds": n * HOP / SAMPLE_RATE}
-    (ds / "manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
-    return ds
+        takes.append((f"take{i}.wav", Clip(f"take{i}", audio[:n * HOP], np.full(n, f0, np.float32),
+                                            np.ones(n, np.float32), np.linspace(-40, -15, n).astype(np.float32)), split))
+    return write_dataset(tmp_path / "ds", takes)
 
 
 def torchrun(ds, run, steps):

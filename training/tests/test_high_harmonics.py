@@ -10,16 +10,18 @@ import numpy as np
 import torch
 
 from training import HOP, SAMPLE_RATE
+from training.dataset import Clip
 from training.loudness import frame_loudness
 from training.model import TRAIN_LOG_FLOOR, ModelConfig, multiscale_spectral_loss
 from training.train import train
+
+from .conftest import write_dataset
 
 K = 40
 
 
 def dataset(path, make_tone):
-    (path / "clips").mkdir(parents=True)
-    files = {}
+    takes = []
     for i, f0 in enumerate((196.0, 262.0, 330.0, 392.0)):
         audio = make_tone(f0, 3.0, amplitude=0.2, harmonics=K, vibrato_cents=18)
         n = len(audio) // HOP
@@ -27,12 +29,9 @@ def dataset(path, make_tone):
         t = np.arange(1, n + 1) * HOP / SAMPLE_RATE
         f = (f0 * 2 ** (18 / 1200 * np.sin(2 * np.pi * 5.5 * t))).astype(np.float32)
         ld = frame_loudness(audio, SAMPLE_RATE, HOP, f, np.ones(n, bool)).astype(np.float32)
-        np.savez(path / f"clips/{i}.npz", name=f"c{i}", audio=audio, f0_hz=f, periodicity=np.ones(n, np.float32),
-                 loudness_db=ld)
-        files[f"c{i}.wav"] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz",
-                              "split": "validation" if i == 3 else "train", "seconds": len(audio) / SAMPLE_RATE}
-    (path / "manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
-    return [np.load(path / f"clips/{i}.npz") for i in range(4)]
+        takes.append((f"c{i}.wav", Clip(f"c{i}", audio, f, np.ones(n, np.float32), ld), "validation" if i == 3 else "train"))
+    write_dataset(path, takes)
+    return [clip for _, clip, _ in takes]
 
 
 def test_harmonics_above_the_20th_still_receive_gradient(tmp_path, make_tone):
@@ -41,9 +40,9 @@ def test_harmonics_above_the_20th_still_receive_gradient(tmp_path, make_tone):
     model, _ = train(tmp_path / "ds", tmp_path / "run", steps=40, batch_size=2, clip_seconds=0.5,
                      learning_rate=3e-3, checkpoint_every=40, threads=2, config=config, progress=False)
     frames = 125
-    f0 = torch.stack([torch.from_numpy(c["f0_hz"][:frames]) for c in clips])
-    ld = torch.stack([torch.from_numpy(c["loudness_db"][:frames]) for c in clips])
-    audio = torch.stack([torch.from_numpy(c["audio"][:frames * HOP]) for c in clips])
+    f0 = torch.stack([torch.from_numpy(c.f0_hz[:frames]) for c in clips])
+    ld = torch.stack([torch.from_numpy(c.loudness_db[:frames]) for c in clips])
+    audio = torch.stack([torch.from_numpy(c.audio[:frames * HOP]) for c in clips])
     model.zero_grad()
     out, _ = model(f0, ld, torch.Generator().manual_seed(0))
     multiscale_spectral_loss(audio, out, log_floor=TRAIN_LOG_FLOOR).backward()  # the loss training follows

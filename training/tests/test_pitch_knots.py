@@ -13,6 +13,8 @@ from training.dataset import Clip
 from training.model import Decoder, ModelConfig
 from training.train import train
 
+from .conftest import write_dataset
+
 TINY = dict(stack_units=16, gru_units=24, out_units=32, out_layers=2, n_harmonics=16, n_noise_bands=17)
 NOTES = [57 + i for i in range(6)]  # A3..D4, semitones apart
 SLOPES = [1.0, 3.0] * 3  # harmonics as 1/k (bright) and 1/k^3 (dark), alternating from note to note
@@ -76,17 +78,14 @@ def test_knots_learn_a_timbre_that_changes_from_one_note_to_the_next():
 
 
 def test_train_pitch_knots_spreads_the_knots_over_the_datas_range(tmp_path):
-    (tmp_path / "ds/clips").mkdir(parents=True)
-    files = {}
+    takes = []
     for i, note in enumerate((48, 72)):
         f0 = 440.0 * 2 ** ((note - 69) / 12)
         n = int(2.0 * SAMPLE_RATE) // HOP
         audio = (0.2 * np.sin(2 * np.pi * f0 * np.arange(n * HOP) / SAMPLE_RATE)).astype(np.float32)
-        Clip(f"note{i}", audio, np.full(n, f0, np.float32), np.ones(n, np.float32),
-             np.full(n, -20.0, np.float32)).save(tmp_path / f"ds/clips/{i}.npz")
-        files[f"note{i}.wav"] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": "train",
-                                 "seconds": len(audio) / SAMPLE_RATE}
-    (tmp_path / "ds/manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
+        takes.append((f"note{i}.wav", Clip(f"note{i}", audio, np.full(n, f0, np.float32), np.ones(n, np.float32),
+                                           np.full(n, -20.0, np.float32)), "train"))
+    write_dataset(tmp_path / "ds", takes)
     run = tmp_path / "run"
     train(tmp_path / "ds", run, steps=2, batch_size=2, clip_seconds=0.5, checkpoint_every=2, threads=1,
           config=ModelConfig(**TINY), progress=False, pitch_knots=True)

@@ -15,6 +15,8 @@ from training.export import export
 from training.model import Decoder, ModelConfig
 from training.train import train
 
+from .conftest import write_dataset
+
 TINY = dict(stack_units=16, gru_units=24, out_units=32, out_layers=2, n_harmonics=16, n_noise_bands=17)
 
 
@@ -43,8 +45,7 @@ def test_a_baked_source_plays_exactly_what_the_conditioned_model_plays():
 def source_dataset(root):
     """Two sources of one 'instrument' at the same pitches and level: bright (harmonics as 1/k) and dark
     (1/k³, sounding the same f0s), in one folder each."""
-    (root / "clips").mkdir(parents=True)
-    files = {}
+    takes = []
     for s, (source, slope) in enumerate((("bright", 1.0), ("dark", 3.0))):
         for i, f0 in enumerate((196.0, 262.0, 349.0)):
             t = np.arange(int(6.0 * SAMPLE_RATE)) / SAMPLE_RATE
@@ -52,13 +53,9 @@ def source_dataset(root):
             x = sum(np.sin(k * phase) / k ** slope for k in range(1, 17))
             audio = (0.2 * x / np.abs(x).max()).astype(np.float32)[: int(6.0 * SAMPLE_RATE) // HOP * HOP]
             n = len(audio) // HOP
-            key = f"{s}{i}"
-            Clip(f"{source}{i}", audio, np.full(n, f0, np.float32), np.ones(n, np.float32),
-                 np.full(n, -20.0, np.float32)).save(root / f"clips/{key}.npz")
-            files[f"{source}/take{i}.wav"] = {"key": key, "status": "ok", "clip": f"clips/{key}.npz",
-                                              "split": "train", "seconds": len(audio) / SAMPLE_RATE}
-    (root / "manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
-    return root
+            takes.append((f"{source}/take{i}.wav", Clip(f"{source}{i}", audio, np.full(n, f0, np.float32),
+                                                         np.ones(n, np.float32), np.full(n, -20.0, np.float32)), "train"))
+    return write_dataset(root, takes)
 
 
 def harmonic_tilt_db(model_path):

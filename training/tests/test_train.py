@@ -4,10 +4,12 @@ import json
 
 import numpy as np
 
-from training import HOP, SAMPLE_RATE
+from training import HOP
 from training.dataset import Clip
 from training.train import hold_out_tails, train
 from training.model import ModelConfig
+
+from .conftest import write_dataset
 
 
 def clip(name, seconds, make_tone, f0=220.0):
@@ -32,16 +34,8 @@ def test_tails_are_cut_off_exactly_and_short_takes_stay_whole(make_tone):
 
 
 def test_a_folder_without_held_out_files_still_validates(tmp_path, make_tone):
-    ds = tmp_path / "ds"
-    (ds / "clips").mkdir(parents=True)
-    files = {}
-    for i, (f0, seconds) in enumerate(((196.0, 8.0), (294.0, 7.0))):
-        c = clip(f"take{i}", seconds, make_tone, f0)
-        np.savez(ds / f"clips/{i}.npz", name=c.name, audio=c.audio, f0_hz=c.f0_hz, periodicity=c.periodicity,
-                 loudness_db=c.loudness_db)
-        files[f"take{i}.wav"] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": "train",
-                                 "seconds": len(c.audio) / SAMPLE_RATE}
-    (ds / "manifest.json").write_text(json.dumps({"settings": {}, "files": files}))
+    ds = write_dataset(tmp_path / "ds", [(f"take{i}.wav", clip(f"take{i}", seconds, make_tone, f0), "train")
+                                         for i, (f0, seconds) in enumerate(((196.0, 8.0), (294.0, 7.0)))])
 
     run = tmp_path / "run"
     config = ModelConfig(stack_units=16, gru_units=24, out_units=32, out_layers=2, n_harmonics=16, n_noise_bands=17)
