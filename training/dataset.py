@@ -306,12 +306,14 @@ def build(source, out_dir, crepe_model="tiny", holdout="*heldout*", voicing_thre
         entries[rel] = {"key": key, "status": "ok", "clip": clip_name, "split": split,
                         "seconds": len(clip.audio) / SAMPLE_RATE}
         # Written after every file: an interrupted run resumes from here.
-        _write_manifest(manifest_path, settings, entries)
-    _write_manifest(manifest_path, settings, entries)
+        write_manifest(manifest_path, settings, entries)
+    write_manifest(manifest_path, settings, entries)
     return json.loads(manifest_path.read_text())
 
 
-def _write_manifest(path, settings, entries):
+def write_manifest(path, settings, entries):
+    """The dataset's manifest.json: its settings, the seconds per split and every file's entry
+    (key, status, clip, split, seconds), written whole or not at all."""
     ok = [e for e in entries.values() if e["status"] == "ok"]
     summary = {split: round(sum(e["seconds"] for e in ok if e["split"] == split), 2) for split in ("train", "validation")}
     tmp = path.with_suffix(".tmp")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from training import SAMPLE_RATE
-from training.dataset import Clip, _write_manifest
+from training.dataset import Clip, write_manifest
 
 torch.set_num_threads(2)
 
@@ -34,5 +34,5 @@ def write_dataset(root, takes):
         clip.save(root / f"clips/{i}.npz")
         entries[recording] = {"key": str(i), "status": "ok", "clip": f"clips/{i}.npz", "split": split,
                               "seconds": len(clip.audio) / SAMPLE_RATE}
-    _write_manifest(root / "manifest.json", {}, entries)
+    write_manifest(root / "manifest.json", {}, entries)
     return root

@@ -29,8 +29,9 @@ def dataset(tmp_path, make_tone):
     for i, (f0, seconds, split) in enumerate(((196.0, 4.0, "train"), (294.0, 3.0, "train"), (247.0, 2.0, "validation"))):
         audio = make_tone(f0, seconds, amplitude=0.3, harmonics=10, vibrato_cents=15)
         n = len(audio) // HOP
-        takes.append((f"take{i}.wav", Clip(f"take{i}", audio[:n * HOP], np.full(n, f0, np.float32),
-                                            np.ones(n, np.float32), np.linspace(-40, -15, n).astype(np.float32)), split))
+        loudness = np.linspace(-40, -15, n).astype(np.float32)
+        clip = Clip(f"take{i}", audio[:n * HOP], np.full(n, f0, np.float32), np.ones(n, np.float32), loudness)
+        takes.append((f"take{i}.wav", clip, split))
     return write_dataset(tmp_path / "ds", takes)
 
 

@@ -29,7 +29,8 @@ def dataset(path, make_tone):
         t = np.arange(1, n + 1) * HOP / SAMPLE_RATE
         f = (f0 * 2 ** (18 / 1200 * np.sin(2 * np.pi * 5.5 * t))).astype(np.float32)
         ld = frame_loudness(audio, SAMPLE_RATE, HOP, f, np.ones(n, bool)).astype(np.float32)
-        takes.append((f"c{i}.wav", Clip(f"c{i}", audio, f, np.ones(n, np.float32), ld), "validation" if i == 3 else "train"))
+        clip = Clip(f"c{i}", audio, f, np.ones(n, np.float32), ld)
+        takes.append((f"c{i}.wav", clip, "validation" if i == 3 else "train"))
     write_dataset(path, takes)
     return [clip for _, clip, _ in takes]
 

@@ -53,8 +53,9 @@ def source_dataset(root):
             x = sum(np.sin(k * phase) / k ** slope for k in range(1, 17))
             audio = (0.2 * x / np.abs(x).max()).astype(np.float32)[: int(6.0 * SAMPLE_RATE) // HOP * HOP]
             n = len(audio) // HOP
-            takes.append((f"{source}/take{i}.wav", Clip(f"{source}{i}", audio, np.full(n, f0, np.float32),
-                                                         np.ones(n, np.float32), np.full(n, -20.0, np.float32)), "train"))
+            clip = Clip(f"{source}{i}", audio, np.full(n, f0, np.float32), np.ones(n, np.float32),
+                        np.full(n, -20.0, np.float32))
+            takes.append((f"{source}/take{i}.wav", clip, "train"))
     return write_dataset(root, takes)
 
 
