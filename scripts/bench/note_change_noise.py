@@ -30,9 +30,9 @@ import numpy as np
 import ddsp_instrument as ddsp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training import SAMPLE_RATE as SR  # noqa: E402  (the rate training.phrases.synthesise renders at)
 from training.phrases import INSTRUMENTS, SOUNDFONTS, synthesise  # noqa: E402  (numpy only at import)
 
-SR = 48000
 BLOCK = 480
 KEYS = [60, 62, 64, 65, 67, 69, 67, 64, 62, 60]
 NOTE_S = 0.25

@@ -55,8 +55,10 @@ class Power:
         return 10 * np.log10(max(power[self.freqs > HIGH_HZ].sum(), 1e-30) / max(power.sum(), 1e-30))
 
     def rows(self):
-        """(window, frames, recording dB, model dB) per window."""
-        return [(w, n, self.high_db(rec), self.high_db(mod)) for w, (rec, mod, n) in self.sums.items() if n]
+        """(window, frames, recording dB, model dB) for every window in WINDOWS_S order (NaN where
+        no frame fell in it), so rows line up across notes."""
+        return [(w, n, self.high_db(rec) if n else np.nan, self.high_db(mod) if n else np.nan)
+                for w, (rec, mod, n) in self.sums.items()]
 
 
 def window_frames(onset, end, window):
